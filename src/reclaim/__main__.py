@@ -1,0 +1,3 @@
+from reclaim.cli import main
+
+main()

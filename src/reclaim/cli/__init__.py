@@ -1,0 +1,5 @@
+"""The ``reclaim`` command line."""
+
+from reclaim.cli.app import app, main
+
+__all__ = ["app", "main"]

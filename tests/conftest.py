@@ -1,0 +1,73 @@
+"""Fixtures shared by every test: a fresh database on each backend."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from reclaim.database import create_engine
+
+POSTGRES_URL_ENV = "RECLAIM_TEST_POSTGRES_URL"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def postgres_url() -> str | None:
+    return os.environ.get(POSTGRES_URL_ENV) or None
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend a store test runs on; PostgreSQL skips unless its URL variable is set."""
+    name: str = request.param
+    if name == "postgresql" and postgres_url() is None:
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_URL_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    return name
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
+    """A URL (and PostgreSQL schema) for an empty database of its own; dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'reclaim.db'}", None
+        return
+    url = postgres_url()
+    assert url is not None
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield url, schema
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: tuple[str, str | None]) -> Iterator[Engine]:
+    """An engine on a fresh, empty database, for each backend."""
+    url, schema = database_url
+    engine = create_engine(url, schema=schema)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The reference data beside the project, which a user's fresh clone does not have."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(
+            f"reference data folder {SHARED_DATA} is absent (only present beside the dev checkout)"
+        )
+    return SHARED_DATA

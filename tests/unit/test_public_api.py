@@ -1,0 +1,43 @@
+"""Each package's public names are frozen: changing them is a deliberate act."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PUBLIC_API = {
+    "reclaim": ["__version__"],
+    "reclaim.errors": [
+        "ConfigError",
+        "DatabaseError",
+        "ExecutionError",
+        "ReclaimError",
+        "SourceLocation",
+    ],
+    "reclaim.store": [
+        "DATABASE_URL_ENV",
+        "Backend",
+        "MigrationStatus",
+        "Revision",
+        "all_metadata",
+        "backend_of",
+        "check_connection",
+        "create_engine",
+        "default_database_url",
+        "metadata",
+        "migration_status",
+        "redact_url",
+        "resolve_database_url",
+        "schema_drift",
+        "upgrade",
+    ],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(PUBLIC_API))
+def test_public_names_are_frozen(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert sorted(module.__all__) == sorted(PUBLIC_API[module_name])
+    for name in module.__all__:
+        assert hasattr(module, name), f"{module_name}.__all__ names {name!r}, which is missing"
