@@ -1,0 +1,409 @@
+"""Reading YAML into plain Python values while remembering where every key and value came from.
+
+We build the values ourselves from ruamel.yaml's parser events instead of using its constructor,
+for four reasons: every key and scalar keeps its line and column (so any later error can point
+into the file); duplicate keys are all reported, not only the first; the builder is iterative,
+so a deeply nested file cannot overflow the Python stack; and aliases are counted by the size of
+what they stand for, so a "billion laughs" file is rejected after reading a few hundred bytes
+instead of being expanded. Aliases reuse the anchored object rather than copying it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_YAML_LIMITS",
+    "Path",
+    "Position",
+    "YamlDocument",
+    "YamlLimits",
+    "load_yaml",
+]
+
+import datetime
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    Event,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+from ruamel.yaml.nodes import ScalarNode
+
+from reclaim.errors import ConfigError, SourceLocation
+from reclaim.rules.errors import DuplicateKeyError, RuleFileError, YamlLimitError, YamlSyntaxError
+
+#: A path into a document: mapping keys and sequence indexes from the root.
+Path = tuple[Any, ...]
+
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_SCALAR_TAGS = frozenset(
+    {
+        _STR,
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+        "tag:yaml.org,2002:timestamp",
+    }
+)
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
+
+
+@dataclass(frozen=True)
+class YamlLimits:
+    """Bounds checked while reading, before the content is used.
+
+    ``max_nodes`` counts nodes after alias expansion: an alias costs as much as the node it
+    names, which is what stops exponential alias bombs.
+    """
+
+    max_bytes: int = 5_000_000
+    max_depth: int = 64
+    max_nodes: int = 500_000
+
+
+DEFAULT_YAML_LIMITS = YamlLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A 1-based line and column in the file, plus the scalar's quoting style if it is one."""
+
+    line: int
+    column: int
+    style: str | None = None
+
+
+@dataclass
+class YamlDocument:
+    """The values of one YAML document and the position of each key and value in it."""
+
+    path: str
+    text: str
+    data: Any
+    key_positions: dict[Path, Position] = field(default_factory=dict)
+    value_positions: dict[Path, Position] = field(default_factory=dict)
+
+    def location(self, path: Path, *, key: bool = False) -> SourceLocation:
+        """Where ``path`` is in the file; the nearest enclosing item when it is not recorded.
+
+        With ``key=True`` the position of the mapping key is preferred (for "unknown key").
+        """
+        for depth in range(len(path), -1, -1):
+            prefix = tuple(path[:depth])
+            table = self.key_positions if key else self.value_positions
+            position = table.get(prefix) or self.value_positions.get(prefix)
+            if position is not None:
+                return SourceLocation(self.path, position.line, position.column)
+        return SourceLocation(self.path, 1, 1)
+
+    def text_location(self, path: Path) -> SourceLocation:
+        """Where the text of the string scalar at ``path`` starts (after any quote or ``|``).
+
+        Expression errors are mapped from offsets in the string to this location.
+        """
+        position = self.value_positions.get(tuple(path))
+        if position is None:
+            return self.location(path)
+        if position.style in ('"', "'"):
+            return SourceLocation(self.path, position.line, position.column + 1)
+        if position.style in ("|", ">"):
+            # Block scalar content starts on the next non-empty line, at its indentation.
+            lines = self.text.splitlines()
+            for number in range(position.line, len(lines)):
+                content = lines[number]
+                if content.strip():
+                    indent = len(content) - len(content.lstrip(" "))
+                    return SourceLocation(self.path, number + 1, indent + 1)
+        return SourceLocation(self.path, position.line, position.column)
+
+
+@dataclass
+class _Frame:
+    kind: str  # "map" or "seq"
+    value: Any
+    path: Path
+    anchor: str | None
+    start_nodes: int
+    pending_key: Any = None
+    has_key: bool = False
+    key_position: Position | None = None
+    merge_pending: bool = False
+    merges: list[Any] = field(default_factory=list)
+
+
+_MISSING = object()
+
+
+class _Builder:
+    def __init__(self, path: str, text: str, limits: YamlLimits) -> None:
+        self.path = path
+        self.text = text
+        self.limits = limits
+        yaml = YAML(typ="safe", pure=True)
+        self._yaml = yaml
+        self._resolver = yaml.resolver
+        self._constructor = yaml.constructor
+        self.document = YamlDocument(path, text, None)
+        self.errors: list[ConfigError] = []
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.nodes = 0
+        self.stack: list[_Frame] = []
+        self.root: Any = _MISSING
+        self.documents = 0
+
+    def _loc(self, event: Event) -> SourceLocation:
+        mark = event.start_mark
+        return SourceLocation(self.path, mark.line + 1, mark.column + 1)
+
+    def _position(self, event: Event, style: str | None = None) -> Position:
+        mark = event.start_mark
+        return Position(mark.line + 1, mark.column + 1, style)
+
+    def _count(self, amount: int, event: Event) -> None:
+        self.nodes += amount
+        if self.nodes > self.limits.max_nodes:
+            raise YamlLimitError(
+                f"the document expands to more than {self.limits.max_nodes:,} nodes "
+                "(aliases count as the size of what they repeat)",
+                location=self._loc(event),
+                fix="split the file, or remove aliases that repeat large parts",
+            )
+
+    def build(self) -> YamlDocument:
+        try:
+            for event in self._yaml.parse(self.text):
+                self._event(event)
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            location = (
+                SourceLocation(self.path, mark.line + 1, mark.column + 1)
+                if mark is not None
+                else SourceLocation(self.path)
+            )
+            problem = exc.problem or exc.context or "invalid YAML"
+            context = f" {exc.context}" if exc.context and exc.problem else ""
+            raise YamlSyntaxError(
+                f"YAML syntax error: {problem}{context}",
+                location=location,
+                fix="check the indentation and quoting on this line or the one before it",
+            ) from exc
+        except YAMLError as exc:
+            raise YamlSyntaxError(
+                f"YAML syntax error: {exc}",
+                location=SourceLocation(self.path),
+                fix="check the file is valid YAML",
+            ) from exc
+        if self.errors:
+            raise RuleFileError(self.errors)
+        self.document.data = None if self.root is _MISSING else self.root
+        return self.document
+
+    def _event(self, event: Event) -> None:
+        if isinstance(event, DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                raise YamlSyntaxError(
+                    "the file holds more than one YAML document",
+                    location=self._loc(event),
+                    fix="keep one document per file; remove the second '---'",
+                )
+        elif isinstance(event, ScalarEvent):
+            self._scalar(event)
+        elif isinstance(event, MappingStartEvent | SequenceStartEvent):
+            self._start(event)
+        elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+            self._end()
+        elif isinstance(event, AliasEvent):
+            self._alias(event)
+
+    def _tag(self, event: ScalarEvent | MappingStartEvent | SequenceStartEvent) -> str | None:
+        tag = event.tag
+        if tag is None:
+            return None
+        value = getattr(tag, "value", tag)
+        return str(value) if value is not None else None
+
+    def _scalar(self, event: ScalarEvent) -> None:
+        self._count(1, event)
+        tag = self._tag(event)
+        if tag is None or tag == "!":
+            resolved = self._resolver.resolve(ScalarNode, event.value, event.implicit)
+            tag = str(getattr(resolved, "value", resolved))
+        top = self.stack[-1] if self.stack else None
+        if top is not None and top.kind == "map" and not top.has_key and tag == _MERGE:
+            top.merge_pending = True
+            top.has_key = True
+            top.pending_key = _MERGE
+            return
+        if tag not in _SCALAR_TAGS:
+            raise YamlSyntaxError(
+                f"unsupported YAML tag {tag!r}",
+                location=self._loc(event),
+                fix="remove the tag; rule files use plain strings, numbers, booleans and dates",
+            )
+        node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+        try:
+            value = self._constructor.yaml_constructors[tag](self._constructor, node)
+        except (ValueError, YAMLError) as exc:
+            raise YamlSyntaxError(
+                f"cannot read {event.value!r} as {tag.rsplit(':', 1)[-1]}: {exc}",
+                location=self._loc(event),
+                fix="quote the value to keep it as text",
+            ) from exc
+        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+            value = datetime.datetime(value.year, value.month, value.day)
+        if event.anchor:
+            self.anchors[event.anchor] = (value, 1)
+        self._add(value, event, self._position(event, event.style))
+
+    def _start(self, event: MappingStartEvent | SequenceStartEvent) -> None:
+        self._count(1, event)
+        if len(self.stack) >= self.limits.max_depth:
+            raise YamlLimitError(
+                f"the document nests deeper than {self.limits.max_depth} levels",
+                location=self._loc(event),
+                fix="flatten the structure",
+            )
+        tag = self._tag(event)
+        kind = "map" if isinstance(event, MappingStartEvent) else "seq"
+        if tag not in (None, "!", _MAP_TAG if kind == "map" else _SEQ_TAG):
+            raise YamlSyntaxError(
+                f"unsupported YAML tag {tag!r}",
+                location=self._loc(event),
+                fix="remove the tag",
+            )
+        container: Any = {} if kind == "map" else []
+        path = self._child_path(event)
+        self.document.value_positions[path] = self._position(event)
+        self.stack.append(_Frame(kind, container, path, event.anchor, self.nodes - 1))
+
+    def _end(self) -> None:
+        frame = self.stack.pop()
+        if frame.kind == "map" and frame.merges:
+            for merged in frame.merges:
+                for key, value in merged.items():
+                    frame.value.setdefault(key, value)
+        if frame.anchor:
+            self.anchors[frame.anchor] = (frame.value, self.nodes - frame.start_nodes)
+        self._attach(frame.value, frame.path)
+
+    def _alias(self, event: AliasEvent) -> None:
+        anchor = event.anchor
+        if anchor not in self.anchors:
+            raise YamlSyntaxError(
+                f"alias *{anchor} refers to no anchor before it",
+                location=self._loc(event),
+                fix=f"define &{anchor} earlier in the file",
+            )
+        value, size = self.anchors[anchor]
+        self._count(size, event)
+        self._add(value, event, self._position(event))
+
+    def _child_path(self, event: Event) -> Path:
+        if not self.stack:
+            return ()
+        parent = self.stack[-1]
+        if parent.kind == "seq":
+            return (*parent.path, len(parent.value))
+        if not parent.has_key:
+            raise YamlSyntaxError(
+                "a mapping key must be a plain value, not a list or mapping",
+                location=self._loc(event),
+                fix="use a string as the key",
+            )
+        if parent.merge_pending:
+            return (*parent.path, "<<")
+        return (*parent.path, parent.pending_key)
+
+    def _add(self, value: Any, event: Event, position: Position) -> None:
+        if self.stack and self.stack[-1].kind == "map" and not self.stack[-1].has_key:
+            frame = self.stack[-1]
+            if isinstance(value, dict | list):
+                raise YamlSyntaxError(
+                    "a mapping key must be a plain value, not a list or mapping",
+                    location=self._loc(event),
+                    fix="use a string as the key",
+                )
+            key_path = (*frame.path, value)
+            if value in frame.value:
+                first = self.document.key_positions.get(key_path)
+                where = f" (first at line {first.line})" if first else ""
+                self.errors.append(
+                    DuplicateKeyError(
+                        f"duplicate key {value!r}{where}",
+                        location=self._loc(event),
+                        fix="remove one of them; YAML would silently keep only the last",
+                    )
+                )
+            else:
+                self.document.key_positions[key_path] = position
+            frame.pending_key = value
+            frame.has_key = True
+            frame.key_position = position
+            return
+        path = self._child_path(event)
+        self.document.value_positions.setdefault(path, position)
+        self._attach(value, path)
+
+    def _attach(self, value: Any, path: Path) -> None:
+        if not self.stack:
+            self.root = value
+            return
+        frame = self.stack[-1]
+        if frame.kind == "seq":
+            frame.value.append(value)
+            return
+        if frame.merge_pending:
+            merged = value if isinstance(value, list) else [value]
+            if not all(isinstance(item, dict) for item in merged):
+                location = self.document.location(path)
+                raise YamlSyntaxError(
+                    "'<<' merges only a mapping or a list of mappings",
+                    location=location,
+                    fix="point '<<' at an anchored mapping, e.g. '<<: *defaults'",
+                )
+            frame.merges.extend(merged)
+            frame.merge_pending = False
+        else:
+            frame.value[frame.pending_key] = value
+        frame.has_key = False
+        frame.pending_key = None
+
+
+def load_yaml(
+    text: str | bytes, path: str = "<string>", *, limits: YamlLimits = DEFAULT_YAML_LIMITS
+) -> YamlDocument:
+    """Parse one YAML document into plain values (dict, list, str, int, float, bool, None,
+    datetime) with positions.
+
+    Raises :class:`YamlSyntaxError` or :class:`YamlLimitError` for the first fatal problem, and
+    :class:`RuleFileError` listing every duplicate key when the document is otherwise readable.
+    """
+    size = len(text)
+    if size > limits.max_bytes:
+        raise YamlLimitError(
+            f"the file is {size:,} bytes, more than the {limits.max_bytes:,} a rule file may be",
+            location=SourceLocation(path),
+            fix="split it into several files in one folder",
+        )
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise YamlSyntaxError(
+                f"the file is not UTF-8 text (byte {exc.start})",
+                location=SourceLocation(path),
+                fix="save it as UTF-8",
+            ) from exc
+    return _Builder(path, text, limits).build()
