@@ -1,0 +1,276 @@
+"""The columnar evaluator: the checked tree compiled to one Polars expression.
+
+Polars already has SQL three-valued logic: arithmetic and comparisons propagate null, ``&`` and
+``|`` are Kleene, ``when(null)`` takes the ``otherwise`` branch. What it lacks we spell out:
+division by zero is null (not inf/NaN), truthiness of non-booleans, and ``in`` on a null value.
+Maps are Struct columns. When the frame's schema is given, a field or struct key missing from it
+evaluates to null (as a missing key does in the row evaluator), and fields typed ``any`` take
+their type from the column's dtype.
+"""
+
+from __future__ import annotations
+
+__all__ = ["compile_columnar"]
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from reclaim.rules.expression.errors import ExpressionError
+from reclaim.rules.expression.functions import FUNCTIONS
+from reclaim.rules.expression.nodes import (
+    BinOp,
+    BoolOp,
+    Call,
+    Compare,
+    Const,
+    Field,
+    IfElse,
+    ListLit,
+    Member,
+    Node,
+    UnaryOp,
+)
+from reclaim.rules.expression.runtime import as_utc
+from reclaim.rules.expression.types import NUMERIC, FieldType
+
+T = FieldType
+_NULL = pl.lit(None)
+
+
+def compile_columnar(
+    node: Node, *, now: datetime, schema: Mapping[str, pl.DataType] | None = None
+) -> pl.Expr:
+    """The Polars expression computing ``node`` for every row; null where the value is null."""
+    return _Columnar(now, schema).value(node)
+
+
+def dtype_to_field_type(dtype: pl.DataType) -> FieldType:
+    """The FieldType of a Polars dtype (ANY for dtypes the language has no type for)."""
+    if dtype == pl.Boolean:
+        return T.BOOLEAN
+    if dtype.is_integer():
+        return T.INTEGER
+    if dtype.is_numeric():
+        return T.NUMBER
+    if dtype in (pl.String, pl.Categorical, pl.Enum):
+        return T.STRING
+    if dtype.is_temporal() and dtype != pl.Duration and dtype != pl.Time:
+        return T.DATETIME
+    if isinstance(dtype, pl.List | pl.Array):
+        return T.LIST
+    if isinstance(dtype, pl.Struct):
+        return T.MAP
+    return T.ANY
+
+
+class _Columnar:
+    def __init__(self, now: datetime, schema: Mapping[str, pl.DataType] | None) -> None:
+        self.now = now
+        self.schema = schema
+
+    def dtype(self, node: Node) -> pl.DataType | None:
+        """The frame's dtype of a field or struct member, if the frame schema is known."""
+        if self.schema is None:
+            return None
+        if isinstance(node, Field):
+            dtype = self.schema.get(node.name)
+            return None if dtype is None else _instance(dtype)
+        if isinstance(node, Member):
+            parent = self.dtype(node.obj)
+            if isinstance(parent, pl.Struct) and isinstance(node.key, str):
+                for field in parent.fields:
+                    if field.name == node.key:
+                        return _instance(field.dtype)
+            if isinstance(parent, pl.List | pl.Array) and parent.inner is not None:
+                return _instance(parent.inner)
+        return None
+
+    def type_of(self, node: Node) -> FieldType:
+        if node.type is not T.ANY:
+            return node.type
+        dtype = self.dtype(node)
+        return dtype_to_field_type(dtype) if dtype is not None else T.ANY
+
+    def unknown_type(self, node: Node, what: str) -> ExpressionError:
+        return ExpressionError(
+            f"{what} of {node.span.text!r} (type any) cannot be computed column-wise",
+            fix="declare the field's type in the fact schema, or pass the frame's schema",
+        )
+
+    # --- values ---
+
+    def value(self, node: Node) -> pl.Expr:
+        if isinstance(node, Const):
+            return self.const(node.value)
+        if isinstance(node, Field):
+            if self.schema is not None and node.name not in self.schema:
+                return _NULL
+            return pl.col(node.name)
+        if isinstance(node, Member):
+            return self.member(node)
+        if isinstance(node, UnaryOp):
+            if node.op == "not":
+                return ~self.bool3(node.operand)
+            operand = self.value(node.operand)
+            return -operand if node.op == "-" else operand
+        if isinstance(node, BinOp):
+            return self.binop(node)
+        if isinstance(node, Compare):
+            return self.compare(node)
+        if isinstance(node, BoolOp):
+            combined = self.bool3(node.operands[0])
+            for part in node.operands[1:]:
+                other = self.bool3(part)
+                combined = (combined & other) if node.op == "and" else (combined | other)
+            return combined
+        if isinstance(node, IfElse):
+            return (
+                pl.when(self.bool3(node.test))
+                .then(self.value(node.body))
+                .otherwise(self.value(node.orelse))
+            )
+        if isinstance(node, Call):
+            return self.call(node)
+        if isinstance(node, ListLit):
+            return pl.concat_list([self.value(item) for item in node.items])
+        raise AssertionError(f"unknown node {node!r}")
+
+    def const(self, value: Any) -> pl.Expr:
+        if isinstance(value, list | tuple):
+            return pl.lit(pl.Series(values=[list(value)]))
+        if isinstance(value, Mapping):
+            return pl.lit(pl.Series(values=[dict(value)]))
+        return pl.lit(value)
+
+    def member(self, node: Member) -> pl.Expr:
+        obj = self.value(node.obj)
+        obj_type = self.type_of(node.obj)
+        if isinstance(node.key, str) and obj_type in (T.MAP, T.ANY):
+            parent = self.dtype(node.obj)
+            if self.schema is not None and isinstance(parent, pl.Struct):
+                if node.key not in {field.name for field in parent.fields}:
+                    return _NULL
+            elif self.schema is not None and parent is None:
+                return _NULL
+            return obj.struct.field(node.key)
+        if isinstance(node.key, int) and obj_type in (T.LIST, T.ANY):
+            return obj.list.get(node.key, null_on_oob=True)
+        raise self.unknown_type(node.obj, f"looking up {node.key!r}")
+
+    def bool3(self, node: Node) -> pl.Expr:
+        """Truthiness as a Boolean column: 0, '' and [] are false, null stays null."""
+        expr = self.value(node)
+        kind = self.type_of(node)
+        if kind is T.BOOLEAN:
+            return expr
+        if kind in NUMERIC:
+            return expr != 0
+        if kind is T.STRING:
+            return expr.str.len_chars() > 0
+        if kind is T.LIST:
+            return expr.list.len() > 0
+        if kind is T.DATETIME:
+            return pl.when(expr.is_null()).then(_NULL).otherwise(pl.lit(True))
+        if isinstance(node, Const) and node.value is None:
+            return pl.lit(None, dtype=pl.Boolean)
+        raise self.unknown_type(node, "the truth value")
+
+    def binop(self, node: BinOp) -> pl.Expr:
+        left = self.value(node.left)
+        if node.op == "**":
+            assert isinstance(node.right, Const)
+            exponent: int = node.right.value
+            result = left.cast(pl.Float64).pow(exponent)
+            if exponent < 0:
+                result = pl.when(left == 0).then(_NULL).otherwise(result)
+            return result
+        right = self.value(node.right)
+        if node.op == "+":
+            return left + right
+        if node.op == "-":
+            return left - right
+        if node.op == "*":
+            return left * right
+        if node.op == "/":
+            divided = left / right
+        elif node.op == "//":
+            divided = left // right
+        else:
+            divided = left % right
+        return pl.when(right == 0).then(_NULL).otherwise(divided)
+
+    def epoch(self, node: Node, expr: pl.Expr) -> pl.Expr:
+        if isinstance(node, Const) and isinstance(node.value, datetime):
+            return pl.lit(round(_aware(node.value).timestamp() * 1_000_000))
+        return expr.dt.epoch("us")
+
+    def compare(self, node: Compare) -> pl.Expr:
+        if node.op == "is":
+            return self.value(node.left).is_null()
+        if node.op == "is not":
+            return self.value(node.left).is_not_null()
+        left = self.value(node.left)
+        if node.op in ("in", "not in"):
+            found = self.membership(node, left)
+            return ~found if node.op == "not in" else found
+        right = self.value(node.right)
+        if T.DATETIME in (self.type_of(node.left), self.type_of(node.right)):
+            left = self.epoch(node.left, left)
+            right = self.epoch(node.right, right)
+        if node.op == "==":
+            return left == right
+        if node.op == "!=":
+            return left != right
+        if node.op == "<":
+            return left < right
+        if node.op == "<=":
+            return left <= right
+        if node.op == ">":
+            return left > right
+        return left >= right
+
+    def membership(self, node: Compare, left: pl.Expr) -> pl.Expr:
+        right_node = node.right
+        if isinstance(right_node, Const) and isinstance(right_node.value, list | tuple):
+            items = [item for item in right_node.value if item is not None]
+            if not items:
+                return pl.when(left.is_null()).then(_NULL).otherwise(pl.lit(False))
+            # is_in gives null for a null value and, with nulls dropped, never matches null.
+            return left.is_in(pl.Series(values=items).implode())
+        if isinstance(right_node, ListLit):
+            hits = [(left == self.value(item)).fill_null(False) for item in right_node.items]
+            return pl.when(left.is_null()).then(_NULL).otherwise(pl.any_horizontal(hits))
+        right = self.value(right_node)
+        kind = self.type_of(right_node)
+        if kind is T.STRING:
+            return right.str.contains(left, literal=True)
+        if kind is T.LIST:
+            return (
+                pl.when(left.is_null() | right.is_null())
+                .then(_NULL)
+                .otherwise(right.list.contains(left))
+            )
+        raise self.unknown_type(right_node, "membership ('in')")
+
+    def call(self, node: Call) -> pl.Expr:
+        spec = FUNCTIONS[node.name]
+        args = [self.value(arg) for arg in node.args]
+        types = [self.type_of(arg) for arg in node.args]
+        literals = [arg.value if isinstance(arg, Const) else None for arg in node.args]
+        if node.name == "len" and types[0] not in (T.STRING, T.LIST):
+            raise self.unknown_type(node.args[0], "len()")
+        return spec.column(args, types, literals, self.now)
+
+
+def _aware(value: datetime) -> datetime:
+    result: datetime = as_utc(value)
+    return result
+
+
+def _instance(dtype: Any) -> pl.DataType:
+    # Polars schemas may hold dtype classes (pl.Int64) as well as instances (pl.Int64()).
+    result: pl.DataType = dtype if isinstance(dtype, pl.DataType) else dtype()
+    return result

@@ -1,0 +1,133 @@
+"""The checked tree: what the parser produces and every evaluator consumes.
+
+Nodes are immutable and carry their static type and source span. Only the node kinds below
+exist; anything else in the user's text was rejected by the parser. Chained comparisons are
+already split into ``BoolOp("and", ...)`` of binary ``Compare`` nodes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BinOp",
+    "BoolOp",
+    "Call",
+    "Compare",
+    "Const",
+    "Field",
+    "IfElse",
+    "ListLit",
+    "Member",
+    "Node",
+    "Span",
+    "UnaryOp",
+    "children",
+]
+
+from dataclasses import dataclass
+from typing import Any
+
+from reclaim.rules.expression.types import FieldType
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where a node sits in the expression text: 1-based line and column, end exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    span: Span
+    type: FieldType
+
+
+@dataclass(frozen=True, slots=True)
+class Const(Node):
+    """A literal, or a rule-set constant resolved at compile time."""
+
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Field(Node):
+    """A top-level fact field; missing from the fact means null."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member(Node):
+    """``obj.key`` / ``obj['key']`` on a map, or ``obj[index]`` on a list; absent means null."""
+
+    obj: Node
+    key: str | int
+
+
+@dataclass(frozen=True, slots=True)
+class UnaryOp(Node):
+    op: str  # "-", "+", "not"
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp(Node):
+    op: str  # "+", "-", "*", "/", "//", "%", "**"
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(Node):
+    op: str  # "==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp(Node):
+    op: str  # "and", "or"
+    operands: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IfElse(Node):
+    test: Node
+    body: Node
+    orelse: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Node):
+    name: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListLit(Node):
+    """A list literal whose items are not all constants (those become a ``Const``)."""
+
+    items: tuple[Node, ...]
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """The direct sub-expressions of ``node``, in source order."""
+    if isinstance(node, Member):
+        return (node.obj,)
+    if isinstance(node, UnaryOp):
+        return (node.operand,)
+    if isinstance(node, BinOp | Compare):
+        return (node.left, node.right)
+    if isinstance(node, BoolOp):
+        return node.operands
+    if isinstance(node, IfElse):
+        return (node.test, node.body, node.orelse)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, ListLit):
+        return node.items
+    return ()

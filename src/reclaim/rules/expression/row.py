@@ -1,0 +1,500 @@
+"""The row evaluator: the checked tree compiled to one Python function per use.
+
+We build a Python ``ast`` tree OF OUR OWN from the checked tree and ``compile()`` it into a code
+object, then wrap it with ``types.FunctionType``. No user text is ever compiled or evaluated:
+the user's text was parsed into our checked tree (parser.py) and discarded; the code generated
+here contains only our own node types, names we choose, and constants taken from the checked
+tree as values (``ast.Constant``), never as source text. Values that cannot be literal constants
+(lists, datetimes, compiled regexes, helper functions) are bound as keyword-only default
+arguments, which makes them fast local variables.
+
+Speed: every fact field the expressions read is fetched once into a local. Predicates are
+compiled in "truth" form (true exactly when the three-valued result is true), so a null operand
+costs one ``is not None`` test and ``and``/``or`` short-circuit as in hand-written Python. The
+full three-valued value is only computed where it is observable (``evaluate``, operands of
+``==`` between booleans, and the like).
+"""
+
+from __future__ import annotations
+
+__all__ = ["RowProgram", "compile_row"]
+
+import ast
+import types
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from reclaim.rules.expression import runtime
+from reclaim.rules.expression.errors import EvaluationError
+from reclaim.rules.expression.functions import FUNCTIONS, compile_regex
+from reclaim.rules.expression.nodes import (
+    BinOp,
+    BoolOp,
+    Call,
+    Compare,
+    Const,
+    Field,
+    IfElse,
+    ListLit,
+    Member,
+    Node,
+    UnaryOp,
+)
+from reclaim.rules.expression.types import NUMERIC, FieldType
+
+T = FieldType
+_SIMPLE_CONSTANTS = (bool, int, float, str)
+
+_CMP_AST: dict[str, type[ast.cmpop]] = {
+    "==": ast.Eq,
+    "!=": ast.NotEq,
+    "<": ast.Lt,
+    "<=": ast.LtE,
+    ">": ast.Gt,
+    ">=": ast.GtE,
+    "in": ast.In,
+    "not in": ast.NotIn,
+}
+_BIN_AST: dict[str, type[ast.operator]] = {
+    "+": ast.Add,
+    "-": ast.Sub,
+    "*": ast.Mult,
+    "/": ast.Div,
+    "//": ast.FloorDiv,
+    "%": ast.Mod,
+}
+_HELPERS: dict[str, Callable[..., Any]] = {
+    "_truthy": runtime.truthy,
+    "_and3": runtime.and3,
+    "_or3": runtime.or3,
+    "_not3": runtime.not3,
+    "_member": runtime.member,
+    "_index": runtime.index,
+    "_mul": runtime.mul,
+    "_div": runtime.div,
+    "_floordiv": runtime.floordiv,
+    "_mod": runtime.mod,
+    "_power": runtime.power,
+    "_as_utc": runtime.as_utc,
+    "_normalize_now": runtime.normalize_now,
+}
+_DIVISIONS = {"/": "_div", "//": "_floordiv", "%": "_mod"}
+# Exceptions Python raises when a fact's value has a type the schema did not promise.
+_RUNTIME_ERRORS = (TypeError, AttributeError, ValueError, OverflowError, KeyError, IndexError)
+
+RowFunction = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class RowProgram:
+    """A compiled function ``f(fact, now=None)`` and the source it came from."""
+
+    function: RowFunction
+    python_source: str
+    """The generated code, for debugging and tests (``ast.unparse`` of our own tree)."""
+
+
+def _name(identifier: str) -> ast.Name:
+    return ast.Name(id=identifier, ctx=ast.Load())
+
+
+def _const(value: Any) -> ast.Constant:
+    return ast.Constant(value=value)
+
+
+def _is_none(expr: ast.expr) -> ast.expr:
+    return ast.Compare(left=expr, ops=[ast.Is()], comparators=[_const(None)])
+
+
+def _is_not_none(expr: ast.expr) -> ast.expr:
+    return ast.Compare(left=expr, ops=[ast.IsNot()], comparators=[_const(None)])
+
+
+def _and(*values: ast.expr) -> ast.expr:
+    flat = [value for value in values if not (isinstance(value, ast.Constant) and value.value)]
+    if not flat:
+        return _const(True)
+    if len(flat) == 1:
+        return flat[0]
+    return ast.BoolOp(op=ast.And(), values=flat)
+
+
+def _or(*values: ast.expr) -> ast.expr:
+    return values[0] if len(values) == 1 else ast.BoolOp(op=ast.Or(), values=list(values))
+
+
+def _not(value: ast.expr) -> ast.expr:
+    return ast.UnaryOp(op=ast.Not(), operand=value)
+
+
+def _call(function: ast.expr, *args: ast.expr) -> ast.expr:
+    return ast.Call(func=function, args=list(args), keywords=[])
+
+
+def _never_null(node: Node) -> bool:
+    return isinstance(node, Const) and node.value is not None
+
+
+class _Generator:
+    """Builds expression trees for one generated function; shares field locals across rules."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, str] = {}
+        self.bound: dict[str, Any] = {}
+        self.bound_ids: dict[int, str] = {}
+        self.temps = 0
+        self.uses_now = False
+
+    # --- names ---
+
+    def field(self, name: str) -> ast.Name:
+        local = self.fields.get(name)
+        if local is None:
+            local = f"f{len(self.fields)}"
+            self.fields[name] = local
+        return _name(local)
+
+    def bind(self, value: Any, prefix: str = "_k") -> ast.Name:
+        known = self.bound_ids.get(id(value))
+        if known is not None:
+            return _name(known)
+        name = f"{prefix}{len(self.bound)}"
+        self.bound[name] = value
+        self.bound_ids[id(value)] = name
+        return _name(name)
+
+    def helper(self, name: str) -> ast.Name:
+        self.bound.setdefault(name, _HELPERS[name])
+        return _name(name)
+
+    def temp(self, expr: ast.expr) -> tuple[ast.expr, ast.expr]:
+        """(first use that evaluates ``expr``, later uses); simple expressions need no temp."""
+        if isinstance(expr, ast.Name | ast.Constant):
+            return expr, expr
+        self.temps += 1
+        name = f"t{self.temps}"
+        return ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=expr), _name(name)
+
+    # --- value form: the full three-valued result (None = null) ---
+
+    def value(self, node: Node) -> ast.expr:
+        if isinstance(node, Const):
+            if node.value is None or type(node.value) in _SIMPLE_CONSTANTS:
+                return _const(node.value)
+            return self.bind(node.value)
+        if isinstance(node, Field):
+            return self.field(node.name)
+        if isinstance(node, Member):
+            return self.member(node)
+        if isinstance(node, UnaryOp):
+            if node.op == "not":
+                return _call(self.helper("_not3"), self.bool3(node.operand))
+            if node.op == "+":
+                return self.value(node.operand)
+            first, later = self.temp(self.value(node.operand))
+            negated = ast.UnaryOp(op=ast.USub(), operand=later)
+            return ast.IfExp(test=_is_none(first), body=_const(None), orelse=negated)
+        if isinstance(node, BinOp):
+            return self.binop(node)
+        if isinstance(node, Compare):
+            return self.compare_value(node)
+        if isinstance(node, BoolOp):
+            helper = "_and3" if node.op == "and" else "_or3"
+            return _call(self.helper(helper), *(self.bool3(op) for op in node.operands))
+        if isinstance(node, IfElse):
+            return ast.IfExp(
+                test=self.truth(node.test),
+                body=self.value(node.body),
+                orelse=self.value(node.orelse),
+            )
+        if isinstance(node, Call):
+            return self.call(node)
+        if isinstance(node, ListLit):
+            return ast.List(elts=[self.value(item) for item in node.items], ctx=ast.Load())
+        raise AssertionError(f"unknown node {node!r}")
+
+    def bool3(self, node: Node) -> ast.expr:
+        """The operand of and/or/not as True, False or None (truthiness of non-booleans)."""
+        if node.type is T.BOOLEAN:
+            return self.value(node)
+        return _call(self.helper("_truthy"), self.value(node))
+
+    def member(self, node: Member) -> ast.expr:
+        obj = self.value(node.obj)
+        if node.obj.type is T.MAP and isinstance(node.key, str):
+            first, later = self.temp(obj)
+            get = _call(ast.Attribute(value=later, attr="get", ctx=ast.Load()), _const(node.key))
+            return ast.IfExp(test=_is_none(first), body=_const(None), orelse=get)
+        if node.obj.type is T.LIST and isinstance(node.key, int):
+            return _call(self.helper("_index"), obj, _const(node.key))
+        return _call(self.helper("_member"), obj, _const(node.key))
+
+    def null_guarded(
+        self, operands: Sequence[Node], build: Callable[[list[ast.expr]], ast.expr]
+    ) -> ast.expr:
+        """``None if any operand is None else build(operands)``, testing only nullable ones."""
+        checks: list[ast.expr] = []
+        refs: list[ast.expr] = []
+        for operand in operands:
+            expr = self.value(operand)
+            if _never_null(operand):
+                refs.append(expr)
+                continue
+            first, later = self.temp(expr)
+            checks.append(_is_none(first))
+            refs.append(later)
+        if not checks:
+            return build(refs)
+        return ast.IfExp(test=_or(*checks), body=_const(None), orelse=build(refs))
+
+    def binop(self, node: BinOp) -> ast.expr:
+        if node.op == "**":
+            assert isinstance(node.right, Const)
+            return _call(self.helper("_power"), self.value(node.left), _const(node.right.value))
+        numeric = node.left.type in NUMERIC and node.right.type in NUMERIC
+        if node.op in _DIVISIONS and not (
+            _never_null(node.right) and isinstance(node.right, Const) and node.right.value != 0
+        ):
+            return _call(
+                self.helper(_DIVISIONS[node.op]), self.value(node.left), self.value(node.right)
+            )
+        if node.op == "*" and not numeric:
+            return _call(self.helper("_mul"), self.value(node.left), self.value(node.right))
+        op = _BIN_AST[node.op]
+        return self.null_guarded(
+            (node.left, node.right), lambda r: ast.BinOp(left=r[0], op=op(), right=r[1])
+        )
+
+    def compare_operands(self, node: Compare) -> tuple[ast.expr, ast.expr]:
+        left = self.value(node.left)
+        right = self.value(node.right)
+        if T.DATETIME in (node.left.type, node.right.type) and node.op not in ("in", "not in"):
+            # Naive datetimes are UTC: compare instants, as the columnar evaluator does.
+            left = _call(self.helper("_as_utc"), left)
+            right = _call(self.helper("_as_utc"), right)
+        return left, right
+
+    def member_set(self, node: Node) -> ast.expr | None:
+        """A constant list on the right of ``in`` as a frozenset constant (nulls dropped:
+        a non-null value never equals null, and a null value gives null anyway)."""
+        if not (isinstance(node, Const) and isinstance(node.value, list | tuple)):
+            return None
+        items = [item for item in node.value if item is not None]
+        if all(isinstance(item, Hashable) and type(item) in _SIMPLE_CONSTANTS for item in items):
+            return _const(frozenset(items))
+        return self.bind(tuple(items))
+
+    def compare_value(self, node: Compare) -> ast.expr:
+        if node.op in ("is", "is not"):
+            expr = self.value(node.left)
+            return _is_none(expr) if node.op == "is" else _is_not_none(expr)
+        members = self.member_set(node.right) if node.op in ("in", "not in") else None
+        if members is not None:
+            left = self.value(node.left)
+            op = _CMP_AST[node.op]
+            first, later = self.temp(left)
+            test = ast.Compare(left=later, ops=[op()], comparators=[members])
+            return ast.IfExp(test=_is_none(first), body=_const(None), orelse=test)
+        left, right = self.compare_operands(node)
+        refs: list[ast.expr] = []
+        checks: list[ast.expr] = []
+        for operand, expr in ((node.left, left), (node.right, right)):
+            if _never_null(operand):
+                refs.append(expr)
+                continue
+            first, later = self.temp(expr)
+            checks.append(_is_none(first))
+            refs.append(later)
+        test = ast.Compare(left=refs[0], ops=[_CMP_AST[node.op]()], comparators=[refs[1]])
+        if not checks:
+            return test
+        return ast.IfExp(test=_or(*checks), body=_const(None), orelse=test)
+
+    def call(self, node: Call) -> ast.expr:
+        spec = FUNCTIONS[node.name]
+        if node.name == "now":
+            self.uses_now = True
+            return _name("now")
+        if node.name == "matches":
+            pattern = node.args[1]
+            assert isinstance(pattern, Const)
+            regex = self.bind(compile_regex(pattern.value), "_re")
+            first, later = self.temp(self.value(node.args[0]))
+            search = _call(ast.Attribute(value=regex, attr="search", ctx=ast.Load()), later)
+            return ast.IfExp(test=_is_none(first), body=_const(None), orelse=_is_not_none(search))
+        function = self.bind(spec.row, "_fn")
+        args = [self.value(arg) for arg in node.args]
+        if spec.needs_now:
+            self.uses_now = True
+            args.insert(0, _name("now"))
+        return _call(function, *args)
+
+    # --- truth form: True exactly when the value is True; falsity: exactly when False ---
+
+    def truth(self, node: Node) -> ast.expr:
+        if isinstance(node, Const):
+            return _const(bool(node.value) if node.value is not None else False)
+        if isinstance(node, BoolOp):
+            parts = [self.truth(operand) for operand in node.operands]
+            return _and(*parts) if node.op == "and" else _or(*parts)
+        if isinstance(node, UnaryOp) and node.op == "not":
+            return self.falsity(node.operand)
+        if isinstance(node, IfElse):
+            return ast.IfExp(
+                test=self.truth(node.test),
+                body=self.truth(node.body),
+                orelse=self.truth(node.orelse),
+            )
+        if isinstance(node, Compare):
+            return self.compare_truth(node, negate=False)
+        value = self.value(node)
+        if node.type is T.BOOLEAN:
+            return ast.Compare(left=value, ops=[ast.Is()], comparators=[_const(True)])
+        return _not(_not(value))
+
+    def falsity(self, node: Node) -> ast.expr:
+        if isinstance(node, Const):
+            return _const(node.value is not None and not node.value)
+        if isinstance(node, BoolOp):
+            parts = [self.falsity(operand) for operand in node.operands]
+            return _or(*parts) if node.op == "and" else _and(*parts)
+        if isinstance(node, UnaryOp) and node.op == "not":
+            return self.truth(node.operand)
+        if isinstance(node, IfElse):
+            return ast.IfExp(
+                test=self.truth(node.test),
+                body=self.falsity(node.body),
+                orelse=self.falsity(node.orelse),
+            )
+        if isinstance(node, Compare):
+            return self.compare_truth(node, negate=True)
+        value = self.value(node)
+        if node.type is T.BOOLEAN:
+            return ast.Compare(left=value, ops=[ast.Is()], comparators=[_const(False)])
+        first, later = self.temp(value)
+        return _and(_is_not_none(first), _not(later))
+
+    def compare_truth(self, node: Compare, *, negate: bool) -> ast.expr:
+        if node.op in ("is", "is not"):
+            expr = self.value(node.left)
+            positive = (node.op == "is") != negate
+            return _is_none(expr) if positive else _is_not_none(expr)
+        members = self.member_set(node.right) if node.op in ("in", "not in") else None
+        if members is not None:
+            left = self.value(node.left)
+            op: ast.cmpop = _CMP_AST[node.op]()
+            if not negate and node.op == "in":
+                # None never is in the set (nulls were dropped), so no null test is needed.
+                return ast.Compare(left=left, ops=[op], comparators=[members])
+            first, later = self.temp(left)
+            found = ast.Compare(left=later, ops=[op], comparators=[members])
+            return _and(_is_not_none(first), _not(found) if negate else found)
+        left, right = self.compare_operands(node)
+        if not negate and node.op == "==" and (_never_null(node.left) or _never_null(node.right)):
+            # null == constant is False in Python, exactly the truth of a null comparison.
+            return ast.Compare(left=left, ops=[ast.Eq()], comparators=[right])
+        checks: list[ast.expr] = []
+        refs: list[ast.expr] = []
+        for operand, expr in ((node.left, left), (node.right, right)):
+            if _never_null(operand):
+                refs.append(expr)
+                continue
+            first, later = self.temp(expr)
+            checks.append(_is_not_none(first))
+            refs.append(later)
+        test: ast.expr = ast.Compare(left=refs[0], ops=[_CMP_AST[node.op]()], comparators=[refs[1]])
+        if negate:
+            test = _not(test)
+        return _and(*checks, test)
+
+
+def compile_row(
+    roots: Sequence[Node],
+    *,
+    mode: str,
+    sources: Sequence[str],
+    locate: Callable[[Mapping[str, Any], datetime | None], None] | None = None,
+) -> RowProgram:
+    """Compile ``roots`` into ``f(fact, now=None)``.
+
+    ``mode`` is "truth" (one predicate: returns bool), "value" (one expression: returns its
+    value, None for null) or "truths" (many predicates: returns list[bool]). When a fact's
+    value has an undeclared type, ``locate`` (if given) is called to raise a precise error,
+    else an EvaluationError naming ``sources`` is raised.
+    """
+    generator = _Generator()
+    if mode == "value":
+        result: ast.expr = generator.value(roots[0])
+    elif mode == "truth":
+        result = generator.truth(roots[0])
+    else:
+        result = ast.List(elts=[generator.truth(root) for root in roots], ctx=ast.Load())
+
+    body: list[ast.stmt] = []
+    if generator.fields:
+        body.append(_assign("_get", ast.Attribute(value=_name("fact"), attr="get", ctx=ast.Load())))
+        for field, local in generator.fields.items():
+            body.append(_assign(local, _call(_name("_get"), _const(field))))
+    if generator.uses_now:
+        generator.helper("_normalize_now")
+        body.append(_assign("now", _call(_name("_normalize_now"), _name("now"))))
+    body.append(ast.Return(value=result))
+
+    def fail(exc: Exception, fact: Mapping[str, Any], now: datetime | None) -> EvaluationError:
+        if locate is not None:
+            locate(fact, now)
+        return EvaluationError(
+            f"cannot evaluate {' / '.join(repr(s) for s in sources)}: {exc}",
+            fix="declare the fields' types in the schema, or correct the facts",
+        )
+
+    generator.bound["_fail"] = fail
+    generator.bound["_errors"] = _RUNTIME_ERRORS
+    handler = ast.ExceptHandler(
+        type=_name("_errors"),
+        name="exc",
+        body=[
+            ast.Raise(
+                exc=_call(_name("_fail"), _name("exc"), _name("fact"), _name("now")),
+                cause=_name("exc"),
+            )
+        ],
+    )
+    # try/except is free in CPython 3.11+ unless an exception is actually raised.
+    function_body: list[ast.stmt] = [
+        ast.Try(body=body, handlers=[handler], orelse=[], finalbody=[])
+    ]
+    bound_names = list(generator.bound)
+    arguments = ast.arguments(
+        posonlyargs=[],
+        args=[ast.arg(arg="fact"), ast.arg(arg="now")],
+        vararg=None,
+        kwonlyargs=[ast.arg(arg=name) for name in bound_names],
+        kw_defaults=[_name(name) for name in bound_names],
+        kwarg=None,
+        defaults=[_const(None)],
+    )
+    definition = ast.FunctionDef(
+        name="_expression",
+        args=arguments,
+        body=function_body,
+        decorator_list=[],
+        returns=None,
+        type_comment=None,
+    )
+    module = ast.Module(body=[definition], type_ignores=[])
+    ast.fix_missing_locations(module)
+    code = compile(module, "<reclaim expression>", "exec")
+    # The module code only defines the function; we take the function's code object out of
+    # its constants rather than running the module, then bind defaults by hand.
+    function_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+    defaults_kw = dict(generator.bound)
+    function = types.FunctionType(function_code, {"__builtins__": {}}, "_expression", (None,))
+    function.__kwdefaults__ = defaults_kw
+    return RowProgram(function, ast.unparse(definition))
+
+
+def _assign(target: str, value: ast.expr) -> ast.stmt:
+    return ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value, lineno=0)
