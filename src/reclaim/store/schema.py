@@ -19,4 +19,6 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 def all_metadata() -> list[sa.MetaData]:
     """Every table that ``reclaim db upgrade`` creates, across all components."""
-    return [metadata]
+    from reclaim.durable.schema import metadata as durable_metadata
+
+    return [metadata, durable_metadata]

@@ -1,0 +1,500 @@
+"""Running one claimed run to its end: which step next, retries, checkpoints, and stopping.
+
+``SequentialExecutor`` runs steps one at a time in topological order (ties broken by declaration
+order), so the same definition always runs in the same order. ``ParallelExecutor`` starts every
+step whose dependencies are done as soon as they are done, up to ``max_workers`` at once; a
+slow branch never holds back an independent one (no barrier). In both, a map step runs up to its
+own ``concurrency`` items at a time.
+
+A completed step (or item) is never run again: its checkpoint is read back instead. A step that
+was in flight when the process died has no completed checkpoint and runs again.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Execution", "Executor", "ParallelExecutor", "SequentialExecutor"]
+
+import json
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from reclaim.durable.context import StepContext
+from reclaim.durable.errors import (
+    DurableError,
+    LeaseLost,
+    RunCancelled,
+    StepFailed,
+    StepTimeout,
+    WorkflowTimeout,
+)
+from reclaim.durable.records import Checkpoint, Claim, RunStatus, StepRecord, StepStatus
+from reclaim.durable.store import Store
+from reclaim.durable.workflow import StepKind, StepSpec, Workflow
+from reclaim.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Executor:
+    """How many steps of one run may run at once (map items are bounded per map step)."""
+
+    max_workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.max_workers < 1:
+            raise ConfigError("an executor needs max_workers ≥ 1")
+
+
+@dataclass(frozen=True)
+class SequentialExecutor(Executor):
+    """One step at a time, in a deterministic topological order."""
+
+    max_workers: int = 1
+
+
+@dataclass(frozen=True)
+class ParallelExecutor(Executor):
+    """Every ready step starts at once, up to ``max_workers`` steps in flight."""
+
+    max_workers: int = 4
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _describe(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}"
+    frames = traceback.extract_tb(error.__traceback__)
+    if frames:
+        last = frames[-1]
+        text += f" (at {last.filename}:{last.lineno} in {last.name})"
+    return text
+
+
+def _label(step: str, item_key: str) -> str:
+    return f"step {step!r}" + (f" item {item_key!r}" if item_key else "")
+
+
+class Execution:
+    """The state of one claimed run while this process drives it."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        claim: Claim,
+        workflow: Workflow,
+        executor: Executor,
+        checkpoints: list[StepRecord],
+        stop: threading.Event,
+        stop_reason: Callable[[], DurableError | None],
+    ) -> None:
+        self.store = store
+        self.claim = claim
+        self.workflow = workflow
+        self.executor = executor
+        self.stop = stop
+        self._stop_reason = stop_reason
+        self.input = workflow.decode_input(claim.run.input)
+        self.order = workflow.order()
+        self._lock = threading.Lock()
+        self._deadline: float | None = None
+        if claim.run.timeout_at is not None:
+            # Measured against the database clock at claim time, then on our monotonic clock,
+            # so skew between this machine and the database does not matter.
+            left = (claim.run.timeout_at - claim.db_now).total_seconds()
+            self._deadline = time.monotonic() + left
+        self.outputs: dict[str, Any] = {}
+        self.encoded: dict[str, str] = {}
+        self.plain: dict[str, StepRecord] = {}
+        self.items: dict[str, dict[str, StepRecord]] = {}
+        for record in checkpoints:
+            if record.item_key:
+                self.items.setdefault(record.step, {})[record.item_key] = record
+            else:
+                self.plain[record.step] = record
+        self.done: set[str] = set()
+        for spec in self.order:
+            stored = self.plain.get(spec.name)
+            if stored is not None and stored.status is StepStatus.SUCCEEDED:
+                self._restore(spec, stored)
+
+    # ------------------------------------------------------------ resuming
+
+    def _restore(self, spec: StepSpec, record: StepRecord) -> None:
+        if spec.kind is StepKind.STEP:
+            self.encoded[spec.name] = record.output if record.output is not None else "null"
+            self.outputs[spec.name] = spec.decode(self.encoded[spec.name])
+        else:
+            keys = [key for key, _ in self._keyed_items(spec)]
+            stored = self.items.get(spec.name, {})
+            missing = [key for key in keys if key not in stored]
+            if missing:
+                raise DurableError(
+                    f"map step {spec.name!r} of run {self.claim.run_id} is marked done but has "
+                    f"no checkpoint for item {missing[0]!r}"
+                )
+            self._set_map_output(spec, {key: stored[key].output or "null" for key in keys})
+        self.done.add(spec.name)
+
+    def _set_map_output(self, spec: StepSpec, encoded: dict[str, str]) -> None:
+        self.encoded[spec.name] = (
+            "{" + ",".join(f"{json.dumps(key)}:{value}" for key, value in encoded.items()) + "}"
+        )
+        self.outputs[spec.name] = {key: spec.decode(value) for key, value in encoded.items()}
+
+    # ----------------------------------------------------------- boundaries
+
+    def check(self) -> None:
+        """Raise if the run must stop: cancelled, lost, or past its timeout."""
+        if self.stop.is_set():
+            reason = self._stop_reason()
+            raise reason or RunCancelled(f"run {self.claim.run_id} was stopped")
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise WorkflowTimeout(
+                f"run {self.claim.run_id} of workflow {self.workflow.name!r} passed its "
+                f"timeout of {self.workflow.timeout}s",
+                fix="raise Workflow(timeout=…) or make the slow step faster, then resume it",
+            )
+
+    # ------------------------------------------------------------- driving
+
+    def run(self) -> str:
+        """Run every unfinished step; return the run's output (JSON). Finishes the run row."""
+        try:
+            if self.executor.max_workers == 1:
+                for spec in self.order:
+                    if spec.name not in self.done:
+                        self.check()
+                        self._run_step(spec)
+            else:
+                self._run_parallel()
+            self.check()
+        except (StepFailed, WorkflowTimeout) as failure:
+            self.store.finish_run(self.claim, RunStatus.FAILED, error=str(failure))
+            raise
+        output = self.encoded[self.workflow.result_step]
+        if not self._finished:
+            self.store.finish_run(self.claim, RunStatus.SUCCEEDED, output=output)
+        return output
+
+    _finished = False
+
+    def _run_parallel(self) -> None:
+        pending = [spec for spec in self.order if spec.name not in self.done]
+        running: dict[Future[None], StepSpec] = {}
+        failure: BaseException | None = None
+        with ThreadPoolExecutor(
+            max_workers=self.executor.max_workers, thread_name_prefix="durable-step"
+        ) as pool:
+            while pending or running:
+                if failure is None:
+                    for spec in [s for s in pending if set(s.depends_on) <= self.done]:
+                        if len(running) >= self.executor.max_workers:
+                            break
+                        try:
+                            self.check()
+                        except DurableError as exc:
+                            failure = exc
+                            break
+                        pending.remove(spec)
+                        running[pool.submit(self._run_step, spec)] = spec
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    running.pop(future)
+                    error = future.exception()
+                    if error is not None and failure is None:
+                        failure = error
+                        # Let steps already in flight finish and checkpoint; start no more.
+                        pending.clear()
+        if failure is not None:
+            raise failure
+
+    def _is_last(self, name: str) -> bool:
+        with self._lock:
+            return len(self.done | {name}) == len(self.order)
+
+    def _complete(self, spec: StepSpec, checkpoint: Checkpoint) -> None:
+        # The last step's checkpoint and the run's final status share one transaction.
+        if self._is_last(spec.name):
+            output = self.encoded[self.workflow.result_step]
+            self.store.checkpoint(self.claim, checkpoint, finish=RunStatus.SUCCEEDED, output=output)
+            self._finished = True
+        else:
+            self.store.checkpoint(self.claim, checkpoint)
+        with self._lock:
+            self.done.add(spec.name)
+
+    def _run_step(self, spec: StepSpec) -> None:
+        kwargs = {name: self.outputs[name] for name in spec.inputs}
+        if spec.kind is StepKind.MAP:
+            self._run_map(spec, kwargs)
+            return
+        prior = self.plain.get(spec.name)
+        encoded, attempts, started, events = self._attempts(
+            spec, "", prior, lambda ctx: spec.fn(ctx, **kwargs)
+        )
+        self.encoded[spec.name] = encoded
+        self.outputs[spec.name] = spec.decode(encoded)
+        self._complete(
+            spec,
+            Checkpoint(
+                spec.name,
+                "",
+                StepStatus.SUCCEEDED,
+                attempts,
+                output=encoded,
+                events=events,
+                started_at=started,
+                finished_at=_utcnow(),
+            ),
+        )
+
+    # ----------------------------------------------------------- map steps
+
+    def _keyed_items(self, spec: StepSpec) -> list[tuple[str, Any]]:
+        assert spec.over is not None
+        assert spec.key is not None
+        source = self.outputs[spec.over]
+        if not isinstance(source, list | tuple):
+            raise StepFailed(
+                f"map step {spec.name!r} maps over {spec.over!r}, which returned "
+                f"{type(source).__name__}, not a list",
+                step=spec.name,
+            )
+        keyed: list[tuple[str, Any]] = []
+        seen: set[str] = set()
+        for position, element in enumerate(source):
+            key = str(spec.key(element))
+            if not key:
+                raise StepFailed(
+                    f"map step {spec.name!r}: element {position} has an empty key",
+                    step=spec.name,
+                )
+            if key in seen:
+                raise StepFailed(
+                    f"map step {spec.name!r}: key {key!r} appears twice in {spec.over!r} "
+                    f"(again at position {position})",
+                    step=spec.name,
+                )
+            seen.add(key)
+            keyed.append((key, element))
+        return keyed
+
+    def _run_map(self, spec: StepSpec, kwargs: dict[str, Any]) -> None:
+        keyed = self._keyed_items(spec)
+        stored = self.items.get(spec.name, {})
+        results: dict[str, str] = {}
+        todo: list[tuple[str, Any]] = []
+        for key, element in keyed:
+            record = stored.get(key)
+            if record is not None and record.status is StepStatus.SUCCEEDED:
+                results[key] = record.output or "null"
+            else:
+                todo.append((key, element))
+        started = _utcnow()
+
+        def run_item(key: str, element: Any) -> None:
+            encoded, attempts, item_started, events = self._attempts(
+                spec, key, stored.get(key), lambda ctx: spec.fn(ctx, element, **kwargs)
+            )
+            self.store.checkpoint(
+                self.claim,
+                Checkpoint(
+                    spec.name,
+                    key,
+                    StepStatus.SUCCEEDED,
+                    attempts,
+                    output=encoded,
+                    events=events,
+                    started_at=item_started,
+                    finished_at=_utcnow(),
+                ),
+            )
+            with self._lock:
+                results[key] = encoded
+
+        self._bounded(iter(todo), spec.concurrency, run_item)
+        self._set_map_output(spec, {key: results[key] for key, _ in keyed})
+        self._complete(
+            spec,
+            Checkpoint(
+                spec.name,
+                "",
+                StepStatus.SUCCEEDED,
+                1,
+                started_at=started,
+                finished_at=_utcnow(),
+            ),
+        )
+
+    def _bounded(
+        self,
+        tasks: Iterator[tuple[str, Any]],
+        concurrency: int,
+        work: Callable[[str, Any], None],
+    ) -> None:
+        if concurrency == 1:
+            for key, element in tasks:
+                self.check()
+                work(key, element)
+            return
+        failure: BaseException | None = None
+        running: set[Future[None]] = set()
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="durable-item") as pool:
+            exhausted = False
+            while True:
+                while failure is None and not exhausted and len(running) < concurrency:
+                    task = next(tasks, None)
+                    if task is None:
+                        exhausted = True
+                        break
+                    try:
+                        self.check()
+                    except DurableError as exc:
+                        failure = exc
+                        break
+                    running.add(pool.submit(work, *task))
+                if not running:
+                    break
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    error = future.exception()
+                    if error is not None and failure is None:
+                        failure = error
+        if failure is not None:
+            raise failure
+
+    # ----------------------------------------------------- attempts, retries
+
+    def _attempts(
+        self,
+        spec: StepSpec,
+        item_key: str,
+        prior: StepRecord | None,
+        call: Callable[[StepContext], Any],
+    ) -> tuple[str, int, datetime, str | None]:
+        """Run attempts until one succeeds (→ encoded output) or the policy gives up."""
+        attempts = prior.attempts if prior is not None else 0
+        recorded: list[dict[str, Any]] = (
+            json.loads(prior.events) if prior is not None and prior.events else []
+        )
+        started = (prior.started_at if prior is not None else None) or _utcnow()
+        while True:
+            self.check()
+            attempt = attempts + 1
+
+            def record(events: str, attempt: int = attempt) -> None:
+                self.store.checkpoint(
+                    self.claim,
+                    Checkpoint(
+                        spec.name,
+                        item_key,
+                        StepStatus.RUNNING,
+                        attempt,
+                        events=events,
+                        started_at=started,
+                    ),
+                )
+
+            context = StepContext(
+                run_id=self.claim.run_id,
+                workflow=self.workflow.name,
+                step=spec.name,
+                item_key=item_key,
+                attempt=attempt,
+                input=self.input,
+                recorded=recorded,
+                record=record,
+                stop=self.stop,
+                check=self.check,
+            )
+            try:
+                value = self._invoke(spec, item_key, call, context)
+                encoded = spec.encode(value)
+            except (LeaseLost, RunCancelled, WorkflowTimeout):
+                raise
+            except Exception as error:
+                attempts = attempt
+                decision = spec.retry.decide(error, attempt)
+                events = json.dumps(recorded, separators=(",", ":")) if recorded else None
+                if not decision.retry:
+                    message = (
+                        f"{_label(spec.name, item_key)} of run {self.claim.run_id} failed after "
+                        f"{attempt} attempt(s): {_describe(error)}"
+                    )
+                    self.store.checkpoint(
+                        self.claim,
+                        Checkpoint(
+                            spec.name,
+                            item_key,
+                            StepStatus.FAILED,
+                            attempt,
+                            error=message,
+                            events=events,
+                            started_at=started,
+                            finished_at=_utcnow(),
+                        ),
+                    )
+                    raise StepFailed(message, step=spec.name, item_key=item_key) from error
+                self.store.checkpoint(
+                    self.claim,
+                    Checkpoint(
+                        spec.name,
+                        item_key,
+                        StepStatus.RUNNING,
+                        attempt,
+                        error=f"attempt {attempt}: {_describe(error)}",
+                        events=events,
+                        started_at=started,
+                    ),
+                )
+                self._pause(decision.delay)
+                continue
+            events = json.dumps(recorded, separators=(",", ":")) if recorded else None
+            return encoded, attempt, started, events
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.check()
+            self.stop.wait(min(left, 1.0))
+        self.check()
+
+    def _invoke(
+        self,
+        spec: StepSpec,
+        item_key: str,
+        call: Callable[[StepContext], Any],
+        context: StepContext,
+    ) -> Any:
+        if spec.timeout is None:
+            return call(context)
+        # Python cannot kill a thread: a timed-out attempt is abandoned (its thread runs on,
+        # its result is discarded) and the step is retried or failed per its policy.
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = call(context)
+            except BaseException as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name=f"durable-{spec.name}", daemon=True)
+        thread.start()
+        thread.join(spec.timeout)
+        if thread.is_alive():
+            raise StepTimeout(
+                f"{_label(spec.name, item_key)} ran longer than its timeout of {spec.timeout}s"
+            )
+        if "error" in box:
+            raise box["error"]
+        return box["value"]

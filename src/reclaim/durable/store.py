@@ -1,0 +1,612 @@
+"""The checkpoint store: one SQLAlchemy Core implementation, with small dialect hooks.
+
+Everything the engine persists goes through ``Store``. The hot path is ``checkpoint``: exactly
+one ``INSERT … SELECT … ON CONFLICT DO UPDATE`` and one commit per finished step, where the
+SELECT from ``durable_runs`` is the fencing check (no row is written unless the caller's token
+is still the run's token). The last step's checkpoint and the run's final status share one
+transaction. Resuming reads all of a run's checkpoints with one query (``load_steps``).
+
+Ownership: ``claim_run`` hands a run to one worker under a lease measured on the DATABASE clock
+(``clock_timestamp()`` on PostgreSQL, ``strftime('now')`` on SQLite), so skew between machines
+cannot shorten or stretch it. On PostgreSQL candidates are taken with ``FOR UPDATE SKIP LOCKED``
+so many workers never wait on each other; on SQLite every transaction starts with
+``BEGIN IMMEDIATE`` (see ``reclaim.database``), which serialises claims. Each claim increments
+the run's ``fencing_token``; checkpoints lock the run row ``FOR SHARE`` while they check it, so a
+claim and a stale owner's write cannot interleave.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_MAX_ATTEMPTS", "Store"]
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, Row
+
+from reclaim.database import Backend, backend_of
+from reclaim.durable.errors import LeaseLost, RunBusy, RunCancelled, RunNotFound
+from reclaim.durable.records import (
+    Checkpoint,
+    Claim,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+)
+from reclaim.durable.schema import UtcDateTime, ensure_schema, runs, steps
+
+# A run whose workers crashed this many times in a row is not claimed again but marked dead.
+DEFAULT_MAX_ATTEMPTS = 10
+
+_LIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+
+
+class _Fenced(Exception):
+    """Internal: a fenced write matched no row; the transaction must roll back."""
+
+
+class _Dialect:
+    """What differs between the backends: the clock, and the upsert statement."""
+
+    def now(self) -> sa.ColumnElement[datetime]:
+        raise NotImplementedError
+
+    def later(self, seconds: float) -> sa.ColumnElement[datetime]:
+        raise NotImplementedError
+
+    def insert(self, table: sa.Table) -> Any:
+        raise NotImplementedError
+
+
+class _SQLite(_Dialect):
+    # '%f' gives milliseconds; leases are written and compared only through these expressions,
+    # so the stored text always has one format and compares correctly as text.
+    def now(self) -> sa.ColumnElement[datetime]:
+        return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:%M:%f", "now"), UtcDateTime())
+
+    def later(self, seconds: float) -> sa.ColumnElement[datetime]:
+        return sa.type_coerce(
+            sa.func.strftime("%Y-%m-%d %H:%M:%f", "now", f"{float(seconds):+.3f} seconds"),
+            UtcDateTime(),
+        )
+
+    def insert(self, table: sa.Table) -> Any:
+        return sqlite.insert(table)
+
+
+class _PostgreSQL(_Dialect):
+    # clock_timestamp(), not now(): now() is frozen at the start of the transaction.
+    def now(self) -> sa.ColumnElement[datetime]:
+        return sa.type_coerce(sa.func.clock_timestamp(), UtcDateTime())
+
+    def later(self, seconds: float) -> sa.ColumnElement[datetime]:
+        return sa.type_coerce(
+            sa.func.clock_timestamp() + sa.func.make_interval(0, 0, 0, 0, 0, 0, float(seconds)),
+            UtcDateTime(),
+        )
+
+    def insert(self, table: sa.Table) -> Any:
+        return postgresql.insert(table)
+
+
+def _run_record(row: Row[Any]) -> RunRecord:
+    m = row._mapping
+    return RunRecord(
+        id=m["id"],
+        workflow=m["workflow"],
+        version=m["version"],
+        fingerprint=m["fingerprint"],
+        definition=m["definition"],
+        status=RunStatus(m["status"]),
+        input=m["input"],
+        output=m["output"],
+        error=m["error"],
+        attempts=m["attempts"],
+        max_attempts=m["max_attempts"],
+        owner=m["owner"],
+        lease_expires_at=m["lease_expires_at"],
+        fencing_token=m["fencing_token"],
+        dedupe_key=m["dedupe_key"],
+        timeout_at=m["timeout_at"],
+        created_at=m["created_at"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _step_record(row: Row[Any] | Any) -> StepRecord:
+    m = row._mapping
+    return StepRecord(
+        run_id=m["run_id"],
+        step=m["step"],
+        item_key=m["item_key"],
+        status=StepStatus(m["status"]),
+        attempts=m["attempts"],
+        output=m["output"],
+        error=m["error"],
+        events=m["events"],
+        started_at=m["started_at"],
+        finished_at=m["finished_at"],
+    )
+
+
+_STEP_COLUMNS = (
+    steps.c.run_id,
+    steps.c.step,
+    steps.c.item_key,
+    steps.c.status,
+    steps.c.attempts,
+    steps.c.output,
+    steps.c.error,
+    steps.c.events,
+    steps.c.started_at,
+    steps.c.finished_at,
+)
+
+
+class Store:
+    """Runs and checkpoints in one SQLite or PostgreSQL database.
+
+    Thread-safe: every method opens its own short transaction from the engine's pool.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.backend = backend_of(engine)
+        self._dialect: _Dialect = _SQLite() if self.backend is Backend.SQLITE else _PostgreSQL()
+        self._checkpoint_statement = self._build_checkpoint_statement()
+
+    def ensure_schema(self) -> None:
+        """Create the tables when missing (for use outside reclaim's migrations)."""
+        ensure_schema(self.engine)
+
+    def now(self) -> datetime:
+        """The database clock, which all leases are measured on."""
+        with self.engine.connect() as connection:
+            value: datetime = connection.execute(sa.select(self._dialect.now())).scalar_one()
+            return value
+
+    # ------------------------------------------------------------------ runs
+
+    def create_run(
+        self,
+        *,
+        run_id: str,
+        workflow: str,
+        version: str,
+        fingerprint: str,
+        definition: str,
+        input_json: str,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        dedupe_key: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> tuple[RunRecord, bool]:
+        """Insert a pending run; return it and whether it is new.
+
+        Starting is idempotent: when ``run_id`` or ``dedupe_key`` already exists the existing
+        run is returned with ``False`` (one schedule tick, one run, however many schedulers).
+        """
+        now = self._dialect.now()
+        statement = (
+            self._dialect.insert(runs)
+            .values(
+                id=run_id,
+                workflow=workflow,
+                version=version,
+                fingerprint=fingerprint,
+                definition=definition,
+                status=RunStatus.PENDING.value,
+                input=input_json,
+                attempts=0,
+                max_attempts=max_attempts,
+                fencing_token=0,
+                dedupe_key=dedupe_key,
+                timeout_at=None
+                if timeout_seconds is None
+                else self._dialect.later(timeout_seconds),
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
+            .execution_options(preserve_rowcount=True)
+        )
+        with self.engine.begin() as connection:
+            created = connection.execute(statement).rowcount == 1
+            where = runs.c.id == run_id
+            if not created and dedupe_key is not None:
+                where = sa.or_(where, runs.c.dedupe_key == dedupe_key)
+            row = connection.execute(sa.select(runs).where(where).limit(1)).one()
+        return _run_record(row), created
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+        return None if row is None else _run_record(row)
+
+    def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: Collection[RunStatus] | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]:
+        """Runs, newest first."""
+        query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
+        if workflow is not None:
+            query = query.where(runs.c.workflow == workflow)
+        if statuses:
+            query = query.where(runs.c.status.in_([s.value for s in statuses]))
+        with self.engine.connect() as connection:
+            return [_run_record(row) for row in connection.execute(query)]
+
+    def load_steps(self, run_id: str) -> list[StepRecord]:
+        """Every checkpoint of a run, in one query."""
+        query = (
+            sa.select(*_STEP_COLUMNS)
+            .where(steps.c.run_id == run_id)
+            .order_by(steps.c.started_at, steps.c.step, steps.c.item_key)
+        )
+        with self.engine.connect() as connection:
+            return [_step_record(row) for row in connection.execute(query)]
+
+    # ------------------------------------------------------------- ownership
+
+    def claim_run(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        run_id: str | None = None,
+        workflows: Collection[str] | None = None,
+        force: bool = False,
+    ) -> Claim | None:
+        """Take the oldest runnable run (or ``run_id``) for ``worker_id``; None if there is none.
+
+        Runnable: pending, or running with an expired lease (its owner died). ``force`` takes a
+        live run (``run_id`` only) even while another owner's lease runs: that owner's next
+        write fails on the fencing token. The claim increments ``attempts``; a run already
+        claimed ``max_attempts`` times is marked dead instead and skipped.
+        """
+        if force and run_id is None:
+            raise ValueError("force=True needs a run_id")
+        d = self._dialect
+        runnable: sa.ColumnElement[bool]
+        if force:
+            runnable = runs.c.status.in_(_LIVE)
+        else:
+            runnable = sa.or_(
+                runs.c.status == RunStatus.PENDING.value,
+                sa.and_(
+                    runs.c.status == RunStatus.RUNNING.value,
+                    sa.or_(runs.c.lease_expires_at.is_(None), runs.c.lease_expires_at < d.now()),
+                ),
+            )
+        query = sa.select(runs).where(runnable).order_by(runs.c.created_at, runs.c.id).limit(1)
+        if run_id is not None:
+            query = query.where(runs.c.id == run_id)
+        if workflows is not None:
+            query = query.where(runs.c.workflow.in_(list(workflows)))
+        query = query.with_for_update(skip_locked=True)
+        with self.engine.begin() as connection:
+            while True:
+                row = connection.execute(query).first()
+                if row is None:
+                    return None
+                candidate = _run_record(row)
+                if candidate.attempts >= candidate.max_attempts:
+                    self._mark_dead(connection, candidate)
+                    if run_id is not None:
+                        return None
+                    continue
+                claimed = connection.execute(
+                    sa.update(runs)
+                    .where(runs.c.id == candidate.id)
+                    .values(
+                        status=RunStatus.RUNNING.value,
+                        owner=worker_id,
+                        attempts=runs.c.attempts + 1,
+                        fencing_token=runs.c.fencing_token + 1,
+                        lease_expires_at=d.later(lease_seconds),
+                        started_at=sa.func.coalesce(runs.c.started_at, d.now()),
+                        updated_at=d.now(),
+                    )
+                    .returning(*runs.c, d.now().label("db_now"))
+                ).one()
+                run = _run_record(claimed)
+                assert run.lease_expires_at is not None
+                return Claim(
+                    run=run,
+                    worker_id=worker_id,
+                    fencing_token=run.fencing_token,
+                    lease_expires_at=run.lease_expires_at,
+                    db_now=claimed._mapping["db_now"],
+                )
+
+    def _mark_dead(self, connection: Connection, run: RunRecord) -> None:
+        connection.execute(
+            sa.update(runs)
+            .where(runs.c.id == run.id)
+            .values(
+                status=RunStatus.DEAD.value,
+                error=(
+                    f"claimed {run.attempts} time(s) without finishing (limit {run.max_attempts}): "
+                    "the process running it keeps dying; inspect `reclaim runs show "
+                    f"{run.id}`, fix the cause, then `reclaim runs resume {run.id}`"
+                ),
+                owner=None,
+                lease_expires_at=None,
+                fencing_token=runs.c.fencing_token + 1,
+                finished_at=self._dialect.now(),
+                updated_at=self._dialect.now(),
+            )
+        )
+
+    def heartbeat(self, run_id: str, fencing_token: int, lease_seconds: float) -> bool:
+        """Extend the lease; False when the run was claimed by another owner or cancelled."""
+        d = self._dialect
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                sa.update(runs)
+                .where(
+                    runs.c.id == run_id,
+                    runs.c.fencing_token == fencing_token,
+                    runs.c.status == RunStatus.RUNNING.value,
+                )
+                .values(lease_expires_at=d.later(lease_seconds), updated_at=d.now())
+            )
+        return result.rowcount == 1
+
+    def release(self, claim: Claim) -> bool:
+        """Give an unfinished run back (a worker shutting down): pending again, no owner.
+
+        The claim still counted as an attempt, so a run that is released over and over also
+        ends up dead; call it only for a real shutdown.
+        """
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                sa.update(runs)
+                .where(
+                    runs.c.id == claim.run_id,
+                    runs.c.fencing_token == claim.fencing_token,
+                    runs.c.status == RunStatus.RUNNING.value,
+                )
+                .values(
+                    status=RunStatus.PENDING.value,
+                    owner=None,
+                    lease_expires_at=None,
+                    fencing_token=runs.c.fencing_token + 1,
+                    updated_at=self._dialect.now(),
+                )
+            )
+        return result.rowcount == 1
+
+    # ------------------------------------------------------------ checkpoints
+
+    def _build_checkpoint_statement(self) -> Any:
+        # INSERT … SELECT FROM durable_runs WHERE token matches: the fencing check and the
+        # write are one statement, so the hot path is one round trip and one commit.
+        source = (
+            sa.select(
+                runs.c.id,
+                sa.bindparam("step", type_=sa.String),
+                sa.bindparam("item_key", type_=sa.String),
+                sa.bindparam("status", type_=sa.String),
+                sa.bindparam("attempts", type_=sa.Integer),
+                sa.bindparam("output", type_=sa.Text),
+                sa.bindparam("error", type_=sa.Text),
+                sa.bindparam("events", type_=sa.Text),
+                sa.bindparam("started_at", type_=UtcDateTime()),
+                sa.bindparam("finished_at", type_=UtcDateTime()),
+            )
+            .where(
+                runs.c.id == sa.bindparam("run_id", type_=sa.String),
+                runs.c.fencing_token == sa.bindparam("token", type_=sa.BigInteger),
+            )
+            .with_for_update(read=True)
+        )
+        insert = self._dialect.insert(steps).from_select([c.name for c in _STEP_COLUMNS], source)
+        excluded = insert.excluded
+        # psycopg 3 forgets an INSERT's rowcount once SQLAlchemy closes the cursor.
+        return insert.execution_options(preserve_rowcount=True).on_conflict_do_update(
+            index_elements=[steps.c.run_id, steps.c.step, steps.c.item_key],
+            set_={
+                "status": excluded.status,
+                "attempts": excluded.attempts,
+                "output": excluded.output,
+                "error": excluded.error,
+                "events": excluded.events,
+                # The first attempt's start survives retries and resumes.
+                "started_at": sa.func.coalesce(steps.c.started_at, excluded.started_at),
+                "finished_at": excluded.finished_at,
+            },
+        )
+
+    def checkpoint(
+        self,
+        claim: Claim,
+        checkpoint: Checkpoint,
+        *,
+        finish: RunStatus | None = None,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record one step's state in one transaction, fenced by the claim's token.
+
+        With ``finish`` the run's final status (and ``output``/``error``) is written in the
+        same transaction, so a run is never succeeded without its last step, nor the reverse.
+        Raises ``RunCancelled`` when the run was cancelled, ``LeaseLost`` when another owner
+        holds it; nothing is written in either case.
+        """
+        params = {
+            "run_id": claim.run_id,
+            "token": claim.fencing_token,
+            "step": checkpoint.step,
+            "item_key": checkpoint.item_key,
+            "status": checkpoint.status.value,
+            "attempts": checkpoint.attempts,
+            "output": checkpoint.output,
+            "error": checkpoint.error,
+            "events": checkpoint.events,
+            "started_at": checkpoint.started_at,
+            "finished_at": checkpoint.finished_at,
+        }
+        try:
+            with self.engine.begin() as connection:
+                if connection.execute(self._checkpoint_statement, params).rowcount != 1:
+                    raise _Fenced
+                if finish is not None and not self._finish(
+                    connection, claim, finish, output, error
+                ):
+                    raise _Fenced  # rolls the step back too: both or neither
+        except _Fenced:
+            self._raise_lost(claim)
+
+    def finish_run(
+        self,
+        claim: Claim,
+        status: RunStatus,
+        *,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Set the final status of a claimed run (fenced); raises like ``checkpoint``."""
+        with self.engine.begin() as connection:
+            written = self._finish(connection, claim, status, output, error)
+        if not written:
+            self._raise_lost(claim)
+
+    def _finish(
+        self,
+        connection: Connection,
+        claim: Claim,
+        status: RunStatus,
+        output: str | None,
+        error: str | None,
+    ) -> bool:
+        if not status.finished:
+            raise ValueError(f"{status} is not a final status")
+        d = self._dialect
+        result = connection.execute(
+            sa.update(runs)
+            .where(
+                runs.c.id == claim.run_id,
+                runs.c.fencing_token == claim.fencing_token,
+                runs.c.status == RunStatus.RUNNING.value,
+            )
+            .values(
+                status=status.value,
+                output=output,
+                error=error,
+                owner=None,
+                lease_expires_at=None,
+                finished_at=d.now(),
+                updated_at=d.now(),
+            )
+        )
+        return result.rowcount == 1
+
+    def _raise_lost(self, claim: Claim) -> None:
+        run = self.get_run(claim.run_id)
+        if run is None:
+            raise RunNotFound(f"run {claim.run_id} no longer exists")
+        if run.status is RunStatus.CANCELLED:
+            raise RunCancelled(f"run {claim.run_id} was cancelled")
+        raise LeaseLost(
+            f"run {claim.run_id} is no longer owned by {claim.worker_id} "
+            f"(token {claim.fencing_token}; now {run.status} with token {run.fencing_token}"
+            f"{f' owned by {run.owner}' if run.owner else ''})"
+        )
+
+    # ------------------------------------------------------- operator actions
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a pending or running run; False if it had already finished.
+
+        The token moves on, so the owner's next checkpoint fails with ``RunCancelled`` and it
+        stops at that step boundary.
+        """
+        d = self._dialect
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                sa.update(runs)
+                .where(runs.c.id == run_id, runs.c.status.in_(_LIVE))
+                .values(
+                    status=RunStatus.CANCELLED.value,
+                    error="cancelled",
+                    owner=None,
+                    lease_expires_at=None,
+                    fencing_token=runs.c.fencing_token + 1,
+                    finished_at=d.now(),
+                    updated_at=d.now(),
+                )
+            )
+            if result.rowcount == 0:
+                exists = connection.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first()
+                if exists is None:
+                    raise RunNotFound(f"no run has id {run_id!r}", fix="see `reclaim runs list`")
+        return result.rowcount == 1
+
+    def reopen(self, run_id: str) -> RunRecord:
+        """Make a failed, cancelled or dead run pending again, keeping its finished steps.
+
+        Failed step rows are removed so those steps run again with a fresh attempt count, and
+        the claim count restarts. A pending or running run is returned unchanged; a succeeded
+        run cannot be reopened.
+        """
+        d = self._dialect
+        reopenable = (RunStatus.FAILED.value, RunStatus.CANCELLED.value, RunStatus.DEAD.value)
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                sa.select(runs).where(runs.c.id == run_id).with_for_update()
+            ).first()
+            if row is None:
+                raise RunNotFound(f"no run has id {run_id!r}", fix="see `reclaim runs list`")
+            run = _run_record(row)
+            if run.status.value not in reopenable:
+                if run.status is RunStatus.SUCCEEDED:
+                    raise RunBusy(f"run {run_id} already succeeded; there is nothing to resume")
+                return run
+            connection.execute(
+                sa.delete(steps).where(
+                    steps.c.run_id == run_id, steps.c.status == StepStatus.FAILED.value
+                )
+            )
+            row = connection.execute(
+                sa.update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    status=RunStatus.PENDING.value,
+                    error=None,
+                    attempts=0,
+                    owner=None,
+                    lease_expires_at=None,
+                    finished_at=None,
+                    updated_at=d.now(),
+                )
+                .returning(*runs.c)
+            ).one()
+        return _run_record(row)
+
+    def delete_run(self, run_id: str) -> bool:
+        """Remove a run and its checkpoints (retention clean-up)."""
+        with self.engine.begin() as connection:
+            connection.execute(sa.delete(steps).where(steps.c.run_id == run_id))
+            result = connection.execute(sa.delete(runs).where(runs.c.id == run_id))
+        return result.rowcount == 1
+
+    def steps_of(self, run_ids: Sequence[str]) -> dict[str, list[StepRecord]]:
+        """Checkpoints of several runs, in one query (for listings)."""
+        found: dict[str, list[StepRecord]] = {run_id: [] for run_id in run_ids}
+        if not run_ids:
+            return found
+        query = sa.select(*_STEP_COLUMNS).where(steps.c.run_id.in_(list(run_ids)))
+        with self.engine.connect() as connection:
+            for row in connection.execute(query):
+                record = _step_record(row)
+                found[record.run_id].append(record)
+        return found

@@ -1,0 +1,194 @@
+"""Files in, facts out: the in-memory collection path, no database needed.
+
+``collect_facts`` reads billing, inventory and utilization files and returns the facts table
+(one row per resource, ``FACT_SCHEMA``) with the report of what was read. ``build_facts`` joins
+already-read parts; the AWS collector uses it with what it fetched from the APIs.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Collection", "build_facts", "collect_facts"]
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+
+from reclaim.ingest.facts import KINDS, conform_facts, validate_facts
+from reclaim.ingest.files import discover, sha256_of
+from reclaim.ingest.focus import BILLING_FORMATS, BillingData, read_billing
+from reclaim.ingest.inventory import INVENTORY_FORMATS, InventoryData, read_inventory
+from reclaim.ingest.kinds import kind_expr
+from reclaim.ingest.report import CollectReport
+from reclaim.ingest.sizes import instance_type_columns
+from reclaim.ingest.tags import decode_tags
+from reclaim.ingest.utilization import (
+    UTILIZATION_FORMATS,
+    UtilizationData,
+    aggregate_utilization,
+    read_utilization,
+)
+
+Progress = Callable[[str], None]
+
+# Facts the bill and the inventory both may know; the inventory (the resource's own current
+# description) wins for names, types and tags, the bill wins for where the money is booked.
+_PREFER_INVENTORY = ("resource_name", "resource_type", "tags_json")
+_PREFER_BILL = ("account_id", "region", "provider")
+
+
+@dataclass
+class Collection:
+    """A facts table and the account of how it was made."""
+
+    facts: pl.DataFrame
+    report: CollectReport
+
+
+def collect_facts(
+    billing: Iterable[Path | str] = (),
+    inventory: Iterable[Path | str] = (),
+    utilization: Iterable[Path | str] = (),
+    *,
+    as_of: datetime | None = None,
+    window_days: int = 30,
+    progress: Progress | None = None,
+) -> Collection:
+    """Read files (or folders of them) into the per-resource facts table.
+
+    ``as_of`` (default: the end of the billing data, else the newest metric sample) is where the
+    30-day cost window and the utilization window end and what ages are measured from.
+    Raises ``ConfigError`` for an unreadable file or one lacking a required column; bad rows
+    inside a file are skipped and listed in ``Collection.report``.
+    """
+    billing_files = discover(billing, BILLING_FORMATS)
+    inventory_files = discover(inventory, INVENTORY_FORMATS)
+    utilization_files = discover(utilization, UTILIZATION_FORMATS)
+    every = [*billing_files, *inventory_files, *utilization_files]
+    if progress:
+        progress(f"hashing {len(every)} file(s)")
+    hashes = {file.path: sha256_of(file.path) for file in every}
+    bill = read_billing(billing_files, as_of=as_of, hashes=hashes, progress=progress)
+    if progress and inventory_files:
+        progress(f"reading {len(inventory_files)} inventory file(s)")
+    inv = read_inventory(inventory_files, hashes=hashes)
+    if progress and utilization_files:
+        progress(f"reading {len(utilization_files)} utilization file(s)")
+    util = read_utilization(utilization_files, hashes=hashes)
+    sources = [
+        name
+        for name, files in (
+            ("billing", billing_files),
+            ("inventory", inventory_files),
+            ("utilization", utilization_files),
+        )
+        if files
+    ]
+    return build_facts(
+        bill,
+        inv,
+        util,
+        as_of=as_of,
+        window_days=window_days,
+        sources=sources,
+        progress=progress,
+    )
+
+
+def build_facts(
+    billing: BillingData | None,
+    inventory: InventoryData | None,
+    utilization: UtilizationData | None,
+    *,
+    as_of: datetime | None = None,
+    window_days: int = 30,
+    sources: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> Collection:
+    """Join per-resource billing, inventory and utilization into the facts table."""
+    report = CollectReport(sources=list(sources))
+    for source in (billing, inventory, utilization):
+        if source is not None:
+            report.files.extend(source.files)
+    if billing is not None:
+        report.unattributed_cost = billing.unattributed_cost
+    end = as_of or (billing.as_of if billing is not None else None)
+    if end is None and utilization is not None and utilization.samples.height:
+        newest = utilization.samples["timestamp"].max()
+        end = newest if isinstance(newest, datetime) else None
+    if end is None:
+        end = datetime.now().astimezone()
+    report.as_of = end
+    if progress:
+        progress("joining billing, inventory and utilization per resource")
+
+    parts: list[pl.DataFrame] = []
+    if billing is not None and billing.per_resource.height:
+        parts.append(billing.per_resource.with_columns(pl.lit(True).alias("in_bill")))
+    if inventory is not None and inventory.per_resource.height:
+        parts.append(
+            inventory.per_resource.with_columns(pl.lit(True).alias("in_inventory")).rename(
+                {name: f"{name}__inv" for name in (*_PREFER_INVENTORY, *_PREFER_BILL)}
+            )
+        )
+    if utilization is not None and utilization.samples.height:
+        parts.append(aggregate_utilization(utilization.samples, end, window_days=window_days))
+    if not parts:
+        empty = pl.DataFrame(schema={"resource_id": pl.String, "as_of": pl.Datetime("us", "UTC")})
+        return Collection(conform_facts(empty).collect(), report)
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.join(part, on="resource_id", how="full", coalesce=True)
+
+    present = set(joined.columns)
+    merged = joined.with_columns(
+        *[_coalesce(present, f"{name}__inv", name).alias(name) for name in _PREFER_INVENTORY],
+        *[_coalesce(present, name, f"{name}__inv").alias(name) for name in _PREFER_BILL],
+    )
+    decoded, unreadable_tags = decode_tags(merged["tags_json"])
+    if unreadable_tags:
+        report.sources.append(f"{unreadable_tags} unreadable tag value(s) ignored")
+    has_list = billing is not None and billing.per_resource["list_cost_30d"].null_count() == 0
+    as_of_lit = pl.lit(end).cast(pl.Datetime("us", "UTC"))
+
+    def days_since(column: pl.Expr) -> pl.Expr:
+        return (as_of_lit - column).dt.total_seconds() / 86400.0
+
+    base = conform_facts(merged.drop("tags_json")).collect()
+    facts = base.with_columns(
+        decoded["tags"].alias("tags"),
+        decoded["tag_count"].alias("tag_count"),
+        decoded["owner"].alias("owner"),
+        pl.coalesce(
+            pl.when(pl.col("kind").is_in(list(KINDS))).then(pl.col("kind")),
+            kind_expr(pl.col("resource_type"), pl.col("resource_id")),
+        ).alias("kind"),
+        *instance_type_columns(pl.col("instance_type")),
+        pl.col("cost_30d").fill_null(0.0),
+        pl.col("billed_cost_30d").fill_null(0.0),
+        pl.col("cost_7d").fill_null(0.0),
+        pl.col("list_cost_30d").fill_null(0.0) if has_list else pl.col("list_cost_30d"),
+        pl.col("in_bill").fill_null(False),
+        pl.col("in_inventory").fill_null(False),
+        pl.col("samples").fill_null(0),
+        days_since(pl.col("created_at")).alias("age_days"),
+        pl.when(pl.col("attached"))
+        .then(pl.lit(0.0))
+        .otherwise(days_since(pl.coalesce("last_attached_at", "created_at")))
+        .alias("days_since_attached"),
+        days_since(pl.col("state_changed_at")).alias("days_in_state"),
+        as_of_lit.alias("as_of"),
+    )
+    result = conform_facts(facts).collect().sort("resource_id")
+    validate_facts(result)
+    report.resources = result.height
+    return Collection(result, report)
+
+
+def _coalesce(present: set[str], *names: str) -> pl.Expr:
+    columns = [pl.col(name) for name in names if name in present]
+    if not columns:
+        return pl.lit(None, dtype=pl.String)
+    return pl.coalesce(columns) if len(columns) > 1 else columns[0]

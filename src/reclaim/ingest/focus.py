@@ -1,0 +1,470 @@
+"""Reading FOCUS billing exports (1.0 to 1.2 and newer) into per-resource cost facts.
+
+One file or a folder of CSV, gzipped CSV or Parquet files, each scanned lazily by Polars: no
+billing row ever becomes a Python object. Files of different FOCUS versions mix freely, since each
+file is mapped to the same normalized columns before they are concatenated. Columns are found
+without regard to case; ``x_…`` extension columns and anything else we do not use are ignored.
+
+What real exports do and we accept: the literal text ``NULL``, blank cells, timestamps without
+a zone (UTC, as the spec says), ``Z`` or offsets, JSON ``Tags`` (or a Parquet map), negative
+costs (credits, refunds), and rows without a ``ResourceId`` (tax, support: counted as
+unattributed cost). A row whose cost or charge period cannot be read is skipped and reported
+with its file and row number; a row whose tags cannot be read keeps its cost, loses its tags,
+and is reported too.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "BillingData",
+    "aggregate_billing",
+    "read_billing",
+    "scan_billing_file",
+]
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from reclaim.errors import ConfigError, SourceLocation
+from reclaim.ingest.facts import UTC_TIME
+from reclaim.ingest.files import FileFormat, InputFile, sha256_of
+from reclaim.ingest.parsing import (
+    NULL_STRINGS,
+    clean_text,
+    find_column,
+    parse_number,
+    parse_time,
+    unreadable,
+)
+from reclaim.ingest.report import SAMPLES_PER_FILE, BadRow, FileReport
+
+REQUIRED_COLUMNS: Final = (
+    "BilledCost",
+    "EffectiveCost",
+    "ChargePeriodStart",
+    "ChargePeriodEnd",
+    "ResourceId",
+    "ServiceName",
+    "BillingCurrency",
+)
+"""FOCUS columns a billing file must have (any case); a file without one is refused."""
+
+OPTIONAL_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "resource_name": ("ResourceName",),
+    "resource_type": ("ResourceType",),
+    # FOCUS 1.2 added ServiceProviderName; ProviderName is the 1.0/1.1 column it supersedes.
+    "provider": ("ServiceProviderName", "ProviderName"),
+    "account_id": ("SubAccountId",),
+    "account_name": ("SubAccountName",),
+    "billing_account_id": ("BillingAccountId",),
+    "service_category": ("ServiceCategory",),
+    "region": ("RegionId", "Region"),
+    "list_cost": ("ListCost",),
+    "tags": ("Tags",),
+}
+"""Normalized name → FOCUS columns that may carry it, preferred first."""
+
+BILLING_FORMATS: Final = frozenset({FileFormat.CSV, FileFormat.CSV_GZ, FileFormat.PARQUET})
+
+# FOCUS ServiceCategory values; exports write them in any case ("networking", "Networking").
+_SERVICE_CATEGORIES: Final = (
+    "AI and Machine Learning",
+    "Analytics",
+    "Business Applications",
+    "Compute",
+    "Databases",
+    "Developer Tools",
+    "Multicloud",
+    "Identity",
+    "Integration",
+    "Internet of Things",
+    "Management and Governance",
+    "Media",
+    "Migration",
+    "Mobile",
+    "Networking",
+    "Security",
+    "Storage",
+    "Web",
+    "Other",
+)
+
+_STRING_COLUMNS: Final = (
+    "resource_id",
+    "resource_name",
+    "resource_type",
+    "provider",
+    "account_id",
+    "account_name",
+    "billing_account_id",
+    "service",
+    "service_category",
+    "region",
+    "currency",
+    "tags",
+)
+
+ROW_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "_file": pl.UInt32(),
+    "_row": pl.UInt32(),
+    **{name: pl.String() for name in _STRING_COLUMNS},
+    "effective": pl.Float64(),
+    "billed": pl.Float64(),
+    "list": pl.Float64(),
+    "start": UTC_TIME,
+    "end": UTC_TIME,
+    "_bad": pl.String(),
+    "_warn": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class BillingScan:
+    """One billing file as a lazy frame of normalized rows (``ROW_SCHEMA``)."""
+
+    file: InputFile
+    rows: pl.LazyFrame
+    has_list_cost: bool
+
+
+@dataclass
+class BillingData:
+    """Per-resource cost facts from the bill, plus the account of what was read."""
+
+    per_resource: pl.DataFrame
+    as_of: datetime | None
+    files: list[FileReport] = field(default_factory=list)
+    unattributed_cost: float = 0.0
+
+
+def _scan_raw(file: InputFile) -> pl.LazyFrame:
+    path = file.path
+    if file.format is FileFormat.PARQUET:
+        return pl.scan_parquet(path)
+    # Every column as text: types are read by our parsers so that a bad cell becomes a
+    # reported bad row, not a failed file or a silently inferred string column.
+    return pl.scan_csv(
+        path,
+        infer_schema=False,
+        null_values=list(NULL_STRINGS),
+        truncate_ragged_lines=True,
+        encoding="utf8-lossy",
+    )
+
+
+def scan_billing_file(file: InputFile, index: int) -> BillingScan:
+    """Map one file's columns to ``ROW_SCHEMA`` lazily; refuse it if a required column lacks."""
+    try:
+        raw = _scan_raw(file)
+        schema = raw.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise ConfigError(
+            f"cannot read billing file: {_first_line(exc)}",
+            location=SourceLocation(str(file.path)),
+            fix="give a FOCUS export as CSV, gzipped CSV or Parquet",
+        ) from exc
+    names = list(schema.names())
+    actual: dict[str, str] = {}
+    for required in REQUIRED_COLUMNS:
+        found = find_column(names, required)
+        if found is None:
+            raise ConfigError(
+                f"billing file lacks the required FOCUS column {required!r}",
+                location=SourceLocation(str(file.path), 1),
+                fix=f"export FOCUS 1.0 or newer with {required} (columns present: "
+                f"{', '.join(names[:12])}{'…' if len(names) > 12 else ''})",
+            )
+        actual[required] = found
+    optional: dict[str, str] = {}
+    for key, candidates in OPTIONAL_COLUMNS.items():
+        found = find_column(names, *candidates)
+        if found is not None:
+            optional[key] = found
+
+    def dtype(column: str) -> pl.DataType:
+        return schema[column]
+
+    def text(key: str, column: str | None) -> pl.Expr:
+        if column is None:
+            return pl.lit(None, dtype=pl.String).alias(key)
+        return clean_text(pl.col(column)).alias(key)
+
+    costs = {
+        "effective": actual["EffectiveCost"],
+        "billed": actual["BilledCost"],
+    }
+    if "list_cost" in optional:
+        costs["list"] = optional["list_cost"]
+    times = {"start": actual["ChargePeriodStart"], "end": actual["ChargePeriodEnd"]}
+
+    frame = raw.with_row_index("_row", offset=1)
+    parsed = [
+        pl.lit(index, dtype=pl.UInt32).alias("_file"),
+        pl.col("_row").cast(pl.UInt32),
+        text("resource_id", actual["ResourceId"]),
+        text("resource_name", optional.get("resource_name")),
+        text("resource_type", optional.get("resource_type")),
+        text("provider", optional.get("provider")).str.to_lowercase(),
+        text("account_id", optional.get("account_id")),
+        text("account_name", optional.get("account_name")),
+        text("billing_account_id", optional.get("billing_account_id")),
+        text("service", actual["ServiceName"]),
+        _service_category(optional.get("service_category")),
+        text("region", optional.get("region")).str.to_lowercase(),
+        text("currency", actual["BillingCurrency"]).str.to_uppercase(),
+        _tags_json(optional.get("tags"), dtype(optional["tags"]) if "tags" in optional else None),
+    ]
+    for key, column in costs.items():
+        parsed.append(parse_number(pl.col(column), dtype(column)).alias(key))
+    if "list" not in costs:
+        parsed.append(pl.lit(None, dtype=pl.Float64).alias("list"))
+    for key, column in times.items():
+        parsed.append(parse_time(pl.col(column), dtype(column)).alias(key))
+
+    bad_checks: list[tuple[pl.Expr, str]] = []
+    for key, column in {**times, **costs}.items():
+        raw_col = pl.col(column)
+        parsed_col = (
+            parse_time(raw_col, dtype(column))
+            if key in times
+            else parse_number(raw_col, dtype(column))
+        )
+        bad_checks.append(
+            (
+                unreadable(raw_col, parsed_col, dtype(column)),
+                f"{column} is not a {'timestamp' if key in times else 'number'}",
+            )
+        )
+        if key != "list":
+            bad_checks.append((parsed_col.is_null(), f"{column} is empty"))
+    bad = pl.lit(None, dtype=pl.String)
+    for condition, reason in reversed(bad_checks):
+        bad = pl.when(condition).then(pl.lit(reason)).otherwise(bad)
+    end_before_start = parse_time(pl.col(times["end"]), dtype(times["end"])) < parse_time(
+        pl.col(times["start"]), dtype(times["start"])
+    )
+    bad = (
+        pl.when(bad.is_null() & end_before_start)
+        .then(pl.lit("ChargePeriodEnd is before ChargePeriodStart"))
+        .otherwise(bad)
+    )
+    parsed.append(bad.alias("_bad"))
+    parsed.append(
+        _tags_warning(optional.get("tags"), dtype(optional["tags"]) if "tags" in optional else None)
+    )
+    rows = frame.select(parsed).select(list(ROW_SCHEMA))
+    return BillingScan(file=file, rows=rows, has_list_cost="list" in costs)
+
+
+def _service_category(column: str | None) -> pl.Expr:
+    if column is None:
+        return pl.lit(None, dtype=pl.String).alias("service_category")
+    value = clean_text(pl.col(column))
+    canonical = {name.lower(): name for name in _SERVICE_CATEGORIES}
+    return (
+        value.str.to_lowercase()
+        .replace_strict(canonical, default=value, return_dtype=pl.String)
+        .alias("service_category")
+    )
+
+
+def _tags_json(column: str | None, dtype: pl.DataType | None) -> pl.Expr:
+    """Tags as JSON text: as given for text, encoded for a Parquet map or struct."""
+    if column is None or dtype is None:
+        return pl.lit(None, dtype=pl.String).alias("tags")
+    if isinstance(dtype, pl.Struct):
+        return pl.col(column).struct.json_encode().alias("tags")
+    if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+        # A Parquet MAP arrives as a list of {key, value}: keep it as a JSON array of pairs,
+        # which the tag decoder accepts beside objects.
+        entries = pl.col(column).list.eval(pl.element().struct.json_encode()).list.join(",")
+        return (
+            pl.when(pl.col(column).is_null())
+            .then(None)
+            .otherwise(pl.concat_str(pl.lit("["), entries, pl.lit("]")))
+            .alias("tags")
+        )
+    return clean_text(pl.col(column)).alias("tags")
+
+
+def _tags_warning(column: str | None, dtype: pl.DataType | None) -> pl.Expr:
+    if column is None or dtype is None or dtype != pl.String:
+        return pl.lit(None, dtype=pl.String).alias("_warn")
+    value = clean_text(pl.col(column))
+    looks_like_object = value.str.starts_with("{") & value.str.ends_with("}")
+    return (
+        pl.when(value.is_not_null() & ~looks_like_object & (value != "[]"))
+        .then(pl.lit(f"{column} is not a JSON object; tags ignored"))
+        .otherwise(None)
+        .alias("_warn")
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+Progress = Callable[[str], None]
+
+
+def read_billing(
+    files: Sequence[InputFile],
+    *,
+    as_of: datetime | None = None,
+    hashes: dict[Path, str] | None = None,
+    progress: Progress | None = None,
+) -> BillingData:
+    """Scan billing files and aggregate them per resource.
+
+    ``as_of`` is the end of the 30-day window; by default the latest ChargePeriodEnd of any good
+    row. Files with the same content (per ``hashes``) are read once.
+    """
+    hashes = hashes if hashes is not None else {f.path: sha256_of(f.path) for f in files}
+    reports: list[FileReport] = []
+    scans: list[BillingScan] = []
+    seen: dict[str, Path] = {}
+    for file in files:
+        digest = hashes[file.path]
+        if digest in seen:
+            reports.append(
+                FileReport(str(file.path), "billing", digest, 0, 0, duplicate_of=str(seen[digest]))
+            )
+            continue
+        seen[digest] = file.path
+        scans.append(scan_billing_file(file, len(scans)))
+    if not scans:
+        return BillingData(_empty_per_resource(), as_of, reports)
+    if progress:
+        progress(f"checking {len(scans)} billing file(s)")
+    rows = pl.concat([scan.rows for scan in scans], how="vertical")
+    stats, problems = _check(rows, scans)
+    data_end = stats["max_end"].max()
+    effective_as_of = as_of if as_of is not None else data_end
+    for scan in scans:
+        index = scans.index(scan)
+        stat = stats.filter(pl.col("_file") == index)
+        file_rows = problems.filter(pl.col("_file") == index)
+        samples = tuple(
+            BadRow(str(scan.file.path), int(row), str(bad or warn), dropped=bad is not None)
+            for row, bad, warn in file_rows.select("_row", "_bad", "_warn").iter_rows()
+        )
+        reports.append(
+            FileReport(
+                path=str(scan.file.path),
+                kind="billing",
+                sha256=hashes[scan.file.path],
+                rows=int(stat["rows"].sum()),
+                bad_rows=int(stat["bad"].sum()),
+                warnings=int(stat["warn"].sum()),
+                samples=samples,
+            )
+        )
+    unattributed = float(stats["unattributed"].sum() or 0.0)
+    if not isinstance(effective_as_of, datetime):
+        return BillingData(_empty_per_resource(), None, reports, unattributed)
+    if progress:
+        progress("aggregating billing rows per resource")
+    per_resource = aggregate_billing(
+        rows, effective_as_of, has_list_cost=any(scan.has_list_cost for scan in scans)
+    )
+    return BillingData(per_resource, effective_as_of, reports, unattributed)
+
+
+def _check(rows: pl.LazyFrame, scans: list[BillingScan]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    good = pl.col("_bad").is_null()
+    stats = rows.group_by("_file").agg(
+        rows=pl.len(),
+        bad=pl.col("_bad").is_not_null().sum(),
+        warn=(good & pl.col("_warn").is_not_null()).sum(),
+        max_end=pl.col("end").filter(good).max(),
+        unattributed=pl.col("effective").filter(good & pl.col("resource_id").is_null()).sum(),
+    )
+    problems = (
+        rows.filter(pl.col("_bad").is_not_null() | pl.col("_warn").is_not_null())
+        .select("_file", "_row", "_bad", "_warn")
+        .group_by("_file")
+        .agg(pl.all().sort_by("_row").head(SAMPLES_PER_FILE))
+        .explode("_row", "_bad", "_warn")
+    )
+    try:
+        stats_df, problems_df = pl.collect_all([stats, problems])
+    except pl.exceptions.PolarsError as exc:
+        # A CSV that breaks the parser itself (an unterminated quote, a binary file) only
+        # shows up here, when it is read; name the files so the user knows where to look.
+        paths = ", ".join(str(scan.file.path) for scan in scans)
+        raise ConfigError(
+            f"cannot parse billing data: {_first_line(exc)}",
+            location=SourceLocation(paths),
+            fix="check that the file is an unbroken CSV or Parquet export",
+        ) from exc
+    return stats_df, problems_df.sort("_file", "_row")
+
+
+def aggregate_billing(rows: pl.LazyFrame, as_of: datetime, *, has_list_cost: bool) -> pl.DataFrame:
+    """One row per resource: 30- and 7-day costs ending at ``as_of``, attributes, latest tags."""
+    window_30 = as_of - timedelta(days=30)
+    window_7 = as_of - timedelta(days=7)
+    in_30 = (pl.col("start") >= window_30) & (pl.col("start") < as_of)
+    in_7 = (pl.col("start") >= window_7) & (pl.col("start") < as_of)
+    attributes = [
+        "resource_name",
+        "resource_type",
+        "provider",
+        "account_id",
+        "account_name",
+        "billing_account_id",
+        "service",
+        "service_category",
+        "region",
+        "currency",
+    ]
+    query = (
+        rows.filter(pl.col("_bad").is_null() & pl.col("resource_id").is_not_null())
+        .group_by("resource_id")
+        .agg(
+            # Attributes of a resource do not change between rows in practice; max() is a
+            # deterministic pick (row order is not guaranteed by the streaming engine).
+            *[pl.col(name).max() for name in attributes],
+            pl.col("effective").filter(in_30).sum().alias("cost_30d"),
+            pl.col("billed").filter(in_30).sum().alias("billed_cost_30d"),
+            pl.col("list").filter(in_30).sum().alias("list_cost_30d"),
+            pl.col("effective").filter(in_7).sum().alias("cost_7d"),
+            pl.col("start").min().alias("first_seen"),
+            pl.col("end").max().alias("last_seen"),
+            # The latest tags: a tag added or changed last week is the truth now.
+            pl.col("tags")
+            .filter(pl.col("tags").is_not_null())
+            .sort_by(pl.col("start").filter(pl.col("tags").is_not_null()))
+            .last()
+            .alias("tags_json"),
+        )
+    )
+    frame = query.collect(engine="streaming")
+    if not has_list_cost:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("list_cost_30d"))
+    return frame.sort("resource_id")
+
+
+def _empty_per_resource() -> pl.DataFrame:
+    schema: dict[str, pl.DataType] = {
+        name: pl.String() for name in _STRING_COLUMNS if name != "tags"
+    }
+    schema.update(
+        {
+            "cost_30d": pl.Float64(),
+            "billed_cost_30d": pl.Float64(),
+            "list_cost_30d": pl.Float64(),
+            "cost_7d": pl.Float64(),
+            "first_seen": UTC_TIME,
+            "last_seen": UTC_TIME,
+            "tags_json": pl.String(),
+        }
+    )
+    return pl.DataFrame(schema=schema)

@@ -1,0 +1,273 @@
+"""Utilization files: metric samples aggregated per resource over a window (avg, p95, max).
+
+Two shapes are accepted, as CSV, JSON, JSON lines or Parquet:
+
+- long: ``resource_id, timestamp, metric, value`` (one sample per row), the way monitoring
+  systems export;
+- wide: ``resource_id, timestamp, cpu, mem, network_in, …`` (one column per metric).
+
+Metric names are matched without case from a few common spellings (``CPUUtilization``,
+``cpu``, ``memory``, ``NetworkIn``, ``RequestCount``, ``DatabaseConnections``). Network in and
+out at the same timestamp add up to one ``network`` sample, in bytes per second. A sample whose
+resource, time or value cannot be read, or whose metric we do not know, is skipped and reported.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "METRIC_NAMES",
+    "UTILIZATION_FORMATS",
+    "UtilizationData",
+    "aggregate_utilization",
+    "read_utilization",
+]
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from reclaim.errors import ConfigError, SourceLocation
+from reclaim.ingest.facts import FACT_SCHEMA, UTC_TIME
+from reclaim.ingest.files import InputFile, sha256_of
+from reclaim.ingest.parsing import clean_text, find_column, parse_number, parse_time, unreadable
+from reclaim.ingest.records import RECORD_FORMATS, read_records
+from reclaim.ingest.report import SAMPLES_PER_FILE, BadRow, FileReport
+
+UTILIZATION_FORMATS: Final = RECORD_FORMATS
+
+METRIC_NAMES: Final[dict[str, str]] = {
+    "cpu": "cpu",
+    "cpu_utilization": "cpu",
+    "cpuutilization": "cpu",
+    "cpu_percent": "cpu",
+    "mem": "mem",
+    "memory": "mem",
+    "memory_utilization": "mem",
+    "memoryutilization": "mem",
+    "mem_used_percent": "mem",
+    "network": "network",
+    "network_in": "network",
+    "network_out": "network",
+    "networkin": "network",
+    "networkout": "network",
+    "requests": "requests",
+    "request_count": "requests",
+    "requestcount": "requests",
+    "connections": "connections",
+    "database_connections": "connections",
+    "databaseconnections": "connections",
+}
+"""Accepted metric spelling (lower case) → the metric it feeds."""
+
+SAMPLE_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "resource_id": pl.String(),
+    "timestamp": UTC_TIME,
+    "metric": pl.String(),
+    "value": pl.Float64(),
+}
+"""Normalized samples, the shape the AWS collector also produces."""
+
+UTILIZATION_COLUMNS: Final = (
+    "cpu_avg",
+    "cpu_p95",
+    "cpu_max",
+    "mem_avg",
+    "mem_p95",
+    "mem_max",
+    "network_avg",
+    "network_p95",
+    "network_max",
+    "requests_sum",
+    "connections_avg",
+    "connections_max",
+    "samples",
+    "metric_days",
+)
+
+
+@dataclass
+class UtilizationData:
+    """Normalized samples (``SAMPLE_SCHEMA``) of every good row, and the file reports."""
+
+    samples: pl.DataFrame
+    files: list[FileReport] = field(default_factory=list)
+
+
+def read_utilization(
+    files: Sequence[InputFile], *, hashes: dict[Path, str] | None = None
+) -> UtilizationData:
+    hashes = hashes if hashes is not None else {f.path: sha256_of(f.path) for f in files}
+    frames: list[pl.DataFrame] = []
+    reports: list[FileReport] = []
+    seen: dict[str, Path] = {}
+    for file in files:
+        digest = hashes[file.path]
+        if digest in seen:
+            reports.append(
+                FileReport(
+                    str(file.path), "utilization", digest, 0, 0, duplicate_of=str(seen[digest])
+                )
+            )
+            continue
+        seen[digest] = file.path
+        frame, report = _read_one(file, digest)
+        frames.append(frame)
+        reports.append(report)
+    samples = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=SAMPLE_SCHEMA)
+    return UtilizationData(samples, reports)
+
+
+def _read_one(file: InputFile, digest: str) -> tuple[pl.DataFrame, FileReport]:
+    raw = read_records(file)
+    dtypes = raw.collect_schema()
+    names = [name for name in dtypes.names() if name != "_row"]
+    resource = find_column(names, "resource_id", "id", "ResourceId")
+    timestamp = find_column(names, "timestamp", "time", "ts", "datetime")
+    for needed, found in (("resource_id", resource), ("timestamp", timestamp)):
+        if found is None:
+            raise ConfigError(
+                f"utilization file lacks a {needed!r} column",
+                location=SourceLocation(str(file.path), 1),
+                fix="give resource_id, timestamp and either metric and value, or one column "
+                "per metric (cpu, mem, network_in, requests, …)",
+            )
+    assert resource is not None
+    assert timestamp is not None
+    metric = find_column(names, "metric", "metric_name")
+    value = find_column(names, "value", "average")
+    if metric is not None and value is not None:
+        long = raw.select(
+            "_row",
+            pl.col(resource).alias("resource_id"),
+            pl.col(timestamp).alias("timestamp"),
+            pl.col(metric).cast(pl.String).alias("metric"),
+            pl.col(value).alias("value"),
+        )
+        value_dtype = dtypes[value]
+    else:
+        metric_columns = [n for n in names if n.lower() in METRIC_NAMES]
+        if not metric_columns:
+            raise ConfigError(
+                "utilization file has neither metric/value columns nor metric columns",
+                location=SourceLocation(str(file.path), 1),
+                fix="add columns metric and value, or columns named cpu, mem, network_in, …",
+            )
+        value_dtype = (
+            pl.String() if any(dtypes[n] == pl.String for n in metric_columns) else (pl.Float64())
+        )
+        long = (
+            raw.select(
+                "_row",
+                pl.col(resource).alias("resource_id"),
+                pl.col(timestamp).alias("timestamp"),
+                *[pl.col(n).cast(value_dtype) for n in metric_columns],
+            )
+            .unpivot(
+                on=metric_columns,
+                index=["_row", "resource_id", "timestamp"],
+                variable_name="metric",
+                value_name="value",
+            )
+            # A blank cell in a wide file means "not measured", not a bad sample.
+            .filter(clean_text(pl.col("value")).is_not_null())
+        )
+    time_dtype = dtypes[timestamp]
+    parsed_time = parse_time(pl.col("timestamp"), time_dtype)
+    parsed_value = parse_number(pl.col("value"), value_dtype)
+    metric_name = clean_text(pl.col("metric")).str.to_lowercase()
+    canonical = metric_name.replace_strict(METRIC_NAMES, default=None, return_dtype=pl.String)
+    checks: list[tuple[pl.Expr, str]] = [
+        (clean_text(pl.col("resource_id")).is_null(), "resource_id is empty"),
+        (parsed_time.is_null(), "timestamp is empty or not a timestamp"),
+        (canonical.is_null(), "unknown metric (use cpu, mem, network, requests, connections)"),
+        (unreadable(pl.col("value"), parsed_value, value_dtype), "value is not a number"),
+        (parsed_value.is_null(), "value is empty"),
+    ]
+    bad = pl.lit(None, dtype=pl.String)
+    for condition, reason in reversed(checks):
+        bad = pl.when(condition).then(pl.lit(reason)).otherwise(bad)
+    try:
+        rows = long.select(
+            "_row",
+            clean_text(pl.col("resource_id")).alias("resource_id"),
+            parsed_time.alias("timestamp"),
+            canonical.alias("metric"),
+            parsed_value.alias("value"),
+            bad.alias("_bad"),
+        ).collect()
+    except pl.exceptions.PolarsError as exc:
+        raise ConfigError(
+            f"cannot parse utilization file: {(str(exc).splitlines() or ['?'])[0]}",
+            location=SourceLocation(str(file.path)),
+            fix="check that it is an unbroken CSV or JSON file",
+        ) from exc
+    bad_rows = rows.filter(pl.col("_bad").is_not_null())
+    # A wide row with two bad cells is one bad row.
+    bad_row_numbers = bad_rows.unique("_row", keep="first").sort("_row")
+    samples = tuple(
+        BadRow(str(file.path), int(row), str(reason))
+        for row, reason in bad_row_numbers.head(SAMPLES_PER_FILE).select("_row", "_bad").iter_rows()
+    )
+    total_rows = rows["_row"].n_unique() if rows.height else 0
+    report = FileReport(
+        path=str(file.path),
+        kind="utilization",
+        sha256=digest,
+        rows=total_rows,
+        bad_rows=bad_row_numbers.height,
+        samples=samples,
+    )
+    good = rows.filter(pl.col("_bad").is_null()).select(list(SAMPLE_SCHEMA))
+    return good, report
+
+
+def aggregate_utilization(
+    samples: pl.DataFrame | pl.LazyFrame, as_of: datetime, *, window_days: int = 30
+) -> pl.DataFrame:
+    """One row per resource: avg/p95/max per metric over ``window_days`` ending at ``as_of``."""
+    start = as_of - timedelta(days=window_days)
+    in_window = samples.lazy().filter(
+        (pl.col("timestamp") > start) & (pl.col("timestamp") <= as_of)
+    )
+    # In and out arrive as two samples at one time; their sum is the traffic at that time.
+    merged = in_window.group_by("resource_id", "timestamp", "metric").agg(
+        pl.when(pl.col("metric").first() == "network")
+        .then(pl.col("value").sum())
+        .otherwise(pl.col("value").mean())
+        .alias("value"),
+        pl.len().alias("n"),
+    )
+
+    def stat(metric: str, how: str) -> pl.Expr:
+        values = pl.col("value").filter(pl.col("metric") == metric)
+        if how == "avg":
+            return values.mean()
+        if how == "p95":
+            return values.quantile(0.95, interpolation="linear")
+        if how == "max":
+            return values.max()
+        return values.sum()
+
+    aggregations = [
+        stat(name.split("_")[0], name.split("_")[1]).alias(name)
+        for name in UTILIZATION_COLUMNS
+        if name not in ("samples", "metric_days")
+    ]
+    frame = (
+        merged.group_by("resource_id")
+        .agg(
+            *aggregations,
+            pl.col("n").sum().cast(pl.Int64).alias("samples"),
+            (
+                (pl.col("timestamp").max() - pl.col("timestamp").min()).dt.total_seconds() / 86400.0
+            ).alias("metric_days"),
+        )
+        .collect()
+    )
+    return frame.with_columns(
+        pl.col(name).cast(FACT_SCHEMA[name]) for name in UTILIZATION_COLUMNS
+    ).sort("resource_id")
