@@ -1,3 +1,73 @@
-"""The rules engine: YAML rules over facts, with a safe expression language."""
+"""The rules engine: YAML rules over facts, with a safe expression language.
 
-__all__: list[str] = []
+Load a rule file with :func:`load_rules` (every error is found before anything runs, each naming
+``file:line:col`` and the fix), then evaluate facts one at a time with :meth:`RuleSet.evaluate`
+or a whole Polars table with :meth:`RuleSet.evaluate_frame`. :meth:`RuleSet.explain` shows why
+each rule fired or not; :func:`run_rule_tests` runs the tests kept beside the rules. Python
+callables become actions with :func:`register_action`. See docs/rules.md.
+"""
+
+from reclaim.rules.actions import ACTIONS, ActionRegistry, ActionSpec, register_action
+from reclaim.rules.errors import (
+    ActionParamsError,
+    DuplicateKeyError,
+    DuplicateRuleIdError,
+    RuleFileError,
+    RuleSchemaError,
+    TypeMismatchError,
+    UnknownActionError,
+    UnknownKeyError,
+    YamlLimitError,
+    YamlSyntaxError,
+)
+from reclaim.rules.explain import Explanation, RuleExplanation, explain
+from reclaim.rules.expression import (
+    ExpressionError,
+    FactSchema,
+    FieldType,
+    compile_expression,
+)
+from reclaim.rules.loader import check_rule_files, find_rule_files, load_rules, load_rules_text
+from reclaim.rules.ruleset import Match, Outcome, Rule, RuleSet
+from reclaim.rules.schema import action_table, function_table, rule_file_schema
+from reclaim.rules.source import YamlLimits
+from reclaim.rules.testing import RuleTestReport, RuleTestResult, run_rule_tests
+
+__all__ = [
+    "ACTIONS",
+    "ActionParamsError",
+    "ActionRegistry",
+    "ActionSpec",
+    "DuplicateKeyError",
+    "DuplicateRuleIdError",
+    "Explanation",
+    "ExpressionError",
+    "FactSchema",
+    "FieldType",
+    "Match",
+    "Outcome",
+    "Rule",
+    "RuleExplanation",
+    "RuleFileError",
+    "RuleSchemaError",
+    "RuleSet",
+    "RuleTestReport",
+    "RuleTestResult",
+    "TypeMismatchError",
+    "UnknownActionError",
+    "UnknownKeyError",
+    "YamlLimitError",
+    "YamlLimits",
+    "YamlSyntaxError",
+    "action_table",
+    "check_rule_files",
+    "compile_expression",
+    "explain",
+    "find_rule_files",
+    "function_table",
+    "load_rules",
+    "load_rules_text",
+    "register_action",
+    "rule_file_schema",
+    "run_rule_tests",
+]

@@ -1,0 +1,258 @@
+"""Evaluating a rule set: one fact at a time (row) or a whole table at once (columnar).
+
+Row: all conditions of a rule set are tested per fact by one compiled function
+(``compile_predicates``), then actions run only for the rules that matched, so a rule set costs
+little more than its conditions. Columnar: every condition becomes a Polars expression and all
+are computed in one ``select``; parameters are computed only over the matching rows.
+
+Both follow the same modes and the same null semantics (a condition that is null does not
+match), and give the same matches; a test holds them to it.
+
+Tie-breaks, for both:
+
+- ``all``: every rule that matches, listed by priority (higher first), then file order.
+- ``first``: only the first of that list.
+- ``ordered``: every rule in file order; a rule's condition and parameters see the fields that
+  earlier ``set`` actions (or host actions registered with ``updates_context``) wrote, and the
+  last write to a field wins. Host actions run in row evaluation only; the columnar evaluator
+  computes their parameters but does not call them, nor apply their context updates.
+"""
+
+from __future__ import annotations
+
+__all__ = ["evaluate_fact", "evaluate_facts", "evaluate_frame"]
+
+import datetime
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import polars as pl
+
+from reclaim.errors import ExecutionError
+from reclaim.rules.ruleset import Match, Outcome, Rule, RuleSet
+
+_MATCH_COLUMNS = ("row", "rule_id", "action", "priority")
+
+
+def _fire(
+    rule: Rule,
+    context: Mapping[str, Any],
+    now: datetime.datetime | None,
+    run_actions: bool,
+) -> tuple[Match, Mapping[str, Any] | None]:
+    params = rule.evaluate_params(context, now) if rule.params else {}
+    spec = rule.action
+    result: Any = None
+    updates: Mapping[str, Any] | None = None
+    if spec is not None and (spec.pure or run_actions):
+        try:
+            result = spec.handler(MappingProxyType(dict(context)), params)
+        except Exception as exc:
+            raise ExecutionError(
+                f"action {spec.name!r} of rule {rule.id!r} failed: {exc}",
+                fix="fix the action's code; the rule set itself is valid",
+            ) from exc
+        if spec.updates_context:
+            if not isinstance(result, Mapping):
+                raise ExecutionError(
+                    f"action {spec.name!r} of rule {rule.id!r} must return a mapping of fields "
+                    f"to set, not {type(result).__name__}",
+                    fix="return a dict, or register the action without updates_context",
+                )
+            updates = result
+    match = Match(
+        rule_id=rule.id,
+        action=spec.name if spec is not None else None,
+        params=params,
+        result=result,
+        priority=rule.priority,
+        tags=rule.tags,
+    )
+    return match, updates
+
+
+def evaluate_fact(
+    ruleset: RuleSet,
+    fact: Mapping[str, Any],
+    *,
+    now: datetime.datetime | None = None,
+    run_actions: bool = True,
+) -> Outcome:
+    """Evaluate one fact; see the module doc for the modes. The fact is not modified."""
+    rules = ruleset.active_rules
+    if ruleset.mode == "ordered" and ruleset.updates_context:
+        return _evaluate_ordered(rules, fact, now, run_actions)
+    flags = ruleset.predicates(fact, now)
+    first_only = ruleset.mode == "first"
+    matches: list[Match] = []
+    context: dict[str, Any] | None = None
+    for rule, hit in zip(rules, flags, strict=True):
+        if not hit:
+            continue
+        match, updates = _fire(rule, fact, now, run_actions)
+        matches.append(match)
+        if updates:
+            if context is None:
+                context = dict(fact)
+            context.update(updates)
+        if first_only:
+            break
+    return Outcome(fact, fact if context is None else context, tuple(matches))
+
+
+def _evaluate_ordered(
+    rules: tuple[Rule, ...],
+    fact: Mapping[str, Any],
+    now: datetime.datetime | None,
+    run_actions: bool,
+) -> Outcome:
+    context = dict(fact)
+    matches: list[Match] = []
+    for rule in rules:
+        if not rule.condition.row_predicate(context, now):
+            continue
+        match, updates = _fire(rule, context, now, run_actions)
+        matches.append(match)
+        if updates:
+            context.update(updates)
+    return Outcome(fact, context, tuple(matches))
+
+
+def evaluate_facts(
+    ruleset: RuleSet,
+    facts: Iterable[Mapping[str, Any]],
+    *,
+    now: datetime.datetime | None = None,
+    run_actions: bool = True,
+) -> list[Outcome]:
+    """Evaluate many facts with the row evaluator, in order."""
+    return [evaluate_fact(ruleset, fact, now=now, run_actions=run_actions) for fact in facts]
+
+
+def _empty_matches(param_names: list[str]) -> pl.DataFrame:
+    schema: dict[str, Any] = {
+        "row": pl.UInt32,
+        "rule_id": pl.String,
+        "action": pl.String,
+        "priority": pl.Int64,
+    }
+    frame = pl.DataFrame(schema=schema)
+    if param_names:
+        frame = frame.with_columns(
+            pl.lit(None).cast(pl.Struct(dict.fromkeys(param_names, pl.Null))).alias("params")
+        )
+    return frame
+
+
+def _param_names(rules: Iterable[Rule]) -> list[str]:
+    names: list[str] = []
+    for rule in rules:
+        for name in rule.params:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _with_missing_fields(frame: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
+    # A field absent from the table is null for every fact, as a missing key is in a row fact.
+    missing = [name for name in sorted(ruleset.fields) if name not in frame.columns]
+    if not missing:
+        return frame
+    return frame.with_columns(pl.lit(None).alias(name) for name in missing)
+
+
+def _match_rows(
+    source: pl.DataFrame, rule: Rule, order: int, now: datetime.datetime | None
+) -> pl.DataFrame:
+    columns: list[pl.Expr] = [
+        pl.col("__row").alias("row"),
+        pl.lit(rule.id, dtype=pl.String).alias("rule_id"),
+        pl.lit(rule.action.name if rule.action else None, dtype=pl.String).alias("action"),
+        pl.lit(rule.priority, dtype=pl.Int64).alias("priority"),
+        pl.lit(order, dtype=pl.Int64).alias("__order"),
+    ]
+    schema = source.schema
+    columns.extend(
+        value.to_polars(now, schema).alias(f"__p_{name}") for name, value in rule.params.items()
+    )
+    return source.select(columns)
+
+
+def _assemble(parts: list[pl.DataFrame], param_names: list[str]) -> pl.DataFrame:
+    parts = [part for part in parts if part.height]
+    if not parts:
+        return _empty_matches(param_names)
+    combined = pl.concat(parts, how="diagonal_relaxed").sort(["row", "__order"])
+    columns: list[pl.Expr] = [pl.col(name) for name in _MATCH_COLUMNS]
+    present = [name for name in param_names if f"__p_{name}" in combined.columns]
+    if present:
+        columns.append(
+            pl.struct([pl.col(f"__p_{name}").alias(name) for name in present]).alias("params")
+        )
+    return combined.select(columns)
+
+
+def evaluate_frame(
+    ruleset: RuleSet, frame: pl.DataFrame, *, now: datetime.datetime | None = None
+) -> pl.DataFrame:
+    """Evaluate a table of facts column-wise; see :meth:`RuleSet.evaluate_frame`."""
+    rules = ruleset.active_rules
+    param_names = _param_names(rules)
+    work = _with_missing_fields(frame, ruleset).with_row_index("__row")
+    if ruleset.mode == "ordered" and ruleset.updates_context:
+        return _evaluate_frame_ordered(rules, work, now, param_names)
+    if not rules:
+        return _empty_matches(param_names)
+    hit_names = [f"__hit{index}" for index in range(len(rules))]
+    # One select computes every condition: Polars runs them in parallel over shared columns.
+    schema = work.schema
+    hits = work.select(
+        rule.condition.to_polars(now=now, schema=schema).fill_null(False).alias(name)
+        for rule, name in zip(rules, hit_names, strict=True)
+    )
+    if ruleset.mode == "first":
+        winner = pl.coalesce(
+            [
+                pl.when(pl.col(name)).then(pl.lit(index, dtype=pl.Int64))
+                for index, name in enumerate(hit_names)
+            ]
+        )
+        masks = hits.select(
+            (winner == index).fill_null(False).alias(name) for index, name in enumerate(hit_names)
+        )
+    else:
+        masks = hits
+    parts: list[pl.DataFrame] = []
+    for index, (rule, name) in enumerate(zip(rules, hit_names, strict=True)):
+        mask = masks.get_column(name)
+        if not mask.any():
+            continue
+        parts.append(_match_rows(work.filter(mask), rule, index, now))
+    return _assemble(parts, param_names)
+
+
+def _evaluate_frame_ordered(
+    rules: tuple[Rule, ...],
+    work: pl.DataFrame,
+    now: datetime.datetime | None,
+    param_names: list[str],
+) -> pl.DataFrame:
+    parts: list[pl.DataFrame] = []
+    for index, rule in enumerate(rules):
+        condition = rule.condition.to_polars(now=now, schema=work.schema)
+        hit = work.select(condition.fill_null(False)).to_series()
+        if not hit.any():
+            continue
+        parts.append(_match_rows(work.filter(hit), rule, index, now))
+        spec = rule.action
+        if spec is not None and spec.updates_context and spec.builtin:
+            updates = [
+                pl.when(hit)
+                .then(value.to_polars(now, work.schema))
+                .otherwise(pl.col(name) if name in work.columns else pl.lit(None))
+                .alias(name)
+                for name, value in rule.params.items()
+            ]
+            work = work.with_columns(updates)
+    return _assemble(parts, param_names)
