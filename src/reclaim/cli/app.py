@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from reclaim import __version__
 from reclaim.cli import db as db_commands
 from reclaim.cli import demo as demo_commands
+from reclaim.cli import rules as rules_commands
 from reclaim.cli.context import err_console, state
 from reclaim.errors import ConfigError, ReclaimError
 
@@ -25,6 +26,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(db_commands.app, name="db")
+app.add_typer(rules_commands.app, name="rules")
 app.command("demo")(demo_commands.demo)
 
 # Read before Typer parses anything, so an error while parsing can still honour --debug.

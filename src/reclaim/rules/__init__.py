@@ -7,7 +7,14 @@ each rule fired or not; :func:`run_rule_tests` runs the tests kept beside the ru
 callables become actions with :func:`register_action`. See docs/rules.md.
 """
 
-from reclaim.rules.actions import ACTIONS, ActionRegistry, ActionSpec, register_action
+from reclaim.rules.actions import (
+    ACTIONS,
+    CONSTANTS,
+    ActionRegistry,
+    ActionSpec,
+    register_action,
+    register_constants,
+)
 from reclaim.rules.errors import (
     ActionParamsError,
     DuplicateKeyError,
@@ -35,6 +42,7 @@ from reclaim.rules.testing import RuleTestReport, RuleTestResult, run_rule_tests
 
 __all__ = [
     "ACTIONS",
+    "CONSTANTS",
     "ActionParamsError",
     "ActionRegistry",
     "ActionSpec",
@@ -68,6 +76,7 @@ __all__ = [
     "load_rules",
     "load_rules_text",
     "register_action",
+    "register_constants",
     "rule_file_schema",
     "run_rule_tests",
 ]

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 __all__ = [
     "ACTIONS",
+    "CONSTANTS",
     "ActionHandler",
     "ActionRegistry",
     "ActionSpec",
     "register_action",
+    "register_constants",
 ]
 
 import inspect
@@ -458,3 +460,23 @@ def register_action(
     if callable(name):
         return decorate(name)
     return lambda function: decorate(function, name)
+
+
+#: Names the host application provides to every rule set's conditions (watch lists, thresholds),
+#: besides each file's own ``vars``; see :func:`register_constants`.
+CONSTANTS: dict[str, Any] = {}
+
+
+def register_constants(**values: Any) -> None:
+    """Make ``values`` available by name to the conditions of every rule set loaded afterwards.
+
+    A rule file's own ``vars`` win over these, and ``load_rules(constants=…)`` over both.
+    Values are read when a rule set is loaded (compiled in), not when it is evaluated.
+    """
+    for name in values:
+        if not _NAME.match(name) or "." in name or "-" in name:
+            raise ConfigError(
+                f"invalid constant name {name!r}",
+                fix="use letters, digits and '_', starting with a letter",
+            )
+    CONSTANTS.update(values)

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from reclaim.errors import ConfigError, SourceLocation
-from reclaim.rules.actions import ACTIONS, ActionRegistry, ActionSpec
+from reclaim.rules.actions import ACTIONS, CONSTANTS, ActionRegistry, ActionSpec
 from reclaim.rules.errors import (
     ActionParamsError,
     DuplicateRuleIdError,
@@ -170,6 +170,15 @@ class _Checker:
             header_model = RuleSetModel.model_validate(header)
         except ValidationError as exc:
             self._pydantic_errors(exc, (), RuleSetModel, "")
+            # Check the rules anyway, with the header keys that were valid, so one run
+            # reports every error of the file.
+            bad = {error["loc"][0] for error in exc.errors() if error["loc"]}
+            try:
+                header_model = RuleSetModel.model_validate(
+                    {key: value for key, value in header.items() if key not in bad}
+                )
+            except ValidationError:
+                header_model = None
         raw_rules = data.get("rules")
         if "rules" not in data:
             self.errors.append(
@@ -197,10 +206,64 @@ class _Checker:
                 label = raw.get("id") or raw.get("name") if isinstance(raw, dict) else None
                 what = f"rule {label!r}" if isinstance(label, str) else f"rule {index + 1}"
                 self._pydantic_errors(exc, ("rules", index), RuleModel, what)
+                self._check_condition_of_invalid_rule(raw, index, exc, header_model)
+        self._check_duplicate_ids(raw_rules)
         tests = self.check_tests(data.get("tests"), ("tests",))
         if header_model is None:
             return None
         return self.model_stage(header_model, rule_models, tests, name)
+
+    def _check_condition_of_invalid_rule(
+        self, raw: Any, index: int, exc: ValidationError, header: RuleSetModel | None
+    ) -> None:
+        """Compile the condition of a rule that failed the schema stage, if it is readable,
+        so its expression errors are reported in the same run."""
+        if not isinstance(raw, dict) or header is None:
+            return
+        key = next((name for name in ("when", "condition") if name in raw), None)
+        if key is None or not isinstance(raw[key], str):
+            return
+        if any(error["loc"] and error["loc"][0] == key for error in exc.errors()):
+            return
+        schema = self._fact_schema(header, report=False)
+        constants = {**self.host_constants, **header.vars}
+        self._compile(raw[key], ("rules", index, key), schema, constants)
+
+    def _check_duplicate_ids(self, raw_rules: list[Any]) -> None:
+        seen: dict[str, int] = {}
+        for index, raw in enumerate(raw_rules):
+            if not isinstance(raw, dict):
+                continue
+            key = next((name for name in ("id", "name") if name in raw), None)
+            rule_id = raw.get(key) if key else None
+            if not isinstance(rule_id, str):
+                continue
+            if rule_id in seen:
+                self.errors.append(
+                    DuplicateRuleIdError(
+                        f"duplicate rule id {rule_id!r} (first in rule {seen[rule_id] + 1})",
+                        location=self.doc.location(("rules", index, key)),
+                        fix="give each rule its own id",
+                    )
+                )
+            else:
+                seen[rule_id] = index
+
+    def _fact_schema(self, header: RuleSetModel, *, report: bool) -> FactSchema | None:
+        if header.facts is None:
+            return None
+        try:
+            return FactSchema.from_mapping(header.facts)
+        except ExpressionError as exc:
+            if report:
+                self.errors.append(
+                    RuleSchemaError(
+                        f"facts: {exc.message}",
+                        location=self.doc.location(("facts",)),
+                        fix=exc.fix,
+                    )
+                )
+            return None
 
     def check_tests(self, raw_tests: Any, prefix: Path) -> list[RuleTestCaseModel]:
         if raw_tests is None:
@@ -231,18 +294,7 @@ class _Checker:
         tests: Sequence[RuleTestCaseModel],
         name: str,
     ) -> RuleSet | None:
-        schema: FactSchema | None = None
-        if header.facts is not None:
-            try:
-                schema = FactSchema.from_mapping(header.facts)
-            except ExpressionError as exc:
-                self.errors.append(
-                    RuleSchemaError(
-                        f"facts: {exc.message}",
-                        location=self.doc.location(("facts",)),
-                        fix=exc.fix,
-                    )
-                )
+        schema = self._fact_schema(header, report=True)
         constants = {**self.host_constants, **header.vars}
         if schema is not None:
             for var in sorted(set(header.vars) & schema.names):
@@ -254,19 +306,8 @@ class _Checker:
                     )
                 )
         rules: list[Rule] = []
-        seen: dict[str, int] = {}
         for index, model in rule_models:
             where = ("rules", index)
-            if model.id in seen:
-                self.errors.append(
-                    DuplicateRuleIdError(
-                        f"duplicate rule id {model.id!r} (first in rule {seen[model.id] + 1})",
-                        location=self.doc.location((*where, self._key(where, "id", "name"))),
-                        fix="give each rule its own id",
-                    )
-                )
-            else:
-                seen[model.id] = index
             if header.mode == "ordered" and model.priority != 0:
                 self.errors.append(
                     RuleSchemaError(
@@ -341,7 +382,7 @@ class _Checker:
                     f"rule {model.id!r}: the condition gives a {condition.result_type.value}, "
                     "not true or false",
                     location=self.doc.text_location((*where, when_key)),
-                    fix="compare it, e.g. 'x > 0', 'x != null' or 'len(x) > 0'",
+                    fix="compare it, e.g. 'x > 0', 'x is not None' or 'len(x) > 0'",
                 )
             )
         spec: ActionSpec | None = None
@@ -354,7 +395,8 @@ class _Checker:
                         f"rule {model.id!r}: unknown action {model.action!r}",
                         location=self.doc.location((*where, "action")),
                         fix=hint
-                        or "register it with @register_action, or use one of: "
+                        or "register it with @register_action (on the command line: "
+                        "--import the module that does), or use one of: "
                         + ", ".join(self.actions.names()),
                     )
                 )
@@ -427,9 +469,8 @@ class _Checker:
                             f"{' or '.join(sorted(expected))}, but the expression gives a "
                             f"{actual.value}",
                             location=self.doc.text_location(path),
-                            fix="change the expression, e.g. convert with number(...)"
-                            if "number" in expected
-                            else "change the expression",
+                            fix="change the expression so it gives "
+                            + " or ".join(sorted(expected)),
                         )
                     )
         return compiled if len(self.errors) == before else None
@@ -552,8 +593,9 @@ def load_rules_text(
     """Load a rule set from YAML text; ``path`` names it in error messages.
 
     ``actions`` is the registry to resolve action names in (default :data:`ACTIONS`);
-    ``constants`` are names the conditions may use besides the file's ``vars`` (the file's
-    ``vars`` win on a clash). Raises :class:`RuleFileError` listing every error found.
+    ``constants`` are names the conditions may use besides the file's ``vars`` (default: those
+    given to :func:`register_constants`; the file's ``vars`` win on a clash). Raises
+    :class:`RuleFileError` listing every error found.
     """
     try:
         document = load_yaml(text, path, limits=yaml_limits)
@@ -564,7 +606,7 @@ def load_rules_text(
     checker = _Checker(
         document,
         actions=actions if actions is not None else ACTIONS,
-        constants=constants or {},
+        constants=constants if constants is not None else CONSTANTS,
         limits=limits,
     )
     stem = os.path.basename(path)

@@ -292,7 +292,14 @@ def run_rule_tests(
             report.errors.extend(exc.errors)
             continue
         report.extend(run_tests(ruleset, ruleset.tests, source=str(path)))
-    for path in find_rule_tests(paths):
+    test_files = find_rule_tests(paths)
+    # A rule file named on its own brings the tests kept beside it.
+    for path in rule_files:
+        for suffix in TEST_SUFFIXES:
+            sibling = path.with_name(path.name.removesuffix(path.suffix) + suffix)
+            if sibling.is_file() and sibling not in test_files and path.suffix in suffix:
+                test_files.append(sibling)
+    for path in test_files:
         try:
             ruleset, tests = load_rule_tests(path, actions=actions, constants=constants)
         except RuleFileError as exc:

@@ -1,0 +1,344 @@
+"""``reclaim rules``: check, evaluate, explain and test rule files, and print the vocabulary."""
+
+from __future__ import annotations
+
+__all__ = ["app"]
+
+import datetime
+import importlib
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import polars as pl
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from reclaim.cli.context import console, err_console
+from reclaim.errors import ConfigError, SourceLocation
+from reclaim.rules import (
+    RuleFileError,
+    RuleSet,
+    action_table,
+    check_rule_files,
+    function_table,
+    load_rules,
+    rule_file_schema,
+    run_rule_tests,
+)
+from reclaim.rules.expression import ExplainNode
+from reclaim.rules.source import load_yaml
+
+app = typer.Typer(
+    help="Check, evaluate, explain and test YAML rule files.",
+    no_args_is_help=True,
+)
+
+ImportOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--import",
+        "-i",
+        help="Import this Python module first, so the actions and constants it registers "
+        "exist (repeatable).",
+        show_default=False,
+    ),
+]
+NowOption = Annotated[
+    datetime.datetime | None,
+    typer.Option("--now", help="The time the rules see as now (default: the real time)."),
+]
+
+
+def _import_modules(modules: Sequence[str] | None) -> None:
+    for name in modules or ():
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(
+                f"cannot import {name!r}: {exc}",
+                fix="check the module name and that it is installed in this environment",
+            ) from exc
+
+
+def _print_errors(errors: Sequence[ConfigError]) -> None:
+    for error in errors:
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
+
+
+@contextmanager
+def _reporting_rule_errors() -> Iterator[None]:
+    """Print every error of a rule file (not only the first line) and exit with 2."""
+    try:
+        yield
+    except RuleFileError as exc:
+        _print_errors(exc.errors)
+        raise typer.Exit(code=2) from exc
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+@app.command("check")
+def check_command(
+    paths: Annotated[list[Path], typer.Argument(help="Rule files or folders of them.")],
+    imports: ImportOption = None,
+) -> None:
+    """Check rule files without running them; print every error with file:line:col."""
+    _import_modules(imports)
+    missing = [path for path in paths if not path.exists()]
+    if missing:
+        _print_errors(
+            [
+                ConfigError(
+                    "no such file or folder", location=SourceLocation(str(path)), fix="check it"
+                )
+                for path in missing
+            ]
+        )
+        raise typer.Exit(code=2)
+    rulesets, errors = check_rule_files(paths)
+    for ruleset in rulesets:
+        console.print(
+            f"[green]ok[/] {escape(ruleset.path or ruleset.name)}: {len(ruleset.rules)} rules "
+            f"(kind {ruleset.kind}, mode {ruleset.mode})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if errors:
+        _print_errors(errors)
+        err_console.print(f"{len(errors)} error(s)", style="red")
+        raise typer.Exit(code=2)
+    if not rulesets:
+        err_console.print("no rule files found", style="yellow")
+        raise typer.Exit(code=2)
+
+
+def _read_facts(path: Path) -> pl.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pl.read_csv(path, try_parse_dates=True)
+        if suffix == ".parquet":
+            return pl.read_parquet(path)
+        if suffix in (".json", ".jsonl", ".ndjson"):
+            text = path.read_text(encoding="utf-8")
+            if text.lstrip().startswith("["):
+                return pl.DataFrame(json.loads(text))
+            return pl.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise ConfigError(
+            f"cannot read the facts: {exc}",
+            location=SourceLocation(str(path)),
+            fix="give a CSV, a JSON list, JSON lines or a Parquet file",
+        ) from exc
+    raise ConfigError(
+        f"unknown facts file type {suffix!r}",
+        location=SourceLocation(str(path)),
+        fix="use .csv, .json (a list or JSON lines), .jsonl or .parquet",
+    )
+
+
+def _load(path: Path) -> RuleSet:
+    with _reporting_rule_errors():
+        return load_rules(path)
+
+
+@app.command("eval")
+def eval_command(
+    rules: Annotated[Path, typer.Argument(help="The rule file.")],
+    facts: Annotated[Path, typer.Argument(help="Facts: CSV, JSON list, JSON lines or Parquet.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the matches as JSON.")] = False,
+    now: NowOption = None,
+    imports: ImportOption = None,
+) -> None:
+    """Evaluate every fact of a table with the columnar evaluator and print the matches."""
+    _import_modules(imports)
+    ruleset = _load(rules)
+    frame = _read_facts(facts)
+    matches = ruleset.evaluate_frame(frame, now=now)
+    records = matches.to_dicts()
+    if as_json:
+        sys.stdout.write(_dumps(records) + "\n")
+        return
+    table = Table(title=f"{ruleset.name}: {len(records)} match(es) in {frame.height} fact(s)")
+    for column in ("row", "rule", "action", "params"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        params = {
+            key: value for key, value in (record.get("params") or {}).items() if value is not None
+        }
+        table.add_row(
+            str(record["row"]),
+            escape(record["rule_id"]),
+            escape(record["action"] or ""),
+            escape(_dumps(params)) if params else "",
+        )
+    console.print(table)
+
+
+def _parse_fact(text: str) -> dict[str, Any]:
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            data = load_yaml(path.read_bytes(), str(path)).data
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read the fact file: {exc.strerror or exc}",
+                location=SourceLocation(str(path)),
+                fix="check the path after '@'",
+            ) from exc
+        source = str(path)
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"--fact is not valid JSON: {exc.msg} at column {exc.colno}",
+                fix="write a JSON object such as '{\"cpu_avg\": 3}', or @file.json",
+            ) from exc
+        source = "--fact"
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: the fact must be a JSON object (a mapping of fields)",
+            fix="write e.g. '{\"cpu_avg\": 3}'",
+        )
+    return data
+
+
+def _add_node(parent: Tree, node: ExplainNode) -> None:
+    branch = parent.add(escape(node.render().splitlines()[0]), highlight=False)
+    # A comparison's own line already shows its operands' values; list children only when
+    # one of them is itself compound.
+    if any(child.children for child in node.children):
+        for child in node.children:
+            _add_node(branch, child)
+
+
+@app.command("explain")
+def explain_command(
+    rules: Annotated[Path, typer.Argument(help="The rule file.")],
+    fact: Annotated[str, typer.Option("--fact", help="The fact as JSON, or @file (JSON or YAML).")],
+    rule: Annotated[
+        list[str] | None, typer.Option("--rule", help="Explain only this rule (repeatable).")
+    ] = None,
+    now: NowOption = None,
+    imports: ImportOption = None,
+) -> None:
+    """Show for one fact why each rule fired or not, with actual and expected values."""
+    _import_modules(imports)
+    ruleset = _load(rules)
+    explanation = ruleset.explain(_parse_fact(fact), now=now, rule_ids=rule)
+    root = Tree(
+        f"[bold]{escape(ruleset.name)}[/] (mode {ruleset.mode}): "
+        f"{len(explanation.fired)} of {len(ruleset.rules)} rule(s) fired",
+        highlight=False,
+    )
+    styles = {"fired": "green", "not matched": "red", "shadowed": "yellow", "disabled": "dim"}
+    for item in explanation.rules:
+        mark = "✓" if item.fired else "✗"
+        label = (
+            f"[{styles[item.status]}]{mark} {escape(item.rule_id)}[/]: {item.status}"
+            f"  [dim]{escape(str(item.location or ''))}[/]"
+        )
+        branch = root.add(label, highlight=False)
+        if item.tree is not None:
+            _add_node(branch, item.tree)
+        for name, value in (item.params or {}).items():
+            branch.add(f"[cyan]{escape(name)}[/] = {escape(_dumps(value))}", highlight=False)
+    console.print(root)
+
+
+@app.command("test")
+def run_tests_command(
+    paths: Annotated[list[Path], typer.Argument(help="Rule files, test files, or folders.")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing tests.")] = False,
+    imports: ImportOption = None,
+) -> None:
+    """Run the rule tests kept beside the rules; exit 1 if any fails."""
+    _import_modules(imports)
+    report = run_rule_tests(paths)
+    _print_errors(report.errors)
+    for result in report.results:
+        if result.passed:
+            if verbose:
+                console.print(
+                    f"[green]PASS[/] {escape(result.source)}: {escape(result.name)}",
+                    highlight=False,
+                )
+            continue
+        console.print(f"[red]FAIL[/] {escape(result.source)}: {escape(result.name)}")
+        if result.error:
+            console.print(f"    [red]error:[/] {escape(result.error)}", highlight=False)
+        for difference in result.differences:
+            for line in difference.splitlines():
+                style = "red" if "- expected" in line else "green" if "+ actual" in line else ""
+                console.print(f"    [{style}]{escape(line)}[/]" if style else f"    {escape(line)}")
+    colour = "green" if report.passed else "red"
+    console.print(f"[{colour}]{report.summary()}[/]", highlight=False)
+    if report.errors:
+        raise typer.Exit(code=2)
+    if not report.results:
+        err_console.print("no rule tests found", style="yellow")
+        raise typer.Exit(code=1)
+    if not report.passed:
+        raise typer.Exit(code=1)
+
+
+@app.command("schema")
+def schema_command(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the JSON Schema of rule files.")
+    ] = False,
+    imports: ImportOption = None,
+) -> None:
+    """Print the rule file format (JSON Schema with --json) and the function and action tables."""
+    _import_modules(imports)
+    if as_json:
+        sys.stdout.write(json.dumps(rule_file_schema(), indent=2) + "\n")
+        return
+    functions = Table(title="Expression functions")
+    for column in ("function", "returns", "nulls", "example"):
+        functions.add_column(column, overflow="fold")
+    for entry in function_table():
+        functions.add_row(
+            escape(entry["signature"]),
+            entry["returns"],
+            escape(entry["nulls"]),
+            escape(entry["example"]),
+        )
+    console.print(functions)
+    actions = Table(title="Actions")
+    for column in ("action", "parameters", "what it does"):
+        actions.add_column(column, overflow="fold")
+    for entry in action_table():
+        params = entry["params"].get("properties", {})
+        required = set(entry["params"].get("required", []))
+        kinds = entry["param_kinds"]
+        described = ", ".join(
+            f"{name}{'*' if name in required else ''} ({kinds.get(name, 'literal')})"
+            for name in params
+        )
+        extra = entry["params"].get("additionalProperties", True)
+        if extra is not False:
+            described += (", " if described else "") + "others"
+        actions.add_row(escape(entry["name"]), escape(described), escape(entry["summary"]))
+    console.print(actions)
+    console.print(
+        "* required. Print the JSON Schema of rule files with [bold]reclaim rules schema --json[/]",
+        highlight=False,
+    )
