@@ -1,0 +1,204 @@
+"""``reclaim worker`` (claim and drive durable runs) and ``reclaim schedules`` (cron ticks)."""
+
+from __future__ import annotations
+
+__all__ = ["import_modules", "schedules_app", "worker_app"]
+
+import importlib
+import json
+import logging
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from reclaim.cli.context import console, err_console, state
+from reclaim.durable import DurableEngine, ParallelExecutor, SequentialExecutor, registry
+from reclaim.durable.schedule import CronExpression, Schedule, Scheduler, next_tick
+from reclaim.durable.worker import Worker
+from reclaim.errors import ConfigError
+
+worker_app = typer.Typer(
+    help="Claim durable runs from the database and drive them; stop with Ctrl-C or SIGTERM.",
+    invoke_without_command=True,
+)
+schedules_app = typer.Typer(
+    help="Cron schedules: each tick starts exactly one run.", no_args_is_help=True
+)
+
+ModuleOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--module",
+        "-m",
+        help="Import this Python module first (it declares the workflows); repeatable.",
+        show_default=False,
+    ),
+]
+
+
+def import_modules(modules: list[str] | None) -> None:
+    """Import the modules that declare workflows (from the current directory too)."""
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in modules or []:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(
+                f"cannot import workflow module {name!r}: {exc}",
+                fix="give a dotted module name importable from the current directory or "
+                "PYTHONPATH, e.g. --module myproject.workflows",
+            ) from exc
+
+
+@worker_app.callback(invoke_without_command=True)
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Runs driven at once.")
+    ] = 1,
+    lease: Annotated[
+        float,
+        typer.Option("--lease", min=0.1, help="Lease in seconds; heartbeats every third of it."),
+    ] = 30.0,
+    module: ModuleOption = None,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.01, help="Seconds an idle slot waits between polls.")
+    ] = 1.0,
+    step_workers: Annotated[
+        int,
+        typer.Option("--step-workers", min=1, help="Steps of one run that may run at once."),
+    ] = 1,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit once no runnable run is left.")
+    ] = False,
+    schedules: Annotated[
+        bool, typer.Option("--schedules/--no-schedules", help="Also fire due cron ticks.")
+    ] = True,
+) -> None:
+    """Run a worker: claim runs, hold their leases, resume what dead workers left behind."""
+    import_modules(module)
+    if not registry.names():
+        raise ConfigError(
+            "no workflow is registered in this process, so this worker could run nothing",
+            fix="pass --module with the module that declares your workflows",
+        )
+    logging.basicConfig(
+        level=logging.DEBUG if state(ctx).debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    executor = SequentialExecutor() if step_workers == 1 else ParallelExecutor(step_workers)
+    engine = DurableEngine(state(ctx).engine(), executor=executor, lease_seconds=lease)
+    runner = Worker(
+        engine,
+        concurrency=concurrency,
+        poll_interval=poll,
+        schedules=schedules,
+    )
+    runner.install_signal_handlers()
+    err_console.print(
+        f"worker {runner.worker_id}: workflows {', '.join(registry.names())}", highlight=False
+    )
+    stats = runner.run(until_idle=until_idle)
+    err_console.print(f"worker {runner.worker_id} stopped: {stats.as_dict()}", highlight=False)
+
+
+def _scheduler(ctx: typer.Context, modules: list[str] | None) -> Scheduler:
+    import_modules(modules)
+    return Scheduler(DurableEngine(state(ctx).engine()))
+
+
+@schedules_app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A unique name for the schedule.")],
+    cron: Annotated[str, typer.Option("--cron", help="Five cron fields, e.g. '0 6 * * MON'.")],
+    workflow: Annotated[str, typer.Option("--workflow", "-w", help="The workflow to start.")],
+    input_json: Annotated[
+        str, typer.Option("--input", help="The workflow input as JSON.")
+    ] = "null",
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA time zone.")] = "UTC",
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite a same-named one.")] = False,
+    module: ModuleOption = None,
+) -> None:
+    """Add a schedule; its first tick is the first one after now."""
+    try:
+        value: Any = json.loads(input_json)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"--input is not JSON: {exc.msg} at column {exc.colno}",
+            fix='quote it for your shell, e.g. --input \'{"week": "2026-W48"}\'',
+        ) from exc
+    schedule = Schedule(
+        name=name, cron=CronExpression(cron, timezone), workflow=workflow, input=value
+    )
+    scheduler = _scheduler(ctx, module)
+    stored = scheduler.add(schedule, replace=replace)
+    after = stored.last_tick_at or stored.created_at
+    assert after is not None
+    console.print(
+        f"schedule [bold]{name}[/]: {workflow} at '{cron}' ({timezone}); "
+        f"next tick {next_tick(stored.cron, after):%Y-%m-%d %H:%M} UTC",
+        highlight=False,
+    )
+
+
+@schedules_app.command("list")
+def list_schedules(ctx: typer.Context) -> None:
+    """Show every schedule with its last and next tick."""
+    scheduler = _scheduler(ctx, None)
+    table = Table("name", "cron", "zone", "workflow", "enabled", "last tick", "last run", "next")
+    for item in scheduler.all():
+        after = item.last_tick_at or item.created_at
+        assert after is not None
+        table.add_row(
+            item.name,
+            item.cron.expression,
+            item.cron.timezone,
+            item.workflow,
+            "yes" if item.enabled else "paused",
+            f"{item.last_tick_at:%Y-%m-%d %H:%M}" if item.last_tick_at else "-",
+            item.last_run_id or "-",
+            f"{next_tick(item.cron, after):%Y-%m-%d %H:%M}",
+        )
+    console.print(table)
+
+
+@schedules_app.command("remove")
+def remove(ctx: typer.Context, name: str) -> None:
+    """Delete a schedule (runs it started are kept)."""
+    if not _scheduler(ctx, None).remove(name):
+        raise ConfigError(f"no schedule is named {name!r}", fix="see `reclaim schedules list`")
+    console.print(f"removed schedule {name}", highlight=False)
+
+
+@schedules_app.command("pause")
+def pause(ctx: typer.Context, name: str) -> None:
+    """Stop firing a schedule until it is resumed."""
+    _scheduler(ctx, None).set_enabled(name, False)
+    console.print(f"paused schedule {name}", highlight=False)
+
+
+@schedules_app.command("resume")
+def resume(ctx: typer.Context, name: str) -> None:
+    """Fire a paused schedule again (ticks missed meanwhile collapse into the latest one)."""
+    _scheduler(ctx, None).set_enabled(name, True)
+    console.print(f"resumed schedule {name}", highlight=False)
+
+
+@schedules_app.command("tick")
+def tick(ctx: typer.Context, module: ModuleOption = None) -> None:
+    """Fire every due tick once, without running anything (workers pick the runs up)."""
+    fired = _scheduler(ctx, module).tick()
+    for item in fired:
+        verb = "started" if item.created else "already had"
+        console.print(
+            f"{item.schedule} @ {item.tick:%Y-%m-%d %H:%M} UTC: {verb} run {item.run_id}",
+            highlight=False,
+        )
+    if not fired:
+        console.print("no schedule is due", highlight=False)
