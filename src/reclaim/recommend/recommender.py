@@ -1,0 +1,267 @@
+"""One recommend run: facts + rule pack → matches → reconcile → stored recommendations.
+
+:func:`recommend` is the whole job: evaluate the savings rule pack over a facts table with the
+rules engine's columnar evaluator, turn every match into a recommendation row (fingerprint,
+figures, parameters as JSON), plan the reconciliation with the stored ones in Polars, write the
+plan in bulk, and measure the realized savings of implemented recommendations from this run's
+bill. Reading, planning and writing happen in one transaction; a run id that was already
+recorded is not applied again, so retrying a run (a crashed workflow step, say) adds nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RunResult",
+    "matches_from_frame",
+    "recommend",
+    "record_run",
+    "rules_digest",
+]
+
+import hashlib
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import polars as pl
+from sqlalchemy.engine import Engine
+
+from reclaim.errors import ConfigError
+from reclaim.recommend.fingerprint import fingerprint_column
+from reclaim.recommend.reconcile import MATCH_COLUMNS, Scope, empty_matches, plan_reconcile
+from reclaim.recommend.savings import realized_savings
+from reclaim.recommend.store import RecommendationStore, RunRecord
+from reclaim.rules import RuleSet
+
+# Parameters of the recommend action that have a column of their own; the rest go to JSON.
+_SAVINGS_PARAM: Final = "savings"
+_METHOD_PARAM: Final = "method"
+_TITLE_PARAM: Final = "title"
+_OWNER_PARAM: Final = "owner"
+_FACT_FIELDS: Final = ("resource_name", "kind", "region", "owner", "cost_30d", "currency")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run did: its record (counts, total monthly savings) and how long each part took."""
+
+    run: RunRecord
+    already_recorded: bool = False
+    realized: int = 0
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        run = self.run
+        return {
+            "facts": run.facts,
+            "matched": run.matched,
+            "new": run.new,
+            "seen_again": run.seen_again,
+            "snoozed": run.snoozed,
+            "reopened": run.reopened,
+            "resolved": run.resolved,
+            "implemented": run.implemented,
+            "conflicts": run.conflicts,
+        }
+
+
+def rules_digest(ruleset: RuleSet) -> str:
+    """A digest of the rule file's text (or its name when it has no file)."""
+    data = ruleset.name.encode()
+    if ruleset.path:
+        try:
+            with open(ruleset.path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            pass
+    return hashlib.sha256(data).hexdigest()
+
+
+def matches_from_frame(facts: pl.DataFrame, matched: pl.DataFrame) -> pl.DataFrame:
+    """Turn the columnar evaluator's matches into ``MATCH_COLUMNS`` rows.
+
+    ``matched`` is :meth:`RuleSet.evaluate_frame`'s result over ``facts``: ``row``,
+    ``rule_id``, and a ``params`` struct. The ``savings`` parameter becomes
+    ``monthly_savings``, ``method`` becomes ``savings_method``, ``title`` the title, ``owner``
+    (when a rule sets one, e.g. a default owner) overrides the fact's owner; every parameter is
+    kept in ``params`` as JSON.
+    """
+    if matched.height == 0:
+        return empty_matches()
+    fact_columns = [
+        pl.col(name) for name in ("resource_id", "account_id", *_FACT_FIELDS) if name in facts
+    ]
+    rows = (
+        facts.select(fact_columns)
+        .with_row_index("row")
+        .with_columns(pl.col("row").cast(matched.schema["row"]))
+    )
+    joined = matched.join(rows, on="row", how="left")
+    param_fields = (
+        [f.name for f in matched.schema["params"].fields]  # type: ignore[attr-defined]
+        if "params" in matched.columns
+        else []
+    )
+
+    def param(name: str, dtype: pl.DataType) -> pl.Expr:
+        if name in param_fields:
+            return pl.col("params").struct.field(name).cast(dtype, strict=False)
+        return pl.lit(None, dtype=dtype)
+
+    def fact(name: str, dtype: pl.DataType) -> pl.Expr:
+        if name in joined.columns:
+            return pl.col(name).cast(dtype, strict=False)
+        return pl.lit(None, dtype=dtype)
+
+    params_json = pl.col("params").struct.json_encode() if param_fields else pl.lit("{}", pl.String)
+    frame = joined.select(
+        pl.col("rule_id").cast(pl.String),
+        pl.col("resource_id").cast(pl.String),
+        fact("account_id", pl.String()).alias("account_id"),
+        fact("resource_name", pl.String()).alias("resource_name"),
+        fact("kind", pl.String()).alias("kind"),
+        fact("region", pl.String()).alias("region"),
+        pl.coalesce(param(_OWNER_PARAM, pl.String()), fact("owner", pl.String())).alias("owner"),
+        param(_TITLE_PARAM, pl.String()).alias("title"),
+        param(_SAVINGS_PARAM, pl.Float64()).fill_nan(None).fill_null(0.0).alias("monthly_savings"),
+        param(_METHOD_PARAM, pl.String()).alias("savings_method"),
+        fact("cost_30d", pl.Float64()).alias("cost_30d"),
+        fact("currency", pl.String()).alias("currency"),
+        params_json.alias("params"),
+    )
+    if frame.select(pl.col("resource_id").is_null().any()).item():
+        raise ConfigError(
+            "facts have rows without resource_id",
+            fix="every fact row needs a resource_id (the ingest collectors always set it)",
+        )
+    return frame.with_columns(fingerprint_column(frame)).select(list(MATCH_COLUMNS))
+
+
+def record_run(
+    store: RecommendationStore,
+    matches: pl.DataFrame,
+    *,
+    scope: Scope,
+    facts: pl.DataFrame | None = None,
+    run_id: str | None = None,
+    started_at: datetime | None = None,
+    now: datetime | None = None,
+    rules_name: str = "",
+    digest: str = "",
+    as_of: datetime | None = None,
+) -> RunResult:
+    """Reconcile ``matches`` (``MATCH_COLUMNS``) with the store and write the result.
+
+    ``facts`` (optional) feeds realized savings of implemented recommendations. If ``run_id``
+    was already recorded, nothing changes and that run is returned.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    started_at = started_at or now
+    run_id = run_id or uuid.uuid4().hex
+    timings: dict[str, float] = {}
+    with store.run_transaction() as connection:
+        existing = store.find_run(connection, run_id)
+        if existing is not None:
+            return RunResult(existing, already_recorded=True)
+        clock = time.perf_counter()
+        stored = store.load_stored(connection, sorted(scope.rule_ids))
+        timings["load"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        plan = plan_reconcile(stored, matches, scope=scope, now=now)
+        timings["plan"] = time.perf_counter() - clock
+        counts = plan.counts
+        total = plan.observed.select(pl.col("monthly_savings").fill_null(0.0).sum()).item() or 0.0
+        run = RunRecord(
+            id=run_id,
+            started_at=started_at,
+            finished_at=now,
+            as_of=as_of,
+            rules=rules_name,
+            rules_digest=digest,
+            facts=facts.height if facts is not None else 0,
+            matched=counts["matched"],
+            new=counts["new"],
+            seen_again=counts["seen_again"],
+            snoozed=counts["snoozed"],
+            reopened=counts["reopened"],
+            resolved=counts["resolved"],
+            implemented=counts["implemented"],
+            conflicts=0,
+            monthly_savings=Decimal(str(round(float(total), 4))),
+        )
+        clock = time.perf_counter()
+        run = store.write_plan(connection, plan, run=run)
+        timings["write"] = time.perf_counter() - clock
+        realized = 0
+        if facts is not None:
+            clock = time.perf_counter()
+            implemented = store.load_implemented(connection, sorted(scope.rule_ids))
+            figures = realized_savings(implemented, facts, accounts=scope.accounts, now=now)
+            realized = store.record_realized(connection, figures, now)
+            timings["realized"] = time.perf_counter() - clock
+    return RunResult(run, realized=realized, timings=timings)
+
+
+def recommend(
+    engine: Engine,
+    facts: pl.DataFrame,
+    ruleset: RuleSet,
+    *,
+    run_id: str | None = None,
+    now: datetime | None = None,
+    accounts: list[str | None] | None = None,
+) -> RunResult:
+    """Evaluate ``ruleset`` over ``facts`` and store the recommendations: one whole run.
+
+    ``facts`` is the per-resource facts table (``reclaim.ingest``); its ``account_id`` values
+    define the run's scope unless ``accounts`` is given, so recommendations of accounts absent
+    from these facts are never resolved by this run. The database must be migrated
+    (``reclaim db upgrade``).
+    """
+    started = datetime.now(UTC)
+    now = (now or started).astimezone(UTC)
+    if "resource_id" not in facts.columns:
+        raise ConfigError(
+            "the facts table has no resource_id column",
+            fix="build facts with `reclaim collect` (reclaim.ingest)",
+        )
+    clock = time.perf_counter()
+    matched = ruleset.evaluate_frame(facts, now=now)
+    evaluate_seconds = time.perf_counter() - clock
+    clock = time.perf_counter()
+    matches = matches_from_frame(facts, matched)
+    prepare_seconds = time.perf_counter() - clock
+    if accounts is None and "account_id" in facts.columns:
+        accounts = facts.get_column("account_id").cast(pl.String).unique().to_list()
+    scope = Scope(
+        frozenset(rule.id for rule in ruleset.active_rules),
+        None if accounts is None else frozenset(accounts),
+    )
+    as_of = _as_of(facts)
+    result = record_run(
+        RecommendationStore(engine),
+        matches,
+        scope=scope,
+        facts=facts,
+        run_id=run_id,
+        started_at=started,
+        now=now,
+        rules_name=ruleset.path or ruleset.name,
+        digest=rules_digest(ruleset),
+        as_of=as_of,
+    )
+    timings: dict[str, Any] = {"evaluate": evaluate_seconds, "prepare": prepare_seconds}
+    timings.update(result.timings)
+    return RunResult(result.run, result.already_recorded, result.realized, timings)
+
+
+def _as_of(facts: pl.DataFrame) -> datetime | None:
+    if "as_of" not in facts.columns or facts.height == 0:
+        return None
+    value = facts.select(pl.col("as_of").max()).item()
+    return value if isinstance(value, datetime) else None

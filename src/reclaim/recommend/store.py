@@ -1,0 +1,636 @@
+"""Persistence of recommendations, observations and runs, on SQLite and PostgreSQL.
+
+A run's plan (from :func:`reclaim.recommend.reconcile.plan_reconcile`) is written set-wise:
+the plan's rows are bulk-loaded into a temporary staging table (PostgreSQL ``COPY``, SQLite
+``executemany`` on the driver), then three statements apply it — an ``INSERT … SELECT … ON
+CONFLICT (fingerprint) DO UPDATE`` for every matched recommendation, an ``UPDATE … FROM`` for
+those whose status moved because they were gone, and an ``INSERT … SELECT … ON CONFLICT DO
+NOTHING`` for the observations. No statement runs per recommendation.
+
+Every write is guarded by the row's ``version``: a row whose version moved since the run read
+it (the ticket sync changed its status meanwhile) is left alone and counted as a conflict; the
+next run sees the new state and plans again. Within one run, reading, planning and writing
+happen in one transaction (``BEGIN IMMEDIATE`` on SQLite; a transaction-level advisory lock on
+PostgreSQL), so two runs never interleave.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ObservationRecord",
+    "RecommendationRecord",
+    "RecommendationStore",
+    "RunRecord",
+]
+
+import io
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from reclaim.database import Backend, backend_of
+from reclaim.errors import ConfigError
+from reclaim.recommend.lifecycle import (
+    Event,
+    RecommendationState,
+    Status,
+    Transition,
+    transition,
+)
+from reclaim.recommend.reconcile import STORED_COLUMNS, ReconcilePlan
+from reclaim.store.tables.recommend import (
+    MONEY,
+    UtcDateTime,
+    observations,
+    recommendation_runs,
+    recommendations,
+)
+
+# An arbitrary constant: the key of the PostgreSQL advisory lock that serializes recommend runs.
+_RUN_LOCK_KEY: Final = 0x7265636C61696D  # "reclaim"
+_SQLITE_TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S.%6f"
+_CHUNK: Final = 50_000
+
+_stage_metadata = sa.MetaData()
+_stage = sa.Table(
+    "recommend_stage",
+    _stage_metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("observed", sa.Boolean(), nullable=False),
+    sa.Column("version_before", sa.Integer(), nullable=False),
+    sa.Column("rule_id", sa.String(200), nullable=False),
+    sa.Column("resource_id", sa.String(2048)),
+    sa.Column("account_id", sa.String(256)),
+    sa.Column("resource_name", sa.String(1024)),
+    sa.Column("kind", sa.String(32)),
+    sa.Column("region", sa.String(64)),
+    sa.Column("owner", sa.String(256)),
+    sa.Column("title", sa.Text()),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("monthly_savings", MONEY),
+    sa.Column("savings_method", sa.String(64)),
+    sa.Column("cost_30d", MONEY),
+    sa.Column("currency", sa.String(8)),
+    sa.Column("params", sa.JSON()),
+    sa.Column("first_seen", UtcDateTime()),
+    sa.Column("last_seen", UtcDateTime()),
+    sa.Column("times_seen", sa.Integer(), nullable=False),
+    sa.Column("snoozed_until", UtcDateTime()),
+    sa.Column("ticket_done", sa.Boolean(), nullable=False),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DROP",
+)
+_STAGE_COLUMNS: Final = tuple(column.name for column in _stage.columns)
+_TIME_COLUMNS: Final = ("first_seen", "last_seen", "snoozed_until")
+
+
+@dataclass(frozen=True)
+class RecommendationRecord:
+    """One stored recommendation."""
+
+    id: int
+    fingerprint: str
+    rule_id: str
+    resource_id: str
+    account_id: str | None
+    resource_name: str | None
+    kind: str | None
+    region: str | None
+    owner: str | None
+    title: str | None
+    status: Status
+    monthly_savings: Decimal
+    savings_method: str | None
+    cost_30d: Decimal | None
+    currency: str | None
+    params: dict[str, Any]
+    first_seen: datetime
+    last_seen: datetime
+    times_seen: int
+    last_run_id: str | None
+    status_changed_at: datetime
+    snoozed_until: datetime | None
+    ticketed_at: datetime | None
+    ticket_done_at: datetime | None
+    resolved_at: datetime | None
+    implemented_at: datetime | None
+    realized_monthly_savings: Decimal | None
+    realized_method: str | None
+    realized_checked_at: datetime | None
+    version: int
+
+    @property
+    def state(self) -> RecommendationState:
+        return RecommendationState(
+            status=self.status,
+            has_ticket=self.ticketed_at is not None,
+            ticket_done=self.ticket_done_at is not None,
+            snoozed_until=self.snoozed_until,
+        )
+
+
+@dataclass(frozen=True)
+class ObservationRecord:
+    run_id: str
+    seen_at: datetime
+    monthly_savings: Decimal
+    savings_method: str | None
+    cost_30d: Decimal | None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One recommend run and what it did."""
+
+    id: str
+    started_at: datetime
+    finished_at: datetime
+    as_of: datetime | None
+    rules: str
+    rules_digest: str
+    facts: int
+    matched: int
+    new: int
+    seen_again: int
+    snoozed: int
+    reopened: int
+    resolved: int
+    implemented: int
+    conflicts: int
+    monthly_savings: Decimal
+
+
+def _record(row: sa.Row[Any]) -> RecommendationRecord:
+    values = dict(row._mapping)
+    values["status"] = Status(values["status"])
+    values["params"] = values["params"] or {}
+    return RecommendationRecord(**values)
+
+
+class RecommendationStore:
+    """The recommendations of one database. Thread-safe as far as its engine is."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.backend = backend_of(engine)
+
+    # --- one run ----------------------------------------------------------------------------
+
+    @contextmanager
+    def run_transaction(self) -> Iterator[Connection]:
+        """A transaction no other recommend run can interleave with."""
+        with self.engine.begin() as connection:
+            if self.backend is Backend.POSTGRESQL:
+                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_RUN_LOCK_KEY)))
+            yield connection
+
+    def find_run(self, connection: Connection, run_id: str) -> RunRecord | None:
+        row = connection.execute(
+            sa.select(recommendation_runs).where(recommendation_runs.c.id == run_id)
+        ).first()
+        return None if row is None else RunRecord(**row._mapping)
+
+    def load_stored(self, connection: Connection, rule_ids: Sequence[str]) -> pl.DataFrame:
+        """The lifecycle columns of every stored recommendation of these rules."""
+        rec = recommendations.c
+        query = sa.select(
+            rec.id,
+            rec.fingerprint,
+            rec.rule_id,
+            rec.account_id,
+            rec.status,
+            rec.ticketed_at.is_not(None).label("has_ticket"),
+            rec.ticket_done_at.is_not(None).label("ticket_done"),
+            rec.snoozed_until,
+            rec.first_seen,
+            rec.last_seen,
+            rec.times_seen,
+            rec.version,
+        ).where(rec.rule_id.in_(list(rule_ids)))
+        rows = connection.execute(query).all()
+        return pl.DataFrame([tuple(row) for row in rows], schema=dict(STORED_COLUMNS), orient="row")
+
+    def write_plan(
+        self, connection: Connection, plan: ReconcilePlan, *, run: RunRecord
+    ) -> RunRecord:
+        """Apply ``plan`` and record ``run`` (its counts come from the plan); returns the run.
+
+        Must be called inside :meth:`run_transaction`. Rows whose version moved since
+        :meth:`load_stored` are skipped and counted in ``conflicts``.
+        """
+        connection.execute(recommendation_runs.insert().values(**_run_values(run)))
+        rows = plan.rows
+        if rows.height == 0:
+            return run
+        _stage.create(connection)
+        try:
+            self._load_stage(connection, rows)
+            written = self._apply_stage(connection, plan.now, run.id)
+        finally:
+            if self.backend is Backend.SQLITE:
+                _stage.drop(connection)
+        conflicts = rows.height - written
+        if conflicts:
+            connection.execute(
+                recommendation_runs.update()
+                .where(recommendation_runs.c.id == run.id)
+                .values(conflicts=conflicts)
+            )
+            run = _replace_run(run, conflicts=conflicts)
+        return run
+
+    def _load_stage(self, connection: Connection, rows: pl.DataFrame) -> None:
+        frame = rows.select(
+            pl.col("fingerprint"),
+            pl.col("observed"),
+            pl.col("version_before").cast(pl.Int64),
+            *(pl.col(name) for name in _STAGE_COLUMNS[3:]),
+        ).with_columns(
+            pl.col("monthly_savings").fill_null(0.0).round(4),
+            pl.col("cost_30d").round(4),
+        )
+        if self.backend is Backend.POSTGRESQL:
+            self._copy_stage(connection, frame)
+            return
+        frame = frame.with_columns(
+            pl.col(name).dt.convert_time_zone("UTC").dt.strftime(_SQLITE_TIME_FORMAT)
+            for name in _TIME_COLUMNS
+        ).with_columns(pl.col("observed").cast(pl.Int8), pl.col("ticket_done").cast(pl.Int8))
+        placeholders = ", ".join("?" for _ in _STAGE_COLUMNS)
+        sql = f"INSERT INTO recommend_stage ({', '.join(_STAGE_COLUMNS)}) VALUES ({placeholders})"
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for offset in range(0, frame.height, _CHUNK):
+                cursor.executemany(sql, frame.slice(offset, _CHUNK).iter_rows())
+        finally:
+            cursor.close()
+
+    def _copy_stage(self, connection: Connection, frame: pl.DataFrame) -> None:
+        frame = frame.with_columns(
+            pl.col(name).dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%d %H:%M:%S.%6f+00")
+            for name in _TIME_COLUMNS
+        )
+        columns = ", ".join(_STAGE_COLUMNS)
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(
+                f"COPY recommend_stage ({columns}) FROM STDIN WITH (FORMAT csv)"
+            ) as copy:
+                for offset in range(0, frame.height, _CHUNK):
+                    buffer = io.BytesIO()
+                    frame.slice(offset, _CHUNK).write_csv(
+                        buffer, include_header=False, null_value=""
+                    )
+                    copy.write(buffer.getvalue())
+        finally:
+            cursor.close()
+
+    def _apply_stage(self, connection: Connection, now: datetime, run_id: str) -> int:
+        rec = recommendations
+        stage = _stage.c
+        now_param = sa.bindparam("now", now, type_=UtcDateTime())
+        insert_columns = [
+            "fingerprint",
+            "rule_id",
+            "resource_id",
+            "account_id",
+            "resource_name",
+            "kind",
+            "region",
+            "owner",
+            "title",
+            "status",
+            "monthly_savings",
+            "savings_method",
+            "cost_30d",
+            "currency",
+            "params",
+            "first_seen",
+            "last_seen",
+            "times_seen",
+            "last_run_id",
+            "status_changed_at",
+            "snoozed_until",
+            "version",
+        ]
+        select = sa.select(
+            stage.fingerprint,
+            stage.rule_id,
+            stage.resource_id,
+            stage.account_id,
+            stage.resource_name,
+            stage.kind,
+            stage.region,
+            stage.owner,
+            stage.title,
+            stage.status,
+            stage.monthly_savings,
+            stage.savings_method,
+            stage.cost_30d,
+            stage.currency,
+            stage.params,
+            stage.first_seen,
+            stage.last_seen,
+            stage.times_seen,
+            sa.literal(run_id, sa.String(64)),
+            now_param,
+            stage.snoozed_until,
+            stage.version_before + 1,
+        ).where(stage.observed.is_(True))
+        dialect_insert = _insert_for(self.backend)
+        insert = dialect_insert(rec).from_select(insert_columns, select)
+        excluded = insert.excluded
+        changed = excluded.status != rec.c.status
+        upsert = insert.on_conflict_do_update(
+            index_elements=[rec.c.fingerprint],
+            set_={
+                "status": excluded.status,
+                "resource_name": excluded.resource_name,
+                "kind": excluded.kind,
+                "region": excluded.region,
+                "owner": excluded.owner,
+                "title": excluded.title,
+                "monthly_savings": excluded.monthly_savings,
+                "savings_method": excluded.savings_method,
+                "cost_30d": excluded.cost_30d,
+                "currency": excluded.currency,
+                "params": excluded.params,
+                "last_seen": excluded.last_seen,
+                "times_seen": excluded.times_seen,
+                "last_run_id": excluded.last_run_id,
+                "status_changed_at": sa.case(
+                    (changed, excluded.status_changed_at), else_=rec.c.status_changed_at
+                ),
+                "snoozed_until": excluded.snoozed_until,
+                # Reopened: the done ticket was not done after all; sync will set it again.
+                "ticket_done_at": sa.case(
+                    (excluded.status == Status.REOPENED.value, None),
+                    else_=rec.c.ticket_done_at,
+                ),
+                "version": rec.c.version + 1,
+            },
+            where=rec.c.version == excluded.version - 1,
+        )
+        connection.execute(upsert)
+        # psycopg reports no rowcount for INSERT … SELECT through SQLAlchemy; count instead.
+        written = connection.execute(
+            sa.select(sa.func.count()).select_from(rec).where(rec.c.last_run_id == run_id)
+        ).scalar_one()
+        gone = (
+            sa.update(rec)
+            .where(
+                rec.c.fingerprint == stage.fingerprint,
+                stage.observed.is_(False),
+                rec.c.version == stage.version_before,
+            )
+            .values(
+                status=stage.status,
+                status_changed_at=sa.case(
+                    (rec.c.status != stage.status, now_param), else_=rec.c.status_changed_at
+                ),
+                resolved_at=sa.case(
+                    (stage.status == Status.RESOLVED.value, now_param), else_=rec.c.resolved_at
+                ),
+                implemented_at=sa.case(
+                    (stage.status == Status.IMPLEMENTED.value, now_param),
+                    else_=rec.c.implemented_at,
+                ),
+                snoozed_until=stage.snoozed_until,
+                version=rec.c.version + 1,
+            )
+        )
+        written += connection.execute(gone).rowcount
+        observation_select = (
+            sa.select(
+                sa.literal(run_id, sa.String(64)),
+                rec.c.id,
+                now_param,
+                stage.monthly_savings,
+                stage.savings_method,
+                stage.cost_30d,
+            )
+            .select_from(_stage.join(rec, rec.c.fingerprint == stage.fingerprint))
+            .where(stage.observed.is_(True), rec.c.last_run_id == run_id)
+        )
+        connection.execute(
+            dialect_insert(observations)
+            .from_select(
+                [
+                    "run_id",
+                    "recommendation_id",
+                    "seen_at",
+                    "monthly_savings",
+                    "savings_method",
+                    "cost_30d",
+                ],
+                observation_select,
+            )
+            .on_conflict_do_nothing()
+        )
+        return int(written)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def get(self, key: int | str) -> RecommendationRecord | None:
+        """The recommendation with this id, or this fingerprint."""
+        column = recommendations.c.id if isinstance(key, int) else recommendations.c.fingerprint
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(recommendations).where(column == key)).first()
+        return None if row is None else _record(row)
+
+    def find(
+        self,
+        *,
+        statuses: Sequence[Status] | None = None,
+        rule_id: str | None = None,
+        account_id: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> list[RecommendationRecord]:
+        """Recommendations, biggest monthly savings first."""
+        query = sa.select(recommendations)
+        if statuses:
+            query = query.where(recommendations.c.status.in_([s.value for s in statuses]))
+        if rule_id is not None:
+            query = query.where(recommendations.c.rule_id == rule_id)
+        if account_id is not None:
+            query = query.where(recommendations.c.account_id == account_id)
+        query = query.order_by(
+            recommendations.c.monthly_savings.desc(), recommendations.c.id
+        ).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:
+            return [_record(row) for row in connection.execute(query)]
+
+    def count_by_status(self) -> dict[Status, tuple[int, Decimal]]:
+        """Per status: how many recommendations and their monthly savings."""
+        rec = recommendations.c
+        query = sa.select(
+            rec.status, sa.func.count(), sa.func.coalesce(sa.func.sum(rec.monthly_savings), 0)
+        ).group_by(rec.status)
+        with self.engine.connect() as connection:
+            return {
+                Status(status): (int(count), Decimal(str(total)).quantize(Decimal("0.01")))
+                for status, count, total in connection.execute(query)
+            }
+
+    def observations(self, recommendation_id: int) -> list[ObservationRecord]:
+        """What each run saw of a recommendation, oldest first."""
+        obs = observations.c
+        query = (
+            sa.select(
+                obs.run_id, obs.seen_at, obs.monthly_savings, obs.savings_method, obs.cost_30d
+            )
+            .where(obs.recommendation_id == recommendation_id)
+            .order_by(obs.seen_at, obs.run_id)
+        )
+        with self.engine.connect() as connection:
+            return [ObservationRecord(**row._mapping) for row in connection.execute(query)]
+
+    def runs(self, *, limit: int = 20) -> list[RunRecord]:
+        """The latest recommend runs, newest first."""
+        query = (
+            sa.select(recommendation_runs)
+            .order_by(recommendation_runs.c.finished_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [RunRecord(**row._mapping) for row in connection.execute(query)]
+
+    # --- lifecycle events from the ticket side and from people ------------------------------
+
+    def apply_event(
+        self,
+        key: int | str,
+        event: Event,
+        *,
+        now: datetime | None = None,
+        snooze: timedelta | None = None,
+    ) -> Transition:
+        """Apply a ticket or person event (ticket created, done, won't do, reopened, dismiss).
+
+        Raises ``LifecycleError`` when the event cannot happen in the current status, and
+        ``ConfigError`` when no recommendation has this id or fingerprint. The row is locked
+        for the decision, so a concurrent run or event cannot slip in between.
+        """
+        if event in (Event.SEEN, Event.GONE):
+            raise ConfigError(
+                f"event {event.value!r} comes from runs only",
+                fix="run `reclaim recommend` to record what a run saw",
+            )
+        now = now or datetime.now(UTC)
+        column = recommendations.c.id if isinstance(key, int) else recommendations.c.fingerprint
+        with self.engine.begin() as connection:
+            query = sa.select(recommendations).where(column == key)
+            if self.backend is Backend.POSTGRESQL:
+                query = query.with_for_update()
+            row = connection.execute(query).first()
+            if row is None:
+                raise ConfigError(
+                    f"no recommendation {key!r}",
+                    fix="list them with `reclaim recommendations list`",
+                )
+            record = _record(row)
+            decision = transition(record.state, event, now=now, snooze=snooze)
+            after = decision.after
+            values: dict[str, Any] = {
+                "status": after.status.value,
+                "snoozed_until": after.snoozed_until,
+                "version": recommendations.c.version + 1,
+            }
+            if decision.changed:
+                values["status_changed_at"] = now
+            if event is Event.TICKET_CREATED:
+                values["ticketed_at"] = now
+                values["ticket_done_at"] = None
+            elif event is Event.TICKET_REOPENED:
+                values["ticket_done_at"] = None
+            elif event is Event.TICKET_DONE:
+                values["ticket_done_at"] = now
+            elif event is Event.TICKET_WONT_DO:
+                values["ticket_done_at"] = None
+            connection.execute(
+                recommendations.update().where(recommendations.c.id == record.id).values(values)
+            )
+        return decision
+
+    def record_realized(self, connection: Connection, figures: pl.DataFrame, now: datetime) -> int:
+        """Store realized savings: ``figures`` has id, realized_monthly_savings, realized_method."""
+        if figures.height == 0:
+            return 0
+        params = [
+            {
+                "rid": row_id,
+                "saved": None if saved is None else Decimal(str(round(saved, 4))),
+                "method": method,
+                "checked": now,
+            }
+            for row_id, saved, method in figures.select(
+                "id", "realized_monthly_savings", "realized_method"
+            ).iter_rows()
+        ]
+        statement = (
+            recommendations.update()
+            .where(recommendations.c.id == sa.bindparam("rid"))
+            .values(
+                realized_monthly_savings=sa.bindparam("saved", type_=MONEY),
+                realized_method=sa.bindparam("method"),
+                realized_checked_at=sa.bindparam("checked", type_=UtcDateTime()),
+            )
+        )
+        connection.execute(statement, params)
+        return len(params)
+
+    def load_implemented(self, connection: Connection, rule_ids: Sequence[str]) -> pl.DataFrame:
+        """Implemented recommendations of these rules, with the cost seen before the work."""
+        rec = recommendations.c
+        rows = connection.execute(
+            sa.select(
+                rec.id, rec.resource_id, rec.account_id, rec.cost_30d, rec.implemented_at
+            ).where(rec.status == Status.IMPLEMENTED.value, rec.rule_id.in_(list(rule_ids)))
+        ).all()
+        return pl.DataFrame(
+            [(r[0], r[1], r[2], None if r[3] is None else float(r[3]), r[4]) for r in rows],
+            schema={
+                "id": pl.Int64,
+                "resource_id": pl.String,
+                "account_id": pl.String,
+                "cost_before": pl.Float64,
+                "implemented_at": pl.Datetime("us", "UTC"),
+            },
+            orient="row",
+        )
+
+
+def _insert_for(backend: Backend) -> Any:
+    if backend is Backend.POSTGRESQL:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def _run_values(run: RunRecord) -> dict[str, Any]:
+    return {name: getattr(run, name) for name in RunRecord.__dataclass_fields__}
+
+
+def _replace_run(run: RunRecord, **changes: Any) -> RunRecord:
+    values = _run_values(run)
+    values.update(changes)
+    return RunRecord(**values)
+
+
+def params_json(params: Any) -> str:
+    """Action parameters as the JSON text stored with a recommendation."""
+    return json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))

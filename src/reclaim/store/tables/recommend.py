@@ -1,0 +1,152 @@
+"""Tables of the recommend component: recommendations, their observations, and runs.
+
+``recommendations`` holds one row per fingerprint (rule, resource, account): a recommendation
+seen again updates its row, never adds one. ``observations`` keeps what each run saw, one row
+per (run, recommendation), so re-applying a run adds nothing. ``recommendation_runs`` records
+each recommend run with its counts; it is deliberately separate from the durable engine's
+``runs`` so the recommend component can be used without workflows.
+
+Money is ``Numeric(18, 4)`` (exact decimals, never floats, in the database). Times are aware
+UTC datetimes on both backends.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MONEY",
+    "RECOMMENDATION_STATUSES",
+    "UtcDateTime",
+    "observations",
+    "recommendation_runs",
+    "recommendations",
+]
+
+from datetime import UTC, datetime
+from typing import Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from reclaim.store.schema import metadata
+
+RECOMMENDATION_STATUSES: Final = (
+    "open",
+    "ticketed",
+    "implemented",
+    "dismissed",
+    "reopened",
+    "resolved",
+)
+
+MONEY: Final = sa.Numeric(18, 4)
+
+# SQLite has no BIGINT rowid alias: only "INTEGER PRIMARY KEY" autoincrements there.
+_ID: Final = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """An aware UTC datetime on both backends (SQLite keeps no zone, so we put UTC back)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: recommendation times must carry a zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+recommendation_runs = sa.Table(
+    "recommendation_runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=False),
+    sa.Column("as_of", UtcDateTime()),
+    sa.Column("rules", sa.Text(), nullable=False),
+    sa.Column("rules_digest", sa.String(64), nullable=False),
+    sa.Column("facts", sa.Integer(), nullable=False),
+    sa.Column("matched", sa.Integer(), nullable=False),
+    sa.Column("new", sa.Integer(), nullable=False),
+    sa.Column("seen_again", sa.Integer(), nullable=False),
+    sa.Column("snoozed", sa.Integer(), nullable=False),
+    sa.Column("reopened", sa.Integer(), nullable=False),
+    sa.Column("resolved", sa.Integer(), nullable=False),
+    sa.Column("implemented", sa.Integer(), nullable=False),
+    sa.Column("conflicts", sa.Integer(), nullable=False),
+    sa.Column("monthly_savings", MONEY, nullable=False),
+)
+
+recommendations = sa.Table(
+    "recommendations",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),
+    sa.Column("rule_id", sa.String(200), nullable=False),
+    sa.Column("resource_id", sa.String(2048), nullable=False),
+    sa.Column("account_id", sa.String(256)),
+    sa.Column("resource_name", sa.String(1024)),
+    sa.Column("kind", sa.String(32)),
+    sa.Column("region", sa.String(64)),
+    sa.Column("owner", sa.String(256)),
+    sa.Column("title", sa.Text()),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("monthly_savings", MONEY, nullable=False),
+    sa.Column("savings_method", sa.String(64)),
+    sa.Column("cost_30d", MONEY),
+    sa.Column("currency", sa.String(8)),
+    sa.Column("params", sa.JSON()),
+    sa.Column("first_seen", UtcDateTime(), nullable=False),
+    sa.Column("last_seen", UtcDateTime(), nullable=False),
+    sa.Column("times_seen", sa.Integer(), nullable=False),
+    sa.Column("last_run_id", sa.String(64)),
+    sa.Column("status_changed_at", UtcDateTime(), nullable=False),
+    sa.Column("snoozed_until", UtcDateTime()),
+    sa.Column("ticketed_at", UtcDateTime()),
+    sa.Column("ticket_done_at", UtcDateTime()),
+    sa.Column("resolved_at", UtcDateTime()),
+    sa.Column("implemented_at", UtcDateTime()),
+    sa.Column("realized_monthly_savings", MONEY),
+    sa.Column("realized_method", sa.String(64)),
+    sa.Column("realized_checked_at", UtcDateTime()),
+    # Optimistic concurrency: every write bumps it and only applies over the version it read,
+    # so a run never overwrites a status the ticket sync changed meanwhile.
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.CheckConstraint(
+        "status IN (" + ", ".join(f"'{status}'" for status in RECOMMENDATION_STATUSES) + ")",
+        name="status",
+    ),
+    sa.Index("ix_recommendations_status", "status"),
+    sa.Index("ix_recommendations_rule_id_account_id", "rule_id", "account_id"),
+    sa.Index("ix_recommendations_resource_id", "resource_id"),
+)
+
+observations = sa.Table(
+    "observations",
+    metadata,
+    sa.Column(
+        "run_id",
+        sa.String(64),
+        sa.ForeignKey("recommendation_runs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "recommendation_id",
+        _ID,
+        sa.ForeignKey("recommendations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("seen_at", UtcDateTime(), nullable=False),
+    sa.Column("monthly_savings", MONEY, nullable=False),
+    sa.Column("savings_method", sa.String(64)),
+    sa.Column("cost_30d", MONEY),
+    sa.Index("ix_observations_recommendation_id", "recommendation_id"),
+)

@@ -1,0 +1,233 @@
+"""The store on SQLite and PostgreSQL: runs write in bulk, never duplicate, keep the lifecycle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from reclaim.errors import ConfigError
+from reclaim.recommend.fingerprint import fingerprint
+from reclaim.recommend.lifecycle import Event, LifecycleError, Status
+from reclaim.recommend.recommender import record_run
+from reclaim.recommend.reconcile import MATCH_COLUMNS, Scope
+from reclaim.recommend.store import RecommendationStore
+from reclaim.store import upgrade
+from reclaim.store.tables.recommend import observations, recommendations
+
+T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+SCOPE = Scope(frozenset({"idle-vm", "old-snapshot"}))
+
+
+def matches(*items: tuple[str, str, str | None, float]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "fingerprint": fingerprint(rule, resource, account),
+                "rule_id": rule,
+                "resource_id": resource,
+                "account_id": account,
+                "resource_name": f"name of {resource}",
+                "kind": "vm",
+                "owner": "team-a",
+                "title": f"Stop {resource}",
+                "monthly_savings": savings,
+                "savings_method": "30-day actual",
+                "cost_30d": savings * 2,
+                "currency": "USD",
+                "params": '{"type":"stop","note":"a \\"quoted\\", comma"}',
+            }
+            for rule, resource, account, savings in items
+        ],
+        schema={**MATCH_COLUMNS},
+    )
+
+
+@pytest.fixture
+def store(engine: Engine) -> RecommendationStore:
+    upgrade(engine)
+    return RecommendationStore(engine)
+
+
+def count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def test_a_run_stores_recommendations_with_exact_money(store: RecommendationStore) -> None:
+    result = record_run(
+        store,
+        matches(("idle-vm", "i-1", "111", 12.345678), ("idle-vm", "i-2", None, 7.5)),
+        scope=SCOPE,
+        run_id="run-1",
+        now=T0,
+    )
+    assert result.run.new == 2
+    assert result.run.monthly_savings == Decimal("19.8457")
+    rec = store.get(fingerprint("idle-vm", "i-1", "111"))
+    assert rec is not None
+    assert rec.status is Status.OPEN
+    assert rec.monthly_savings == Decimal("12.3457")
+    assert isinstance(rec.monthly_savings, Decimal)
+    assert rec.params == {"type": "stop", "note": 'a "quoted", comma'}
+    assert rec.first_seen == T0
+    assert rec.last_seen == T0
+    assert rec.times_seen == 1
+    assert rec.owner == "team-a"
+    assert store.get(fingerprint("idle-vm", "i-2", None)) is not None
+    [obs] = store.observations(rec.id)
+    assert obs.run_id == "run-1"
+    assert obs.cost_30d == Decimal("24.6914")
+
+
+def test_seen_again_updates_the_same_row(store: RecommendationStore, engine: Engine) -> None:
+    record_run(store, matches(("idle-vm", "i-1", "111", 10.0)), scope=SCOPE, run_id="r1", now=T0)
+    later = T0 + timedelta(days=7)
+    second = record_run(
+        store, matches(("idle-vm", "i-1", "111", 11.0)), scope=SCOPE, run_id="r2", now=later
+    )
+    assert second.run.seen_again == 1
+    assert second.run.new == 0
+    assert count(engine, recommendations) == 1
+    assert count(engine, observations) == 2
+    rec = store.get(fingerprint("idle-vm", "i-1", "111"))
+    assert rec is not None
+    assert rec.times_seen == 2
+    assert rec.first_seen == T0
+    assert rec.last_seen == later
+    assert rec.monthly_savings == Decimal("11.0000")
+    assert [o.monthly_savings for o in store.observations(rec.id)] == [
+        Decimal("10.0000"),
+        Decimal("11.0000"),
+    ]
+
+
+def test_rerunning_a_recorded_run_adds_nothing(store: RecommendationStore, engine: Engine) -> None:
+    first = record_run(store, matches(("idle-vm", "i-1", "111", 10.0)), scope=SCOPE, run_id="r1")
+    again = record_run(store, matches(("idle-vm", "i-1", "111", 10.0)), scope=SCOPE, run_id="r1")
+    assert again.already_recorded
+    assert again.run == first.run
+    assert count(engine, observations) == 1
+    rec = store.get(fingerprint("idle-vm", "i-1", "111"))
+    assert rec is not None
+    assert rec.times_seen == 1
+
+
+def test_lifecycle_through_runs_and_ticket_events(store: RecommendationStore) -> None:
+    key = fingerprint("idle-vm", "i-1", "111")
+    one = matches(("idle-vm", "i-1", "111", 10.0))
+    record_run(store, one, scope=SCOPE, run_id="r1", now=T0)
+    store.apply_event(key, Event.TICKET_CREATED, now=T0)
+    store.apply_event(key, Event.TICKET_DONE, now=T0 + timedelta(days=1))
+    # The team said done, but the VM is still idle: reopened, never a second row.
+    run2 = record_run(store, one, scope=SCOPE, run_id="r2", now=T0 + timedelta(days=7))
+    assert run2.run.reopened == 1
+    rec = store.get(key)
+    assert rec is not None
+    assert rec.status is Status.REOPENED
+    assert rec.ticket_done_at is None
+    store.apply_event(key, Event.TICKET_REOPENED, now=T0 + timedelta(days=8))
+    store.apply_event(key, Event.TICKET_DONE, now=T0 + timedelta(days=9))
+    run3 = record_run(store, matches(), scope=SCOPE, run_id="r3", now=T0 + timedelta(days=14))
+    assert run3.run.implemented == 1
+    rec = store.get(key)
+    assert rec is not None
+    assert rec.status is Status.IMPLEMENTED
+    assert rec.implemented_at == T0 + timedelta(days=14)
+    assert rec.times_seen == 2
+
+
+def test_gone_open_recommendation_resolves_and_dismissed_stays_snoozed(
+    store: RecommendationStore,
+) -> None:
+    record_run(
+        store,
+        matches(("idle-vm", "i-1", "111", 10.0), ("idle-vm", "i-2", "111", 5.0)),
+        scope=SCOPE,
+        run_id="r1",
+        now=T0,
+    )
+    dismissed = fingerprint("idle-vm", "i-2", "111")
+    store.apply_event(dismissed, Event.DISMISS, now=T0, snooze=timedelta(days=30))
+    result = record_run(
+        store,
+        matches(("idle-vm", "i-2", "111", 5.0)),
+        scope=SCOPE,
+        run_id="r2",
+        now=T0 + timedelta(days=7),
+    )
+    assert result.run.resolved == 1
+    assert result.run.snoozed == 1
+    gone = store.get(fingerprint("idle-vm", "i-1", "111"))
+    assert gone is not None
+    assert gone.status is Status.RESOLVED
+    assert gone.resolved_at == T0 + timedelta(days=7)
+    snoozed = store.get(dismissed)
+    assert snoozed is not None
+    assert snoozed.status is Status.DISMISSED
+    assert snoozed.times_seen == 2
+    after = record_run(
+        store,
+        matches(("idle-vm", "i-2", "111", 5.0)),
+        scope=SCOPE,
+        run_id="r3",
+        now=T0 + timedelta(days=31),
+    )
+    assert after.run.reopened == 1
+    assert [r.status for r in store.find(statuses=[Status.REOPENED])] == [Status.REOPENED]
+
+
+def test_out_of_scope_accounts_are_left_alone(store: RecommendationStore) -> None:
+    record_run(store, matches(("idle-vm", "i-1", "111", 10.0)), scope=SCOPE, run_id="r1", now=T0)
+    other = Scope(SCOPE.rule_ids, frozenset({"222"}))
+    result = record_run(store, matches(), scope=other, run_id="r2", now=T0)
+    assert result.run.resolved == 0
+    rec = store.get(fingerprint("idle-vm", "i-1", "111"))
+    assert rec is not None
+    assert rec.status is Status.OPEN
+
+
+def test_a_concurrent_status_change_wins_over_a_stale_plan(store: RecommendationStore) -> None:
+    from reclaim.recommend.reconcile import plan_reconcile
+    from reclaim.recommend.store import RunRecord
+
+    key = fingerprint("idle-vm", "i-1", "111")
+    record_run(store, matches(("idle-vm", "i-1", "111", 10.0)), scope=SCOPE, run_id="r1", now=T0)
+    with store.engine.connect() as connection:
+        stale = store.load_stored(connection, sorted(SCOPE.rule_ids))
+    store.apply_event(key, Event.TICKET_CREATED, now=T0)  # the sync moved it meanwhile
+    plan = plan_reconcile(stale, matches(), scope=SCOPE, now=T0 + timedelta(days=1))
+    run = RunRecord("r2", T0, T0, None, "", "", 0, 0, 0, 0, 0, 0, 1, 0, 0, Decimal(0))
+    with store.run_transaction() as connection:
+        written = store.write_plan(connection, plan, run=run)
+    assert written.conflicts == 1
+    rec = store.get(key)
+    assert rec is not None
+    assert rec.status is Status.TICKETED
+
+
+def test_invalid_and_unknown_events(store: RecommendationStore) -> None:
+    record_run(store, matches(("idle-vm", "i-1", "111", 10.0)), scope=SCOPE, run_id="r1", now=T0)
+    with pytest.raises(LifecycleError):
+        store.apply_event(fingerprint("idle-vm", "i-1", "111"), Event.TICKET_DONE)
+    with pytest.raises(ConfigError, match="no recommendation"):
+        store.apply_event(999_999, Event.TICKET_CREATED)
+    with pytest.raises(ConfigError, match="runs only"):
+        store.apply_event(1, Event.SEEN)
+
+
+def test_counts_by_status(store: RecommendationStore) -> None:
+    record_run(
+        store,
+        matches(("idle-vm", "i-1", "111", 10.0), ("old-snapshot", "s-1", "111", 2.5)),
+        scope=SCOPE,
+        run_id="r1",
+        now=T0,
+    )
+    assert store.count_by_status() == {Status.OPEN: (2, Decimal("12.50"))}
+    assert [r.resource_id for r in store.find(limit=1)] == ["i-1"]
+    assert [r.resource_id for r in store.find(rule_id="old-snapshot")] == ["s-1"]
