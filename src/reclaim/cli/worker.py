@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["import_modules", "schedules_app", "worker_app"]
+__all__ = ["import_modules", "schedules_app", "worker"]
 
 import importlib
 import json
@@ -20,10 +20,6 @@ from reclaim.durable.schedule import CronExpression, Schedule, Scheduler, next_t
 from reclaim.durable.worker import Worker
 from reclaim.errors import ConfigError
 
-worker_app = typer.Typer(
-    help="Claim durable runs from the database and drive them; stop with Ctrl-C or SIGTERM.",
-    invoke_without_command=True,
-)
 schedules_app = typer.Typer(
     help="Cron schedules: each tick starts exactly one run.", no_args_is_help=True
 )
@@ -54,7 +50,6 @@ def import_modules(modules: list[str] | None) -> None:
             ) from exc
 
 
-@worker_app.callback(invoke_without_command=True)
 def worker(
     ctx: typer.Context,
     concurrency: Annotated[
@@ -79,7 +74,11 @@ def worker(
         bool, typer.Option("--schedules/--no-schedules", help="Also fire due cron ticks.")
     ] = True,
 ) -> None:
-    """Run a worker: claim runs, hold their leases, resume what dead workers left behind."""
+    """Run a worker: claim durable runs and drive them, resuming what dead workers left.
+
+    Stop with SIGTERM or Ctrl-C: the steps in flight finish and their runs are handed back
+    to other workers; a second signal hands them back at once.
+    """
     import_modules(module)
     if not registry.names():
         raise ConfigError(
