@@ -23,6 +23,7 @@ __all__ = [
 
 import difflib
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path as FilePath
 from typing import Any
@@ -132,7 +133,7 @@ class _Checker:
                 expected = error.get("ctx", {}).get("expected", "")
                 value = error.get("input")
                 hint = (
-                    _did_you_mean(value, [c.strip(" '") for c in str(expected).split(",")])
+                    _did_you_mean(value, re.findall(r"'([^']*)'", str(expected)))
                     if isinstance(value, str)
                     else None
                 )

@@ -20,23 +20,71 @@ register_constants(credit_watch_list=["Acme Corp", "Globex", "Initech"])
 
 @register_action(replace=True)
 def offer_discount(fact: Mapping[str, Any]) -> dict[str, Any]:
-    """Offer a discount to a long-standing customer who uses little of what they pay for."""
+    """Offer a discount to a long-standing customer who uses little of what they pay for.
+
+    ```yaml
+    rules:
+      - name: discount
+        condition: utilization < 0.80 and customer_age > 180
+        action: offer_discount
+    tests:
+      - name: it fires
+        fact: {utilization: 0.5, customer_age: 365}
+        fired: [discount]
+    ```
+    """
     return {"customer": fact.get("customer_name"), "offer": "10% off the next renewal"}
 
 
 @register_action(replace=True)
 def flag_for_review(fact: Mapping[str, Any]) -> dict[str, Any]:
-    """Hold the customer's invoices for a credit review."""
+    """Hold the customer's invoices for a credit review.
+
+    ```yaml
+    rules:
+      - name: watch
+        condition: customer_name in credit_watch_list
+        action: flag_for_review
+    tests:
+      - name: it fires
+        fact: {customer_name: Globex}
+        fired: [watch]
+    ```
+    """
     return {"customer": fact.get("customer_name"), "queue": "credit-review"}
 
 
 @register_action(replace=True)
 def approve_invoice(fact: Mapping[str, Any]) -> dict[str, Any]:
-    """Approve an invoice that has every required field."""
+    """Approve an invoice that has every required field.
+
+    ```yaml
+    rules:
+      - name: complete
+        condition: invoice_number and issue_date and vendor_id
+        action: approve_invoice
+    tests:
+      - name: it fires
+        fact: {invoice_number: I-1, issue_date: 2026-01-02, vendor_id: V-1}
+        fired: [complete]
+    ```
+    """
     return {"invoice": fact.get("invoice_number"), "approved": True}
 
 
 @register_action(replace=True)
 def archive_invoice(fact: Mapping[str, Any]) -> dict[str, Any]:
-    """Archive an invoice that is already paid."""
+    """Archive an invoice that is already paid.
+
+    ```yaml
+    rules:
+      - name: paid
+        condition: status in ['paid']
+        action: archive_invoice
+    tests:
+      - name: it fires
+        fact: {status: paid}
+        fired: [paid]
+    ```
+    """
     return {"invoice": fact.get("invoice_number"), "archived": True}
