@@ -14,6 +14,7 @@ from reclaim import __version__
 from reclaim.cli import db as db_commands
 from reclaim.cli import demo as demo_commands
 from reclaim.cli import rules as rules_commands
+from reclaim.cli import runs as runs_commands
 from reclaim.cli import worker as worker_commands
 from reclaim.cli.context import err_console, state
 from reclaim.errors import ConfigError, ReclaimError
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(db_commands.app, name="db")
 app.add_typer(rules_commands.app, name="rules")
+app.add_typer(runs_commands.app, name="runs")
 app.command("worker")(worker_commands.worker)
 app.add_typer(worker_commands.schedules_app, name="schedules")
 app.command("demo")(demo_commands.demo)

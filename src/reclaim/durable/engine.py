@@ -191,6 +191,8 @@ class DurableEngine:
             return self.result(run_id)
         if run.status.finished:
             raise self._finished_error(run)
+        # Find the code before claiming, so a process without it does not spend an attempt.
+        self.workflow(run.workflow).check_stored(run.id, run.version, run.definition)
         take_over = force or _owner_is_dead_local_process(run.owner)
         claim = self.store.claim_run(
             self.worker_id, self.lease_seconds, run_id=run_id, force=take_over
@@ -210,6 +212,8 @@ class DurableEngine:
 
     def resume(self, run_id: str, *, force: bool = False) -> Any:
         """Run again what did not finish: failed, cancelled and dead runs are reopened first."""
+        run = self.get_run(run_id)
+        self.workflow(run.workflow).check_stored(run.id, run.version, run.definition)
         self.store.reopen(run_id)
         return self.run(run_id, force=force)
 
