@@ -13,12 +13,13 @@ from __future__ import annotations
 __all__ = ["compile_columnar"]
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
 from reclaim.rules.expression.errors import ExpressionError
+from reclaim.rules.expression.explain import explain_node
 from reclaim.rules.expression.functions import FUNCTIONS
 from reclaim.rules.expression.nodes import (
     BinOp,
@@ -32,12 +33,14 @@ from reclaim.rules.expression.nodes import (
     Member,
     Node,
     UnaryOp,
+    children,
 )
 from reclaim.rules.expression.runtime import as_utc
 from reclaim.rules.expression.types import NUMERIC, FieldType
 
 T = FieldType
 _NULL = pl.lit(None)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def compile_columnar(
@@ -70,6 +73,16 @@ class _Columnar:
     def __init__(self, now: datetime, schema: Mapping[str, pl.DataType] | None) -> None:
         self.now = now
         self.schema = schema
+        self.constants: dict[int, bool] = {}
+
+    def constant(self, node: Node) -> bool:
+        known = self.constants.get(id(node))
+        if known is None:
+            known = not isinstance(node, Field) and all(
+                self.constant(child) for child in children(node)
+            )
+            self.constants[id(node)] = known
+        return known
 
     def dtype(self, node: Node) -> pl.DataType | None:
         """The frame's dtype of a field or struct member, if the frame schema is known."""
@@ -105,6 +118,10 @@ class _Columnar:
     def value(self, node: Node) -> pl.Expr:
         if isinstance(node, Const):
             return self.const(node.value)
+        if not isinstance(node, Field) and self.constant(node):
+            # A sub-expression that reads no field is computed once, here, and becomes a
+            # literal: Polars broadcasts literals, but not e.g. lit(0).is_in(...) (length 1).
+            return self.const(explain_node(node, {}, self.now).value)
         if isinstance(node, Field):
             if self.schema is not None and node.name not in self.schema:
                 return _NULL
@@ -204,7 +221,7 @@ class _Columnar:
 
     def epoch(self, node: Node, expr: pl.Expr) -> pl.Expr:
         if isinstance(node, Const) and isinstance(node.value, datetime):
-            return pl.lit(round(_aware(node.value).timestamp() * 1_000_000))
+            return pl.lit((_aware(node.value) - _EPOCH) // timedelta(microseconds=1))
         return expr.dt.epoch("us")
 
     def compare(self, node: Compare) -> pl.Expr:
@@ -239,6 +256,12 @@ class _Columnar:
             if not items:
                 return pl.when(left.is_null()).then(_NULL).otherwise(pl.lit(False))
             # is_in gives null for a null value and, with nulls dropped, never matches null.
+            # Polars 2 no longer coerces Int64 against Float64 here: align numbers by hand.
+            if all(isinstance(i, int | float) and not isinstance(i, bool) for i in items):
+                exact = self.type_of(node.left) is T.INTEGER
+                if not (exact and all(isinstance(i, int) for i in items)):
+                    left = left.cast(pl.Float64)
+                    items = [float(i) for i in items]
             return left.is_in(pl.Series(values=items).implode())
         if isinstance(right_node, ListLit):
             hits = [(left == self.value(item)).fill_null(False) for item in right_node.items]
@@ -248,6 +271,14 @@ class _Columnar:
         if kind is T.STRING:
             return right.str.contains(left, literal=True)
         if kind is T.LIST:
+            inner = self.dtype(right_node)
+            element = inner.inner if isinstance(inner, pl.List | pl.Array) else None
+            left_kind = self.type_of(node.left)
+            numeric = element is not None and element.is_numeric() and left_kind is not T.STRING
+            # Compare numbers as floats when the two sides disagree (Polars 2 is strict).
+            if numeric and (element.is_float() or left_kind is not T.INTEGER):  # type: ignore[union-attr]
+                left = left.cast(pl.Float64)
+                right = right.cast(pl.List(pl.Float64))
             return (
                 pl.when(left.is_null() | right.is_null())
                 .then(_NULL)

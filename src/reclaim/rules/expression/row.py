@@ -21,6 +21,7 @@ __all__ = ["RowProgram", "compile_row"]
 
 import ast
 import types
+import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,12 +105,20 @@ def _const(value: Any) -> ast.Constant:
     return ast.Constant(value=value)
 
 
+def _is(expr: ast.expr, singleton: bool | None, *, negate: bool = False) -> ast.expr:
+    # A literal on the left of "is" is decided here: CPython warns about "1 is None".
+    if isinstance(expr, ast.Constant):
+        return _const((expr.value is singleton) != negate)
+    op: ast.cmpop = ast.IsNot() if negate else ast.Is()
+    return ast.Compare(left=expr, ops=[op], comparators=[_const(singleton)])
+
+
 def _is_none(expr: ast.expr) -> ast.expr:
-    return ast.Compare(left=expr, ops=[ast.Is()], comparators=[_const(None)])
+    return _is(expr, None)
 
 
 def _is_not_none(expr: ast.expr) -> ast.expr:
-    return ast.Compare(left=expr, ops=[ast.IsNot()], comparators=[_const(None)])
+    return _is(expr, None, negate=True)
 
 
 def _and(*values: ast.expr) -> ast.expr:
@@ -351,7 +360,7 @@ class _Generator:
             return self.compare_truth(node, negate=False)
         value = self.value(node)
         if node.type is T.BOOLEAN:
-            return ast.Compare(left=value, ops=[ast.Is()], comparators=[_const(True)])
+            return _is(value, True)
         return _not(_not(value))
 
     def falsity(self, node: Node) -> ast.expr:
@@ -372,7 +381,7 @@ class _Generator:
             return self.compare_truth(node, negate=True)
         value = self.value(node)
         if node.type is T.BOOLEAN:
-            return ast.Compare(left=value, ops=[ast.Is()], comparators=[_const(False)])
+            return _is(value, False)
         first, later = self.temp(value)
         return _and(_is_not_none(first), _not(later))
 
@@ -486,7 +495,11 @@ def compile_row(
     )
     module = ast.Module(body=[definition], type_ignores=[])
     ast.fix_missing_locations(module)
-    code = compile(module, "<reclaim expression>", "exec")
+    with warnings.catch_warnings():
+        # CPython folds constants and may then warn, e.g. that "(0 + 0) is None" compares a
+        # literal with "is"; our code means exactly that, and the warning would be noise.
+        warnings.simplefilter("ignore", SyntaxWarning)
+        code = compile(module, "<reclaim expression>", "exec")
     # The module code only defines the function; we take the function's code object out of
     # its constants rather than running the module, then bind defaults by hand.
     function_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))

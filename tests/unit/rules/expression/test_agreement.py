@@ -1,0 +1,241 @@
+"""Property: the row evaluator, the columnar evaluator and explain agree on every row.
+
+Hypothesis generates well-typed expressions over a fixed schema and tables of facts in which
+every field may be null (or absent), then compares, row by row, ``evaluate`` (compiled Python),
+``to_polars`` (Polars) and ``explain`` (the plain interpreter), and checks that ``matches`` is
+exactly "the value is true".
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reclaim.rules.expression import FactSchema, compile_expression, compile_predicates
+
+SCHEMA = FactSchema.from_mapping(
+    {
+        "a": "integer",
+        "b": "integer",
+        "x": "number",
+        "y": "number",
+        "s": "string",
+        "t": "string",
+        "flag": "boolean",
+        "l": "list",
+        "m": {"k": "integer", "name": "string"},
+        "d": "datetime",
+    }
+)
+FRAME_SCHEMA = {
+    "a": pl.Int64,
+    "b": pl.Int64,
+    "x": pl.Float64,
+    "y": pl.Float64,
+    "s": pl.String,
+    "t": pl.String,
+    "flag": pl.Boolean,
+    "l": pl.List(pl.Int64),
+    "m": pl.Struct({"k": pl.Int64, "name": pl.String}),
+    "d": pl.Datetime("us"),
+}
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+CONSTANTS = {"small": [1, 2, None], "names": ["a", "ab"]}
+
+ints = st.integers(-5, 5)
+floats = st.sampled_from([-2.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 3.25])
+texts = st.sampled_from(["", "a", "ab", "B", "ba", "abc"])
+
+
+def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.none(), strategy)
+
+
+@st.composite
+def facts(draw: st.DrawFn) -> dict[str, Any]:
+    fact: dict[str, Any] = {
+        "a": draw(maybe(ints)),
+        "b": draw(maybe(ints)),
+        "x": draw(maybe(floats)),
+        "y": draw(maybe(floats)),
+        "s": draw(maybe(texts)),
+        "t": draw(maybe(texts)),
+        "flag": draw(maybe(st.booleans())),
+        "l": draw(maybe(st.lists(maybe(ints), max_size=3))),
+        "m": draw(
+            maybe(st.fixed_dictionaries({}, optional={"k": maybe(ints), "name": maybe(texts)}))
+        ),
+        "d": draw(maybe(st.datetimes(datetime(2024, 1, 1), datetime(2024, 12, 31)))),
+    }
+    # A field absent from the fact is null too.
+    for name in draw(st.lists(st.sampled_from(list(fact)), max_size=2)):
+        fact.pop(name, None)
+    return fact
+
+
+def leaf_num() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.sampled_from(["a", "b", "x", "y", "m.k", "m['k']", "len(s)", "len(l)", "l[0]"]),
+        ints.map(str),
+        floats.map(repr),
+        st.just("days_since(d)"),
+    )
+
+
+def num(depth: int) -> st.SearchStrategy[str]:
+    if depth <= 0:
+        return leaf_num()
+    sub = num(depth - 1)
+    cond_sub = cond(depth - 1)
+    return st.one_of(
+        leaf_num(),
+        st.tuples(sub, st.sampled_from(["+", "-", "*", "/", "//", "%"]), sub).map(
+            lambda p: f"({p[0]} {p[1]} {p[2]})"
+        ),
+        sub.map(lambda e: f"-({e})"),
+        sub.map(lambda e: f"abs({e})"),
+        sub.map(lambda e: f"round({e})"),
+        sub.map(lambda e: f"({e}) ** 2"),
+        st.tuples(sub, sub).map(lambda p: f"min({p[0]}, {p[1]})"),
+        st.tuples(sub, sub).map(lambda p: f"max({p[0]}, {p[1]}, 0)"),
+        st.tuples(sub, sub).map(lambda p: f"coalesce({p[0]}, {p[1]})"),
+        st.tuples(sub, cond_sub, sub).map(lambda p: f"({p[0]} if {p[1]} else {p[2]})"),
+        st.tuples(sub, cond_sub).map(lambda p: f"({p[0]} if {p[1]} else None)"),
+    )
+
+
+def text(depth: int) -> st.SearchStrategy[str]:
+    leaf = st.one_of(st.sampled_from(["s", "t", "m.name"]), texts.map(repr))
+    if depth <= 0:
+        return leaf
+    sub = text(depth - 1)
+    return st.one_of(
+        leaf,
+        sub.map(lambda e: f"lower({e})"),
+        sub.map(lambda e: f"upper({e})"),
+        st.tuples(sub, sub).map(lambda p: f"({p[0]} + {p[1]})"),
+        sub.map(lambda e: f"coalesce({e}, 'z')"),
+        st.tuples(sub, cond(depth - 1), sub).map(lambda p: f"({p[0]} if {p[1]} else {p[2]})"),
+    )
+
+
+def cond(depth: int) -> st.SearchStrategy[str]:
+    # Every form is typed boolean; truthiness of numbers, strings and lists enters via
+    # and/or/not, which take any operand.
+    leaf = st.sampled_from(
+        [
+            "flag",
+            "True",
+            "False",
+            "(not a)",
+            "(s and True)",
+            "(l or flag)",
+            "(x or False)",
+            "(x is None)",
+            "(m.k is not None)",
+            "(d < now())",
+        ]
+    )
+    if depth <= 0:
+        return leaf
+    n, s, c = num(depth - 1), text(depth - 1), cond(depth - 1)
+    ops = st.sampled_from(["==", "!=", "<", "<=", ">", ">="])
+    return st.one_of(
+        leaf,
+        st.tuples(n, ops, n).map(lambda p: f"({p[0]} {p[1]} {p[2]})"),
+        st.tuples(s, ops, s).map(lambda p: f"({p[0]} {p[1]} {p[2]})"),
+        st.tuples(n, n, n).map(lambda p: f"({p[0]} < {p[1]} <= {p[2]})"),
+        n.map(lambda e: f"({e} in [1, 2, None])"),
+        n.map(lambda e: f"({e} not in small)"),
+        s.map(lambda e: f"({e} in names)"),
+        s.map(lambda e: f"({e} not in ['a', 'B'])"),
+        n.map(lambda e: f"({e} in l)"),
+        st.tuples(s, s).map(lambda p: f"({p[0]} in {p[1]})"),
+        st.tuples(n, n).map(lambda p: f"({p[0]} in [{p[1]}, 3])"),
+        c.map(lambda e: f"(not {e})"),
+        st.tuples(c, c).map(lambda p: f"({p[0]} and {p[1]})"),
+        st.tuples(c, c, c).map(lambda p: f"({p[0]} or {p[1]} or {p[2]})"),
+        st.tuples(c, c).map(lambda p: f"({p[0]} == {p[1]})"),
+        st.tuples(c, c, c).map(lambda p: f"({p[0]} if {p[1]} else {p[2]})"),
+        st.tuples(n, c).map(lambda p: f"({p[0]} and {p[1]})"),
+        st.tuples(s, s).map(lambda p: f"startswith({p[0]}, {p[1]})"),
+        st.tuples(s, s).map(lambda p: f"endswith({p[0]}, {p[1]})"),
+        st.tuples(s, s).map(lambda p: f"contains({p[0]}, {p[1]})"),
+        s.map(lambda e: f"matches({e}, '^a+b?$')"),
+        n.map(lambda e: f"({e} is None)"),
+    )
+
+
+def same(row: Any, column: Any) -> bool:
+    if row is None or column is None:
+        return row is None and column is None
+    if isinstance(row, float) or isinstance(column, float):
+        if math.isnan(row) and math.isnan(column):
+            return True
+        return math.isclose(row, column, rel_tol=1e-9, abs_tol=1e-12)
+    return bool(row == column) and type(row is True) is type(column is True)
+
+
+def check(source: str, rows: list[dict[str, Any]]) -> None:
+    expression = compile_expression(source, schema=SCHEMA, constants=CONSTANTS)
+    frame = pl.DataFrame(rows, schema=FRAME_SCHEMA)
+    # with_columns broadcasts a constant expression to every row; select would not.
+    column = frame.with_columns(expression.to_polars(now=NOW, schema=frame.schema).alias("v"))
+    values = column.get_column("v").to_list()
+    for fact, value in zip(rows, values, strict=True):
+        row_value = expression.evaluate(fact, now=NOW)
+        assert same(row_value, value), (source, fact, row_value, value)
+        explained = expression.explain(fact, now=NOW).value
+        assert same(row_value, explained), (source, fact, row_value, explained)
+        if expression.result_type == "boolean":
+            assert expression.matches(fact, now=NOW) is (row_value is True), (source, fact)
+
+
+AGREEMENT = settings(
+    max_examples=250,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@pytest.mark.timeout(300)
+@AGREEMENT
+@given(source=cond(3), rows=st.lists(facts(), min_size=1, max_size=12))
+def test_conditions_agree(source: str, rows: list[dict[str, Any]]) -> None:
+    check(source, rows)
+
+
+@pytest.mark.timeout(300)
+@AGREEMENT
+@given(source=num(3), rows=st.lists(facts(), min_size=1, max_size=12))
+def test_numbers_agree(source: str, rows: list[dict[str, Any]]) -> None:
+    check(source, rows)
+
+
+@pytest.mark.timeout(300)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(source=text(3), rows=st.lists(facts(), min_size=1, max_size=8))
+def test_strings_agree(source: str, rows: list[dict[str, Any]]) -> None:
+    check(source, rows)
+
+
+@pytest.mark.timeout(300)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sources=st.lists(cond(2), min_size=1, max_size=6),
+    rows=st.lists(facts(), min_size=1, max_size=8),
+)
+def test_compiled_predicates_match_each_expression(
+    sources: list[str], rows: list[dict[str, Any]]
+) -> None:
+    expressions = [compile_expression(s, schema=SCHEMA, constants=CONSTANTS) for s in sources]
+    predicates = compile_predicates(expressions)
+    for fact in rows:
+        expected = [expression.matches(fact, now=NOW) for expression in expressions]
+        assert predicates(fact, NOW) == expected
