@@ -378,8 +378,10 @@ def test_resuming_with_a_changed_definition_fails_naming_the_step(store: Store) 
     new.step(name="score", depends_on=("collect",))(lambda ctx, collect: 2)
     with pytest.raises(DefinitionMismatch, match="'evaluate' is no longer declared"):
         _engine(store, new).run(run_id, force=True)
-    # The run is left for code that can continue it.
-    assert engine.get_run(run_id).status is RunStatus.PENDING
+    # The run is left untouched (no claim spent) for code that can continue it.
+    run = engine.get_run(run_id)
+    assert run.status is RunStatus.RUNNING
+    assert run.attempts == 1
 
 
 def test_start_is_idempotent_with_a_run_id(store: Store) -> None:
