@@ -1,0 +1,1 @@
+"""The built-in savings rule pack (``savings.yaml``) and its tests (``savings.tests.yaml``)."""
