@@ -670,6 +670,13 @@ class _Checker:
                 raise self.error_at(node, f"method call .{node.func.attr}() is not allowed", fix)
             raise self.error_at(node, "only the built-in functions can be called", _FUNCTION_FIX)
         name = node.func.id
+        if "__" in name:
+            raise self.error_at(
+                node.func, f"name {name!r} is not allowed (double underscore)", _NO_DUNDER
+            )
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                raise self.error_at(arg, *_REJECTED[ast.Starred])
         spec = FUNCTIONS.get(name)
         if spec is None:
             close = difflib.get_close_matches(name, list(FUNCTIONS), n=1)
