@@ -674,9 +674,9 @@ class _Checker:
             raise self.error_at(
                 node.func, f"name {name!r} is not allowed (double underscore)", _NO_DUNDER
             )
-        for arg in node.args:
-            if isinstance(arg, ast.Starred):
-                raise self.error_at(arg, *_REJECTED[ast.Starred])
+        for arg_node in node.args:
+            if isinstance(arg_node, ast.Starred):
+                raise self.error_at(arg_node, *_REJECTED[ast.Starred])
         spec = FUNCTIONS.get(name)
         if spec is None:
             close = difflib.get_close_matches(name, list(FUNCTIONS), n=1)
