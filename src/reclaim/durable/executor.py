@@ -17,20 +17,17 @@ __all__ = ["Execution", "Executor", "ParallelExecutor", "SequentialExecutor"]
 import json
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from reclaim.durable.attempts import Attempted, Prior, run_attempts, utcnow
 from reclaim.durable.context import StepContext
 from reclaim.durable.errors import (
     DurableError,
-    LeaseLost,
     RunCancelled,
     StepFailed,
-    StepTimeout,
     WorkflowTimeout,
 )
 from reclaim.durable.records import Checkpoint, Claim, RunStatus, StepRecord, StepStatus
@@ -62,23 +59,6 @@ class ParallelExecutor(Executor):
     """Every ready step starts at once, up to ``max_workers`` steps in flight."""
 
     max_workers: int = 4
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _describe(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}"
-    frames = traceback.extract_tb(error.__traceback__)
-    if frames:
-        last = frames[-1]
-        text += f" (at {last.filename}:{last.lineno} in {last.name})"
-    return text
-
-
-def _label(step: str, item_key: str) -> str:
-    return f"step {step!r}" + (f" item {item_key!r}" if item_key else "")
 
 
 class Execution:
@@ -238,25 +218,10 @@ class Execution:
         if spec.kind is StepKind.MAP:
             self._run_map(spec, kwargs)
             return
-        prior = self.plain.get(spec.name)
-        encoded, attempts, started, events = self._attempts(
-            spec, "", prior, lambda ctx: spec.fn(ctx, **kwargs)
-        )
-        self.encoded[spec.name] = encoded
-        self.outputs[spec.name] = spec.decode(encoded)
-        self._complete(
-            spec,
-            Checkpoint(
-                spec.name,
-                "",
-                StepStatus.SUCCEEDED,
-                attempts,
-                output=encoded,
-                events=events,
-                started_at=started,
-                finished_at=_utcnow(),
-            ),
-        )
+        done = self._attempts(spec, "", self.plain.get(spec.name), lambda c: spec.fn(c, **kwargs))
+        self.encoded[spec.name] = done.output
+        self.outputs[spec.name] = spec.decode(done.output)
+        self._complete(spec, done.checkpoint(spec.name, ""))
 
     # ----------------------------------------------------------- map steps
 
@@ -300,27 +265,15 @@ class Execution:
                 results[key] = record.output or "null"
             else:
                 todo.append((key, element))
-        started = _utcnow()
+        started = utcnow()
 
         def run_item(key: str, element: Any) -> None:
-            encoded, attempts, item_started, events = self._attempts(
-                spec, key, stored.get(key), lambda ctx: spec.fn(ctx, element, **kwargs)
+            done = self._attempts(
+                spec, key, stored.get(key), lambda c: spec.fn(c, element, **kwargs)
             )
-            self.store.checkpoint(
-                self.claim,
-                Checkpoint(
-                    spec.name,
-                    key,
-                    StepStatus.SUCCEEDED,
-                    attempts,
-                    output=encoded,
-                    events=events,
-                    started_at=item_started,
-                    finished_at=_utcnow(),
-                ),
-            )
+            self.store.checkpoint(self.claim, done.checkpoint(spec.name, key))
             with self._lock:
-                results[key] = encoded
+                results[key] = done.output
 
         self._bounded(iter(todo), spec.concurrency, run_item)
         self._set_map_output(spec, {key: results[key] for key, _ in keyed})
@@ -332,7 +285,7 @@ class Execution:
                 StepStatus.SUCCEEDED,
                 1,
                 started_at=started,
-                finished_at=_utcnow(),
+                finished_at=utcnow(),
             ),
         )
 
@@ -373,128 +326,27 @@ class Execution:
         if failure is not None:
             raise failure
 
-    # ----------------------------------------------------- attempts, retries
-
     def _attempts(
         self,
         spec: StepSpec,
         item_key: str,
-        prior: StepRecord | None,
+        stored: StepRecord | None,
         call: Callable[[StepContext], Any],
-    ) -> tuple[str, int, datetime, str | None]:
-        """Run attempts until one succeeds (→ encoded output) or the policy gives up."""
-        attempts = prior.attempts if prior is not None else 0
-        recorded: list[dict[str, Any]] = (
-            json.loads(prior.events) if prior is not None and prior.events else []
+    ) -> Attempted:
+        prior = (
+            Prior(stored.attempts, stored.events, stored.started_at)
+            if stored is not None
+            else Prior()
         )
-        started = (prior.started_at if prior is not None else None) or _utcnow()
-        while True:
-            self.check()
-            attempt = attempts + 1
-
-            def record(events: str, attempt: int = attempt) -> None:
-                self.store.checkpoint(
-                    self.claim,
-                    Checkpoint(
-                        spec.name,
-                        item_key,
-                        StepStatus.RUNNING,
-                        attempt,
-                        events=events,
-                        started_at=started,
-                    ),
-                )
-
-            context = StepContext(
-                run_id=self.claim.run_id,
-                workflow=self.workflow.name,
-                step=spec.name,
-                item_key=item_key,
-                attempt=attempt,
-                input=self.input,
-                recorded=recorded,
-                record=record,
-                stop=self.stop,
-                check=self.check,
-            )
-            try:
-                value = self._invoke(spec, item_key, call, context)
-                encoded = spec.encode(value)
-            except (LeaseLost, RunCancelled, WorkflowTimeout):
-                raise
-            except Exception as error:
-                attempts = attempt
-                decision = spec.retry.decide(error, attempt)
-                events = json.dumps(recorded, separators=(",", ":")) if recorded else None
-                if not decision.retry:
-                    message = (
-                        f"{_label(spec.name, item_key)} of run {self.claim.run_id} failed after "
-                        f"{attempt} attempt(s): {_describe(error)}"
-                    )
-                    self.store.checkpoint(
-                        self.claim,
-                        Checkpoint(
-                            spec.name,
-                            item_key,
-                            StepStatus.FAILED,
-                            attempt,
-                            error=message,
-                            events=events,
-                            started_at=started,
-                            finished_at=_utcnow(),
-                        ),
-                    )
-                    raise StepFailed(message, step=spec.name, item_key=item_key) from error
-                self.store.checkpoint(
-                    self.claim,
-                    Checkpoint(
-                        spec.name,
-                        item_key,
-                        StepStatus.RUNNING,
-                        attempt,
-                        error=f"attempt {attempt}: {_describe(error)}",
-                        events=events,
-                        started_at=started,
-                    ),
-                )
-                self._pause(decision.delay)
-                continue
-            events = json.dumps(recorded, separators=(",", ":")) if recorded else None
-            return encoded, attempt, started, events
-
-    def _pause(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            self.check()
-            self.stop.wait(min(left, 1.0))
-        self.check()
-
-    def _invoke(
-        self,
-        spec: StepSpec,
-        item_key: str,
-        call: Callable[[StepContext], Any],
-        context: StepContext,
-    ) -> Any:
-        if spec.timeout is None:
-            return call(context)
-        # Python cannot kill a thread: a timed-out attempt is abandoned (its thread runs on,
-        # its result is discarded) and the step is retried or failed per its policy.
-        box: dict[str, Any] = {}
-
-        def target() -> None:
-            try:
-                box["value"] = call(context)
-            except BaseException as exc:
-                box["error"] = exc
-
-        thread = threading.Thread(target=target, name=f"durable-{spec.name}", daemon=True)
-        thread.start()
-        thread.join(spec.timeout)
-        if thread.is_alive():
-            raise StepTimeout(
-                f"{_label(spec.name, item_key)} ran longer than its timeout of {spec.timeout}s"
-            )
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+        return run_attempts(
+            spec=spec,
+            item_key=item_key,
+            prior=prior,
+            call=call,
+            write=lambda checkpoint: self.store.checkpoint(self.claim, checkpoint),
+            check=self.check,
+            stop=self.stop,
+            run_id=self.claim.run_id,
+            workflow=self.workflow.name,
+            input=self.input,
+        )
