@@ -7,7 +7,7 @@ already-read parts; the AWS collector uses it with what it fetched from the APIs
 
 from __future__ import annotations
 
-__all__ = ["Collection", "build_facts", "collect_facts"]
+__all__ = ["Collection", "build_facts", "collect_facts", "collect_files"]
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from reclaim.ingest.facts import KINDS, conform_facts, validate_facts
-from reclaim.ingest.files import discover, sha256_of
+from reclaim.ingest.files import InputFile, discover, sha256_of
 from reclaim.ingest.focus import BILLING_FORMATS, BillingData, read_billing
 from reclaim.ingest.inventory import INVENTORY_FORMATS, InventoryData, read_inventory
 from reclaim.ingest.kinds import kind_expr
@@ -70,6 +70,28 @@ def collect_facts(
     if progress:
         progress(f"hashing {len(every)} file(s)")
     hashes = {file.path: sha256_of(file.path) for file in every}
+    return collect_files(
+        billing_files,
+        inventory_files,
+        utilization_files,
+        hashes=hashes,
+        as_of=as_of,
+        window_days=window_days,
+        progress=progress,
+    )
+
+
+def collect_files(
+    billing_files: Sequence[InputFile],
+    inventory_files: Sequence[InputFile],
+    utilization_files: Sequence[InputFile],
+    *,
+    hashes: dict[Path, str],
+    as_of: datetime | None = None,
+    window_days: int = 30,
+    progress: Progress | None = None,
+) -> Collection:
+    """``collect_facts`` for files already found and hashed (the ledger hashes them first)."""
     bill = read_billing(billing_files, as_of=as_of, hashes=hashes, progress=progress)
     if progress and inventory_files:
         progress(f"reading {len(inventory_files)} inventory file(s)")

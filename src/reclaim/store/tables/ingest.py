@@ -1,0 +1,93 @@
+"""Tables of the ingest component: fact collections, their data, and the ledger of input files.
+
+A *collection* is one run of ``reclaim collect``: the per-resource facts table it produced is
+stored as Parquet in ``fact_chunks`` (a few hundred thousand rows per chunk), so facts keep
+their exact Polars types, a million resources load in a second, and every worker that can reach
+the database (not just the machine that collected) can read them. ``ingest_files`` is the ledger
+of input files by content hash: a collection whose inputs (the set of hashes) match an earlier
+one is that collection, and nothing is added.
+"""
+
+from __future__ import annotations
+
+__all__ = ["fact_chunks", "fact_collections", "ingest_files"]
+
+from datetime import UTC, datetime
+from typing import Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from reclaim.store.schema import metadata
+
+# SQLite has no BIGINT rowid alias: only "INTEGER PRIMARY KEY" autoincrements there.
+_ID: Final = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class _UtcDateTime(sa.TypeDecorator[datetime]):
+    """An aware UTC datetime on both backends (SQLite keeps no zone, so we put UTC back)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: ingest times must carry a zone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+fact_collections = sa.Table(
+    "fact_collections",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("input_digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("created_at", _UtcDateTime(), nullable=False),
+    sa.Column("as_of", _UtcDateTime()),
+    sa.Column("facts_version", sa.Integer(), nullable=False),
+    sa.Column("resources", sa.Integer(), nullable=False),
+    sa.Column("rows_read", sa.BigInteger(), nullable=False),
+    sa.Column("bad_rows", sa.BigInteger(), nullable=False),
+    sa.Column("summary", sa.JSON(), nullable=False),
+)
+
+fact_chunks = sa.Table(
+    "fact_chunks",
+    metadata,
+    sa.Column(
+        "collection_id",
+        _ID,
+        sa.ForeignKey("fact_collections.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("seq", sa.Integer(), primary_key=True),
+    sa.Column("rows", sa.Integer(), nullable=False),
+    sa.Column("parquet", sa.LargeBinary(), nullable=False),
+)
+
+ingest_files = sa.Table(
+    "ingest_files",
+    metadata,
+    sa.Column("id", _ID, primary_key=True, autoincrement=True),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("path", sa.Text(), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger(), nullable=False),
+    sa.Column("rows", sa.BigInteger(), nullable=False),
+    sa.Column("bad_rows", sa.BigInteger(), nullable=False),
+    sa.Column(
+        "collection_id",
+        _ID,
+        sa.ForeignKey("fact_collections.id", ondelete="SET NULL"),
+    ),
+    sa.Column("imported_at", _UtcDateTime(), nullable=False),
+    sa.Index("ix_ingest_files_collection_id", "collection_id"),
+)
