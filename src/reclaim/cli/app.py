@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from reclaim import __version__
 from reclaim.cli import db as db_commands
 from reclaim.cli import demo as demo_commands
+from reclaim.cli import recommend as recommend_commands
 from reclaim.cli import rules as rules_commands
 from reclaim.cli import runs as runs_commands
 from reclaim.cli import worker as worker_commands
@@ -30,6 +31,8 @@ app = typer.Typer(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(rules_commands.app, name="rules")
 app.add_typer(runs_commands.app, name="runs")
+app.command("recommend")(recommend_commands.recommend_command)
+app.add_typer(recommend_commands.recommendations_app, name="recommendations")
 app.command("worker")(worker_commands.worker)
 app.add_typer(worker_commands.schedules_app, name="schedules")
 app.command("demo")(demo_commands.demo)

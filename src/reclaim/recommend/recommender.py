@@ -21,7 +21,7 @@ __all__ = [
 import hashlib
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -82,14 +82,19 @@ def rules_digest(ruleset: RuleSet) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def matches_from_frame(facts: pl.DataFrame, matched: pl.DataFrame) -> pl.DataFrame:
+def matches_from_frame(
+    facts: pl.DataFrame,
+    matched: pl.DataFrame,
+    rule_params: Mapping[str, Sequence[str]] | None = None,
+) -> pl.DataFrame:
     """Turn the columnar evaluator's matches into ``MATCH_COLUMNS`` rows.
 
     ``matched`` is :meth:`RuleSet.evaluate_frame`'s result over ``facts``: ``row``,
     ``rule_id``, and a ``params`` struct. The ``savings`` parameter becomes
     ``monthly_savings``, ``method`` becomes ``savings_method``, ``title`` the title, ``owner``
     (when a rule sets one, e.g. a default owner) overrides the fact's owner; every parameter is
-    kept in ``params`` as JSON.
+    kept in ``params`` as JSON. ``rule_params`` (rule id → its parameter names) keeps each
+    rule's JSON to its own parameters; without it, every parameter of the rule set appears.
     """
     if matched.height == 0:
         return empty_matches()
@@ -118,7 +123,7 @@ def matches_from_frame(facts: pl.DataFrame, matched: pl.DataFrame) -> pl.DataFra
             return pl.col(name).cast(dtype, strict=False)
         return pl.lit(None, dtype=dtype)
 
-    params_json = pl.col("params").struct.json_encode() if param_fields else pl.lit("{}", pl.String)
+    params_json = _params_json(param_fields, rule_params)
     frame = joined.select(
         pl.col("rule_id").cast(pl.String),
         pl.col("resource_id").cast(pl.String),
@@ -140,6 +145,28 @@ def matches_from_frame(facts: pl.DataFrame, matched: pl.DataFrame) -> pl.DataFra
             fix="every fact row needs a resource_id (the ingest collectors always set it)",
         )
     return frame.with_columns(fingerprint_column(frame)).select(list(MATCH_COLUMNS))
+
+
+def _params_json(
+    param_fields: Sequence[str], rule_params: Mapping[str, Sequence[str]] | None
+) -> pl.Expr:
+    if not param_fields:
+        return pl.lit("{}", pl.String)
+    if rule_params is None:
+        return pl.col("params").struct.json_encode()
+    # The evaluator returns one struct of every parameter of the rule set; each rule's JSON
+    # keeps only its own, so a recommendation does not list other rules' empty parameters.
+    expression: Any = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
+    for rule_id, names in rule_params.items():
+        own = [name for name in names if name in param_fields]
+        encoded = (
+            pl.struct([pl.col("params").struct.field(name) for name in own]).struct.json_encode()
+            if own
+            else pl.lit("{}", pl.String)
+        )
+        expression = expression.when(pl.col("rule_id") == rule_id).then(encoded)
+    result: pl.Expr = expression.otherwise(pl.col("params").struct.json_encode())
+    return result
 
 
 def record_run(
@@ -234,7 +261,8 @@ def recommend(
     matched = ruleset.evaluate_frame(facts, now=now)
     evaluate_seconds = time.perf_counter() - clock
     clock = time.perf_counter()
-    matches = matches_from_frame(facts, matched)
+    rule_params = {rule.id: list(rule.params) for rule in ruleset.active_rules}
+    matches = matches_from_frame(facts, matched, rule_params)
     prepare_seconds = time.perf_counter() - clock
     if accounts is None and "account_id" in facts.columns:
         accounts = facts.get_column("account_id").cast(pl.String).unique().to_list()

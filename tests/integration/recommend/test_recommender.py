@@ -11,7 +11,6 @@ from sqlalchemy.engine import Engine
 
 from reclaim.ingest import conform_facts
 from reclaim.ingest.collector import collect_facts
-from reclaim.ingest.sample import generate_sample
 from reclaim.recommend import Event, RecommendationStore, Status, load_pack, recommend
 from reclaim.store import upgrade
 from reclaim.store.tables.recommend import observations, recommendations
@@ -19,7 +18,10 @@ from reclaim.store.tables.recommend import observations, recommendations
 
 @pytest.fixture(scope="module")
 def sample_facts(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
-    files = generate_sample(tmp_path_factory.mktemp("sample"), resources=400, days=35, seed=11)
+    sample = pytest.importorskip("reclaim.ingest.sample")
+    files = sample.generate_sample(
+        tmp_path_factory.mktemp("sample"), resources=400, days=35, seed=11
+    )
     return collect_facts([files.billing], [files.inventory], [files.utilization]).facts
 
 

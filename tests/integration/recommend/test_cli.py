@@ -1,0 +1,116 @@
+"""The command line as a user runs it: a subprocess against a SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from reclaim.ingest import conform_facts
+
+
+def reclaim(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "reclaim", "--db", f"sqlite:///{db}", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def facts_file(tmp_path: Path) -> Path:
+    facts = conform_facts(
+        pl.DataFrame(
+            {
+                "resource_id": ["vol-1", "i-1", "eipalloc-1"],
+                "account_id": ["111", "111", "111"],
+                "kind": ["volume", "vm", "ip_address"],
+                "attached": [False, True, False],
+                "days_since_attached": [40.0, 0.0, 3.0],
+                "size_gb": [100.0, None, None],
+                "cost_30d": [9.5, 100.0, 3.6],
+                "in_bill": [True, True, True],
+                "owner": ["storage", "web", "net"],
+                "tag_count": [1, 1, 1],
+                "currency": ["USD", "USD", "USD"],
+                "tags": [{"env": "prod"}, {"env": "prod"}, {"env": None}],
+            }
+        )
+    ).collect()
+    path = tmp_path / "facts.parquet"
+    facts.write_parquet(path)
+    return path
+
+
+def test_recommend_list_show_dismiss(tmp_path: Path, facts_file: Path) -> None:
+    db = tmp_path / "reclaim.db"
+    assert reclaim(db, "db", "upgrade").returncode == 0
+    run = reclaim(db, "recommend", "--facts", str(facts_file), "--run-id", "week-1")
+    assert run.returncode == 0, run.stderr
+    assert "new              2" in run.stdout
+    assert "13.10" in run.stdout  # 9.50 + 3.60 a month
+    listed = reclaim(db, "recommendations", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    records = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert {r["rule_id"] for r in records} == {"unattached-volume", "unassociated-ip"}
+    volume = next(r for r in records if r["rule_id"] == "unattached-volume")
+    assert volume["monthly_savings"] == "9.5000"
+    shown = reclaim(db, "recommendations", "show", str(volume["id"]), "--facts", str(facts_file))
+    assert shown.returncode == 0, shown.stderr
+    assert "why" in shown.stdout
+    assert "✓ unattached-volume: fired" in shown.stdout
+    assert "days_since_attached > unattached_days" in shown.stdout
+    assert "40.0 > 7" in shown.stdout
+    by_fingerprint = reclaim(db, "recommendations", "show", volume["fingerprint"])
+    assert by_fingerprint.returncode == 0
+    assert "no explanation" in by_fingerprint.stdout
+    dismissed = reclaim(db, "recommendations", "dismiss", str(volume["id"]), "--days", "30")
+    assert dismissed.returncode == 0, dismissed.stderr
+    again = reclaim(db, "recommend", "--facts", str(facts_file), "--run-id", "week-2")
+    assert "still snoozed    1" in again.stdout
+    assert "new              0" in again.stdout
+    repeated = reclaim(db, "recommend", "--facts", str(facts_file), "--run-id", "week-2")
+    assert "already recorded" in repeated.stdout
+    opened = reclaim(db, "recommendations", "list", "--status", "open", "--json")
+    assert [json.loads(line)["rule_id"] for line in opened.stdout.splitlines()] == [
+        "unassociated-ip"
+    ]
+    runs = reclaim(db, "recommendations", "runs")
+    assert "week-1" in runs.stdout
+    assert "week-2" in runs.stdout
+
+
+def test_bad_rules_file_names_file_line_and_fix(tmp_path: Path, facts_file: Path) -> None:
+    db = tmp_path / "reclaim.db"
+    reclaim(db, "db", "upgrade")
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        "kind: savings\nrules:\n  - id: r\n    when: cost_30dd > 1\n    action: recommend\n"
+        "    params: {type: x}\nfacts: {cost_30d: number}\n"
+    )
+    result = reclaim(db, "recommend", "--rules", str(rules), "--facts", str(facts_file))
+    assert result.returncode == 2
+    assert f"{rules}:4:" in result.stderr
+    assert "cost_30d" in result.stderr
+
+
+def test_unknown_recommendation_and_bad_facts(tmp_path: Path) -> None:
+    db = tmp_path / "reclaim.db"
+    reclaim(db, "db", "upgrade")
+    missing = reclaim(db, "recommendations", "show", "42")
+    assert missing.returncode == 2
+    assert "no recommendation '42'" in missing.stderr
+    bad = tmp_path / "facts.csv"
+    bad.write_text("name,cost\nx,1\n")
+    result = reclaim(db, "recommend", "--facts", str(bad))
+    assert result.returncode == 2
+    assert "no resource_id column" in result.stderr
