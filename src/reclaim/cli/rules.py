@@ -114,7 +114,7 @@ def check_command(
     rulesets, errors = check_rule_files(paths)
     for ruleset in rulesets:
         console.print(
-            f"[green]ok[/] {escape(ruleset.path or ruleset.name)}: {len(ruleset.rules)} rules "
+            f"[green]ok[/] {escape(ruleset.path or ruleset.name)}: {len(ruleset.rules)} rule(s) "
             f"(kind {ruleset.kind}, mode {ruleset.mode})",
             highlight=False,
             soft_wrap=True,
