@@ -123,9 +123,7 @@ class _Columnar:
             # literal: Polars broadcasts literals, but not e.g. lit(0).is_in(...) (length 1).
             return self.const(explain_node(node, {}, self.now).value)
         if isinstance(node, Field):
-            if self.schema is not None and node.name not in self.schema:
-                return _NULL
-            return pl.col(node.name)
+            return self.field(node)
         if isinstance(node, Member):
             return self.member(node)
         if isinstance(node, UnaryOp):
@@ -155,6 +153,19 @@ class _Columnar:
             return pl.concat_list([self.value(item) for item in node.items])
         raise AssertionError(f"unknown node {node!r}")
 
+    def field(self, node: Field) -> pl.Expr:
+        if self.schema is not None:
+            dtype = self.dtype(node)
+            if dtype is None or dtype == pl.Null:
+                # Absent, or a column of nothing but nulls: a null of the declared type, so
+                # typed operations (str.*, comparisons) still apply.
+                return _typed_null(node.type)
+            return pl.col(node.name)
+        target = _POLARS_TYPES.get(node.type)
+        # Without the frame's schema an all-null column may arrive as dtype Null; casting to
+        # the declared type is free when the dtype already matches.
+        return pl.col(node.name) if target is None else pl.col(node.name).cast(target)
+
     def const(self, value: Any) -> pl.Expr:
         if isinstance(value, list | tuple):
             return pl.lit(pl.Series(values=[list(value)]))
@@ -166,12 +177,10 @@ class _Columnar:
         obj = self.value(node.obj)
         obj_type = self.type_of(node.obj)
         if isinstance(node.key, str) and obj_type in (T.MAP, T.ANY):
-            parent = self.dtype(node.obj)
-            if self.schema is not None and isinstance(parent, pl.Struct):
-                if node.key not in {field.name for field in parent.fields}:
-                    return _NULL
-            elif self.schema is not None and parent is None:
-                return _NULL
+            if self.schema is not None:
+                dtype = self.dtype(node)
+                if dtype is None or dtype == pl.Null:
+                    return _typed_null(node.type)
             return obj.struct.field(node.key)
         if isinstance(node.key, int) and obj_type in (T.LIST, T.ANY):
             return obj.list.get(node.key, null_on_oob=True)
@@ -305,3 +314,18 @@ def _instance(dtype: Any) -> pl.DataType:
     # Polars schemas may hold dtype classes (pl.Int64) as well as instances (pl.Int64()).
     result: pl.DataType = dtype if isinstance(dtype, pl.DataType) else dtype()
     return result
+
+
+_POLARS_TYPES: dict[FieldType, pl.DataType] = {
+    T.NUMBER: pl.Float64(),
+    T.INTEGER: pl.Int64(),
+    T.STRING: pl.String(),
+    T.BOOLEAN: pl.Boolean(),
+}
+
+
+def _typed_null(kind: FieldType) -> pl.Expr:
+    target = _POLARS_TYPES.get(kind)
+    if kind is T.DATETIME:
+        target = pl.Datetime("us", "UTC")
+    return pl.lit(None, dtype=target)

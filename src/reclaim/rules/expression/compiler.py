@@ -96,7 +96,10 @@ class Expression:
         column, evaluate to null, and gives fields typed ``any`` their column's type. Use
         ``frame.filter(expr)`` to keep matching facts (null rows are dropped).
         """
-        return compile_columnar(self.tree, now=normalize_now(now), schema=schema)
+        expr = compile_columnar(self.tree, now=normalize_now(now), schema=schema)
+        # A condition is always a Boolean column, even when it folds to a null literal, so
+        # that frame.filter() accepts it.
+        return expr.cast(pl.Boolean) if self.result_type is FieldType.BOOLEAN else expr
 
     def explain(self, fact: Mapping[str, Any], *, now: datetime | None = None) -> ExplainNode:
         """Every sub-expression's value for ``fact``, as a tree; ``render()`` prints it."""

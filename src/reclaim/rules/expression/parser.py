@@ -171,10 +171,14 @@ class _Checker:
             raise self.error("expression is empty", "write a condition such as: cpu_avg < 10")
         self._check_bracket_depth()
         try:
-            tree = ast.parse(self.source, mode="eval")
+            # Wrapped in brackets on lines of their own, so a condition may span lines (YAML
+            # block scalars) while every line keeps its columns; lines are shifted back below.
+            tree = ast.parse("(\n" + self.source + "\n)", mode="eval")
         except SyntaxError as exc:
-            line = exc.lineno or 1
+            line = min(max((exc.lineno or 2) - 1, 1), len(self.lines))
             column = exc.offset or 1
+            if (exc.lineno or 2) - 1 > len(self.lines):
+                column = len(self.lines[-1]) + 1
             raise self.error(
                 f"syntax error: {exc.msg}", "check the expression's syntax", line, column
             ) from None
@@ -187,6 +191,7 @@ class _Checker:
             raise self.error(
                 f"invalid expression text: {exc}", "remove control characters"
             ) from None
+        ast.increment_lineno(tree, -1)
         self._check_size(tree)
         return self.visit(tree.body)
 
@@ -220,6 +225,10 @@ class _Checker:
                     )
             elif char in ")]}":
                 depth -= 1
+                if depth < 0:
+                    raise self.error(
+                        f"unmatched {char!r}", "remove it or add the opening bracket", line, column
+                    )
 
     def _check_size(self, tree: ast.AST) -> None:
         count = 0
