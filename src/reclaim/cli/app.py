@@ -11,6 +11,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from reclaim import __version__
+from reclaim.cli import collect as collect_commands
 from reclaim.cli import db as db_commands
 from reclaim.cli import demo as demo_commands
 from reclaim.cli import recommend as recommend_commands
@@ -29,6 +30,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(db_commands.app, name="db")
+app.add_typer(collect_commands.app, name="collect")
+app.add_typer(collect_commands.sample_app, name="sample")
 app.add_typer(rules_commands.app, name="rules")
 app.add_typer(runs_commands.app, name="runs")
 app.command("recommend")(recommend_commands.recommend_command)

@@ -10,12 +10,13 @@ The mix of waste triggers every built-in savings rule: idle VMs, VMs one size to
 previous-generation families, VMs stopped for long with volumes attached, unattached volumes,
 gp2 volumes, old snapshots, unassociated elastic IPs, idle load balancers, idle databases,
 resources without an owner tag, and buckets without a lifecycle policy. The first resources of
-each kind are forced into each waste case, so even a tiny sample has every case.
+each kind are forced into each waste case, so even a tiny sample has every case (and databases
+one size too big, for the pack's thirteenth rule).
 """
 
 from __future__ import annotations
 
-__all__ = ["SAMPLE_END", "SampleFiles", "generate_sample"]
+__all__ = ["BUNDLED_SAMPLE", "SAMPLE_END", "SampleFiles", "bundled_sample", "generate_sample"]
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ _ACCOUNTS: Final = 12
 _SAMPLE_RATE_PER_DAY: Final = 4
 
 Progress = Callable[[str], None]
+
+BUNDLED_SAMPLE: Final = {"resources": 120, "days": 35, "seed": 7}
+"""How ``sample_data/`` (shipped in the package, for ``make demo``) was generated."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,8 @@ def _estate(rng: np.random.Generator, n: int) -> pl.DataFrame:
     ip_free = waste("ip_address", 0.40)
     lb_idle = waste("load_balancer", 0.25)
     db_idle = waste("database", 0.15)
+    db_oversized = is_["database"] & ~db_idle & (rng.random(n) < 0.2)
+    _force(db_oversized, is_["database"] & ~db_idle, 1)
     bucket_nolc = waste("bucket", 0.5)
     unowned = rng.random(n) < 0.08
     _force(unowned, np.ones(n, dtype=bool), 1)
@@ -199,6 +205,7 @@ def _estate(rng: np.random.Generator, n: int) -> pl.DataFrame:
             "ip_free": ip_free,
             "lb_idle": lb_idle,
             "db_idle": db_idle,
+            "db_oversized": db_oversized,
             "bucket_nolc": bucket_nolc,
             "unowned": unowned,
             "stopped_days": rng.uniform(35, 200, n),
@@ -374,7 +381,7 @@ def _utilization(rng: np.random.Generator, estate: pl.DataFrame, days: int) -> p
         )
     kind = measured["kind"].to_numpy()
     idle = measured["idle"].to_numpy() | measured["db_idle"].to_numpy()
-    over = measured["oversized"].to_numpy()
+    over = measured["oversized"].to_numpy() | measured["db_oversized"].to_numpy()
     cpu_level = np.where(
         idle,
         rng.uniform(0.3, 1.5, m),
@@ -499,3 +506,24 @@ def _billing(
         if progress:
             progress(f"wrote {total:,} billing rows")
     return total
+
+
+def bundled_sample() -> SampleFiles:
+    """The small sample shipped inside the package (see ``BUNDLED_SAMPLE``)."""
+    folder = Path(__file__).with_name("sample_data")
+    billing = folder / "billing"
+    if not billing.is_dir():
+        raise ConfigError(
+            f"the bundled sample is missing from {folder}",
+            fix="reinstall reclaim, or run `reclaim sample generate --out DIR`",
+        )
+    rows = sum(
+        pl.scan_parquet(part).select(pl.len()).collect().item() for part in billing.iterdir()
+    )
+    return SampleFiles(
+        billing,
+        folder / "inventory.csv",
+        folder / "utilization.csv",
+        int(BUNDLED_SAMPLE["resources"]),
+        int(rows),
+    )
