@@ -22,6 +22,7 @@ from reclaim.durable.errors import (
     WorkflowTimeout,
 )
 from reclaim.durable.executor import Executor, ParallelExecutor, SequentialExecutor
+from reclaim.durable.queue import ItemClaim, ItemQueue
 from reclaim.durable.records import (
     Checkpoint,
     Claim,
@@ -42,6 +43,8 @@ __all__ = [
     "DurableEngine",
     "DurableError",
     "Executor",
+    "ItemClaim",
+    "ItemQueue",
     "LeaseLost",
     "ParallelExecutor",
     "RetryDecision",

@@ -16,11 +16,14 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Collection, Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from reclaim.durable.attempts import Prior, run_attempts
 from reclaim.durable.errors import (
     DurableError,
     LeaseLost,
@@ -30,9 +33,10 @@ from reclaim.durable.errors import (
     StepFailed,
 )
 from reclaim.durable.executor import Execution, Executor, SequentialExecutor
+from reclaim.durable.queue import Distribution, ItemClaim, ItemQueue
 from reclaim.durable.records import Claim, RunRecord, RunStatus, StepRecord
 from reclaim.durable.store import Store
-from reclaim.durable.workflow import Workflow, WorkflowRegistry, registry
+from reclaim.durable.workflow import StepSpec, Workflow, WorkflowRegistry, registry
 from reclaim.errors import ConfigError
 
 DEFAULT_LEASE_SECONDS = 30.0
@@ -107,12 +111,26 @@ class _Heartbeat:
                 return
 
 
+@dataclass(frozen=True)
+class _MapView:
+    """What a helper needs to run items of one map step of one run."""
+
+    workflow: str
+    spec: StepSpec
+    input: Any
+    elements: dict[str, Any]
+    kwargs: dict[str, Any]
+
+
 class DurableEngine:
     """Runs workflows durably on a SQLite or PostgreSQL database.
 
     ``target`` is a SQLAlchemy engine (see ``reclaim.database.create_engine``) or a ``Store``.
     The tables must exist: ``reclaim db upgrade`` creates them, or call ``ensure_schema``.
     Workflows are looked up by name in ``workflows`` first, then in the process registry.
+    With ``distribute_items`` the items of map steps are queued in the database so that idle
+    workers (``work_items``) help the run's owner with them; without it the owner runs every
+    item itself (one commit per item instead of two: the right choice on one machine).
     """
 
     def __init__(
@@ -124,6 +142,7 @@ class DurableEngine:
         registry_: WorkflowRegistry | None = None,
         worker_id: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        distribute_items: bool = False,
     ) -> None:
         if lease_seconds <= 0:
             raise ConfigError("lease_seconds must be positive")
@@ -133,6 +152,9 @@ class DurableEngine:
         self.lease_seconds = lease_seconds
         self._registry = registry_ or registry
         self._local = {workflow.name: workflow for workflow in workflows}
+        self.items = ItemQueue(self.store)
+        self.distribute_items = distribute_items
+        self._views: OrderedDict[tuple[str, str], _MapView] = OrderedDict()
 
     def workflow(self, name: str) -> Workflow:
         """The definition registered under ``name`` (``UnknownWorkflow`` if none)."""
@@ -231,19 +253,109 @@ class DurableEngine:
         except ConfigError:
             self.store.release(claim)
             raise
-        checkpoints = self.store.load_steps(claim.run_id)
         with _Heartbeat(self.store, claim, self.lease_seconds) as heartbeat:
-            execution = Execution(
-                store=self.store,
-                claim=claim,
-                workflow=workflow,
-                executor=self.executor,
-                checkpoints=checkpoints,
-                stop=heartbeat.stop,
-                stop_reason=lambda: heartbeat.reason,
+            execution = self.execution(
+                claim, stop=heartbeat.stop, stop_reason=lambda: heartbeat.reason
             )
             execution.run()
         return execution.outputs[workflow.result_step]
+
+    def execution(
+        self,
+        claim: Claim,
+        *,
+        stop: threading.Event,
+        stop_reason: Callable[[], DurableError | None],
+    ) -> Execution:
+        """The driver of a claimed run, with this engine's options (for workers that keep
+        their own heartbeats): call ``.run()`` on it. Loads the checkpoints in one query."""
+        return Execution(
+            store=self.store,
+            claim=claim,
+            workflow=self.workflow(claim.run.workflow),
+            executor=self.executor,
+            checkpoints=self.store.load_steps(claim.run_id),
+            stop=stop,
+            stop_reason=stop_reason,
+            distribution=Distribution(self.items, self.worker_id, self.lease_seconds)
+            if self.distribute_items
+            else None,
+        )
+
+    # ------------------------------------------------------------- helping
+
+    def work_items(self, *, limit: int = 8, workflows: Collection[str] | None = None) -> int:
+        """Claim up to ``limit`` queued map items of any running run and run them here.
+
+        What an idle worker calls: returns how many items it took (0: nothing to do). Each
+        item is checkpointed under its own fencing token; a failed item is recorded and the
+        run's owner fails the run. Items of workflows this process does not know are left.
+        """
+        names = list(workflows) if workflows is not None else self._known_workflows()
+        claims = self.items.claim(self.worker_id, self.lease_seconds, limit=limit, workflows=names)
+        if not claims:
+            return 0
+        stop = threading.Event()
+        with self.items.keep_alive(self.worker_id, self.lease_seconds):
+            for item in claims:
+                try:
+                    self._work_item(item, stop)
+                except (StepFailed, LeaseLost, RunCancelled):
+                    continue  # recorded (failed) or no longer ours: the owner decides
+        return len(claims)
+
+    def _work_item(self, item: ItemClaim, stop: threading.Event) -> None:
+        view = self._map_view(item.run_id, item.step)
+        element = view.elements[item.item_key]
+        done = run_attempts(
+            spec=view.spec,
+            item_key=item.item_key,
+            prior=Prior(item.attempts, item.events, item.started_at),
+            call=lambda c: view.spec.fn(c, element, **view.kwargs),
+            write=lambda checkpoint: self.items.save(item, checkpoint),
+            check=lambda: None,
+            stop=stop,
+            run_id=item.run_id,
+            workflow=view.workflow,
+            input=view.input,
+        )
+        self.items.save(item, done.checkpoint(item.step, item.item_key))
+
+    def _map_view(self, run_id: str, step: str) -> _MapView:
+        # Rebuilt at most once per (run, step) while it stays among the recent few: a
+        # 10,000-item step costs a helper one load, not one per item.
+        key = (run_id, step)
+        view = self._views.get(key)
+        if view is not None:
+            self._views.move_to_end(key)
+            return view
+        run = self.get_run(run_id)
+        workflow = self.workflow(run.workflow)
+        workflow.check_stored(run.id, run.version, run.definition)
+        reader = Execution(
+            store=self.store,
+            claim=Claim(run, self.worker_id, -1, run.updated_at, run.updated_at),
+            workflow=workflow,
+            executor=self.executor,
+            checkpoints=self.store.load_steps(run_id),
+            stop=threading.Event(),
+            stop_reason=lambda: None,
+        )
+        spec = workflow[step]
+        view = _MapView(
+            workflow=workflow.name,
+            spec=spec,
+            input=reader.input,
+            elements=dict(reader.keyed_items(spec)),
+            kwargs={name: reader.outputs[name] for name in spec.inputs},
+        )
+        self._views[key] = view
+        while len(self._views) > 8:
+            self._views.popitem(last=False)
+        return view
+
+    def _known_workflows(self) -> list[str]:
+        return sorted(set(self._local) | set(self._registry.names()))
 
     # ------------------------------------------------------------ operating
 

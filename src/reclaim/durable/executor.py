@@ -30,6 +30,7 @@ from reclaim.durable.errors import (
     StepFailed,
     WorkflowTimeout,
 )
+from reclaim.durable.queue import Distribution, ItemClaim
 from reclaim.durable.records import Checkpoint, Claim, RunStatus, StepRecord, StepStatus
 from reclaim.durable.store import Store
 from reclaim.durable.workflow import StepKind, StepSpec, Workflow
@@ -74,8 +75,10 @@ class Execution:
         checkpoints: list[StepRecord],
         stop: threading.Event,
         stop_reason: Callable[[], DurableError | None],
+        distribution: Distribution | None = None,
     ) -> None:
         self.store = store
+        self.distribution = distribution
         self.claim = claim
         self.workflow = workflow
         self.executor = executor
@@ -112,7 +115,7 @@ class Execution:
             self.encoded[spec.name] = record.output if record.output is not None else "null"
             self.outputs[spec.name] = spec.decode(self.encoded[spec.name])
         else:
-            keys = [key for key, _ in self._keyed_items(spec)]
+            keys = [key for key, _ in self.keyed_items(spec)]
             stored = self.items.get(spec.name, {})
             missing = [key for key in keys if key not in stored]
             if missing:
@@ -225,7 +228,7 @@ class Execution:
 
     # ----------------------------------------------------------- map steps
 
-    def _keyed_items(self, spec: StepSpec) -> list[tuple[str, Any]]:
+    def keyed_items(self, spec: StepSpec) -> list[tuple[str, Any]]:
         assert spec.over is not None
         assert spec.key is not None
         source = self.outputs[spec.over]
@@ -255,7 +258,7 @@ class Execution:
         return keyed
 
     def _run_map(self, spec: StepSpec, kwargs: dict[str, Any]) -> None:
-        keyed = self._keyed_items(spec)
+        keyed = self.keyed_items(spec)
         stored = self.items.get(spec.name, {})
         results: dict[str, str] = {}
         todo: list[tuple[str, Any]] = []
@@ -275,7 +278,10 @@ class Execution:
             with self._lock:
                 results[key] = done.output
 
-        self._bounded(iter(todo), spec.concurrency, run_item)
+        if self.distribution is not None and todo:
+            results.update(self._run_map_distributed(spec, kwargs, keyed, todo))
+        else:
+            self._bounded(iter(todo), spec.concurrency, run_item)
         self._set_map_output(spec, {key: results[key] for key, _ in keyed})
         self._complete(
             spec,
@@ -288,6 +294,57 @@ class Execution:
                 finished_at=utcnow(),
             ),
         )
+
+    def _run_map_distributed(
+        self,
+        spec: StepSpec,
+        kwargs: dict[str, Any],
+        keyed: list[tuple[str, Any]],
+        todo: list[tuple[str, Any]],
+    ) -> dict[str, str]:
+        # The owner queues the items, then drains the queue alongside any helpers, and waits
+        # for the items helpers hold before it checkpoints the step.
+        assert self.distribution is not None
+        queue = self.distribution.queue
+        worker_id = self.distribution.worker_id
+        lease = self.distribution.lease_seconds
+        run_id = self.claim.run_id
+        elements = dict(keyed)
+        queue.enqueue(self.claim, spec.name, [key for key, _ in todo])
+
+        def run_item(key: str, claim: ItemClaim) -> None:
+            element = elements[key]
+            done = run_attempts(
+                spec=spec,
+                item_key=key,
+                prior=Prior(claim.attempts, claim.events, claim.started_at),
+                call=lambda c: spec.fn(c, element, **kwargs),
+                write=lambda checkpoint: queue.save(claim, checkpoint),
+                check=self.check,
+                stop=self.stop,
+                run_id=run_id,
+                workflow=self.workflow.name,
+                input=self.input,
+            )
+            queue.save(claim, done.checkpoint(spec.name, key))
+
+        with queue.keep_alive(worker_id, lease):
+            while True:
+                self.check()
+                claims = queue.claim(
+                    worker_id, lease, limit=spec.concurrency, run_id=run_id, step=spec.name
+                )
+                if claims:
+                    self._bounded(((c.item_key, c) for c in claims), spec.concurrency, run_item)
+                    continue
+                progress = queue.progress(run_id, spec.name)
+                if progress.get(StepStatus.FAILED):
+                    message = queue.failure(run_id, spec.name) or "an item failed"
+                    raise StepFailed(message, step=spec.name)
+                if not progress.get(StepStatus.PENDING) and not progress.get(StepStatus.RUNNING):
+                    break
+                self.stop.wait(self.distribution.poll_seconds)
+        return queue.outputs(run_id, spec.name)
 
     def _bounded(
         self,

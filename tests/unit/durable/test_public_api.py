@@ -13,6 +13,8 @@ PUBLIC = [
     "DurableEngine",
     "DurableError",
     "Executor",
+    "ItemClaim",
+    "ItemQueue",
     "LeaseLost",
     "ParallelExecutor",
     "RetryDecision",
