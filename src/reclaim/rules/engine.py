@@ -30,6 +30,7 @@ from typing import Any
 import polars as pl
 
 from reclaim.errors import ExecutionError
+from reclaim.rules.expression import FieldType
 from reclaim.rules.ruleset import Match, Outcome, Rule, RuleSet
 
 _MATCH_COLUMNS = ("row", "rule_id", "action", "priority")
@@ -199,12 +200,33 @@ def _param_names(rules: Iterable[Rule]) -> list[str]:
     return names
 
 
+_POLARS_TYPES: dict[FieldType, pl.DataType] = {
+    FieldType.NUMBER: pl.Float64(),
+    FieldType.INTEGER: pl.Int64(),
+    FieldType.STRING: pl.String(),
+    FieldType.BOOLEAN: pl.Boolean(),
+    FieldType.DATETIME: pl.Datetime("us", "UTC"),
+}
+
+
 def _with_missing_fields(frame: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
     # A field absent from the table is null for every fact, as a missing key is in a row fact.
-    missing = [name for name in sorted(ruleset.fields) if name not in frame.columns]
-    if not missing:
-        return frame
-    return frame.with_columns(pl.lit(None).alias(name) for name in missing)
+    # Absent and all-null (dtype Null) columns get their declared type, so every condition
+    # compiles to a full-length column whatever the table leaves out.
+    schema = ruleset.schema
+    columns: list[pl.Expr] = []
+    for name in sorted(ruleset.fields):
+        present = name in frame.columns
+        if present and frame.schema[name] != pl.Null:
+            continue
+        spec = schema.get(name) if schema is not None else None
+        dtype = _POLARS_TYPES.get(spec.type) if spec is not None else None
+        if dtype is not None:
+            source = pl.col(name) if present else pl.lit(None)
+            columns.append(source.cast(dtype).alias(name))
+        elif not present:
+            columns.append(pl.lit(None).alias(name))
+    return frame.with_columns(columns) if columns else frame
 
 
 def _match_rows(

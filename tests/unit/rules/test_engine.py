@@ -245,3 +245,14 @@ def test_evaluate_frame_with_no_match_and_missing_columns() -> None:
     result = ruleset.evaluate_frame(pl.DataFrame({"x": [1, 2]}))
     assert result.height == 0
     assert result.columns == ["row", "rule_id", "action", "priority", "params"]
+
+
+def test_evaluate_frame_with_absent_and_all_null_declared_columns() -> None:
+    ruleset = load_rules_text(
+        "facts: {owner: string, cost: number}\nvars: {watch: [a, b]}\n"
+        "rules:\n  - {id: w, when: owner in watch}\n  - {id: c, when: cost > 1}\n"
+    )
+    assert ruleset.evaluate_frame(pl.DataFrame({"x": [1, 2, 3]})).height == 0
+    frame = pl.DataFrame({"owner": [None, None], "cost": [None, 5.0]})
+    assert frame.schema["owner"] == pl.Null
+    assert ruleset.evaluate_frame(frame).select("row", "rule_id").rows() == [(1, "c")]
