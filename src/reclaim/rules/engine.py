@@ -229,9 +229,24 @@ def _with_missing_fields(frame: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
     return frame.with_columns(columns) if columns else frame
 
 
+def _param_fields(rule: Rule) -> list[str]:
+    names: set[str] = set()
+    for value in rule.params.values():
+        for expression in value.expressions:
+            names |= expression.fields
+    return sorted(names)
+
+
 def _match_rows(
-    source: pl.DataFrame, rule: Rule, order: int, now: datetime.datetime | None
+    work: pl.DataFrame,
+    mask: pl.Series,
+    rule: Rule,
+    order: int,
+    now: datetime.datetime | None,
 ) -> pl.DataFrame:
+    # Filter only the columns the parameters read, not the whole table.
+    columns_needed = ["__row", *(name for name in _param_fields(rule) if name in work.columns)]
+    source = work.select(columns_needed).filter(mask)
     columns: list[pl.Expr] = [
         pl.col("__row").alias("row"),
         pl.lit(rule.id, dtype=pl.String).alias("rule_id"),
@@ -295,7 +310,7 @@ def evaluate_frame(
         mask = masks.get_column(name)
         if not mask.any():
             continue
-        parts.append(_match_rows(work.filter(mask), rule, index, now))
+        parts.append(_match_rows(work, mask, rule, index, now))
     return _assemble(parts, param_names)
 
 
@@ -311,7 +326,7 @@ def _evaluate_frame_ordered(
         hit = work.select(condition.fill_null(False)).to_series()
         if not hit.any():
             continue
-        parts.append(_match_rows(work.filter(hit), rule, index, now))
+        parts.append(_match_rows(work, hit, rule, index, now))
         spec = rule.action
         if spec is not None and spec.updates_context and spec.builtin:
             updates = [
