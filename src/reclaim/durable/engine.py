@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
@@ -91,13 +92,21 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         interval = max(self.lease_seconds / 3, 0.05)
+        confirmed = time.monotonic()
         while not self._done.wait(interval):
             try:
                 alive = self.store.heartbeat(
                     self.claim.run_id, self.claim.fencing_token, self.lease_seconds
                 )
-            except Exception:  # noqa: S112 - a database hiccup: the lease has slack, beat again
+            except Exception as exc:
+                # A missed beat or two is fine (the lease has slack); a whole lease without one
+                # means another process may own the run by now: stop at the next boundary.
+                if time.monotonic() - confirmed > self.lease_seconds:
+                    self.reason = LeaseLost(f"no heartbeat reached the database in a lease: {exc}")
+                    self.stop.set()
+                    return
                 continue
+            confirmed = time.monotonic()
             if not alive:
                 run = self.store.get_run(self.claim.run_id)
                 if run is not None and run.status is RunStatus.CANCELLED:
@@ -225,8 +234,9 @@ class DurableEngine:
                 return self.result(run_id)
             if run.status.finished:
                 raise self._finished_error(run)
+            until = f"{run.lease_expires_at:%H:%M:%S} UTC" if run.lease_expires_at else "now"
             raise RunBusy(
-                f"run {run_id} is owned by {run.owner} until {run.lease_expires_at:%H:%M:%S} UTC",
+                f"run {run_id} is owned by {run.owner} until {until}",
                 fix="wait for that owner to finish or its lease to expire, or pass --force "
                 "if you are sure it is gone",
             )

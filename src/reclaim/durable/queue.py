@@ -63,7 +63,7 @@ class ItemQueue:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
-        self._d = store._dialect
+        self._d = store.dialect
 
     def enqueue(self, claim: Claim, step: str, keys: Sequence[str]) -> None:
         """Add a pending row per key that has none (fenced by the run's token)."""

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-__all__ = ["Checkpoint", "Claim", "RunRecord", "RunStatus", "StepRecord", "StepStatus"]
+__all__ = [
+    "DEFAULT_MAX_ATTEMPTS",
+    "Checkpoint",
+    "Claim",
+    "RunRecord",
+    "RunStatus",
+    "StepRecord",
+    "StepStatus",
+]
 
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+# A run claimed this many times without finishing (its processes keep dying) is marked dead.
+DEFAULT_MAX_ATTEMPTS = 10
 
 
 class RunStatus(StrEnum):

@@ -17,19 +17,20 @@ claim and a stale owner's write cannot interleave.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_MAX_ATTEMPTS", "Store"]
+__all__ = ["Store"]
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, Row
 
-from reclaim.database import Backend, backend_of
+from reclaim.database import backend_of
+from reclaim.durable.dialect import dialect_for
 from reclaim.durable.errors import LeaseLost, RunBusy, RunCancelled, RunNotFound
 from reclaim.durable.records import (
+    DEFAULT_MAX_ATTEMPTS,
     Checkpoint,
     Claim,
     RunRecord,
@@ -39,58 +40,11 @@ from reclaim.durable.records import (
 )
 from reclaim.durable.schema import UtcDateTime, ensure_schema, runs, steps
 
-# A run whose workers crashed this many times in a row is not claimed again but marked dead.
-DEFAULT_MAX_ATTEMPTS = 10
-
 _LIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 
 
 class _Fenced(Exception):
     """Internal: a fenced write matched no row; the transaction must roll back."""
-
-
-class _Dialect:
-    """What differs between the backends: the clock, and the upsert statement."""
-
-    def now(self) -> sa.ColumnElement[datetime]:
-        raise NotImplementedError
-
-    def later(self, seconds: float) -> sa.ColumnElement[datetime]:
-        raise NotImplementedError
-
-    def insert(self, table: sa.Table) -> Any:
-        raise NotImplementedError
-
-
-class _SQLite(_Dialect):
-    # '%f' gives milliseconds; leases are written and compared only through these expressions,
-    # so the stored text always has one format and compares correctly as text.
-    def now(self) -> sa.ColumnElement[datetime]:
-        return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:%M:%f", "now"), UtcDateTime())
-
-    def later(self, seconds: float) -> sa.ColumnElement[datetime]:
-        return sa.type_coerce(
-            sa.func.strftime("%Y-%m-%d %H:%M:%f", "now", f"{float(seconds):+.3f} seconds"),
-            UtcDateTime(),
-        )
-
-    def insert(self, table: sa.Table) -> Any:
-        return sqlite.insert(table)
-
-
-class _PostgreSQL(_Dialect):
-    # clock_timestamp(), not now(): now() is frozen at the start of the transaction.
-    def now(self) -> sa.ColumnElement[datetime]:
-        return sa.type_coerce(sa.func.clock_timestamp(), UtcDateTime())
-
-    def later(self, seconds: float) -> sa.ColumnElement[datetime]:
-        return sa.type_coerce(
-            sa.func.clock_timestamp() + sa.func.make_interval(0, 0, 0, 0, 0, 0, float(seconds)),
-            UtcDateTime(),
-        )
-
-    def insert(self, table: sa.Table) -> Any:
-        return postgresql.insert(table)
 
 
 def _run_record(row: Row[Any]) -> RunRecord:
@@ -158,7 +112,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.backend = backend_of(engine)
-        self._dialect: _Dialect = _SQLite() if self.backend is Backend.SQLITE else _PostgreSQL()
+        self.dialect = dialect_for(self.backend)
         self._checkpoint_statement = self._build_checkpoint_statement()
 
     def ensure_schema(self) -> None:
@@ -168,7 +122,7 @@ class Store:
     def now(self) -> datetime:
         """The database clock, which all leases are measured on."""
         with self.engine.connect() as connection:
-            value: datetime = connection.execute(sa.select(self._dialect.now())).scalar_one()
+            value: datetime = connection.execute(sa.select(self.dialect.now())).scalar_one()
             return value
 
     # ------------------------------------------------------------------ runs
@@ -191,9 +145,9 @@ class Store:
         Starting is idempotent: when ``run_id`` or ``dedupe_key`` already exists the existing
         run is returned with ``False`` (one schedule tick, one run, however many schedulers).
         """
-        now = self._dialect.now()
+        now = self.dialect.now()
         statement = (
-            self._dialect.insert(runs)
+            self.dialect.insert(runs)
             .values(
                 id=run_id,
                 workflow=workflow,
@@ -206,9 +160,7 @@ class Store:
                 max_attempts=max_attempts,
                 fencing_token=0,
                 dedupe_key=dedupe_key,
-                timeout_at=None
-                if timeout_seconds is None
-                else self._dialect.later(timeout_seconds),
+                timeout_at=None if timeout_seconds is None else self.dialect.later(timeout_seconds),
                 created_at=now,
                 updated_at=now,
             )
@@ -274,7 +226,7 @@ class Store:
         """
         if force and run_id is None:
             raise ValueError("force=True needs a run_id")
-        d = self._dialect
+        d = self.dialect
         runnable: sa.ColumnElement[bool]
         if force:
             runnable = runs.c.status.in_(_LIVE)
@@ -341,14 +293,14 @@ class Store:
                 owner=None,
                 lease_expires_at=None,
                 fencing_token=runs.c.fencing_token + 1,
-                finished_at=self._dialect.now(),
-                updated_at=self._dialect.now(),
+                finished_at=self.dialect.now(),
+                updated_at=self.dialect.now(),
             )
         )
 
     def heartbeat(self, run_id: str, fencing_token: int, lease_seconds: float) -> bool:
         """Extend the lease; False when the run was claimed by another owner or cancelled."""
-        d = self._dialect
+        d = self.dialect
         with self.engine.begin() as connection:
             result = connection.execute(
                 sa.update(runs)
@@ -380,7 +332,7 @@ class Store:
                     owner=None,
                     lease_expires_at=None,
                     fencing_token=runs.c.fencing_token + 1,
-                    updated_at=self._dialect.now(),
+                    updated_at=self.dialect.now(),
                 )
             )
         return result.rowcount == 1
@@ -409,7 +361,7 @@ class Store:
             )
             .with_for_update(read=True)
         )
-        insert = self._dialect.insert(steps).from_select([c.name for c in _STEP_COLUMNS], source)
+        insert = self.dialect.insert(steps).from_select([c.name for c in _STEP_COLUMNS], source)
         excluded = insert.excluded
         # psycopg 3 forgets an INSERT's rowcount once SQLAlchemy closes the cursor.
         return insert.execution_options(preserve_rowcount=True).on_conflict_do_update(
@@ -490,7 +442,7 @@ class Store:
     ) -> bool:
         if not status.finished:
             raise ValueError(f"{status} is not a final status")
-        d = self._dialect
+        d = self.dialect
         result = connection.execute(
             sa.update(runs)
             .where(
@@ -530,7 +482,7 @@ class Store:
         The token moves on, so the owner's next checkpoint fails with ``RunCancelled`` and it
         stops at that step boundary.
         """
-        d = self._dialect
+        d = self.dialect
         with self.engine.begin() as connection:
             result = connection.execute(
                 sa.update(runs)
@@ -558,7 +510,7 @@ class Store:
         the claim count restarts. A pending or running run is returned unchanged; a succeeded
         run cannot be reopened.
         """
-        d = self._dialect
+        d = self.dialect
         reopenable = (RunStatus.FAILED.value, RunStatus.CANCELLED.value, RunStatus.DEAD.value)
         with self.engine.begin() as connection:
             row = connection.execute(

@@ -35,11 +35,9 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from reclaim.durable.errors import DefinitionMismatch, UnknownWorkflow
+from reclaim.durable.records import DEFAULT_MAX_ATTEMPTS
 from reclaim.durable.retry import RetryPolicy
 from reclaim.errors import ConfigError
-
-# A run whose process keeps dying is marked dead after this many claims.
-DEFAULT_MAX_ATTEMPTS = 10
 
 _ANY_ADAPTER: TypeAdapter[Any] = TypeAdapter(Any)
 
