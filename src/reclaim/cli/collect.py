@@ -22,6 +22,8 @@ from reclaim.ingest import (
     generate_sample,
     imported_files,
     list_collections,
+    load_facts,
+    write_facts_parquet,
 )
 
 app = typer.Typer(
@@ -92,7 +94,7 @@ def collect_files_command(
                 window_days=window_days,
                 progress=progress,
             )
-            collection.facts.write_parquet(out)
+            write_facts_parquet(collection.facts, out)
             _print_report(collection.report)
             console.print(f"wrote {collection.facts.height:,} resources to {out}")
             return
@@ -109,9 +111,7 @@ def collect_files_command(
         _print_report(report)
     _print_stored(stored)
     if out is not None:
-        from reclaim.ingest import load_facts
-
-        load_facts(state(ctx).engine(), stored.id).write_parquet(out)
+        write_facts_parquet(load_facts(state(ctx).engine(), stored.id), out)
         console.print(f"wrote the facts to {out}")
 
 

@@ -15,7 +15,9 @@ from reclaim.ingest.facts import (
     Fact,
     conform_facts,
     empty_facts,
+    read_facts_parquet,
     validate_facts,
+    write_facts_parquet,
 )
 from reclaim.ingest.focus import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from reclaim.ingest.ledger import (
@@ -70,6 +72,8 @@ __all__ = [
     "list_collections",
     "load_facts",
     "read_aws",
+    "read_facts_parquet",
     "save_collection",
     "validate_facts",
+    "write_facts_parquet",
 ]

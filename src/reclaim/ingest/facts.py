@@ -37,12 +37,15 @@ __all__ = [
     "Fact",
     "conform_facts",
     "empty_facts",
+    "read_facts_parquet",
     "validate_facts",
+    "write_facts_parquet",
 ]
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from pathlib import Path
+from typing import IO, Final
 
 import polars as pl
 
@@ -364,3 +367,20 @@ def validate_facts(frame: pl.DataFrame) -> None:
             "facts table has more than one row for a resource_id",
             fix="aggregate per resource before building facts",
         )
+
+
+def write_facts_parquet(facts: pl.DataFrame, target: str | Path | IO[bytes]) -> None:
+    """Write a facts table to Parquet; ``read_facts_parquet`` gives the same table back.
+
+    Parquet cannot hold a Struct without fields, which is what ``tags`` is when no resource has
+    a tag: the column is left out then, and ``read_facts_parquet`` puts it back.
+    """
+    dtype = facts.schema.get("tags")
+    if isinstance(dtype, pl.Struct) and not dtype.fields:
+        facts = facts.drop("tags")
+    facts.write_parquet(target, compression="zstd")
+
+
+def read_facts_parquet(source: str | Path | IO[bytes]) -> pl.DataFrame:
+    """Read a facts table written by ``write_facts_parquet`` (or any Parquet of fact columns)."""
+    return conform_facts(pl.read_parquet(source)).collect()

@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 
 from reclaim.errors import ConfigError
 from reclaim.ingest.collector import Collection, Progress, collect_files
-from reclaim.ingest.facts import validate_facts
+from reclaim.ingest.facts import read_facts_parquet, validate_facts, write_facts_parquet
 from reclaim.ingest.files import discover, sha256_of
 from reclaim.ingest.focus import BILLING_FORMATS
 from reclaim.ingest.inventory import INVENTORY_FORMATS
@@ -239,7 +239,7 @@ def _chunks(facts: pl.DataFrame) -> list[bytes]:
         range(0, max(facts.height, 1), CHUNK_ROWS), _chunk_rows(facts), strict=True
     ):
         buffer = io.BytesIO()
-        facts.slice(offset, rows).write_parquet(buffer, compression="zstd")
+        write_facts_parquet(facts.slice(offset, rows), buffer)
         blobs.append(buffer.getvalue())
     return blobs
 
@@ -340,7 +340,7 @@ def load_facts(engine: Engine, collection_id: int | None = None) -> pl.DataFrame
             .where(fact_chunks.c.collection_id == head.id)
             .order_by(fact_chunks.c.seq)
         ).scalars()
-        frames = [pl.read_parquet(io.BytesIO(blob)) for blob in blobs]
+        frames = [read_facts_parquet(io.BytesIO(blob)) for blob in blobs]
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
 
 

@@ -36,8 +36,10 @@ def test_public_names_are_frozen() -> None:
         "list_collections",
         "load_facts",
         "read_aws",
+        "read_facts_parquet",
         "save_collection",
         "validate_facts",
+        "write_facts_parquet",
     ]
     for name in reclaim.ingest.__all__:
         assert hasattr(reclaim.ingest, name), name
