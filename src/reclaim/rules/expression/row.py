@@ -82,6 +82,7 @@ _HELPERS: dict[str, Callable[..., Any]] = {
     "_normalize_now": runtime.normalize_now,
 }
 _DIVISIONS = {"/": "_div", "//": "_floordiv", "%": "_mod"}
+_ORDERING = frozenset({"<", "<=", ">", ">="})
 # Exceptions Python raises when a fact's value has a type the schema did not promise.
 _RUNTIME_ERRORS = (TypeError, AttributeError, ValueError, OverflowError, KeyError, IndexError)
 
@@ -155,6 +156,10 @@ class _Generator:
         self.bound_ids: dict[int, str] = {}
         self.temps = 0
         self.uses_now = False
+        # Optimistic code leaves out null tests wherever a null operand makes Python raise
+        # TypeError (None < 1, None + 1, -None) instead of giving a wrong answer; the caller
+        # runs it first and falls back to the fully checked code when TypeError is raised.
+        self.optimistic = False
 
     # --- names ---
 
@@ -202,6 +207,8 @@ class _Generator:
                 return _call(self.helper("_not3"), self.bool3(node.operand))
             if node.op == "+":
                 return self.value(node.operand)
+            if self.optimistic:
+                return ast.UnaryOp(op=ast.USub(), operand=self.value(node.operand))
             first, later = self.temp(self.value(node.operand))
             negated = ast.UnaryOp(op=ast.USub(), operand=later)
             return ast.IfExp(test=_is_none(first), body=_const(None), orelse=negated)
@@ -244,6 +251,8 @@ class _Generator:
         self, operands: Sequence[Node], build: Callable[[list[ast.expr]], ast.expr]
     ) -> ast.expr:
         """``None if any operand is None else build(operands)``, testing only nullable ones."""
+        if self.optimistic:
+            return build([self.value(operand) for operand in operands])
         checks: list[ast.expr] = []
         refs: list[ast.expr] = []
         for operand in operands:
@@ -404,6 +413,9 @@ class _Generator:
         if not negate and node.op == "==" and (_never_null(node.left) or _never_null(node.right)):
             # null == constant is False in Python, exactly the truth of a null comparison.
             return ast.Compare(left=left, ops=[ast.Eq()], comparators=[right])
+        if self.optimistic and not negate and node.op in _ORDERING:
+            # None < x raises TypeError: the checked code then decides.
+            return ast.Compare(left=left, ops=[_CMP_AST[node.op]()], comparators=[right])
         checks: list[ast.expr] = []
         refs: list[ast.expr] = []
         for operand, expr in ((node.left, left), (node.right, right)):
@@ -434,22 +446,48 @@ def compile_row(
     else an EvaluationError naming ``sources`` is raised.
     """
     generator = _Generator()
-    if mode == "value":
-        result: ast.expr = generator.value(roots[0])
-    elif mode == "truth":
-        result = generator.truth(roots[0])
-    else:
-        result = ast.List(elts=[generator.truth(root) for root in roots], ctx=ast.Load())
+
+    def build() -> ast.expr:
+        if mode == "value":
+            return generator.value(roots[0])
+        if mode == "truth":
+            return generator.truth(roots[0])
+        return ast.List(elts=[generator.truth(root) for root in roots], ctx=ast.Load())
+
+    checked = build()
+    fast: ast.expr | None = None
+    if mode != "value":
+        generator.optimistic = True
+        fast = build()
+        generator.optimistic = False
+        if ast.dump(fast) == ast.dump(checked):
+            fast = None
 
     body: list[ast.stmt] = []
     if generator.fields:
-        body.append(_assign("_get", ast.Attribute(value=_name("fact"), attr="get", ctx=ast.Load())))
-        for field, local in generator.fields.items():
-            body.append(_assign(local, _call(_name("_get"), _const(field))))
+        # Subscripts are faster than .get(); a missing field (KeyError) takes the slow path.
+        by_key = [
+            _assign(local, ast.Subscript(value=_name("fact"), slice=_const(field), ctx=ast.Load()))
+            for field, local in generator.fields.items()
+        ]
+        by_get = [_assign("_get", ast.Attribute(value=_name("fact"), attr="get", ctx=ast.Load()))]
+        by_get += [
+            _assign(local, _call(_name("_get"), _const(field)))
+            for field, local in generator.fields.items()
+        ]
+        missing = ast.ExceptHandler(type=_name("KeyError"), name=None, body=by_get)
+        body.append(ast.Try(body=by_key, handlers=[missing], orelse=[], finalbody=[]))
+        generator.bound["KeyError"] = KeyError
     if generator.uses_now:
         generator.helper("_normalize_now")
         body.append(_assign("now", _call(_name("_normalize_now"), _name("now"))))
-    body.append(ast.Return(value=result))
+    if fast is not None:
+        generator.bound["TypeError"] = TypeError
+        null_met = ast.ExceptHandler(type=_name("TypeError"), name=None, body=[ast.Pass()])
+        body.append(
+            ast.Try(body=[ast.Return(value=fast)], handlers=[null_met], orelse=[], finalbody=[])
+        )
+    body.append(ast.Return(value=checked))
 
     def fail(exc: Exception, fact: Mapping[str, Any], now: datetime | None) -> EvaluationError:
         if locate is not None:
