@@ -40,12 +40,12 @@ from pydantic import ValidationError
 
 from reclaim.errors import ConfigError, SourceLocation
 from reclaim.rules.actions import ActionRegistry
+from reclaim.rules.checker import RuleChecker
 from reclaim.rules.errors import RuleFileError, RuleSchemaError
 from reclaim.rules.expression import DEFAULT_LIMITS
 from reclaim.rules.loader import (
     RULE_SUFFIXES,
     TEST_SUFFIXES,
-    _Checker,
     find_rule_files,
     load_rules,
 )
@@ -209,7 +209,7 @@ def load_rule_tests(
     """Load a ``*.tests.yaml`` file and the rule file it tests."""
     test_path = Path(path)
     document = load_yaml(test_path.read_bytes(), str(test_path))
-    checker = _Checker(document, actions=ActionRegistry(), constants={}, limits=DEFAULT_LIMITS)
+    checker = RuleChecker(document, actions=ActionRegistry(), constants={}, limits=DEFAULT_LIMITS)
     data = document.data
     if not isinstance(data, dict):
         raise RuleFileError(
