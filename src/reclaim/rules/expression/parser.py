@@ -200,10 +200,14 @@ class _Checker:
         line, column = 1, 0
         quote: str | None = None
         escaped = False
+        comment = False
         for char in self.source:
             column += 1
             if char == "\n":
                 line, column = line + 1, 0
+                comment = False
+            if comment:
+                continue
             if quote is not None:
                 if escaped:
                     escaped = False
@@ -214,6 +218,8 @@ class _Checker:
                 continue
             if char in "'\"":
                 quote = char
+            elif char == "#":
+                comment = True
             elif char in _OPENERS:
                 depth += 1
                 if depth > self.limits.max_depth:

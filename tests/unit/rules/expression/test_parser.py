@@ -175,6 +175,11 @@ def test_type_mismatch_points_at_the_comparison() -> None:
     assert error_of("cpu_avg < 1 and state > 3").startswith("rules.yaml:14:25: ")
 
 
+def test_comments_and_strings_do_not_count_as_brackets() -> None:
+    expression = compile_expression("state == ')(' # a ) comment\n or cpu_avg < 1", schema=SCHEMA)
+    assert expression.matches({"state": ")("})
+
+
 def test_non_text_source_is_rejected() -> None:
     with pytest.raises(ExpressionError, match="must be text"):
         compile_expression(42)  # type: ignore[arg-type]
