@@ -125,7 +125,6 @@ recommendations = sa.Table(
         name="status",
     ),
     sa.Index("ix_recommendations_status", "status"),
-    sa.Index("ix_recommendations_rule_id_account_id", "rule_id", "account_id"),
     sa.Index("ix_recommendations_resource_id", "resource_id"),
 )
 

@@ -83,9 +83,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("fingerprint", name="uq_recommendations_fingerprint"),
     )
     op.create_index("ix_recommendations_status", "recommendations", ["status"])
-    op.create_index(
-        "ix_recommendations_rule_id_account_id", "recommendations", ["rule_id", "account_id"]
-    )
     op.create_index("ix_recommendations_resource_id", "recommendations", ["resource_id"])
     op.create_table(
         "observations",
