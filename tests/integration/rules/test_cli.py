@@ -20,7 +20,6 @@ FACTS = [
     {
         "resource_id": "i-1",
         "kind": "vm",
-        "env": "prod",
         "cpu_avg": 3,
         "mem_avg": 50,
         "cost_30d": 120.0,
@@ -29,14 +28,13 @@ FACTS = [
     {
         "resource_id": "vol-1",
         "kind": "volume",
-        "state": "unattached",
+        "attached": False,
         "age_days": 30,
         "cost_30d": 8.5,
     },
     {
         "resource_id": "i-2",
         "kind": "vm",
-        "env": "prod",
         "cpu_avg": None,
         "mem_avg": 50,
         "cost_30d": 120.0,
