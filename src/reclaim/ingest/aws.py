@@ -39,7 +39,8 @@ AWS_METRICS: Final = (
 
 _PERIOD: Final = 3600
 _QUERIES_PER_CALL: Final = 500  # the GetMetricData limit
-_STOPPED_AT = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) GMT\)")
+# "User initiated (2026-11-02 10:00:00 GMT)": the only record EC2 keeps of when it stopped.
+_STOPPED_AT = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (?:GMT|UTC)\)")
 
 
 def collect_aws(
