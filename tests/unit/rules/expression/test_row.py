@@ -16,7 +16,10 @@ def test_string_literals_are_values_not_code() -> None:
     assert expression.matches({"state": hostile})
     assert not expression.matches({"state": "x"})
     program = compile_row([expression.tree], mode="truth", sources=[expression.source])
-    assert program.function.__globals__ == {"__builtins__": {}}
+    assert program.function.__globals__["__builtins__"] == {}
+    assert all(
+        name.startswith("_") or name.endswith("Error") for name in program.function.__globals__
+    )
     # The literal appears only as a repr'd constant inside our own generated code.
     assert repr(hostile) in program.python_source
 
