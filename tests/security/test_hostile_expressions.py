@@ -155,6 +155,10 @@ def test_runtime_data_cannot_trigger_repetition() -> None:
     expression = compile_expression("x * n")
     with pytest.raises(EvaluationError, match="repetition is not supported"):
         expression.evaluate({"x": "a", "n": 10**10})
+    # ... nor printf-style formatting with a huge width.
+    formatting = compile_expression("x % 7 > 1")
+    with pytest.raises(EvaluationError, match="formatting of strings is not supported"):
+        formatting.matches({"x": "%0999999999d"})
 
 
 @pytest.mark.timeout(60)

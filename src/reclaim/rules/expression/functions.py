@@ -86,7 +86,7 @@ def _round(value: Any, digits: int = 0) -> Any:
     if value is None:
         return None
     # Python's round() is half-to-even, as is Polars' default mode, so both evaluators agree.
-    return round(float(value), digits)
+    return float(round(value, digits))
 
 
 def _lower(value: str | None) -> str | None:

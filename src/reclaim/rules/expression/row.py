@@ -272,8 +272,13 @@ class _Generator:
             assert isinstance(node.right, Const)
             return _call(self.helper("_power"), self.value(node.left), _const(node.right.value))
         numeric = node.left.type in NUMERIC and node.right.type in NUMERIC
+        # Inline only a division by a non-zero constant of a known number: with an undeclared
+        # type, "%" on a string from the data would be printf formatting ('%0999999999d').
         if node.op in _DIVISIONS and not (
-            _never_null(node.right) and isinstance(node.right, Const) and node.right.value != 0
+            _never_null(node.right)
+            and isinstance(node.right, Const)
+            and node.right.value != 0
+            and node.left.type in NUMERIC
         ):
             return _call(
                 self.helper(_DIVISIONS[node.op]), self.value(node.left), self.value(node.right)
