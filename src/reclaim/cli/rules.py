@@ -33,6 +33,7 @@ from reclaim.rules import (
 )
 from reclaim.rules.expression import ExplainNode
 from reclaim.rules.source import load_yaml
+from reclaim.rules.testing import find_rule_tests, load_rule_tests
 
 app = typer.Typer(
     help="Check, evaluate, explain and test YAML rule files.",
@@ -98,7 +99,7 @@ def check_command(
     paths: Annotated[list[Path], typer.Argument(help="Rule files or folders of them.")],
     imports: ImportOption = None,
 ) -> None:
-    """Check rule files without running them; print every error with file:line:col."""
+    """Check rule files (and the rule tests beside them) without running anything."""
     _import_modules(imports)
     missing = [path for path in paths if not path.exists()]
     if missing:
@@ -112,6 +113,15 @@ def check_command(
         )
         raise typer.Exit(code=2)
     rulesets, errors = check_rule_files(paths)
+    # Rule tests beside the rules are part of the rule set: check that they load too.
+    seen = {str(error) for error in errors}
+    for test_file in find_rule_tests(paths):
+        try:
+            load_rule_tests(test_file)
+        except RuleFileError as exc:
+            fresh = [error for error in exc.errors if str(error) not in seen]
+            seen.update(str(error) for error in fresh)
+            errors.extend(fresh)
     for ruleset in rulesets:
         console.print(
             f"[green]ok[/] {escape(ruleset.path or ruleset.name)}: {len(ruleset.rules)} rule(s) "

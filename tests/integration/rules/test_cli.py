@@ -198,3 +198,12 @@ def test_hostile_yaml_is_rejected_quickly(tmp_path: Path) -> None:
     assert "expands to more than" in result.stderr
     assert "nests deeper than 64 levels" in result.stderr
     assert "more than the 5,000,000 a rule file may be" in result.stderr
+
+
+def test_check_also_checks_the_rule_tests(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text("rules:\n  - {id: a, when: x > 1}\n")
+    tests = tmp_path / "r.tests.yaml"
+    tests.write_text("tests:\n  - name: t\n    fact: {x: 2}\n    fird: [a]\n")
+    result = reclaim("check", str(tmp_path))
+    assert result.returncode == 2
+    assert f"error: {tests}:4:5: test 1: unknown key 'fird'; did you mean 'fired'?" in result.stderr

@@ -284,3 +284,25 @@ def test_schema_errors_are_rule_schema_errors() -> None:
         "x.yaml:1:8: 'rules' must be a list of rules; write each rule as a '- id: …' item "
         "under 'rules:'"
     )
+
+
+def test_a_huge_rule_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    with path.open("w") as handle:
+        handle.write("rules:\n")
+        handle.write("# padding\n" * 600_000)
+    (error,) = _errors(path)
+    assert error == (
+        f"{path}: the file is 6,000,007 bytes, more than the 5,000,000 a rule file may be; "
+        "split it into several files in one folder"
+    )
+
+
+def test_a_billion_laughs_rule_file_is_refused(write_yaml: WriteYaml) -> None:
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for level in range(1, 10):
+        previous, name = chr(96 + level), chr(97 + level)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
+    lines.append("rules: *j")
+    (error,) = _errors(write_yaml("\n".join(lines) + "\n"))
+    assert "expands to more than 500,000 nodes" in error
