@@ -18,13 +18,9 @@ from reclaim.recommend.lifecycle import (
 from reclaim.recommend.pack import builtin_pack_path, load_pack
 from reclaim.recommend.recommender import RunResult, matches_from_frame, recommend, record_run
 from reclaim.recommend.reconcile import Change, ReconcilePlan, Scope, plan_reconcile
+from reclaim.recommend.records import ObservationRecord, RecommendationRecord, RunRecord
 from reclaim.recommend.savings import realized_savings
-from reclaim.recommend.store import (
-    ObservationRecord,
-    RecommendationRecord,
-    RecommendationStore,
-    RunRecord,
-)
+from reclaim.recommend.store import RecommendationStore
 
 __all__ = [
     "FINGERPRINT_LENGTH",

@@ -33,8 +33,9 @@ from sqlalchemy.engine import Engine
 from reclaim.errors import ConfigError
 from reclaim.recommend.fingerprint import fingerprint_column
 from reclaim.recommend.reconcile import MATCH_COLUMNS, Scope, empty_matches, plan_reconcile
+from reclaim.recommend.records import RunRecord
 from reclaim.recommend.savings import realized_savings
-from reclaim.recommend.store import RecommendationStore, RunRecord
+from reclaim.recommend.store import RecommendationStore
 from reclaim.rules import RuleSet
 
 # Parameters of the recommend action that have a column of their own; the rest go to JSON.

@@ -16,18 +16,11 @@ PostgreSQL), so two runs never interleave.
 
 from __future__ import annotations
 
-__all__ = [
-    "ObservationRecord",
-    "RecommendationRecord",
-    "RecommendationStore",
-    "RunRecord",
-]
+__all__ = ["RecommendationStore"]
 
 import io
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
@@ -40,12 +33,19 @@ from reclaim.database import Backend, backend_of
 from reclaim.errors import ConfigError
 from reclaim.recommend.lifecycle import (
     Event,
-    RecommendationState,
     Status,
     Transition,
     transition,
 )
 from reclaim.recommend.reconcile import STORED_COLUMNS, ReconcilePlan
+from reclaim.recommend.records import (
+    ObservationRecord,
+    RecommendationRecord,
+    RunRecord,
+    record_of,
+    replace_run,
+    run_values,
+)
 from reclaim.store.tables.recommend import (
     MONEY,
     UtcDateTime,
@@ -91,89 +91,6 @@ _stage = sa.Table(
 _STAGE_COLUMNS: Final = tuple(column.name for column in _stage.columns)
 _TIME_COLUMNS: Final = ("first_seen", "last_seen", "snoozed_until")
 _STORED_TIMES: Final = ("snoozed_until", "first_seen", "last_seen")
-
-
-@dataclass(frozen=True)
-class RecommendationRecord:
-    """One stored recommendation."""
-
-    id: int
-    fingerprint: str
-    rule_id: str
-    resource_id: str
-    account_id: str | None
-    resource_name: str | None
-    kind: str | None
-    region: str | None
-    owner: str | None
-    title: str | None
-    status: Status
-    monthly_savings: Decimal
-    savings_method: str | None
-    cost_30d: Decimal | None
-    currency: str | None
-    params: dict[str, Any]
-    first_seen: datetime
-    last_seen: datetime
-    times_seen: int
-    last_run_id: str | None
-    status_changed_at: datetime
-    snoozed_until: datetime | None
-    ticketed_at: datetime | None
-    ticket_done_at: datetime | None
-    resolved_at: datetime | None
-    implemented_at: datetime | None
-    realized_monthly_savings: Decimal | None
-    realized_method: str | None
-    realized_checked_at: datetime | None
-    version: int
-
-    @property
-    def state(self) -> RecommendationState:
-        return RecommendationState(
-            status=self.status,
-            has_ticket=self.ticketed_at is not None,
-            ticket_done=self.ticket_done_at is not None,
-            snoozed_until=self.snoozed_until,
-        )
-
-
-@dataclass(frozen=True)
-class ObservationRecord:
-    run_id: str
-    seen_at: datetime
-    monthly_savings: Decimal
-    savings_method: str | None
-    cost_30d: Decimal | None
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One recommend run and what it did."""
-
-    id: str
-    started_at: datetime
-    finished_at: datetime
-    as_of: datetime | None
-    rules: str
-    rules_digest: str
-    facts: int
-    matched: int
-    new: int
-    seen_again: int
-    snoozed: int
-    reopened: int
-    resolved: int
-    implemented: int
-    conflicts: int
-    monthly_savings: Decimal
-
-
-def _record(row: sa.Row[Any]) -> RecommendationRecord:
-    values = dict(row._mapping)
-    values["status"] = Status(values["status"])
-    values["params"] = values["params"] or {}
-    return RecommendationRecord(**values)
 
 
 class RecommendationStore:
@@ -241,7 +158,7 @@ class RecommendationStore:
         Must be called inside :meth:`run_transaction`. Rows whose version moved since
         :meth:`load_stored` are skipped and counted in ``conflicts``.
         """
-        connection.execute(recommendation_runs.insert().values(**_run_values(run)))
+        connection.execute(recommendation_runs.insert().values(**run_values(run)))
         rows = plan.rows
         if rows.height == 0:
             return run
@@ -259,7 +176,7 @@ class RecommendationStore:
                 .where(recommendation_runs.c.id == run.id)
                 .values(conflicts=conflicts)
             )
-            run = _replace_run(run, conflicts=conflicts)
+            run = replace_run(run, conflicts=conflicts)
         return run
 
     def _load_stage(self, connection: Connection, rows: pl.DataFrame) -> None:
@@ -459,7 +376,7 @@ class RecommendationStore:
         column = recommendations.c.id if isinstance(key, int) else recommendations.c.fingerprint
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(recommendations).where(column == key)).first()
-        return None if row is None else _record(row)
+        return None if row is None else record_of(row)
 
     def find(
         self,
@@ -484,7 +401,7 @@ class RecommendationStore:
         if limit is not None:
             query = query.limit(limit)
         with self.engine.connect() as connection:
-            return [_record(row) for row in connection.execute(query)]
+            return [record_of(row) for row in connection.execute(query)]
 
     def count_by_status(self) -> dict[Status, tuple[int, Decimal]]:
         """Per status: how many recommendations and their monthly savings."""
@@ -554,7 +471,7 @@ class RecommendationStore:
                     f"no recommendation {key!r}",
                     fix="list them with `reclaim recommendations list`",
                 )
-            record = _record(row)
+            record = record_of(row)
             decision = transition(record.state, event, now=now, snooze=snooze)
             after = decision.after
             values: dict[str, Any] = {
@@ -634,18 +551,3 @@ def _insert_for(backend: Backend) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
-
-
-def _run_values(run: RunRecord) -> dict[str, Any]:
-    return {name: getattr(run, name) for name in RunRecord.__dataclass_fields__}
-
-
-def _replace_run(run: RunRecord, **changes: Any) -> RunRecord:
-    values = _run_values(run)
-    values.update(changes)
-    return RunRecord(**values)
-
-
-def params_json(params: Any) -> str:
-    """Action parameters as the JSON text stored with a recommendation."""
-    return json.dumps(params, sort_keys=True, default=str, separators=(",", ":"))

@@ -193,7 +193,7 @@ def test_out_of_scope_accounts_are_left_alone(store: RecommendationStore) -> Non
 
 def test_a_concurrent_status_change_wins_over_a_stale_plan(store: RecommendationStore) -> None:
     from reclaim.recommend.reconcile import plan_reconcile
-    from reclaim.recommend.store import RunRecord
+    from reclaim.recommend.records import RunRecord
 
     key = fingerprint("idle-vm", "i-1", "111")
     record_run(store, matches(("idle-vm", "i-1", "111", 10.0)), scope=SCOPE, run_id="r1", now=T0)
