@@ -204,9 +204,36 @@ class DurableEngine:
             )
         return run.id
 
-    def run_workflow(self, workflow: Workflow | str, input: Any = None, **start: Any) -> Any:
-        """Start a run and drive it to the end in this process; return its result."""
-        return self.run(self.start(workflow, input, **start))
+    def run_workflow(
+        self,
+        workflow: Workflow | str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        dedupe_key: str | None = None,
+    ) -> Any:
+        """Start a run and drive it to the end in this process; return its result.
+
+        The new run is inserted already claimed by this engine, so starting costs no commit
+        of its own. An existing ``run_id``/``dedupe_key`` is run (or its result returned).
+        """
+        definition = self.workflow(workflow) if isinstance(workflow, str) else workflow
+        claim = self.store.create_claimed_run(
+            self.worker_id,
+            self.lease_seconds,
+            run_id=run_id or uuid.uuid4().hex,
+            workflow=definition.name,
+            version=definition.version,
+            fingerprint=definition.fingerprint(),
+            definition=definition.definition(),
+            input_json=definition.encode_input(input),
+            max_attempts=definition.max_attempts,
+            dedupe_key=dedupe_key,
+            timeout_seconds=definition.timeout,
+        )
+        if claim is None:
+            return self.run(self.start(definition, input, run_id=run_id, dedupe_key=dedupe_key))
+        return self._execute(claim, definition, checkpoints=[])
 
     # -------------------------------------------------------------- driving
 
@@ -263,9 +290,17 @@ class DurableEngine:
         except ConfigError:
             self.store.release(claim)
             raise
+        return self._execute(claim, workflow, checkpoints=None)
+
+    def _execute(
+        self, claim: Claim, workflow: Workflow, *, checkpoints: list[StepRecord] | None
+    ) -> Any:
         with _Heartbeat(self.store, claim, self.lease_seconds) as heartbeat:
             execution = self.execution(
-                claim, stop=heartbeat.stop, stop_reason=lambda: heartbeat.reason
+                claim,
+                stop=heartbeat.stop,
+                stop_reason=lambda: heartbeat.reason,
+                checkpoints=checkpoints,
             )
             execution.run()
         return execution.outputs[workflow.result_step]
@@ -276,6 +311,7 @@ class DurableEngine:
         *,
         stop: threading.Event,
         stop_reason: Callable[[], DurableError | None],
+        checkpoints: list[StepRecord] | None = None,
     ) -> Execution:
         """The driver of a claimed run, with this engine's options (for workers that keep
         their own heartbeats): call ``.run()`` on it. Loads the checkpoints in one query."""
@@ -284,7 +320,7 @@ class DurableEngine:
             claim=claim,
             workflow=self.workflow(claim.run.workflow),
             executor=self.executor,
-            checkpoints=self.store.load_steps(claim.run_id),
+            checkpoints=self.store.load_steps(claim.run_id) if checkpoints is None else checkpoints,
             stop=stop,
             stop_reason=stop_reason,
             distribution=Distribution(self.items, self.worker_id, self.lease_seconds)

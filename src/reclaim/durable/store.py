@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from reclaim.database import backend_of
-from reclaim.durable.dialect import dialect_for
+from reclaim.durable.dialect import PreparedWrite, dialect_for
 from reclaim.durable.errors import LeaseLost, RunBusy, RunCancelled, RunNotFound
 from reclaim.durable.records import (
     DEFAULT_MAX_ATTEMPTS,
@@ -114,6 +114,7 @@ class Store:
         self.backend = backend_of(engine)
         self.dialect = dialect_for(self.backend)
         self._checkpoint_statement = self._build_checkpoint_statement()
+        self._checkpoint_write = PreparedWrite(engine, self._checkpoint_statement, self.dialect)
 
     def ensure_schema(self) -> None:
         """Create the tables when missing (for use outside reclaim's migrations)."""
@@ -145,35 +146,97 @@ class Store:
         Starting is idempotent: when ``run_id`` or ``dedupe_key`` already exists the existing
         run is returned with ``False`` (one schedule tick, one run, however many schedulers).
         """
-        now = self.dialect.now()
-        statement = (
-            self.dialect.insert(runs)
-            .values(
-                id=run_id,
-                workflow=workflow,
-                version=version,
-                fingerprint=fingerprint,
-                definition=definition,
-                status=RunStatus.PENDING.value,
-                input=input_json,
-                attempts=0,
-                max_attempts=max_attempts,
-                fencing_token=0,
-                dedupe_key=dedupe_key,
-                timeout_at=None if timeout_seconds is None else self.dialect.later(timeout_seconds),
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing()
-            .execution_options(preserve_rowcount=True)
-        )
+        fields = {
+            "id": run_id,
+            "workflow": workflow,
+            "version": version,
+            "fingerprint": fingerprint,
+            "definition": definition,
+            "input": input_json,
+            "max_attempts": max_attempts,
+            "dedupe_key": dedupe_key,
+            "timeout_seconds": timeout_seconds,
+        }
         with self.engine.begin() as connection:
-            created = connection.execute(statement).rowcount == 1
+            row = self._insert_run(connection, fields, owner=None, lease_seconds=0.0)
+            if row is not None:
+                return _run_record(row), True
             where = runs.c.id == run_id
-            if not created and dedupe_key is not None:
+            if dedupe_key is not None:
                 where = sa.or_(where, runs.c.dedupe_key == dedupe_key)
-            row = connection.execute(sa.select(runs).where(where).limit(1)).one()
-        return _run_record(row), created
+            existing = connection.execute(sa.select(runs).where(where).limit(1)).one()
+        return _run_record(existing), False
+
+    def create_claimed_run(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        run_id: str,
+        workflow: str,
+        version: str,
+        fingerprint: str,
+        definition: str,
+        input_json: str,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        dedupe_key: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> Claim | None:
+        """Insert a run already claimed by ``worker_id`` (start and run in one commit).
+
+        None when ``run_id`` or ``dedupe_key`` exists already: claim that run the usual way.
+        """
+        fields = {
+            "id": run_id,
+            "workflow": workflow,
+            "version": version,
+            "fingerprint": fingerprint,
+            "definition": definition,
+            "input": input_json,
+            "max_attempts": max_attempts,
+            "dedupe_key": dedupe_key,
+            "timeout_seconds": timeout_seconds,
+        }
+        with self.engine.begin() as connection:
+            row = self._insert_run(connection, fields, owner=worker_id, lease_seconds=lease_seconds)
+        if row is None:
+            return None
+        run = _run_record(row)
+        assert run.lease_expires_at is not None
+        assert run.started_at is not None
+        return Claim(
+            run=run,
+            worker_id=worker_id,
+            fencing_token=run.fencing_token,
+            lease_expires_at=run.lease_expires_at,
+            db_now=run.started_at,
+        )
+
+    def _insert_run(
+        self,
+        connection: Connection,
+        fields: dict[str, Any],
+        *,
+        owner: str | None,
+        lease_seconds: float,
+    ) -> Row[Any] | None:
+        d = self.dialect
+        timeout = fields.pop("timeout_seconds")
+        claimed = owner is not None
+        values = {
+            **fields,
+            "status": (RunStatus.RUNNING if claimed else RunStatus.PENDING).value,
+            "attempts": int(claimed),
+            "fencing_token": int(claimed),
+            "owner": owner,
+            "lease_expires_at": d.later(lease_seconds) if claimed else None,
+            "started_at": d.now() if claimed else None,
+            "timeout_at": None if timeout is None else d.later(timeout),
+            "created_at": d.now(),
+            "updated_at": d.now(),
+        }
+        statement = d.insert(runs).values(**values).on_conflict_do_nothing().returning(*runs.c)
+        return connection.execute(statement).first()
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self.engine.connect() as connection:
@@ -407,13 +470,15 @@ class Store:
             "started_at": checkpoint.started_at,
             "finished_at": checkpoint.finished_at,
         }
+        if finish is None:
+            if self._checkpoint_write.rowcount(params) != 1:
+                self._raise_lost(claim)
+            return
         try:
             with self.engine.begin() as connection:
                 if connection.execute(self._checkpoint_statement, params).rowcount != 1:
                     raise _Fenced
-                if finish is not None and not self._finish(
-                    connection, claim, finish, output, error
-                ):
+                if not self._finish(connection, claim, finish, output, error):
                     raise _Fenced  # rolls the step back too: both or neither
         except _Fenced:
             self._raise_lost(claim)
