@@ -114,3 +114,24 @@ def test_unknown_recommendation_and_bad_facts(tmp_path: Path) -> None:
     result = reclaim(db, "recommend", "--facts", str(bad))
     assert result.returncode == 2
     assert "no resource_id column" in result.stderr
+
+
+def test_recommend_reads_the_newest_stored_collection(tmp_path: Path) -> None:
+    from reclaim.database import create_engine
+    from reclaim.ingest.ledger import collect_into
+    from reclaim.ingest.sample import generate_sample
+    from reclaim.store import upgrade
+
+    db = tmp_path / "reclaim.db"
+    engine = create_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    files = generate_sample(tmp_path / "sample", resources=150, days=31, seed=3)
+    collect_into(engine, [files.billing], [files.inventory], [files.utilization])
+    engine.dispose()
+    result = reclaim(db, "recommend", "--run-id", "w1")
+    assert result.returncode == 0, result.stderr
+    assert "resources        150" in result.stdout
+    listed = reclaim(db, "recommendations", "list", "--json", "--limit", "1")
+    [record] = [json.loads(line) for line in listed.stdout.splitlines()]
+    shown = reclaim(db, "recommendations", "show", str(record["id"]))
+    assert f"✓ {record['rule_id']}: fired" in shown.stdout
