@@ -30,7 +30,7 @@ import typing
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -40,6 +40,9 @@ from reclaim.durable.retry import RetryPolicy
 from reclaim.errors import ConfigError
 
 _ANY_ADAPTER: TypeAdapter[Any] = TypeAdapter(Any)
+
+# Decorators hand back the function unchanged, so callers keep its precise type.
+_StepFn = TypeVar("_StepFn", bound=Callable[..., Any])
 
 
 class StepKind(StrEnum):
@@ -190,6 +193,20 @@ class Workflow:
 
     # ------------------------------------------------------------ declaring
 
+    @overload
+    def step(self, fn: _StepFn, /) -> _StepFn: ...
+
+    @overload
+    def step(
+        self,
+        fn: None = None,
+        *,
+        name: str | None = None,
+        depends_on: Iterable[str] = (),
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[_StepFn], _StepFn]: ...
+
     def step(
         self,
         fn: Callable[..., Any] | None = None,
@@ -234,7 +251,7 @@ class Workflow:
         concurrency: int = 8,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    ) -> Callable[[_StepFn], _StepFn]:
         """Declare a map step: ``fn(ctx, item, **outputs_of_depends_on)`` per element of ``over``.
 
         ``key(element)`` is the item's stable identity (stored as text); duplicates in one list
@@ -244,7 +261,7 @@ class Workflow:
         if concurrency < 1:
             raise ConfigError(f"map step over {over!r}: concurrency must be ≥ 1")
 
-        def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        def decorate(function: _StepFn) -> _StepFn:
             inputs = tuple(dep for dep in depends_on if dep != over)
             self._add(
                 StepSpec(
