@@ -16,6 +16,7 @@ from reclaim.cli import db as db_commands
 from reclaim.cli import demo as demo_commands
 from reclaim.cli import recommend as recommend_commands
 from reclaim.cli import rules as rules_commands
+from reclaim.cli import run as run_commands
 from reclaim.cli import runs as runs_commands
 from reclaim.cli import worker as worker_commands
 from reclaim.cli.context import err_console, state
@@ -30,6 +31,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(db_commands.app, name="db")
+app.command("run")(run_commands.run_command)
 app.add_typer(collect_commands.app, name="collect")
 app.add_typer(collect_commands.sample_app, name="sample")
 app.add_typer(rules_commands.app, name="rules")

@@ -1,0 +1,85 @@
+"""The weekly loop as a durable workflow, on the bundled sample, on both backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+import reclaim.pipeline as pipeline
+from reclaim.durable import DurableEngine, RunStatus
+from reclaim.errors import ExecutionError
+from reclaim.pipeline import WeeklyInput, resume_weekly, run_weekly
+from reclaim.store import upgrade
+from reclaim.store.tables.recommend import recommendations
+
+
+@pytest.fixture
+def migrated(engine: Engine) -> Engine:
+    upgrade(engine)
+    return engine
+
+
+def _stored(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(
+            connection.execute(sa.select(sa.func.count()).select_from(recommendations)).scalar_one()
+        )
+
+
+def test_two_weeks_on_the_same_data_never_duplicate(migrated: Engine) -> None:
+    first = run_weekly(migrated, WeeklyInput(sample=True))
+    assert first.collect.new
+    assert first.collect.resources > 0
+    assert first.recommend.counts["new"] > 0
+    assert first.report.open_monthly_savings > 0
+    stored = _stored(migrated)
+    assert stored == first.recommend.counts["new"]
+
+    second = run_weekly(migrated, WeeklyInput(sample=True))
+    assert not second.collect.new
+    assert second.recommend.counts["new"] == 0
+    assert second.recommend.counts["seen_again"] == first.recommend.counts["new"]
+    assert _stored(migrated) == stored
+    assert second.report == first.report
+
+
+def test_a_failed_run_resumes_without_collecting_again(
+    migrated: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_recommend = pipeline.recommend
+    calls: list[str] = []
+
+    def crash_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append("called")
+        if len(calls) == 1:
+            raise RuntimeError("the process died here")
+        return real_recommend(*args, **kwargs)
+
+    collect_calls: list[str] = []
+    real_collect_into = pipeline.collect_into
+
+    def counting_collect_into(*args: Any, **kwargs: Any) -> Any:
+        collect_calls.append("called")
+        return real_collect_into(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "recommend", crash_once)
+    monkeypatch.setattr(pipeline, "collect_into", counting_collect_into)
+    with pytest.raises(Exception, match="the process died here"):
+        run_weekly(migrated, WeeklyInput(sample=True))
+    durable = DurableEngine(migrated)
+    (run,) = durable.list_runs(workflow=pipeline.WEEKLY.name)
+    assert run.status is RunStatus.FAILED
+
+    resumed = resume_weekly(migrated, run.id)
+    assert collect_calls == ["called"]  # the finished collect step was not run again
+    assert len(calls) == 2
+    assert resumed.recommend.counts["new"] > 0
+    assert durable.get_run(run.id).status is RunStatus.SUCCEEDED
+
+
+def test_no_files_is_a_clear_error(migrated: Engine) -> None:
+    with pytest.raises(ExecutionError, match="no files to collect"):
+        run_weekly(migrated, WeeklyInput())
