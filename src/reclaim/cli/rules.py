@@ -148,8 +148,11 @@ def _read_facts(path: Path) -> pl.DataFrame:
         if suffix in (".json", ".jsonl", ".ndjson"):
             text = path.read_text(encoding="utf-8")
             if text.lstrip().startswith("["):
-                return pl.DataFrame(json.loads(text))
-            return pl.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+                records = json.loads(text)
+            else:
+                records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            # Every record decides the columns, not only the first hundred.
+            return pl.DataFrame(records, infer_schema_length=None)
     except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
         raise ConfigError(
             f"cannot read the facts: {exc}",
@@ -231,10 +234,9 @@ def _parse_fact(text: str) -> dict[str, Any]:
 
 
 def _add_node(parent: Tree, node: ExplainNode) -> None:
-    branch = parent.add(escape(node.render().splitlines()[0]), highlight=False)
-    # A comparison's own line already shows its operands' values; list children only when
-    # one of them is itself compound.
-    if any(child.children for child in node.children):
+    branch = parent.add(escape(node.line()), highlight=False)
+    # A comparison's own line already shows its operands' values.
+    if node.op is None:
         for child in node.children:
             _add_node(branch, child)
 
@@ -246,6 +248,7 @@ def explain_command(
     rule: Annotated[
         list[str] | None, typer.Option("--rule", help="Explain only this rule (repeatable).")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the explanation as JSON.")] = False,
     now: NowOption = None,
     imports: ImportOption = None,
 ) -> None:
@@ -253,6 +256,9 @@ def explain_command(
     _import_modules(imports)
     ruleset = _load(rules)
     explanation = ruleset.explain(_parse_fact(fact), now=now, rule_ids=rule)
+    if as_json:
+        sys.stdout.write(_dumps(explanation.to_dict()) + "\n")
+        return
     root = Tree(
         f"[bold]{escape(ruleset.name)}[/] (mode {ruleset.mode}): "
         f"{len(explanation.fired)} of {len(ruleset.rules)} rule(s) fired",

@@ -50,6 +50,18 @@ class RuleExplanation:
     def fired(self) -> bool:
         return self.status == "fired"
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: the rule, its status, parameters and condition tree."""
+        return {
+            "rule_id": self.rule_id,
+            "status": self.status,
+            "fired": self.fired,
+            "condition": self.condition,
+            "location": str(self.location) if self.location else None,
+            "params": dict(self.params) if self.params is not None else None,
+            "tree": _node_dict(self.tree) if self.tree is not None else None,
+        }
+
     def render(self) -> str:
         """A plain-text block: the rule, its status, the condition tree and the params."""
         mark = "✓" if self.fired else "✗"
@@ -78,9 +90,28 @@ class Explanation:
     def fired(self) -> list[str]:
         return [rule.rule_id for rule in self.rules if rule.fired]
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON."""
+        return {
+            "ruleset": self.ruleset,
+            "mode": self.mode,
+            "fired": self.fired,
+            "context": dict(self.context),
+            "rules": [rule.to_dict() for rule in self.rules],
+        }
+
     def render(self) -> str:
         header = f"rule set {self.ruleset} (mode {self.mode}): {len(self.fired)} fired"
         return "\n".join([header, *(rule.render() for rule in self.rules)])
+
+
+def _node_dict(node: ExplainNode) -> dict[str, Any]:
+    data: dict[str, Any] = {"text": node.text, "value": node.value}
+    if node.op is not None:
+        data.update(op=node.op, actual=node.actual, expected=node.expected)
+    if node.children:
+        data["children"] = [_node_dict(child) for child in node.children]
+    return data
 
 
 def explain(

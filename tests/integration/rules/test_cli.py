@@ -207,3 +207,24 @@ def test_check_also_checks_the_rule_tests(tmp_path: Path) -> None:
     result = reclaim("check", str(tmp_path))
     assert result.returncode == 2
     assert f"error: {tests}:4:5: test 1: unknown key 'fird'; did you mean 'fired'?" in result.stderr
+
+
+def test_explain_as_json_and_late_columns_in_json_facts(tmp_path: Path) -> None:
+    result = reclaim("explain", str(SAVINGS), "--fact", json.dumps(FACTS[0]), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["fired"] == ["idle-vm"]
+    idle = data["rules"][0]
+    assert idle["status"] == "fired"
+    assert idle["params"]["savings"] == 84.0
+    comparison = idle["tree"]["children"][1]
+    assert (comparison["op"], comparison["actual"], comparison["expected"]) == ("<", 3, 10)
+
+    # A field that appears only after the first hundred facts is still read.
+    facts = [{"resource_id": f"i-{n}", "kind": "vm"} for n in range(150)]
+    facts.append({"resource_id": "vol-9", "kind": "volume", "attached": False, "age_days": 30})
+    path = tmp_path / "late.json"
+    path.write_text(json.dumps(facts))
+    late = reclaim("eval", str(SAVINGS), str(path), "--json")
+    assert late.returncode == 0, late.stderr
+    assert [m["rule_id"] for m in json.loads(late.stdout)] == ["unattached-volume"]
