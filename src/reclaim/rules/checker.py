@@ -338,10 +338,32 @@ class RuleChecker:
         except RuleFileError as exc:
             self.errors.extend(exc.errors)
         except ExpressionError as exc:
-            if exc.location is None:
-                exc.location = location
+            exc.location = self._in_file(exc.location, location, path, offset)
             self.errors.append(exc)
         return None
+
+    def _in_file(
+        self,
+        reported: SourceLocation | None,
+        start: SourceLocation,
+        path: Path,
+        offset: int,
+    ) -> SourceLocation:
+        """The file position of an expression error, through folded and block scalars.
+
+        The expression package maps positions as if the expression sat on the file's lines
+        verbatim; undo that to get the position inside the expression, then let the document
+        map it through the YAML scalar's quoting, folding and indentation.
+        """
+        if reported is None or reported.line is None or reported.column is None:
+            return start
+        if start.line is None or start.column is None or reported.path != start.path:
+            return reported
+        if reported.line == start.line:
+            line, column = 1, reported.column - start.column + 1 + offset
+        else:
+            line, column = reported.line - start.line + 1, reported.column
+        return self.doc.locate_in_text(path, line, column)
 
     def compile_rule(
         self,

@@ -121,7 +121,7 @@ def _polars_text(expression: pl.Expr) -> pl.Expr:
     return expression.cast(pl.String)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rule:
     """One checked rule. ``index`` is its position in the file (0-based)."""
 
@@ -215,7 +215,7 @@ class Outcome:
         return [match for match in self.matches if match.action in names]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RuleSet:
     """A checked rule set. Load one with :func:`reclaim.rules.load_rules`.
 

@@ -127,6 +127,34 @@ class YamlDocument:
                     return SourceLocation(self.path, number + 1, indent + 1)
         return SourceLocation(self.path, position.line, position.column)
 
+    def locate_in_text(self, path: Path, line: int, column: int) -> SourceLocation:
+        """Where ``line``/``column`` (1-based) of the string scalar at ``path`` is in the file.
+
+        A literal block (``|``) keeps its lines, each indented like the first. Every other
+        style folds its source lines into one, joined by single spaces, so an offset in the
+        value is walked back across the source lines it came from.
+        """
+        start = self.text_location(path)
+        position = self.value_positions.get(tuple(path))
+        if position is None or start.line is None or start.column is None:
+            return start
+        if position.style == "|" or line > 1:
+            return SourceLocation(self.path, start.line + line - 1, start.column + column - 1)
+        lines = self.text.splitlines()
+        offset = column - 1
+        number = start.line
+        content_column = start.column
+        while number <= len(lines):
+            source = lines[number - 1]
+            content = source[content_column - 1 :].rstrip()
+            if offset <= len(content) or number == len(lines):
+                return SourceLocation(self.path, number, content_column + offset)
+            offset -= len(content) + 1
+            number += 1
+            following = lines[number - 1] if number <= len(lines) else ""
+            content_column = len(following) - len(following.lstrip(" ")) + 1
+        return start
+
 
 @dataclass
 class _Frame:

@@ -306,3 +306,37 @@ def test_a_billion_laughs_rule_file_is_refused(write_yaml: WriteYaml) -> None:
     lines.append("rules: *j")
     (error,) = _errors(write_yaml("\n".join(lines) + "\n"))
     assert "expands to more than 500,000 nodes" in error
+
+
+def test_errors_in_multi_line_conditions_point_at_the_token(write_yaml: WriteYaml) -> None:
+    path = write_yaml(
+        """
+        facts: {cpu: number, mem: number}
+        rules:
+          - id: literal
+            when: |
+              cpu < 10 and
+              mem < memm
+          - id: folded
+            when: >-
+              cpu < 10 and
+              mem < memm
+          - id: quoted
+            when: "cpu < 10 and
+              mem < memm"
+          - id: plain
+            when: cpu < 10 and
+              mem < memm
+          - id: end
+            when: cpu <
+        """
+    )
+    errors = _errors(path)
+    p = str(path)
+    assert [error.split(": ", 1)[0] for error in errors] == [
+        f"{p}:6:13",
+        f"{p}:10:13",
+        f"{p}:13:13",
+        f"{p}:16:13",
+        f"{p}:18:16",
+    ]
