@@ -155,6 +155,21 @@ def check_case(ruleset: RuleSet, case: RuleTestCaseModel, source: str) -> RuleTe
             case.name,
             error=f"the test names rules that do not exist: {', '.join(unknown)}",
         )
+    schema = ruleset.schema
+    if schema is not None:
+        # A misspelt field in a test fact would silently be null and the test prove nothing.
+        undeclared = [name for name in case.fact if name not in schema]
+        if undeclared:
+            hints = []
+            for name in undeclared:
+                close = schema.suggest(name)
+                hints.append(f"{name!r} (did you mean {close!r}?)" if close else repr(name))
+            return RuleTestResult(
+                source,
+                case.name,
+                error="the fact has fields the rule set does not declare in 'facts': "
+                + ", ".join(hints),
+            )
     try:
         outcome = ruleset.evaluate(case.fact, now=case.now, run_actions=False)
     except Exception as exc:  # a test run reports a failing rule instead of stopping

@@ -119,3 +119,22 @@ def test_the_shipped_examples_pass() -> None:
         "routing.tests.yaml",
         "policy.tests.yaml",
     }
+
+
+def test_a_test_fact_with_an_undeclared_field_fails(write_yaml: WriteYaml, tmp_path: Path) -> None:
+    write_yaml(
+        """
+        facts: {cpu: number}
+        rules:
+          - {id: idle, when: cpu < 10}
+        tests:
+          - name: typo
+            fact: {cpuu: 1}
+            fired: []
+        """,
+        "r.yaml",
+    )
+    (result,) = run_rule_tests([tmp_path]).results
+    assert result.error == (
+        "the fact has fields the rule set does not declare in 'facts': 'cpuu' (did you mean 'cpu'?)"
+    )
