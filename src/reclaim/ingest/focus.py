@@ -418,8 +418,8 @@ def aggregate_billing(
     Returns that frame and the (``_file``, ``_row``) of the tag values that were not JSON
     objects (those resources get no tags from the bill).
 
-    Attributes and tags come from one row per resource, the last one in file order (and the
-    last with tags, for tags): picking rows by number and fetching them with a filter is
+    Attributes and tags come from one row per resource, the last one in file order (for tags,
+    the last one that has tags): picking rows by number and fetching them with a filter is
     several times cheaper in time and memory than aggregating millions of strings.
     """
     window_30 = as_of - timedelta(days=30)
@@ -432,7 +432,6 @@ def aggregate_billing(
     good = rows.filter(pl.col("_bad").is_null() & pl.col("resource_id").is_not_null()).with_columns(
         key
     )
-    has_tags = pl.col("tags").is_not_null()
     numbers = (
         good.group_by("resource_id")
         .agg(
@@ -443,28 +442,13 @@ def aggregate_billing(
             pl.col("start").min().alias("first_seen"),
             pl.col("end").max().alias("last_seen"),
             pl.col("_key").max().alias("_latest"),
-            pl.col("_key").filter(has_tags).max().alias("_tagged"),
         )
         .collect(engine="streaming")
-    )
-    keys = (
-        pl.concat(
-            [
-                numbers.select(pl.col("_latest").alias("_key")),
-                numbers.select(pl.col("_tagged").alias("_key")),
-            ]
-        )
-        .drop_nulls()
-        .unique()
     )
     # A filter on a small key set streams; a semi-join materialized every row's strings.
-    picked = (
-        good.filter(pl.col("_key").is_in(keys["_key"].implode()))
-        .select("_key", "_file", "_row", *_ATTRIBUTES, "tags")
-        .collect(engine="streaming")
-    )
+    picked = _rows_by_key(good, numbers["_latest"], "resource_id", *_ATTRIBUTES, "tags")
     attributes = picked.select(
-        pl.col("_key").alias("_latest"),
+        "resource_id",
         *[clean_text(pl.col(name)).alias(name) for name in _ATTRIBUTES],
     ).with_columns(
         pl.col("provider").str.to_lowercase(),
@@ -472,28 +456,53 @@ def aggregate_billing(
         pl.col("currency").str.to_uppercase(),
         _service_category(pl.col("service_category")),
     )
+    tagged = picked.filter(pl.col("tags").is_not_null())
+    untagged = picked.filter(pl.col("tags").is_null())["resource_id"]
+    if untagged.len():
+        # Reading every row's tags to find each resource's last tagged row doubles the cost
+        # of the aggregation; only resources whose last row is untagged (a tax or credit row,
+        # say) need it, so only they pay for it.
+        earlier = (
+            good.filter(pl.col("resource_id").is_in(untagged.implode()))
+            .filter(pl.col("tags").is_not_null())
+            .group_by("resource_id")
+            .agg(pl.col("_key").max())
+            .collect(engine="streaming")
+        )
+        if earlier.height:
+            tagged = pl.concat(
+                [tagged, _rows_by_key(good, earlier["_key"], "resource_id", *_ATTRIBUTES, "tags")]
+            )
     tag_text = clean_text(pl.col("tags"))
     looks_like_json = tag_text.str.contains(r"^\s*[\[{]") & tag_text.str.contains(r"[\]}]\s*$")
-    tags = picked.select(
-        pl.col("_key").alias("_tagged"),
+    tags = tagged.select(
+        "resource_id",
         "_file",
         "_row",
         tag_text.alias("tags_json"),
         (tag_text.is_not_null() & ~looks_like_json).alias("_bad_tags"),
     )
     frame = (
-        numbers.join(attributes, on="_latest", how="left")
+        numbers.drop("_latest")
+        .join(attributes, on="resource_id", how="left")
         .join(
-            tags.filter(~pl.col("_bad_tags")).select("_tagged", "tags_json"),
-            on="_tagged",
+            tags.filter(~pl.col("_bad_tags")).select("resource_id", "tags_json"),
+            on="resource_id",
             how="left",
         )
-        .drop("_latest", "_tagged")
     )
     if not has_list_cost:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("list_cost_30d"))
     bad_tags = tags.filter(pl.col("_bad_tags")).select("_file", "_row").sort("_file", "_row")
     return frame.sort("resource_id"), bad_tags
+
+
+def _rows_by_key(good: pl.LazyFrame, keys: pl.Series, *columns: str) -> pl.DataFrame:
+    return (
+        good.filter(pl.col("_key").is_in(keys.implode()))
+        .select("_key", "_file", "_row", *columns)
+        .collect(engine="streaming")
+    )
 
 
 def _empty_per_resource() -> pl.DataFrame:
