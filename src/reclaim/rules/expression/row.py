@@ -163,7 +163,11 @@ class _Generator:
 
     # --- names ---
 
-    def field(self, name: str) -> ast.Name:
+    def field(self, name: str) -> ast.expr:
+        if self.optimistic:
+            # Read where used, so a short-circuited condition reads nothing; a missing field
+            # raises KeyError and the checked code (fields read with .get) takes over.
+            return ast.Subscript(value=_name("fact"), slice=_const(name), ctx=ast.Load())
         local = self.fields.get(name)
         if local is None:
             local = f"f{len(self.fields)}"
@@ -469,28 +473,25 @@ def compile_row(
             fast = None
 
     body: list[ast.stmt] = []
-    if generator.fields:
-        # Subscripts are faster than .get(); a missing field (KeyError) takes the slow path.
-        by_key = [
-            _assign(local, ast.Subscript(value=_name("fact"), slice=_const(field), ctx=ast.Load()))
-            for field, local in generator.fields.items()
-        ]
-        by_get = [_assign("_get", ast.Attribute(value=_name("fact"), attr="get", ctx=ast.Load()))]
-        by_get += [
-            _assign(local, _call(_name("_get"), _const(field)))
-            for field, local in generator.fields.items()
-        ]
-        missing = ast.ExceptHandler(type=_name("KeyError"), name=None, body=by_get)
-        body.append(ast.Try(body=by_key, handlers=[missing], orelse=[], finalbody=[]))
-        generator.bound["KeyError"] = KeyError
     if generator.uses_now:
         generator.helper("_normalize_now")
         body.append(_assign("now", _call(_name("_normalize_now"), _name("now"))))
     if fast is not None:
+        generator.bound["KeyError"] = KeyError
         generator.bound["TypeError"] = TypeError
-        null_met = ast.ExceptHandler(type=_name("TypeError"), name=None, body=[ast.Pass()])
+        fallback = ast.ExceptHandler(
+            type=ast.Tuple(elts=[_name("KeyError"), _name("TypeError")], ctx=ast.Load()),
+            name=None,
+            body=[ast.Pass()],
+        )
         body.append(
-            ast.Try(body=[ast.Return(value=fast)], handlers=[null_met], orelse=[], finalbody=[])
+            ast.Try(body=[ast.Return(value=fast)], handlers=[fallback], orelse=[], finalbody=[])
+        )
+    if generator.fields:
+        body.append(_assign("_get", ast.Attribute(value=_name("fact"), attr="get", ctx=ast.Load())))
+        body.extend(
+            _assign(local, _call(_name("_get"), _const(field)))
+            for field, local in generator.fields.items()
         )
     body.append(ast.Return(value=checked))
 
