@@ -7,6 +7,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reclaim.rules import RuleSet, load_rules_text
 
@@ -124,3 +126,40 @@ def test_row_and_columnar_agree(mode: str, seed: int) -> None:
     columnar = _normalize(_columnar_matches(ruleset, facts))
     assert row == columnar
     assert len({match[1] for match in row}) >= 4  # the table exercises most rules
+
+
+CONDITIONS = [
+    "cpu_avg < 10 and monthly_cost > 50",
+    "state == 'unattached' and age_days > 7",
+    "owner in watch_list",
+    "env == 'dev' and mem_avg < 20 and cpu_avg < 30",
+    "monthly_cost > 400 and age_days < 3 or tags.team == 'web'",
+    "not (cpu_avg >= 50) or state is None",
+]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    mode=st.sampled_from(["all", "first"]),
+    priorities=st.lists(st.integers(-2, 2), min_size=len(CONDITIONS), max_size=len(CONDITIONS)),
+    seed=st.integers(0, 10_000),
+)
+def test_tie_breaks_agree_for_any_priorities(mode: str, priorities: list[int], seed: int) -> None:
+    rules = "\n".join(
+        f'  - id: r{index}\n    priority: {priority}\n    when: "{condition}"\n'
+        f"    action: recommend\n    params:\n      type: t{index}\n"
+        "      savings: coalesce(monthly_cost, 0)"
+        for index, (condition, priority) in enumerate(zip(CONDITIONS, priorities, strict=True))
+    )
+    header = RULES.split("rules:")[0].format(mode=mode)
+    ruleset = load_rules_text(f"{header}rules:\n{rules}\n")
+    facts = _facts(60, seed)
+    row = _normalize(_row_matches(ruleset, facts))
+    assert row == _normalize(_columnar_matches(ruleset, facts))
+    # The documented tie-break: priority, higher first, then file order.
+    order = {rule.id: (-rule.priority, rule.index) for rule in ruleset.rules}
+    for index in range(len(facts)):
+        fired = [rule_id for row_index, rule_id, _ in row if row_index == index]
+        assert fired == sorted(fired, key=order.__getitem__)
+        if mode == "first":
+            assert len(fired) <= 1
