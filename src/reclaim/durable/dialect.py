@@ -31,7 +31,8 @@ class Dialect:
     def now(self) -> sa.ColumnElement[datetime]:
         raise NotImplementedError
 
-    def later(self, seconds: float) -> sa.ColumnElement[datetime]:
+    def later(self, seconds: float | sa.ColumnElement[Any]) -> sa.ColumnElement[datetime]:
+        """The database clock plus ``seconds`` (a number, or a bound parameter)."""
         raise NotImplementedError
 
     def insert(self, table: sa.Table) -> Any:
@@ -46,11 +47,13 @@ class _SQLite(Dialect):
     def now(self) -> sa.ColumnElement[datetime]:
         return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:%M:%f", "now"), UtcDateTime())
 
-    def later(self, seconds: float) -> sa.ColumnElement[datetime]:
-        return sa.type_coerce(
-            sa.func.strftime("%Y-%m-%d %H:%M:%f", "now", f"{float(seconds):+.3f} seconds"),
-            UtcDateTime(),
+    def later(self, seconds: float | sa.ColumnElement[Any]) -> sa.ColumnElement[datetime]:
+        modifier: Any = (
+            sa.func.printf("%+.3f seconds", seconds)
+            if isinstance(seconds, sa.ColumnElement)
+            else f"{float(seconds):+.3f} seconds"
         )
+        return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:%M:%f", "now", modifier), UtcDateTime())
 
     def insert(self, table: sa.Table) -> Any:
         return sqlite.insert(table)
@@ -61,9 +64,10 @@ class _PostgreSQL(Dialect):
     def now(self) -> sa.ColumnElement[datetime]:
         return sa.type_coerce(sa.func.clock_timestamp(), UtcDateTime())
 
-    def later(self, seconds: float) -> sa.ColumnElement[datetime]:
+    def later(self, seconds: float | sa.ColumnElement[Any]) -> sa.ColumnElement[datetime]:
+        amount = seconds if isinstance(seconds, sa.ColumnElement) else float(seconds)
         return sa.type_coerce(
-            sa.func.clock_timestamp() + sa.func.make_interval(0, 0, 0, 0, 0, 0, float(seconds)),
+            sa.func.clock_timestamp() + sa.func.make_interval(0, 0, 0, 0, 0, 0, amount),
             UtcDateTime(),
         )
 

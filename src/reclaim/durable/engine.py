@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
@@ -34,6 +33,7 @@ from reclaim.durable.errors import (
     StepFailed,
 )
 from reclaim.durable.executor import Execution, Executor, SequentialExecutor
+from reclaim.durable.heartbeat import Heartbeats
 from reclaim.durable.queue import Distribution, ItemClaim, ItemQueue
 from reclaim.durable.records import Claim, RunRecord, RunStatus, StepRecord
 from reclaim.durable.store import Store
@@ -66,58 +66,6 @@ def _owner_is_dead_local_process(owner: str | None) -> bool:
     except PermissionError:
         return False
     return False
-
-
-class _Heartbeat:
-    """Keeps a claim's lease alive from a background thread; sets ``stop`` when it is lost."""
-
-    def __init__(self, store: Store, claim: Claim, lease_seconds: float) -> None:
-        self.store = store
-        self.claim = claim
-        self.lease_seconds = lease_seconds
-        self.stop = threading.Event()
-        self.reason: DurableError | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, name=f"durable-heartbeat-{claim.run_id}", daemon=True
-        )
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-    def _beat(self) -> None:
-        interval = max(self.lease_seconds / 3, 0.05)
-        confirmed = time.monotonic()
-        while not self._done.wait(interval):
-            try:
-                alive = self.store.heartbeat(
-                    self.claim.run_id, self.claim.fencing_token, self.lease_seconds
-                )
-            except Exception as exc:
-                # A missed beat or two is fine (the lease has slack); a whole lease without one
-                # means another process may own the run by now: stop at the next boundary.
-                if time.monotonic() - confirmed > self.lease_seconds:
-                    self.reason = LeaseLost(f"no heartbeat reached the database in a lease: {exc}")
-                    self.stop.set()
-                    return
-                continue
-            confirmed = time.monotonic()
-            if not alive:
-                run = self.store.get_run(self.claim.run_id)
-                if run is not None and run.status is RunStatus.CANCELLED:
-                    self.reason = RunCancelled(f"run {self.claim.run_id} was cancelled")
-                else:
-                    self.reason = LeaseLost(
-                        f"run {self.claim.run_id} was taken over by "
-                        f"{run.owner if run else 'nobody'}; this process stops"
-                    )
-                self.stop.set()
-                return
 
 
 @dataclass(frozen=True)
@@ -162,6 +110,7 @@ class DurableEngine:
         self._registry = registry_ or registry
         self._local = {workflow.name: workflow for workflow in workflows}
         self.items = ItemQueue(self.store)
+        self._heartbeats = Heartbeats(self.store, lease_seconds)
         self.distribute_items = distribute_items
         self._views: OrderedDict[tuple[str, str], _MapView] = OrderedDict()
 
@@ -295,11 +244,11 @@ class DurableEngine:
     def _execute(
         self, claim: Claim, workflow: Workflow, *, checkpoints: list[StepRecord] | None
     ) -> Any:
-        with _Heartbeat(self.store, claim, self.lease_seconds) as heartbeat:
+        with self._heartbeats.hold(claim) as lease:
             execution = self.execution(
                 claim,
-                stop=heartbeat.stop,
-                stop_reason=lambda: heartbeat.reason,
+                stop=lease.stop,
+                stop_reason=lambda: lease.reason,
                 checkpoints=checkpoints,
             )
             execution.run()

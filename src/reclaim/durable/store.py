@@ -114,6 +114,25 @@ class Store:
         self.backend = backend_of(engine)
         self.dialect = dialect_for(self.backend)
         self._checkpoint_statement = self._build_checkpoint_statement()
+        self._insert_claimed = self._build_insert(claimed=True)
+        self._insert_pending = self._build_insert(claimed=False)
+        self._finish_statement = (
+            sa.update(runs)
+            .where(
+                runs.c.id == sa.bindparam("run_id", type_=sa.String),
+                runs.c.fencing_token == sa.bindparam("token", type_=sa.BigInteger),
+                runs.c.status == RunStatus.RUNNING.value,
+            )
+            .values(
+                status=sa.bindparam("status", type_=sa.String),
+                output=sa.bindparam("output", type_=sa.Text),
+                error=sa.bindparam("error", type_=sa.Text),
+                owner=None,
+                lease_expires_at=None,
+                finished_at=self.dialect.now(),
+                updated_at=self.dialect.now(),
+            )
+        )
         self._checkpoint_write = PreparedWrite(engine, self._checkpoint_statement, self.dialect)
 
     def ensure_schema(self) -> None:
@@ -220,23 +239,40 @@ class Store:
         owner: str | None,
         lease_seconds: float,
     ) -> Row[Any] | None:
-        d = self.dialect
-        timeout = fields.pop("timeout_seconds")
         claimed = owner is not None
-        values = {
+        params = {
             **fields,
             "status": (RunStatus.RUNNING if claimed else RunStatus.PENDING).value,
             "attempts": int(claimed),
             "fencing_token": int(claimed),
             "owner": owner,
-            "lease_expires_at": d.later(lease_seconds) if claimed else None,
-            "started_at": d.now() if claimed else None,
-            "timeout_at": None if timeout is None else d.later(timeout),
-            "created_at": d.now(),
-            "updated_at": d.now(),
+            "lease": lease_seconds,
         }
-        statement = d.insert(runs).values(**values).on_conflict_do_nothing().returning(*runs.c)
-        return connection.execute(statement).first()
+        statement = self._insert_claimed if claimed else self._insert_pending
+        return connection.execute(statement, params).first()
+
+    def _build_insert(self, *, claimed: bool) -> Any:
+        # Built once: constructing a statement per call costs more than running it.
+        d = self.dialect
+        # Explicit casts: PostgreSQL cannot infer a parameter's type inside IS NULL or a function.
+        timeout = sa.cast(sa.bindparam("timeout_seconds", type_=sa.Float), sa.Float)
+        lease = sa.cast(sa.bindparam("lease", type_=sa.Float), sa.Float)
+        names = ("id", "workflow", "version", "fingerprint", "definition", "input")
+        values: dict[str, Any] = {name: sa.bindparam(name, type_=sa.String) for name in names}
+        values.update(
+            max_attempts=sa.bindparam("max_attempts", type_=sa.Integer),
+            dedupe_key=sa.bindparam("dedupe_key", type_=sa.String),
+            status=sa.bindparam("status", type_=sa.String),
+            attempts=sa.bindparam("attempts", type_=sa.Integer),
+            fencing_token=sa.bindparam("fencing_token", type_=sa.BigInteger),
+            owner=sa.bindparam("owner", type_=sa.String),
+            lease_expires_at=d.later(lease) if claimed else None,
+            started_at=d.now() if claimed else None,
+            timeout_at=sa.case((timeout.is_(None), None), else_=d.later(timeout)),
+            created_at=d.now(),
+            updated_at=d.now(),
+        )
+        return d.insert(runs).values(**values).on_conflict_do_nothing().returning(*runs.c)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self.engine.connect() as connection:
@@ -507,23 +543,15 @@ class Store:
     ) -> bool:
         if not status.finished:
             raise ValueError(f"{status} is not a final status")
-        d = self.dialect
         result = connection.execute(
-            sa.update(runs)
-            .where(
-                runs.c.id == claim.run_id,
-                runs.c.fencing_token == claim.fencing_token,
-                runs.c.status == RunStatus.RUNNING.value,
-            )
-            .values(
-                status=status.value,
-                output=output,
-                error=error,
-                owner=None,
-                lease_expires_at=None,
-                finished_at=d.now(),
-                updated_at=d.now(),
-            )
+            self._finish_statement,
+            {
+                "run_id": claim.run_id,
+                "token": claim.fencing_token,
+                "status": status.value,
+                "output": output,
+                "error": error,
+            },
         )
         return result.rowcount == 1
 

@@ -259,3 +259,29 @@ def test_deleting_a_run_removes_its_steps(store: Store) -> None:
     assert store.delete_run("run-1")
     with store.engine.connect() as connection:
         assert connection.execute(sa.select(sa.func.count()).select_from(steps)).scalar() == 0
+
+
+def test_a_run_can_be_created_already_claimed(store: Store) -> None:
+    fields: dict[str, object] = {
+        "run_id": "fast",
+        "workflow": "wf",
+        "version": "1",
+        "fingerprint": "f",
+        "definition": "[]",
+        "input_json": "null",
+        "timeout_seconds": 60.0,
+    }
+    claim = store.create_claimed_run("w1", 30, **fields)  # type: ignore[arg-type]
+    assert claim is not None
+    assert claim.fencing_token == 1
+    assert claim.run.status is RunStatus.RUNNING
+    assert claim.run.attempts == 1
+    assert claim.run.timeout_at is not None
+    assert 25 <= (claim.lease_expires_at - claim.db_now).total_seconds() <= 35
+    assert store.create_claimed_run("w2", 30, **fields) is None  # type: ignore[arg-type]
+    assert store.claim_run("w2", 30) is None  # held by w1
+    store.checkpoint(claim, _done("a"), finish=RunStatus.SUCCEEDED, output="1")
+    pending, created = store.create_run(**fields)  # type: ignore[arg-type]
+    assert not created
+    assert pending.status is RunStatus.SUCCEEDED
+    assert pending.timeout_at is not None
