@@ -349,9 +349,8 @@ def schema_command(
             f"{name}{'*' if name in required else ''} ({kinds.get(name, 'literal')})"
             for name in params
         )
-        extra = entry["params"].get("additionalProperties", True)
-        if extra is not False:
-            described += (", " if described else "") + "others"
+        if entry["other_params"] is not None:
+            described += (", " if described else "") + f"any other ({entry['other_params']})"
         actions.add_row(escape(entry["name"]), escape(described), escape(entry["summary"]))
     console.print(actions)
     console.print(

@@ -313,6 +313,7 @@ def _emit() -> None:
             "labels": {
                 "type": "array",
                 "items": _TEMPLATE,
+                "x-kind": "template",
                 "description": "Labels added to the ticket; each is a template.",
             },
         },

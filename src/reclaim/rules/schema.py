@@ -101,6 +101,14 @@ def function_table() -> list[dict[str, Any]]:
     ]
 
 
+def _other_params(schema: Any) -> str | None:
+    """How parameters not listed are read: None when they are refused."""
+    extra = schema.get("additionalProperties", True)
+    if extra is False:
+        return None
+    return str(extra.get("x-kind", "literal")) if isinstance(extra, dict) else "literal"
+
+
 def action_table(actions: ActionRegistry | None = None) -> list[dict[str, Any]]:
     """Every action: name, summary, parameter schema, YAML example, whether it is built in."""
     registry = actions if actions is not None else ACTIONS
@@ -115,6 +123,7 @@ def action_table(actions: ActionRegistry | None = None) -> list[dict[str, Any]]:
                 name: entry.get("x-kind", "literal")
                 for name, entry in spec.schema.get("properties", {}).items()
             },
+            "other_params": _other_params(spec.schema),
             "example": spec.example,
         }
         for spec in registry.specs()

@@ -256,3 +256,17 @@ def test_evaluate_frame_with_absent_and_all_null_declared_columns() -> None:
     frame = pl.DataFrame({"owner": [None, None], "cost": [None, 5.0]})
     assert frame.schema["owner"] == pl.Null
     assert ruleset.evaluate_frame(frame).select("row", "rule_id").rows() == [(1, "c")]
+
+
+def test_route_labels_are_templates() -> None:
+    ruleset = load_rules_text(
+        "rules:\n  - id: r\n    when: 'True'\n    action: route\n"
+        "    params: {team: ops, labels: [finops, 'env-{env}']}\n"
+    )
+    (match,) = ruleset.evaluate({"env": "dev"}).matches
+    assert match.params == {"team": "ops", "labels": ["finops", "env-dev"]}
+    frame = ruleset.evaluate_frame(pl.DataFrame({"env": ["dev", "prod"]}))
+    assert frame["params"].struct.field("labels").to_list() == [
+        ["finops", "env-dev"],
+        ["finops", "env-prod"],
+    ]
