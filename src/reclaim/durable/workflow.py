@@ -23,6 +23,7 @@ from __future__ import annotations
 __all__ = ["StepKind", "StepSpec", "Workflow", "WorkflowRegistry", "registry"]
 
 import hashlib
+import heapq
 import inspect
 import json
 import threading
@@ -337,24 +338,35 @@ class Workflow:
                     raise ConfigError(f"step {spec.name!r} depends on itself")
         if self._result is not None and self._result not in self._steps:
             raise ConfigError(f"workflow {self.name!r}: result step {self._result!r} is unknown")
+        # Kahn's algorithm with a heap on declaration position: O(n log n), deterministic.
         position = {name: index for index, name in enumerate(self._steps)}
-        remaining = {name: set(spec.depends_on) for name, spec in self._steps.items()}
+        waiting = {name: len(set(spec.depends_on)) for name, spec in self._steps.items()}
+        dependents: dict[str, list[str]] = {name: [] for name in self._steps}
+        for name, spec in self._steps.items():
+            for dep in set(spec.depends_on):
+                dependents[dep].append(name)
+        ready = [position[name] for name, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        names = list(self._steps)
         ordered: list[StepSpec] = []
-        while remaining:
-            ready = sorted(
-                (n for n, deps in remaining.items() if not deps), key=position.__getitem__
-            )
-            if not ready:
-                raise ConfigError(
-                    f"workflow {self.name!r} has a dependency cycle through steps "
-                    f"{', '.join(map(repr, _cycle(remaining)))}",
-                    fix="remove one of these dependencies",
-                )
-            chosen = ready[0]
+        while ready:
+            chosen = names[heapq.heappop(ready)]
             ordered.append(self._steps[chosen])
-            del remaining[chosen]
-            for deps in remaining.values():
-                deps.discard(chosen)
+            for dependent in dependents[chosen]:
+                waiting[dependent] -= 1
+                if waiting[dependent] == 0:
+                    heapq.heappush(ready, position[dependent])
+        if len(ordered) < len(self._steps):
+            blocked = {
+                name: {d for d in self._steps[name].depends_on if waiting[d] > 0}
+                for name, count in waiting.items()
+                if count > 0
+            }
+            raise ConfigError(
+                f"workflow {self.name!r} has a dependency cycle through steps "
+                f"{', '.join(map(repr, _cycle(blocked)))}",
+                fix="remove one of these dependencies",
+            )
         return tuple(ordered)
 
     @property
