@@ -259,11 +259,14 @@ class Scheduler:
     def set_enabled(self, name: str, enabled: bool) -> Schedule:
         """Pause or resume a schedule. Resuming does not replay the ticks missed while paused
         beyond the latest one (the missed-tick policy)."""
+        # Read the clock first: on SQLite a second connection inside this write transaction
+        # would wait on our own lock.
+        now = self.store.now()
         with self.store.engine.begin() as connection:
             result = connection.execute(
                 sa.update(schedules)
                 .where(schedules.c.name == name)
-                .values(enabled=enabled, updated_at=self.store.now())
+                .values(enabled=enabled, updated_at=now)
             )
         if result.rowcount != 1:
             raise ConfigError(f"no schedule is named {name!r}", fix="see `reclaim schedules list`")
