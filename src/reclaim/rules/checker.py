@@ -80,9 +80,11 @@ class RuleChecker:
 
     # -- schema stage -------------------------------------------------------------------------
 
-    def _pydantic_errors(
+    def add_validation_errors(
         self, exc: ValidationError, prefix: Path, model: type[BaseModel], what: str
     ) -> None:
+        """Turn pydantic's errors for the mapping at ``prefix`` into positioned ConfigErrors;
+        ``what`` (e.g. "rule 'idle'") starts each message."""
         for error in exc.errors():
             loc = tuple(error["loc"])
             path = (*prefix, *loc)
@@ -150,7 +152,7 @@ class RuleChecker:
         try:
             header_model = RuleSetModel.model_validate(header)
         except ValidationError as exc:
-            self._pydantic_errors(exc, (), RuleSetModel, "")
+            self.add_validation_errors(exc, (), RuleSetModel, "")
             # Check the rules anyway, with the header keys that were valid, so one run
             # reports every error of the file.
             bad = {error["loc"][0] for error in exc.errors() if error["loc"]}
@@ -186,7 +188,7 @@ class RuleChecker:
             except ValidationError as exc:
                 label = raw.get("id") or raw.get("name") if isinstance(raw, dict) else None
                 what = f"rule {label!r}" if isinstance(label, str) else f"rule {index + 1}"
-                self._pydantic_errors(exc, ("rules", index), RuleModel, what)
+                self.add_validation_errors(exc, ("rules", index), RuleModel, what)
                 self._check_condition_of_invalid_rule(raw, index, exc, header_model)
         self._check_duplicate_ids(raw_rules)
         tests = self.check_tests(data.get("tests"), ("tests",))
@@ -263,7 +265,9 @@ class RuleChecker:
             try:
                 tests.append(RuleTestCaseModel.model_validate(raw))
             except ValidationError as exc:
-                self._pydantic_errors(exc, (*prefix, index), RuleTestCaseModel, f"test {index + 1}")
+                self.add_validation_errors(
+                    exc, (*prefix, index), RuleTestCaseModel, f"test {index + 1}"
+                )
         return tests
 
     # -- model stage --------------------------------------------------------------------------

@@ -239,7 +239,7 @@ def load_rule_tests(
     try:
         header = RuleTestFileModel.model_validate({**data, "tests": []})
     except ValidationError as exc:
-        checker._pydantic_errors(exc, (), RuleTestFileModel, "")
+        checker.add_validation_errors(exc, (), RuleTestFileModel, "")
         header = None
     tests = checker.check_tests(data.get("tests", []), ("tests",))
     if checker.errors or header is None:
