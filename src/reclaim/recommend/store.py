@@ -63,7 +63,9 @@ _stage_metadata = sa.MetaData()
 _stage = sa.Table(
     "recommend_stage",
     _stage_metadata,
-    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    # No key: every join probes the unique index of recommendations, so an index here would
+    # only slow the bulk load.
+    sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("observed", sa.Boolean(), nullable=False),
     sa.Column("version_before", sa.Integer(), nullable=False),
     sa.Column("rule_id", sa.String(200), nullable=False),
@@ -105,10 +107,17 @@ class RecommendationStore:
     @contextmanager
     def run_transaction(self) -> Iterator[Connection]:
         """A transaction no other recommend run can interleave with."""
-        with self.engine.begin() as connection:
-            if self.backend is Backend.POSTGRESQL:
-                connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_RUN_LOCK_KEY)))
-            yield connection
+        with self.engine.connect() as connection:
+            if self.backend is Backend.SQLITE:
+                # The staging table is rebuilt every run: keep it in memory rather than in a
+                # temporary file. SQLite accepts this only outside a transaction, so it goes to
+                # the driver (in autocommit) before SQLAlchemy begins one.
+                driver = connection.connection.driver_connection
+                driver.execute("PRAGMA temp_store = MEMORY")  # type: ignore[union-attr]
+            with connection.begin():
+                if self.backend is Backend.POSTGRESQL:
+                    connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_RUN_LOCK_KEY)))
+                yield connection
 
     def find_run(self, connection: Connection, run_id: str) -> RunRecord | None:
         row = connection.execute(
