@@ -158,7 +158,9 @@ class Execution:
                         self._run_step(spec)
             else:
                 self._run_parallel()
-            self.check()
+            if not self._finished:
+                # Once finished, a heartbeat may see the run no longer "running": not a loss.
+                self.check()
         except (StepFailed, WorkflowTimeout) as failure:
             self.store.finish_run(self.claim, RunStatus.FAILED, error=str(failure))
             raise
