@@ -97,22 +97,21 @@ def _dumps(value: Any) -> str:
 @app.command("check")
 def check_command(
     paths: Annotated[list[Path], typer.Argument(help="Rule files or folders of them.")],
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the result as JSON (for CI annotations, editors)."),
+    ] = False,
     imports: ImportOption = None,
 ) -> None:
     """Check rule files (and the rule tests beside them) without running anything."""
     _import_modules(imports)
     missing = [path for path in paths if not path.exists()]
-    if missing:
-        _print_errors(
-            [
-                ConfigError(
-                    "no such file or folder", location=SourceLocation(str(path)), fix="check it"
-                )
-                for path in missing
-            ]
-        )
-        raise typer.Exit(code=2)
-    rulesets, errors = check_rule_files(paths)
+    errors: list[ConfigError] = [
+        ConfigError("no such file or folder", location=SourceLocation(str(path)), fix="check it")
+        for path in missing
+    ]
+    rulesets, found = check_rule_files([path for path in paths if path.exists()])
+    errors.extend(found)
     # Rule tests beside the rules are part of the rule set: check that they load too.
     seen = {str(error) for error in errors}
     for test_file in find_rule_tests(paths):
@@ -122,6 +121,22 @@ def check_command(
             fresh = [error for error in exc.errors if str(error) not in seen]
             seen.update(str(error) for error in fresh)
             errors.extend(fresh)
+    if as_json:
+        sys.stdout.write(
+            _dumps(
+                {
+                    "ok": [
+                        {"path": r.path, "rules": len(r.rules), "kind": r.kind, "mode": r.mode}
+                        for r in rulesets
+                    ],
+                    "errors": [_error_dict(error) for error in errors],
+                }
+            )
+            + "\n"
+        )
+        if errors or not rulesets:
+            raise typer.Exit(code=2)
+        return
     for ruleset in rulesets:
         console.print(
             f"[green]ok[/] {escape(ruleset.path or ruleset.name)}: {len(ruleset.rules)} rule(s) "
@@ -136,6 +151,18 @@ def check_command(
     if not rulesets:
         err_console.print("no rule files found", style="yellow")
         raise typer.Exit(code=2)
+
+
+def _error_dict(error: ConfigError) -> dict[str, Any]:
+    location = error.location
+    return {
+        "path": location.path if location else None,
+        "line": location.line if location else None,
+        "column": location.column if location else None,
+        "error": type(error).__name__,
+        "message": error.message,
+        "fix": error.fix,
+    }
 
 
 def _read_facts(path: Path) -> pl.DataFrame:

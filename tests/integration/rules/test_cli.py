@@ -228,3 +228,21 @@ def test_explain_as_json_and_late_columns_in_json_facts(tmp_path: Path) -> None:
     late = reclaim("eval", str(SAVINGS), str(path), "--json")
     assert late.returncode == 0, late.stderr
     assert [m["rule_id"] for m in json.loads(late.stdout)] == ["unattached-volume"]
+
+
+def test_check_as_json(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - {id: a, when: cpu <}\n  - {id: b, when: 'True', action: nope}\n")
+    result = reclaim("check", str(bad), str(tmp_path / "missing.yaml"), "--json")
+    assert result.returncode == 2
+    data = json.loads(result.stdout)
+    assert data["ok"] == []
+    assert [(e["path"], e["line"], e["error"]) for e in data["errors"]] == [
+        (str(tmp_path / "missing.yaml"), None, "ConfigError"),
+        (str(bad), 2, "ExpressionError"),
+        (str(bad), 3, "UnknownActionError"),
+    ]
+    assert data["errors"][2]["fix"].startswith("register it with @register_action")
+    ok = reclaim("check", str(SAVINGS), "--json")
+    assert ok.returncode == 0
+    assert json.loads(ok.stdout)["ok"][0]["rules"] == 5
