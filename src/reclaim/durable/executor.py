@@ -205,7 +205,7 @@ class Execution:
 
     def _is_last(self, name: str) -> bool:
         with self._lock:
-            return len(self.done | {name}) == len(self.order)
+            return name not in self.done and len(self.done) == len(self.order) - 1
 
     def _complete(self, spec: StepSpec, checkpoint: Checkpoint) -> None:
         # The last step's checkpoint and the run's final status share one transaction.
