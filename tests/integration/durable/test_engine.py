@@ -415,3 +415,32 @@ def test_keyed_side_effects_happen_once_across_a_crash(store: Store) -> None:
     key = _engine(store, wf).run(run_id, force=True)
     assert key == f"{run_id}/pay"
     assert ledger == {key: 1}
+
+
+def test_an_owner_that_lost_its_run_stops_without_writing(store: Store) -> None:
+    from reclaim.durable import LeaseLost
+
+    wf = Workflow("stolen", register=False)
+    ran: list[str] = []
+
+    @wf.step()
+    def first(ctx: StepContext) -> int:
+        ran.append("first")
+        # Another worker takes the run over while this step runs (as after a long pause).
+        assert store.claim_run("thief", 60, run_id=ctx.run_id, force=True) is not None
+        return 1
+
+    @wf.step(depends_on=("first",))
+    def second(ctx: StepContext, first: int) -> int:
+        ran.append("second")
+        return 2
+
+    engine = _engine(store, wf)
+    run_id = engine.start(wf)
+    with pytest.raises(LeaseLost, match="thief"):
+        engine.run(run_id)
+    assert ran == ["first"]
+    assert engine.steps(run_id) == []  # the stale owner's checkpoint was refused
+    run = engine.get_run(run_id)
+    assert run.owner == "thief"
+    assert run.status is RunStatus.RUNNING
