@@ -17,6 +17,7 @@ from reclaim.errors import ConfigError
 from reclaim.ingest import (
     CollectReport,
     StoredCollection,
+    bundled_sample,
     collect_facts,
     collect_into,
     generate_sample,
@@ -113,6 +114,23 @@ def collect_files_command(
     if out is not None:
         write_facts_parquet(load_facts(state(ctx).engine(), stored.id), out)
         console.print(f"wrote the facts to {out}")
+
+
+@app.command("sample")
+def collect_sample_command(ctx: typer.Context) -> None:
+    """Collect the small sample shipped with reclaim (120 resources with every kind of waste)."""
+    files = bundled_sample()
+    with console.status("collecting the bundled sample…") as status:
+        stored, report = collect_into(
+            state(ctx).engine(),
+            [files.billing],
+            [files.inventory],
+            [files.utilization],
+            progress=lambda message: status.update(f"{escape(message)}…"),
+        )
+    if report is not None:
+        _print_report(report)
+    _print_stored(stored)
 
 
 @app.command("aws")

@@ -107,3 +107,13 @@ def test_in_memory_collect_without_database(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert pl.read_parquet(facts).columns == list(FACT_COLUMNS)
     assert not (tmp_path / "never.db").exists()
+
+
+def test_collect_the_bundled_sample(database_url: tuple[str, str | None]) -> None:
+    db = cli_url(database_url)
+    assert run_cli("--db", db, "db", "upgrade").returncode == 0
+    first = run_cli("--db", db, "collect", "sample")
+    assert first.returncode == 0, first.stderr
+    assert "collection 1: 120 resources" in first.stdout
+    second = run_cli("--db", db, "collect", "sample")
+    assert "nothing new: these inputs are collection 1" in second.stdout
