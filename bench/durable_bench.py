@@ -182,6 +182,8 @@ def child_dbos_many(url: str, count: int) -> dict[str, float]:
     return {"total_s": elapsed, "per_workflow_us": elapsed / count * 1e6}
 
 
+# Worker lease in the takeover measurement: a dead worker's run waits out at most this.
+TAKEOVER_LEASE = 2.0
 KILL_AT = 5  # the victim dies just before this step; the restarted process resumes here
 
 
@@ -209,6 +211,207 @@ def child_dbos_recover(url: str, marker: str) -> dict[str, float]:
     else:
         time.sleep(60)  # recovery runs in DBOS's own thread; the step above exits the process
     return {}
+
+
+# --------------------------------------------------------------------------------------------
+# reclaim
+# --------------------------------------------------------------------------------------------
+
+
+def _reclaim(url: str, **options: Any) -> Any:
+    from reclaim.database import create_engine
+    from reclaim.durable import DurableEngine, ensure_schema
+
+    engine = create_engine(url)
+    ensure_schema(engine)
+    return DurableEngine(engine, **options)
+
+
+def _noop(ctx: Any, **_: Any) -> int:
+    return 0
+
+
+def _chain(name: str, steps: int, fn: Callable[..., Any] = _noop) -> Any:
+    """``steps`` independent no-op steps in declaration order (the sequential executor runs
+    them one at a time, like DBOS's loop of step calls)."""
+    from reclaim.durable import Workflow
+
+    workflow = Workflow(name)
+    for i in range(steps):
+        workflow.step(fn, name=f"s{i}")
+    return workflow
+
+
+def child_reclaim_sequential(url: str, steps: int) -> dict[str, float]:
+    durable = _reclaim(url)
+    durable.run_workflow(_chain("warm", 3))
+    workflow = _chain("sequential", steps)
+    t0 = time.perf_counter()
+    durable.run_workflow(workflow)
+    elapsed = time.perf_counter() - t0
+    return {"per_step_us": elapsed / steps * 1e6}
+
+
+def child_reclaim_many(url: str, count: int) -> dict[str, float]:
+    durable = _reclaim(url)
+    workflow = _chain("one-step", 1)
+    durable.run_workflow(workflow, -1)
+    t0 = time.perf_counter()
+    for i in range(count):
+        durable.run_workflow(workflow, i)
+    elapsed = time.perf_counter() - t0
+    return {"total_s": elapsed, "per_workflow_us": elapsed / count * 1e6}
+
+
+def child_reclaim_recover(url: str, marker: str) -> dict[str, float]:
+    """Victim dies at step KILL_AT; the resumer (a new process) takes the run over at once
+    (its owner process is gone) and reports when it runs that step."""
+    victim = os.environ.get("RECOVER_ROLE") == "victim"
+
+    def work(ctx: Any) -> int:
+        if ctx.step == f"s{KILL_AT}":
+            if victim:
+                os.kill(os.getpid(), signal.SIGKILL)
+            Path(marker).write_text(repr(time.time()))
+            os._exit(0)
+        return 0
+
+    from reclaim.durable import RunStatus, Workflow
+
+    workflow = Workflow("killed", register=False)
+    for i in range(KILL_AT + 5):
+        workflow.step(work, name=f"s{i}")
+    durable = _reclaim(url, workflows=[workflow])
+    if victim:
+        durable.run_workflow(workflow)
+    else:
+        (run,) = durable.list_runs(statuses=[RunStatus.RUNNING], limit=1)
+        durable.run(run.id)
+    return {}
+
+
+def child_reclaim_worker(url: str, workdir: str, lease: str) -> dict[str, float]:
+    """A worker process for the takeover and map measurements (RECLAIM_ROLE tells which)."""
+    from reclaim.durable import StepContext, Workflow
+    from reclaim.durable.worker import Worker
+
+    role = os.environ["RECLAIM_ROLE"]
+    work = Path(workdir)
+
+    takeover = Workflow("takeover", version="1")
+
+    def step(ctx: StepContext) -> int:
+        if ctx.step == f"s{KILL_AT}":
+            if role == "victim":
+                while not (work / "go").exists():
+                    time.sleep(0.01)
+                (work / "died").write_text(repr(time.time()))
+                os.kill(os.getpid(), signal.SIGKILL)
+            (work / "resumed").write_text(repr(time.time()))
+        return 0
+
+    for i in range(KILL_AT + 3):
+        takeover.step(step, name=f"s{i}")
+
+    fanout = Workflow("fanout", version="1")
+
+    @fanout.step()
+    def keys(ctx: StepContext) -> list[str]:
+        return [f"item-{i:06d}" for i in range(int(ctx.input))]
+
+    @fanout.map_step(over="keys", key=lambda key: key, concurrency=1)
+    def each(ctx: StepContext, item: str) -> int:
+        return len(item)
+
+    durable = _reclaim(url, lease_seconds=float(lease), distribute_items=role == "map")
+    worker = Worker(durable, poll_interval=0.05, schedules=False, workflows=[role_workflow(role)])
+    worker.install_signal_handlers()
+    (work / f"ready-{os.getpid()}").write_text("")
+    worker.run()
+    return {}
+
+
+def role_workflow(role: str) -> str:
+    return "fanout" if role == "map" else "takeover"
+
+
+def measure_worker_takeover(url: str, tmp: Path, lease: float) -> float:
+    """Seconds from a worker's SIGKILL to the next step running in a standby worker."""
+    from reclaim.database import create_engine
+    from reclaim.durable import DurableEngine, ensure_schema
+
+    work = Path(tempfile.mkdtemp(dir=tmp))
+    engine = create_engine(url)
+    ensure_schema(engine)
+    args = [PYTHON, str(HERE), "_child", "reclaim-worker", url, str(work), str(lease)]
+    victim = subprocess.Popen(args, env={**os.environ, "RECLAIM_ROLE": "victim"})
+    wait_until(lambda: any(work.glob("ready-*")))
+    # Registering "takeover" needs the workflow object; the child defines it, so insert the
+    # run through a throwaway definition of the same shape.
+    from reclaim.durable import Workflow
+
+    shape = Workflow("takeover", version="1", register=False)
+    for i in range(KILL_AT + 3):
+        shape.step(_noop, name=f"s{i}")
+    DurableEngine(engine, workflows=[shape]).start(shape)
+    standby = subprocess.Popen(args, env={**os.environ, "RECLAIM_ROLE": "standby"})
+    wait_until(lambda: len(list(work.glob("ready-*"))) == 2)
+    time.sleep(0.3)
+    (work / "go").write_text("")
+    wait_until(lambda: (work / "resumed").exists(), timeout=60)
+    standby.send_signal(signal.SIGTERM)
+    standby.wait(timeout=30)
+    victim.wait(timeout=30)
+    engine.dispose()
+    return float((work / "resumed").read_text()) - float((work / "died").read_text())
+
+
+def measure_map(url: str, tmp: Path, items: int, workers: int) -> float:
+    """Items per second of one map step drained by ``workers`` worker processes."""
+    from reclaim.database import create_engine
+    from reclaim.durable import DurableEngine, RunStatus, StepContext, Workflow, ensure_schema
+
+    work = Path(tempfile.mkdtemp(dir=tmp))
+    engine = create_engine(url)
+    ensure_schema(engine)
+    args = [PYTHON, str(HERE), "_child", "reclaim-worker", url, str(work), "10"]
+    procs = [
+        subprocess.Popen(args, env={**os.environ, "RECLAIM_ROLE": "map"}) for _ in range(workers)
+    ]
+    wait_until(lambda: len(list(work.glob("ready-*"))) == workers, timeout=120)
+    time.sleep(0.5)
+    shape = Workflow("fanout", version="1", register=False)
+
+    @shape.step()
+    def keys(ctx: StepContext) -> list[str]:
+        return []
+
+    @shape.map_step(over="keys", key=lambda key: key, concurrency=1)
+    def each(ctx: StepContext, item: str) -> int:
+        return 0
+
+    durable = DurableEngine(engine, workflows=[shape])
+    t0 = time.perf_counter()
+    run_id = durable.start(shape, items)
+    wait_until(
+        lambda: durable.get_run(run_id).status is RunStatus.SUCCEEDED, timeout=1800, every=0.02
+    )
+    elapsed = time.perf_counter() - t0
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        proc.wait(timeout=60)
+    assert len([s for s in durable.steps(run_id) if s.item_key]) == items
+    engine.dispose()
+    return items / elapsed
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60, every: float = 0.01) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the benchmark made no progress")
+        time.sleep(every)
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,6 +461,7 @@ class Plan:
     restarts: int
     map_items: int
     workers: tuple[int, ...]
+    map_repeats: int
 
 
 QUICK = Plan(
@@ -268,6 +472,7 @@ QUICK = Plan(
     restarts=1,
     map_items=1000,
     workers=(1, 2),
+    map_repeats=1,
 )
 FULL = Plan(
     steps=1000,
@@ -277,6 +482,7 @@ FULL = Plan(
     restarts=5,
     map_items=10_000,
     workers=(1, 2, 4),
+    map_repeats=3,
 )
 
 
@@ -369,6 +575,37 @@ def main() -> None:
             )
     results["restart_to_resume_s"] = restart
 
+    takeover: dict[str, float] = {}
+    map_rates: dict[int, float] = {}
+    if "reclaim" in engines:
+        for backend in ("sqlite-wal", *(["postgresql"] if "postgresql" in backends else [])):
+            with databases(args.postgres_url) as dbs:
+
+                def tk(backend: str = backend, dbs: Databases = dbs) -> float:
+                    url = dbs.url(backend, "reclaim_takeover")
+                    return measure_worker_takeover(url, dbs.tmp, TAKEOVER_LEASE)
+
+                takeover[backend] = median_of(plan.restarts, tk)
+            print(
+                f"reclaim  {backend:11s} worker death → standby worker resumes "
+                f"{takeover[backend]:6.2f} s (lease {TAKEOVER_LEASE:g} s)"
+            )
+        if "postgresql" in backends:
+            for count in plan.workers:
+                with databases(args.postgres_url) as dbs:
+
+                    def mp(count: int = count, dbs: Databases = dbs) -> float:
+                        url = dbs.url("postgresql", "reclaim_map")
+                        return measure_map(url, dbs.tmp, plan.map_items, count)
+
+                    map_rates[count] = median_of(plan.map_repeats, mp)
+                print(
+                    f"reclaim  postgresql  map of {plan.map_items} items, {count} worker(s): "
+                    f"{map_rates[count]:8.0f} items/s"
+                )
+    results["worker_takeover_s"] = takeover
+    results["map_items_per_s"] = map_rates
+
     print()
     print("summary (median; ratio = DBOS / reclaim, higher is better for reclaim)")
     for backend in backends:
@@ -389,6 +626,18 @@ def main() -> None:
             f"  restart    {backend:11s} dbos {d or 0:7.2f} s   reclaim {r or 0:7.2f} s"
             f"   ratio {fmt_ratio(d, r)}"
         )
+    for backend, seconds in takeover.items():
+        print(
+            f"  takeover   {backend:11s} reclaim {seconds:7.2f} s after the worker's death "
+            f"(lease {TAKEOVER_LEASE:g} s; DBOS has no equivalent: it recovers a dead "
+            "executor's workflows only when told to)"
+        )
+    for count, rate in map_rates.items():
+        base = map_rates[min(map_rates)]
+        print(
+            f"  map        postgresql  {count} worker(s) {rate:8.0f} items/s"
+            f"   x{rate / base:.2f} vs {min(map_rates)}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
@@ -398,6 +647,10 @@ CHILDREN: dict[str, Callable[..., dict[str, float]]] = {
     "dbos-sequential": lambda url, n: child_dbos_sequential(url, int(n)),
     "dbos-many": lambda url, n: child_dbos_many(url, int(n)),
     "dbos-recover": child_dbos_recover,
+    "reclaim-sequential": lambda url, n: child_reclaim_sequential(url, int(n)),
+    "reclaim-many": lambda url, n: child_reclaim_many(url, int(n)),
+    "reclaim-recover": child_reclaim_recover,
+    "reclaim-worker": child_reclaim_worker,
 }
 
 

@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from reclaim.cli.context import console, err_console, state
+from reclaim.database import Backend, backend_of
 from reclaim.durable import DurableEngine, ParallelExecutor, SequentialExecutor, registry
 from reclaim.durable.schedule import CronExpression, Schedule, Scheduler, next_tick
 from reclaim.durable.worker import Worker
@@ -73,6 +74,15 @@ def worker(
     schedules: Annotated[
         bool, typer.Option("--schedules/--no-schedules", help="Also fire due cron ticks.")
     ] = True,
+    distribute_items: Annotated[
+        bool | None,
+        typer.Option(
+            "--distribute-items/--no-distribute-items",
+            help="Queue map items so that idle workers share them "
+            "[default: on for PostgreSQL, off for SQLite].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a worker: claim durable runs and drive them, resuming what dead workers left.
 
@@ -91,7 +101,17 @@ def worker(
         stream=sys.stderr,
     )
     executor = SequentialExecutor() if step_workers == 1 else ParallelExecutor(step_workers)
-    engine = DurableEngine(state(ctx).engine(), executor=executor, lease_seconds=lease)
+    database = state(ctx).engine()
+    if distribute_items is None:
+        # Sharing items costs a second commit per item: worth it only across processes that
+        # can really work at once, which SQLite's single writer does not allow.
+        distribute_items = backend_of(database) is Backend.POSTGRESQL
+    engine = DurableEngine(
+        database,
+        executor=executor,
+        lease_seconds=lease,
+        distribute_items=distribute_items,
+    )
     runner = Worker(
         engine,
         concurrency=concurrency,

@@ -41,7 +41,6 @@ from types import FrameType
 
 from reclaim.durable.engine import DurableEngine
 from reclaim.durable.errors import DurableError, LeaseLost, RunCancelled, StepFailed
-from reclaim.durable.executor import Execution
 from reclaim.durable.records import Claim
 from reclaim.durable.schedule import Scheduler
 from reclaim.durable.workflow import registry
@@ -66,6 +65,7 @@ class WorkerStats:
     cancelled: int = 0
     errors: int = 0
     scheduled: int = 0
+    items: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -93,7 +93,9 @@ class Worker:
     ``concurrency`` runs are driven at once (one slot thread each; a run's own steps may use
     more threads per its executor). ``poll_interval`` is how long an idle slot waits before
     asking the database again. With ``schedules`` (the default) the worker also fires due cron
-    ticks (see ``reclaim.durable.schedule``) every ``schedule_interval`` seconds.
+    ticks (see ``reclaim.durable.schedule``) every ``schedule_interval`` seconds. A slot with
+    no run to claim helps with queued map items of running runs, ``item_batch`` at a time
+    (0: never), when the engines were built with ``distribute_items``.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class Worker:
         schedules: bool = True,
         schedule_interval: float = 10.0,
         workflows: list[str] | None = None,
+        item_batch: int = 8,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"worker concurrency must be at least 1, not {concurrency}")
@@ -124,6 +127,7 @@ class Worker:
         self.schedule_interval = schedule_interval
         self.scheduler = Scheduler(engine) if schedules else None
         self._workflows = workflows
+        self.item_batch = item_batch
         self.stats = WorkerStats()
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
@@ -253,13 +257,28 @@ class Worker:
                 self._return_budget()
                 self._pause()
                 continue
-            if claim is None:
-                self._return_budget()
-                if self._until_idle and self._all_idle():
-                    return
-                self._pause()
+            if claim is not None:
+                self._drive(claim)
                 continue
-            self._drive(claim)
+            self._return_budget()
+            if self._help_with_items():
+                continue
+            if self._until_idle and self._all_idle():
+                return
+            self._pause()
+
+    def _help_with_items(self) -> bool:
+        """No run to claim: run queued map items of other workers' runs. True if any."""
+        if self.item_batch == 0:
+            return False
+        try:
+            done = self.engine.work_items(limit=self.item_batch, workflows=self._workflow_names())
+        except Exception:
+            log.exception("worker %s: working on map items failed", self.worker_id)
+            return False
+        if done:
+            self._count_many("items", done)
+        return done > 0
 
     def _pause(self) -> None:
         # Woken early by a fired schedule (new work) or by stop().
@@ -328,20 +347,11 @@ class Worker:
 
     def _execute(self, held: _Held) -> None:
         claim = held.claim
-        # The same preparation as DurableEngine.execute, with our own stop event so that a
-        # shutdown request stops the run at a step boundary, not only a lost lease.
+        # Like DurableEngine.execute, but stopped by our own event, so that a shutdown request
+        # stops the run at a step boundary and not only a lost lease does.
         workflow = self.engine.workflow(claim.run.workflow)
         workflow.check_stored(claim.run_id, claim.run.version, claim.run.definition)
-        execution = Execution(
-            store=self.store,
-            claim=claim,
-            workflow=workflow,
-            executor=self.engine.executor,
-            checkpoints=self.store.load_steps(claim.run_id),
-            stop=held.stop,
-            stop_reason=lambda: held.reason,
-        )
-        execution.run()
+        self.engine.execution(claim, stop=held.stop, stop_reason=lambda: held.reason).run()
 
     def _release(self, held: _Held) -> None:
         try:
