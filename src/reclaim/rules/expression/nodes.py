@@ -21,12 +21,15 @@ __all__ = [
     "Span",
     "UnaryOp",
     "children",
+    "element_type",
+    "is_null_literal",
+    "unify_branches",
 ]
 
 from dataclasses import dataclass
 from typing import Any
 
-from reclaim.rules.expression.types import FieldType
+from reclaim.rules.expression.types import FieldType, type_of_value, unify, unify_all
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,3 +134,27 @@ def children(node: Node) -> tuple[Node, ...]:
     if isinstance(node, ListLit):
         return node.items
     return ()
+
+
+def is_null_literal(node: Node) -> bool:
+    """Whether ``node`` is the literal None."""
+    return isinstance(node, Const) and node.value is None
+
+
+def element_type(node: Node) -> FieldType | None:
+    """The one type of a constant list's items, if they share one (nulls ignored)."""
+    if isinstance(node, Const) and isinstance(node.value, list | tuple):
+        types = {type_of_value(item) for item in node.value if item is not None}
+        return unify_all(list(types)) if types else None
+    if isinstance(node, ListLit):
+        return unify_all([item.type for item in node.items if not is_null_literal(item)])
+    return None
+
+
+def unify_branches(body: Node, orelse: Node) -> FieldType | None:
+    """The type of ``body if c else orelse`` (a None branch takes the other's type), or None."""
+    if is_null_literal(body):
+        return orelse.type
+    if is_null_literal(orelse):
+        return body.type
+    return unify(body.type, orelse.type)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-__all__ = ["FactSchema", "FieldSpec", "FieldType"]
+__all__ = [
+    "FactSchema",
+    "FieldSpec",
+    "FieldType",
+    "comparable",
+    "type_of_value",
+    "unify",
+    "unify_all",
+]
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from reclaim.rules.expression.errors import ExpressionError
 
@@ -147,3 +157,51 @@ class FactSchema:
 
     def __repr__(self) -> str:
         return f"FactSchema({self.to_mapping()!r})"
+
+
+# --- type rules shared by the checker ---
+
+
+def comparable(left: FieldType, right: FieldType) -> bool:
+    """Whether values of the two types may be compared with == (numbers mix; any mixes)."""
+    if FieldType.ANY in (left, right) or left == right:
+        return True
+    return left in NUMERIC and right in NUMERIC
+
+
+def type_of_value(value: Any) -> FieldType:
+    """The type of a Python value given as a literal or constant (ANY for lists, maps, None)."""
+    if isinstance(value, bool):
+        return FieldType.BOOLEAN
+    if isinstance(value, int):
+        return FieldType.INTEGER
+    if isinstance(value, float):
+        return FieldType.NUMBER
+    if isinstance(value, str):
+        return FieldType.STRING
+    if isinstance(value, datetime | date):
+        return FieldType.DATETIME
+    return FieldType.ANY
+
+
+def unify_all(types: Sequence[FieldType]) -> FieldType | None:
+    """The one type all of ``types`` can be, or None if they conflict."""
+    if not types:
+        return FieldType.ANY
+    result: FieldType | None = types[0]
+    for other in types[1:]:
+        if result is None:
+            return None
+        result = unify(result, other)
+    return result
+
+
+def unify(left: FieldType, right: FieldType) -> FieldType | None:
+    """The type both can be (integer and number give number), or None if they conflict."""
+    if left == right:
+        return left
+    if FieldType.ANY in (left, right):
+        return FieldType.ANY
+    if left in NUMERIC and right in NUMERIC:
+        return FieldType.NUMBER
+    return None

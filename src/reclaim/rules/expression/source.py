@@ -1,0 +1,63 @@
+"""Expression text with its place in a file: positions, spans and located errors."""
+
+from __future__ import annotations
+
+__all__ = ["SourceText", "offset"]
+
+import ast
+from collections.abc import Sequence
+
+from reclaim.errors import SourceLocation
+from reclaim.rules.expression.errors import ExpressionError
+from reclaim.rules.expression.limits import Limits
+from reclaim.rules.expression.nodes import Span
+
+
+class SourceText:
+    """One expression's text, where it starts in its file, and the limits it is held to."""
+
+    def __init__(self, source: str, location: SourceLocation | None, limits: Limits) -> None:
+        self.source = source
+        self.location = location
+        self.limits = limits
+        self.lines = source.splitlines() or [""]
+
+    # --- errors and positions ---
+
+    def error(self, message: str, fix: str, line: int = 1, column: int = 1) -> ExpressionError:
+        return ExpressionError(message, location=self.place(line, column), fix=fix)
+
+    def place(self, line: int, column: int) -> SourceLocation:
+        """Map a position in the expression (1-based) to the file, per the rules contract."""
+        if self.location is None:
+            return SourceLocation("<expression>", line, column)
+        base_line = self.location.line or 1
+        base_column = self.location.column or 1
+        if line == 1:
+            return SourceLocation(self.location.path, base_line, base_column + column - 1)
+        return SourceLocation(self.location.path, base_line + line - 1, column)
+
+    def error_at(self, node: ast.AST, message: str, fix: str) -> ExpressionError:
+        line, column = self._position(node)
+        return self.error(message, fix, line, column)
+
+    def _position(self, node: ast.AST) -> tuple[int, int]:
+        line = getattr(node, "lineno", 1) or 1
+        offset = getattr(node, "col_offset", 0) or 0
+        return line, self._char_column(line, offset)
+
+    def _char_column(self, line: int, byte_offset: int) -> int:
+        # ast offsets count UTF-8 bytes; editors count characters.
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore")) + 1
+
+    def span(self, node: ast.AST) -> Span:
+        line, column = self._position(node)
+        end_line = getattr(node, "end_lineno", line) or line
+        end_column = self._char_column(end_line, getattr(node, "end_col_offset", 0) or 0)
+        text = ast.get_source_segment(self.source, node) or ""
+        return Span(line, column, end_line, end_column, text)
+
+
+def offset(lines: Sequence[str], line: int, column: int) -> int:
+    return sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
