@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, Row
 
 from reclaim.database import backend_of
+from reclaim.durable import statements
 from reclaim.durable.dialect import PreparedWrite, dialect_for
 from reclaim.durable.errors import LeaseLost, RunBusy, RunCancelled, RunNotFound
 from reclaim.durable.records import (
@@ -38,69 +39,14 @@ from reclaim.durable.records import (
     StepRecord,
     StepStatus,
 )
-from reclaim.durable.schema import UtcDateTime, ensure_schema, runs, steps
+from reclaim.durable.schema import ensure_schema, runs, steps
+from reclaim.durable.statements import STEP_COLUMNS, run_record, step_record
 
 _LIVE = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 
 
 class _Fenced(Exception):
     """Internal: a fenced write matched no row; the transaction must roll back."""
-
-
-def _run_record(row: Row[Any]) -> RunRecord:
-    m = row._mapping
-    return RunRecord(
-        id=m["id"],
-        workflow=m["workflow"],
-        version=m["version"],
-        fingerprint=m["fingerprint"],
-        definition=m["definition"],
-        status=RunStatus(m["status"]),
-        input=m["input"],
-        output=m["output"],
-        error=m["error"],
-        attempts=m["attempts"],
-        max_attempts=m["max_attempts"],
-        owner=m["owner"],
-        lease_expires_at=m["lease_expires_at"],
-        fencing_token=m["fencing_token"],
-        dedupe_key=m["dedupe_key"],
-        timeout_at=m["timeout_at"],
-        created_at=m["created_at"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        updated_at=m["updated_at"],
-    )
-
-
-def _step_record(row: Row[Any] | Any) -> StepRecord:
-    m = row._mapping
-    return StepRecord(
-        run_id=m["run_id"],
-        step=m["step"],
-        item_key=m["item_key"],
-        status=StepStatus(m["status"]),
-        attempts=m["attempts"],
-        output=m["output"],
-        error=m["error"],
-        events=m["events"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-    )
-
-
-_STEP_COLUMNS = (
-    steps.c.run_id,
-    steps.c.step,
-    steps.c.item_key,
-    steps.c.status,
-    steps.c.attempts,
-    steps.c.output,
-    steps.c.error,
-    steps.c.events,
-    steps.c.started_at,
-    steps.c.finished_at,
-)
 
 
 class Store:
@@ -113,26 +59,11 @@ class Store:
         self.engine = engine
         self.backend = backend_of(engine)
         self.dialect = dialect_for(self.backend)
-        self._checkpoint_statement = self._build_checkpoint_statement()
-        self._insert_claimed = self._build_insert(claimed=True)
-        self._insert_pending = self._build_insert(claimed=False)
-        self._finish_statement = (
-            sa.update(runs)
-            .where(
-                runs.c.id == sa.bindparam("run_id", type_=sa.String),
-                runs.c.fencing_token == sa.bindparam("token", type_=sa.BigInteger),
-                runs.c.status == RunStatus.RUNNING.value,
-            )
-            .values(
-                status=sa.bindparam("status", type_=sa.String),
-                output=sa.bindparam("output", type_=sa.Text),
-                error=sa.bindparam("error", type_=sa.Text),
-                owner=None,
-                lease_expires_at=None,
-                finished_at=self.dialect.now(),
-                updated_at=self.dialect.now(),
-            )
-        )
+        # Built once: constructing a statement per call costs more than running it.
+        self._checkpoint_statement = statements.checkpoint(self.dialect)
+        self._insert_claimed = statements.insert_run(self.dialect, claimed=True)
+        self._insert_pending = statements.insert_run(self.dialect, claimed=False)
+        self._finish_statement = statements.finish_run(self.dialect)
         self._checkpoint_write = PreparedWrite(engine, self._checkpoint_statement, self.dialect)
 
     def ensure_schema(self) -> None:
@@ -179,12 +110,12 @@ class Store:
         with self.engine.begin() as connection:
             row = self._insert_run(connection, fields, owner=None, lease_seconds=0.0)
             if row is not None:
-                return _run_record(row), True
+                return run_record(row), True
             where = runs.c.id == run_id
             if dedupe_key is not None:
                 where = sa.or_(where, runs.c.dedupe_key == dedupe_key)
             existing = connection.execute(sa.select(runs).where(where).limit(1)).one()
-        return _run_record(existing), False
+        return run_record(existing), False
 
     def create_claimed_run(
         self,
@@ -220,7 +151,7 @@ class Store:
             row = self._insert_run(connection, fields, owner=worker_id, lease_seconds=lease_seconds)
         if row is None:
             return None
-        run = _run_record(row)
+        run = run_record(row)
         assert run.lease_expires_at is not None
         assert run.started_at is not None
         return Claim(
@@ -251,33 +182,10 @@ class Store:
         statement = self._insert_claimed if claimed else self._insert_pending
         return connection.execute(statement, params).first()
 
-    def _build_insert(self, *, claimed: bool) -> Any:
-        # Built once: constructing a statement per call costs more than running it.
-        d = self.dialect
-        # Explicit casts: PostgreSQL cannot infer a parameter's type inside IS NULL or a function.
-        timeout = sa.cast(sa.bindparam("timeout_seconds", type_=sa.Float), sa.Float)
-        lease = sa.cast(sa.bindparam("lease", type_=sa.Float), sa.Float)
-        names = ("id", "workflow", "version", "fingerprint", "definition", "input")
-        values: dict[str, Any] = {name: sa.bindparam(name, type_=sa.String) for name in names}
-        values.update(
-            max_attempts=sa.bindparam("max_attempts", type_=sa.Integer),
-            dedupe_key=sa.bindparam("dedupe_key", type_=sa.String),
-            status=sa.bindparam("status", type_=sa.String),
-            attempts=sa.bindparam("attempts", type_=sa.Integer),
-            fencing_token=sa.bindparam("fencing_token", type_=sa.BigInteger),
-            owner=sa.bindparam("owner", type_=sa.String),
-            lease_expires_at=d.later(lease) if claimed else None,
-            started_at=d.now() if claimed else None,
-            timeout_at=sa.case((timeout.is_(None), None), else_=d.later(timeout)),
-            created_at=d.now(),
-            updated_at=d.now(),
-        )
-        return d.insert(runs).values(**values).on_conflict_do_nothing().returning(*runs.c)
-
     def get_run(self, run_id: str) -> RunRecord | None:
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).first()
-        return None if row is None else _run_record(row)
+        return None if row is None else run_record(row)
 
     def list_runs(
         self,
@@ -293,17 +201,17 @@ class Store:
         if statuses:
             query = query.where(runs.c.status.in_([s.value for s in statuses]))
         with self.engine.connect() as connection:
-            return [_run_record(row) for row in connection.execute(query)]
+            return [run_record(row) for row in connection.execute(query)]
 
     def load_steps(self, run_id: str) -> list[StepRecord]:
         """Every checkpoint of a run, in one query."""
         query = (
-            sa.select(*_STEP_COLUMNS)
+            sa.select(*STEP_COLUMNS)
             .where(steps.c.run_id == run_id)
             .order_by(steps.c.started_at, steps.c.step, steps.c.item_key)
         )
         with self.engine.connect() as connection:
-            return [_step_record(row) for row in connection.execute(query)]
+            return [step_record(row) for row in connection.execute(query)]
 
     # ------------------------------------------------------------- ownership
 
@@ -348,7 +256,7 @@ class Store:
                 row = connection.execute(query).first()
                 if row is None:
                     return None
-                candidate = _run_record(row)
+                candidate = run_record(row)
                 if candidate.attempts >= candidate.max_attempts:
                     self._mark_dead(connection, candidate)
                     if run_id is not None:
@@ -368,7 +276,7 @@ class Store:
                     )
                     .returning(*runs.c, d.now().label("db_now"))
                 ).one()
-                run = _run_record(claimed)
+                run = run_record(claimed)
                 assert run.lease_expires_at is not None
                 return Claim(
                     run=run,
@@ -437,45 +345,6 @@ class Store:
         return result.rowcount == 1
 
     # ------------------------------------------------------------ checkpoints
-
-    def _build_checkpoint_statement(self) -> Any:
-        # INSERT … SELECT FROM durable_runs WHERE token matches: the fencing check and the
-        # write are one statement, so the hot path is one round trip and one commit.
-        source = (
-            sa.select(
-                runs.c.id,
-                sa.bindparam("step", type_=sa.String),
-                sa.bindparam("item_key", type_=sa.String),
-                sa.bindparam("status", type_=sa.String),
-                sa.bindparam("attempts", type_=sa.Integer),
-                sa.bindparam("output", type_=sa.Text),
-                sa.bindparam("error", type_=sa.Text),
-                sa.bindparam("events", type_=sa.Text),
-                sa.bindparam("started_at", type_=UtcDateTime()),
-                sa.bindparam("finished_at", type_=UtcDateTime()),
-            )
-            .where(
-                runs.c.id == sa.bindparam("run_id", type_=sa.String),
-                runs.c.fencing_token == sa.bindparam("token", type_=sa.BigInteger),
-            )
-            .with_for_update(read=True)
-        )
-        insert = self.dialect.insert(steps).from_select([c.name for c in _STEP_COLUMNS], source)
-        excluded = insert.excluded
-        # psycopg 3 forgets an INSERT's rowcount once SQLAlchemy closes the cursor.
-        return insert.execution_options(preserve_rowcount=True).on_conflict_do_update(
-            index_elements=[steps.c.run_id, steps.c.step, steps.c.item_key],
-            set_={
-                "status": excluded.status,
-                "attempts": excluded.attempts,
-                "output": excluded.output,
-                "error": excluded.error,
-                "events": excluded.events,
-                # The first attempt's start survives retries and resumes.
-                "started_at": sa.func.coalesce(steps.c.started_at, excluded.started_at),
-                "finished_at": excluded.finished_at,
-            },
-        )
 
     def checkpoint(
         self,
@@ -611,7 +480,7 @@ class Store:
             ).first()
             if row is None:
                 raise RunNotFound(f"no run has id {run_id!r}", fix="see `reclaim runs list`")
-            run = _run_record(row)
+            run = run_record(row)
             if run.status.value not in reopenable:
                 if run.status is RunStatus.SUCCEEDED:
                     raise RunBusy(f"run {run_id} already succeeded; there is nothing to resume")
@@ -635,7 +504,7 @@ class Store:
                 )
                 .returning(*runs.c)
             ).one()
-        return _run_record(row)
+        return run_record(row)
 
     def delete_run(self, run_id: str) -> bool:
         """Remove a run and its checkpoints (retention clean-up)."""
@@ -649,9 +518,9 @@ class Store:
         found: dict[str, list[StepRecord]] = {run_id: [] for run_id in run_ids}
         if not run_ids:
             return found
-        query = sa.select(*_STEP_COLUMNS).where(steps.c.run_id.in_(list(run_ids)))
+        query = sa.select(*STEP_COLUMNS).where(steps.c.run_id.in_(list(run_ids)))
         with self.engine.connect() as connection:
             for row in connection.execute(query):
-                record = _step_record(row)
+                record = step_record(row)
                 found[record.run_id].append(record)
         return found
