@@ -344,7 +344,9 @@ def measure_worker_takeover(url: str, tmp: Path, lease: float) -> float:
     engine = create_engine(url)
     ensure_schema(engine)
     args = [PYTHON, str(HERE), "_child", "reclaim-worker", url, str(work), str(lease)]
-    victim = subprocess.Popen(args, env={**os.environ, "RECLAIM_ROLE": "victim"})
+    victim = subprocess.Popen(
+        args, env={**os.environ, "RECLAIM_ROLE": "victim"}, stdout=subprocess.DEVNULL
+    )
     wait_until(lambda: any(work.glob("ready-*")))
     # Registering "takeover" needs the workflow object; the child defines it, so insert the
     # run through a throwaway definition of the same shape.
@@ -354,7 +356,9 @@ def measure_worker_takeover(url: str, tmp: Path, lease: float) -> float:
     for i in range(KILL_AT + 3):
         shape.step(_noop, name=f"s{i}")
     DurableEngine(engine, workflows=[shape]).start(shape)
-    standby = subprocess.Popen(args, env={**os.environ, "RECLAIM_ROLE": "standby"})
+    standby = subprocess.Popen(
+        args, env={**os.environ, "RECLAIM_ROLE": "standby"}, stdout=subprocess.DEVNULL
+    )
     wait_until(lambda: len(list(work.glob("ready-*"))) == 2)
     time.sleep(0.3)
     (work / "go").write_text("")
@@ -376,7 +380,8 @@ def measure_map(url: str, tmp: Path, items: int, workers: int) -> float:
     ensure_schema(engine)
     args = [PYTHON, str(HERE), "_child", "reclaim-worker", url, str(work), "10"]
     procs = [
-        subprocess.Popen(args, env={**os.environ, "RECLAIM_ROLE": "map"}) for _ in range(workers)
+        subprocess.Popen(args, env={**os.environ, "RECLAIM_ROLE": "map"}, stdout=subprocess.DEVNULL)
+        for _ in range(workers)
     ]
     wait_until(lambda: len(list(work.glob("ready-*"))) == workers, timeout=120)
     time.sleep(0.5)
