@@ -125,27 +125,27 @@ recommendations = sa.Table(
         name="status",
     ),
     sa.Index("ix_recommendations_status", "status"),
-    sa.Index("ix_recommendations_resource_id", "resource_id"),
 )
 
+# The key starts with the recommendation, so its history is one range of the key and no second
+# index has to be maintained for every observation a run writes.
 observations = sa.Table(
     "observations",
     metadata,
-    sa.Column(
-        "run_id",
-        sa.String(64),
-        sa.ForeignKey("recommendation_runs.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
     sa.Column(
         "recommendation_id",
         _ID,
         sa.ForeignKey("recommendations.id", ondelete="CASCADE"),
         primary_key=True,
     ),
+    sa.Column(
+        "run_id",
+        sa.String(64),
+        sa.ForeignKey("recommendation_runs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
     sa.Column("seen_at", UtcDateTime(), nullable=False),
     sa.Column("monthly_savings", MONEY, nullable=False),
     sa.Column("savings_method", sa.String(64)),
     sa.Column("cost_30d", MONEY),
-    sa.Index("ix_observations_recommendation_id", "recommendation_id"),
 )

@@ -83,11 +83,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("fingerprint", name="uq_recommendations_fingerprint"),
     )
     op.create_index("ix_recommendations_status", "recommendations", ["status"])
-    op.create_index("ix_recommendations_resource_id", "recommendations", ["resource_id"])
     op.create_table(
         "observations",
-        sa.Column("run_id", sa.String(64), nullable=False),
         sa.Column("recommendation_id", _ID, nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=False),
         sa.Column("seen_at", _TIME, nullable=False),
         sa.Column("monthly_savings", _MONEY, nullable=False),
         sa.Column("savings_method", sa.String(64)),
@@ -104,9 +103,8 @@ def upgrade() -> None:
             name="fk_observations_recommendation_id_recommendations",
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("run_id", "recommendation_id", name="pk_observations"),
+        sa.PrimaryKeyConstraint("recommendation_id", "run_id", name="pk_observations"),
     )
-    op.create_index("ix_observations_recommendation_id", "observations", ["recommendation_id"])
 
 
 def downgrade() -> None:
