@@ -471,7 +471,8 @@ CONSTANTS: dict[str, Any] = {}
 def register_constants(**values: Any) -> None:
     """Make ``values`` available by name to the conditions of every rule set loaded afterwards.
 
-    A rule file's own ``vars`` win over these, and ``load_rules(constants=…)`` over both.
+    A rule file's own ``vars`` win over these; ``load_rules(constants=…)`` replaces them for
+    that one call.
     Values are read when a rule set is loaded (compiled in), not when it is evaluated.
     """
     for name in values:
