@@ -490,9 +490,17 @@ class RuleChecker:
         schema: FactSchema | None,
         constants: Mapping[str, Any],
     ) -> ParamValue | None:
-        if kind == "literal" or not (isinstance(value, str | list)):
+        """Compile one parameter value of the given kind (see :mod:`reclaim.rules.params`).
+
+        Expression parameters take non-string YAML values, lists included, as written (an
+        expression can itself be a list: ``"[a, b]"``); template parameters template each
+        string of a list.
+        """
+        if kind == "literal" or not isinstance(value, str | list):
             return ParamValue("const", value)
         if isinstance(value, list):
+            if kind == "expression":
+                return ParamValue("const", value)
             items = [
                 self.compile_value(item, kind, (*path, index), schema, constants)
                 for index, item in enumerate(value)

@@ -270,3 +270,12 @@ def test_route_labels_are_templates() -> None:
         ["finops", "env-dev"],
         ["finops", "env-prod"],
     ]
+
+
+def test_lists_in_expression_params_are_taken_as_written() -> None:
+    ruleset = load_rules_text(
+        "rules:\n  - id: r\n    when: 'True'\n    action: set\n"
+        "    params: {names: [alice, bob], computed: '[x, x * 2]'}\n"
+    )
+    (match,) = ruleset.evaluate({"x": 2}).matches
+    assert match.params == {"names": ["alice", "bob"], "computed": [2, 4]}
