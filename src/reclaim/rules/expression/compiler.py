@@ -30,11 +30,11 @@ class Expression:
     """
 
     __slots__ = (
+        "_row_predicate",
         "_value_function",
         "fields",
         "location",
         "result_type",
-        "row_predicate",
         "schema",
         "source",
         "tree",
@@ -66,10 +66,17 @@ class Expression:
             stack.extend(children(node))
         self.fields: frozenset[str] = frozenset(found)
         self.uses_now = uses_now
-        self.row_predicate: RowFunction = compile_row(
-            [tree], mode="truth", sources=[source]
-        ).function
+        self._row_predicate: RowFunction | None = None
         self._value_function: RowFunction | None = None
+
+    @property
+    def row_predicate(self) -> RowFunction:
+        """The compiled predicate ``f(fact, now=None) -> bool`` (compiled on first use)."""
+        function = self._row_predicate
+        if function is None:
+            function = compile_row([self.tree], mode="truth", sources=[self.source]).function
+            self._row_predicate = function
+        return function
 
     def evaluate(self, fact: Mapping[str, Any], *, now: datetime | None = None) -> Any:
         """The value of the expression for ``fact``; None means null."""

@@ -94,8 +94,12 @@ class RowProgram:
     """A compiled function ``f(fact, now=None)`` and the source it came from."""
 
     function: RowFunction
-    python_source: str
-    """The generated code, for debugging and tests (``ast.unparse`` of our own tree)."""
+    definition: ast.FunctionDef
+
+    @property
+    def python_source(self) -> str:
+        """The generated code, for debugging and tests (``ast.unparse`` of our own tree)."""
+        return ast.unparse(self.definition)
 
 
 def _name(identifier: str) -> ast.Name:
@@ -469,8 +473,8 @@ def compile_row(
         generator.optimistic = True
         fast = build()
         generator.optimistic = False
-        if ast.dump(fast) == ast.dump(checked):
-            fast = None
+        if not generator.fields:
+            fast = None  # reads no field: nothing can be null, the checked code is as fast
 
     body: list[ast.stmt] = []
     if generator.uses_now:
@@ -550,7 +554,7 @@ def compile_row(
     function_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
     namespace: dict[str, Any] = {"__builtins__": {}, **generator.bound}
     function = types.FunctionType(function_code, namespace, "_expression", (None,))
-    return RowProgram(function, ast.unparse(definition))
+    return RowProgram(function, definition)
 
 
 def _assign(target: str, value: ast.expr) -> ast.stmt:

@@ -5,12 +5,15 @@ from __future__ import annotations
 __all__ = ["SourceText", "offset"]
 
 import ast
+import re
 from collections.abc import Sequence
 
 from reclaim.errors import SourceLocation
 from reclaim.rules.expression.errors import ExpressionError
 from reclaim.rules.expression.limits import Limits
 from reclaim.rules.expression.nodes import Span
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 class SourceText:
@@ -20,7 +23,9 @@ class SourceText:
         self.source = source
         self.location = location
         self.limits = limits
-        self.lines = source.splitlines() or [""]
+        # Python's tokenizer ends lines at \n, \r\n and \r only (str.splitlines() also splits
+        # at \f, \u2028 and others, which would shift every later line number).
+        self.lines = _NEWLINE.split(source)
 
     # --- errors and positions ---
 
@@ -55,7 +60,11 @@ class SourceText:
         line, column = self._position(node)
         end_line = getattr(node, "end_lineno", line) or line
         end_column = self._char_column(end_line, getattr(node, "end_col_offset", 0) or 0)
-        text = ast.get_source_segment(self.source, node) or ""
+        if line == end_line:
+            text = self.lines[line - 1][column - 1 : end_column - 1]
+        else:
+            first = offset(self.lines, line, column)
+            text = "\n".join(self.lines)[first : offset(self.lines, end_line, end_column)]
         return Span(line, column, end_line, end_column, text)
 
 

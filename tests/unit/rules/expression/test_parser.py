@@ -219,3 +219,16 @@ def test_the_users_first_drafts_compile() -> None:
 def test_unicode_columns_count_characters_not_bytes() -> None:
     text = error_of("state == 'é' and nope")
     assert text.startswith("rules.yaml:14:26: unknown field 'nope'")
+
+
+def test_only_python_newlines_end_lines() -> None:
+    # \u2028 and \f are not line ends for Python's tokenizer, so they must not shift positions.
+    text = error_of("state == '\u2028' and\n nope")
+    assert text.startswith("rules.yaml:15:2: unknown field 'nope'")
+
+
+def test_spans_keep_the_exact_source_text() -> None:
+    expression = compile_expression("cpu_avg < 1 and (\n  state == 'é')", schema=SCHEMA)
+    tree = expression.explain({})
+    assert [child.text for child in tree.children] == ["cpu_avg < 1", "state == 'é'"]
+    assert tree.text == "cpu_avg < 1 and (\n  state == 'é')"
