@@ -120,6 +120,24 @@ class FactSchema:
                 specs[name] = FieldSpec(parse_field_type(value, field=path))
         return cls(specs)
 
+    @classmethod
+    def from_polars(cls, schema: Mapping[str, Any]) -> FactSchema:
+        """The schema of a Polars frame (``frame.schema``): struct columns become maps with
+        their fields declared; dtypes without a language type become ``any``."""
+        import polars as pl
+
+        from reclaim.rules.expression.columnar import dtype_to_field_type
+
+        specs: dict[str, FieldSpec] = {}
+        for name, dtype in schema.items():
+            instance = dtype if isinstance(dtype, pl.DataType) else dtype()
+            if isinstance(instance, pl.Struct):
+                nested = {field.name: field.dtype for field in instance.fields}
+                specs[name] = FieldSpec(FieldType.MAP, cls.from_polars(nested))
+            else:
+                specs[name] = FieldSpec(dtype_to_field_type(instance))
+        return cls(specs)
+
     def get(self, name: str) -> FieldSpec | None:
         """The declared field ``name``, or None."""
         return self._fields.get(name)

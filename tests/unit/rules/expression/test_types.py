@@ -46,3 +46,31 @@ def test_suggest_finds_close_names() -> None:
     assert schema.suggest("zzz") is None
     assert "cpu_avg" in schema
     assert len(schema) == 1
+
+
+def test_from_polars_reads_a_frame_schema() -> None:
+    import datetime
+
+    import polars as pl
+
+    frame = pl.DataFrame(
+        {
+            "cpu": [1.5],
+            "count": [3],
+            "name": ["a"],
+            "on": [True],
+            "seen": [datetime.datetime(2024, 1, 1)],
+            "items": [["x"]],
+            "tags": [{"owner": "ann", "size": 2}],
+        }
+    )
+    schema = FactSchema.from_polars(frame.schema)
+    assert schema.to_mapping() == {
+        "cpu": "number",
+        "count": "integer",
+        "name": "string",
+        "on": "boolean",
+        "seen": "datetime",
+        "items": "list",
+        "tags": {"owner": "string", "size": "integer"},
+    }
