@@ -467,17 +467,19 @@ class Plan:
     map_items: int
     workers: tuple[int, ...]
     map_repeats: int
+    backends: tuple[str, ...] = BACKENDS
 
 
 QUICK = Plan(
-    steps=300,
-    workflows=200,
+    steps=200,
+    workflows=100,
     repeats=1,
-    floor_commits=300,
+    floor_commits=200,
     restarts=1,
-    map_items=1000,
+    map_items=500,
     workers=(1, 2),
     map_repeats=1,
+    backends=("sqlite-wal", "postgresql"),
 )
 FULL = Plan(
     steps=1000,
@@ -519,7 +521,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
-    backends = [b for b in BACKENDS if not (args.no_postgres and b == "postgresql")]
+    backends = [b for b in plan.backends if not (args.no_postgres and b == "postgresql")]
     results: dict[str, Any] = {"plan": plan.__dict__}
     engines = [
         e
@@ -583,7 +585,10 @@ def main() -> None:
     takeover: dict[str, float] = {}
     map_rates: dict[int, float] = {}
     if "reclaim" in engines:
-        for backend in ("sqlite-wal", *(["postgresql"] if "postgresql" in backends else [])):
+        takeover_backends = [b for b in ("sqlite-wal", "postgresql") if b in backends]
+        if args.quick:
+            takeover_backends = takeover_backends[-1:]  # one is enough for a smoke run
+        for backend in takeover_backends:
             with databases(args.postgres_url) as dbs:
 
                 def tk(backend: str = backend, dbs: Databases = dbs) -> float:

@@ -124,6 +124,12 @@ def worker(
     )
     stats = runner.run(until_idle=until_idle)
     err_console.print(f"worker {runner.worker_id} stopped: {stats.as_dict()}", highlight=False)
+    if runner.abandoned:
+        # Abandoned steps may still run in their threads, and Python would wait for them at
+        # exit; their runs are already handed back, so leave now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
 
 
 def _scheduler(ctx: typer.Context, modules: list[str] | None) -> Scheduler:

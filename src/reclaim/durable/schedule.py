@@ -22,6 +22,7 @@ __all__ = [
     "Schedule",
     "ScheduleTick",
     "Scheduler",
+    "dedupe_key",
     "due_tick",
     "next_tick",
     "schedules",

@@ -144,6 +144,11 @@ class Worker:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
+    @property
+    def abandoned(self) -> bool:
+        """True after ``abandon``: steps may still be running in slot threads."""
+        return self._abandoning.is_set()
+
     def stop(self) -> None:
         """Stop claiming; each run finishes its current step and is handed back."""
         if not self._stopping.is_set():
