@@ -200,6 +200,20 @@ def _param_names(rules: Iterable[Rule]) -> list[str]:
     return names
 
 
+# "__row" is never null, so these are identities that make Polars broadcast: a condition or
+# parameter over an all-null or absent field can compile to a single value rather than a
+# column, and a single non-literal value does not broadcast beside full columns on its own.
+_EVERY_ROW = pl.col("__row").is_not_null()
+
+
+def _column_of(condition: pl.Expr) -> pl.Expr:
+    return (_EVERY_ROW & condition).fill_null(False)
+
+
+def _values_of(value: pl.Expr) -> pl.Expr:
+    return pl.when(_EVERY_ROW).then(value)
+
+
 _POLARS_TYPES: dict[FieldType, pl.DataType] = {
     FieldType.NUMBER: pl.Float64(),
     FieldType.INTEGER: pl.Int64(),
@@ -256,7 +270,8 @@ def _match_rows(
     ]
     schema = source.schema
     columns.extend(
-        value.to_polars(now, schema).alias(f"__p_{name}") for name, value in rule.params.items()
+        _values_of(value.to_polars(now, schema)).alias(f"__p_{name}")
+        for name, value in rule.params.items()
     )
     return source.select(columns)
 
@@ -290,7 +305,7 @@ def evaluate_frame(
     # One select computes every condition: Polars runs them in parallel over shared columns.
     schema = work.schema
     hits = work.select(
-        rule.condition.to_polars(now=now, schema=schema).fill_null(False).alias(name)
+        _column_of(rule.condition.to_polars(now=now, schema=schema)).alias(name)
         for rule, name in zip(rules, hit_names, strict=True)
     )
     if ruleset.mode == "first":
@@ -323,7 +338,7 @@ def _evaluate_frame_ordered(
     parts: list[pl.DataFrame] = []
     for index, rule in enumerate(rules):
         condition = rule.condition.to_polars(now=now, schema=work.schema)
-        hit = work.select(condition.fill_null(False)).to_series()
+        hit = work.select(_column_of(condition)).to_series()
         if not hit.any():
             continue
         parts.append(_match_rows(work, hit, rule, index, now))
@@ -331,7 +346,7 @@ def _evaluate_frame_ordered(
         if spec is not None and spec.updates_context and spec.builtin:
             updates = [
                 pl.when(hit)
-                .then(value.to_polars(now, work.schema))
+                .then(_values_of(value.to_polars(now, work.schema)))
                 .otherwise(pl.col(name) if name in work.columns else pl.lit(None))
                 .alias(name)
                 for name, value in rule.params.items()

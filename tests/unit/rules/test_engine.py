@@ -279,3 +279,18 @@ def test_lists_in_expression_params_are_taken_as_written() -> None:
     )
     (match,) = ruleset.evaluate({"x": 2}).matches
     assert match.params == {"names": ["alice", "bob"], "computed": [2, 4]}
+
+
+def test_evaluate_frame_with_all_null_undeclared_columns() -> None:
+    ruleset = load_rules_text(
+        "vars: {watch: [a]}\nrules:\n  - {id: w, when: owner in watch}\n"
+        "  - id: c\n    when: cost > 1\n    action: route\n"
+        "    params: {team: 't-{owner}', labels: ['{owner}']}\n"
+    )
+    facts = [{"owner": None, "cost": None}, {"owner": None, "cost": 5.0}]
+    for frame in (pl.DataFrame(facts), pl.DataFrame({"cost": [None, 5.0]})):
+        result = ruleset.evaluate_frame(frame)
+        assert result.select("row", "rule_id").rows() == [(1, "c")]
+        assert result["params"].to_list() == [{"team": None, "labels": [None]}]
+    (match,) = ruleset.evaluate(facts[1]).matches
+    assert match.params == {"team": None, "labels": [None]}
