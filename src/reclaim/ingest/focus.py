@@ -544,7 +544,8 @@ def _rows_by_key(files: list[pl.LazyFrame], keys: pl.Series, *columns: str) -> p
             | {name: ROW_SCHEMA[name] for name in columns}
         )
     # One file at a time: collecting them together decodes every file's strings at once.
-    return pl.concat([part.collect(engine="streaming") for part in parts], how="vertical")
+    frames: list[pl.DataFrame] = [part.collect(engine="streaming") for part in parts]
+    return pl.concat(frames, how="vertical")
 
 
 def _empty_per_resource() -> pl.DataFrame:
