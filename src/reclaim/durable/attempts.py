@@ -194,6 +194,7 @@ def _invoke(
     thread.start()
     thread.join(spec.timeout)
     if thread.is_alive():
+        context.abandon()
         raise StepTimeout(
             f"{label(spec.name, item_key)} ran longer than its timeout of {spec.timeout}s"
         )

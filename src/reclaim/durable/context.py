@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from reclaim.durable.errors import DefinitionMismatch
+from reclaim.durable.errors import DefinitionMismatch, StepTimeout
 
 # Checkpoints the list of recorded values; raises LeaseLost/RunCancelled like any checkpoint.
 Recorder = Callable[[str], None]
@@ -61,6 +61,7 @@ class StepContext:
         self._record = record
         self._stop = stop
         self._check = check
+        self._abandoned = False
 
     def __repr__(self) -> str:
         return f"StepContext({self.idempotency_key!r}, attempt={self.attempt})"
@@ -76,7 +77,13 @@ class StepContext:
         """True once the run was cancelled or this process lost it; long steps may poll it."""
         return self._stop.is_set()
 
+    def abandon(self) -> None:
+        """Called when this attempt timed out: its thread may run on, but records nothing."""
+        self._abandoned = True
+
     def _value(self, kind: str, produce: Callable[[], Any]) -> Any:
+        if self._abandoned:
+            raise StepTimeout(f"this attempt of step {self.step!r} was abandoned (timed out)")
         index = self._cursor
         self._cursor += 1
         if index < len(self._recorded):

@@ -101,12 +101,24 @@ class PreparedWrite:
             processor = bind.type.dialect_impl(engine.dialect).bind_processor(engine.dialect)
             if processor is not None:
                 self.processors[name] = processor
+        # Literals inside the statement are bound parameters too, with values of their own.
+        rendered = (
+            set(self.positions)
+            if self.positions is not None
+            else {name for name in compiled.binds if f"%({name})s" in self.sql}
+        )
+        self.defaults: dict[str, Any] = {
+            name: bind.value
+            for name, bind in compiled.binds.items()
+            if name in rendered and bind.value is not None and not bind.required
+        }
 
     def rowcount(self, params: dict[str, Any]) -> int:
         """Execute and commit; return how many rows the statement changed."""
+        merged = {**self.defaults, **params} if self.defaults else params
         values = {
             key: (self.processors[key](value) if key in self.processors else value)
-            for key, value in params.items()
+            for key, value in merged.items()
         }
         arguments: Any = (
             values if self.positions is None else tuple(values[k] for k in self.positions)

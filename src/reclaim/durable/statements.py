@@ -112,6 +112,9 @@ def checkpoint(d: Dialect) -> Any:
             "started_at": sa.func.coalesce(steps.c.started_at, excluded.started_at),
             "finished_at": excluded.finished_at,
         },
+        # A finished checkpoint is final: nothing (an abandoned attempt still running in its
+        # thread, say) may turn it back into a running one.
+        where=steps.c.status != StepStatus.SUCCEEDED.value,
     )
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine, Row
 from reclaim.database import backend_of
 from reclaim.durable import statements
 from reclaim.durable.dialect import PreparedWrite, dialect_for
-from reclaim.durable.errors import LeaseLost, RunBusy, RunCancelled, RunNotFound
+from reclaim.durable.errors import DurableError, LeaseLost, RunBusy, RunCancelled, RunNotFound
 from reclaim.durable.records import (
     DEFAULT_MAX_ATTEMPTS,
     Checkpoint,
@@ -377,7 +377,7 @@ class Store:
         }
         if finish is None:
             if self._checkpoint_write.rowcount(params) != 1:
-                self._raise_lost(claim)
+                self._raise_lost(claim, checkpoint)
             return
         try:
             with self.engine.begin() as connection:
@@ -424,12 +424,22 @@ class Store:
         )
         return result.rowcount == 1
 
-    def _raise_lost(self, claim: Claim) -> None:
+    def _raise_lost(self, claim: Claim, checkpoint: Checkpoint | None = None) -> None:
         run = self.get_run(claim.run_id)
         if run is None:
             raise RunNotFound(f"run {claim.run_id} no longer exists")
         if run.status is RunStatus.CANCELLED:
             raise RunCancelled(f"run {claim.run_id} was cancelled")
+        if (
+            checkpoint is not None
+            and run.fencing_token == claim.fencing_token
+            and run.status is RunStatus.RUNNING
+        ):
+            item = f" item {checkpoint.item_key!r}" if checkpoint.item_key else ""
+            raise DurableError(
+                f"step {checkpoint.step!r}{item} of run {claim.run_id} already succeeded; "
+                "a finished checkpoint is never overwritten"
+            )
         raise LeaseLost(
             f"run {claim.run_id} is no longer owned by {claim.worker_id} "
             f"(token {claim.fencing_token}; now {run.status} with token {run.fencing_token}"

@@ -444,3 +444,32 @@ def test_an_owner_that_lost_its_run_stops_without_writing(store: Store) -> None:
     run = engine.get_run(run_id)
     assert run.owner == "thief"
     assert run.status is RunStatus.RUNNING
+
+
+def test_an_abandoned_attempt_cannot_touch_the_finished_step(store: Store) -> None:
+    wf = Workflow("zombie", register=False)
+    release = threading.Event()
+    zombie: list[BaseException] = []
+    zombie_done = threading.Event()
+
+    @wf.step(timeout=0.05, retry=RetryPolicy(attempts=2, backoff_base=0.0, jitter=False))
+    def slow_first(ctx: StepContext) -> int:
+        if ctx.attempt == 1:
+            release.wait(30)
+            try:
+                ctx.now()  # after the step finished through attempt 2
+            except BaseException as exc:
+                zombie.append(exc)
+            finally:
+                zombie_done.set()
+        return ctx.attempt
+
+    engine = _engine(store, wf)
+    run_id = engine.start(wf)
+    assert engine.run(run_id) == 2
+    release.set()
+    assert zombie_done.wait(30)
+    assert isinstance(zombie[0], StepTimeout)
+    (record,) = engine.steps(run_id)
+    assert record.status is StepStatus.SUCCEEDED
+    assert record.output == "2"

@@ -285,3 +285,16 @@ def test_a_run_can_be_created_already_claimed(store: Store) -> None:
     assert not created
     assert pending.status is RunStatus.SUCCEEDED
     assert pending.timeout_at is not None
+
+
+def test_a_finished_checkpoint_is_never_overwritten(store: Store) -> None:
+    from reclaim.durable import DurableError
+
+    _create(store)
+    claim = _claim(store)
+    store.checkpoint(claim, _done("a", output='"first"'))
+    with pytest.raises(DurableError, match="already succeeded"):
+        store.checkpoint(claim, Checkpoint("a", "", StepStatus.RUNNING, 2, events="[]"))
+    (record,) = store.load_steps("run-1")
+    assert record.status is StepStatus.SUCCEEDED
+    assert record.output == '"first"'
