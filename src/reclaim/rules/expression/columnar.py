@@ -34,9 +34,10 @@ from reclaim.rules.expression.nodes import (
     Node,
     UnaryOp,
     children,
+    is_null_literal,
 )
 from reclaim.rules.expression.runtime import as_utc
-from reclaim.rules.expression.types import NUMERIC, FieldType
+from reclaim.rules.expression.types import NUMERIC, FieldType, unify_all
 
 T = FieldType
 _NULL = pl.lit(None)
@@ -102,10 +103,28 @@ class _Columnar:
         return None
 
     def type_of(self, node: Node) -> FieldType:
+        """The static type, refined for ``any`` nodes by the frame's dtypes where known."""
         if node.type is not T.ANY:
             return node.type
-        dtype = self.dtype(node)
-        return dtype_to_field_type(dtype) if dtype is not None else T.ANY
+        if isinstance(node, Field | Member):
+            dtype = self.dtype(node)
+            return dtype_to_field_type(dtype) if dtype is not None else T.ANY
+        if isinstance(node, IfElse):
+            branches = [b for b in (node.body, node.orelse) if not is_null_literal(b)]
+            return unify_all([self.type_of(b) for b in branches]) or T.ANY
+        if isinstance(node, Call) and FUNCTIONS[node.name].same_type_result:
+            args = [self.type_of(a) for a in node.args if not is_null_literal(a)]
+            return unify_all(args) or T.ANY
+        if isinstance(node, UnaryOp) and node.op != "not":
+            return self.type_of(node.operand)
+        if isinstance(node, BinOp):
+            left, right = self.type_of(node.left), self.type_of(node.right)
+            if left in NUMERIC and right in NUMERIC:
+                whole = left is T.INTEGER and right is T.INTEGER and node.op not in ("/", "**")
+                return T.INTEGER if whole else T.NUMBER
+            if node.op == "+" and left is T.STRING and right is T.STRING:
+                return T.STRING
+        return T.ANY
 
     def unknown_type(self, node: Node, what: str) -> ExpressionError:
         return ExpressionError(

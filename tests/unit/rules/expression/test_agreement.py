@@ -182,8 +182,8 @@ def same(row: Any, column: Any) -> bool:
     return bool(row == column) and type(row is True) is type(column is True)
 
 
-def check(source: str, rows: list[dict[str, Any]]) -> None:
-    expression = compile_expression(source, schema=SCHEMA, constants=CONSTANTS)
+def check(source: str, rows: list[dict[str, Any]], schema: FactSchema | None = SCHEMA) -> None:
+    expression = compile_expression(source, schema=schema, constants=CONSTANTS)
     frame = pl.DataFrame(rows, schema=FRAME_SCHEMA)
     # with_columns broadcasts a constant expression to every row; select would not.
     column = frame.with_columns(expression.to_polars(now=NOW, schema=frame.schema).alias("v"))
@@ -193,7 +193,7 @@ def check(source: str, rows: list[dict[str, Any]]) -> None:
         assert same(row_value, value), (source, fact, row_value, value)
         explained = expression.explain(fact, now=NOW).value
         assert same(row_value, explained), (source, fact, row_value, explained)
-        if expression.result_type == "boolean":
+        if expression.result_type == "boolean" or isinstance(row_value, bool):
             assert expression.matches(fact, now=NOW) is (row_value is True), (source, fact)
 
 
@@ -239,3 +239,14 @@ def test_compiled_predicates_match_each_expression(
     for fact in rows:
         expected = [expression.matches(fact, now=NOW) for expression in expressions]
         assert predicates(fact, NOW) == expected
+
+
+@pytest.mark.timeout(300)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(source=st.one_of(cond(3), num(2)), rows=st.lists(facts(), min_size=1, max_size=8))
+def test_undeclared_types_agree_using_the_frame_schema(
+    source: str, rows: list[dict[str, Any]]
+) -> None:
+    """Without a fact schema every field is ``any``: the row evaluator decides by the values,
+    the columnar one by the frame's dtypes; they still agree."""
+    check(source, rows, schema=None)
