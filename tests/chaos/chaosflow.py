@@ -8,8 +8,8 @@ Kill points are counted, in the process that runs the workflow, at every:
 - ``step-start`` / ``step-end``: the step boundaries, in the step body.
 
 With ``RECLAIM_CHAOS_KILL_AT=N`` the process SIGKILLs itself at the N-th point. Points are only
-counted in the thread that drives the run, so the heartbeat thread (whose timing varies) does
-not shift them: the N-th point is the same place in every run.
+counted in the worker's slot thread, which drives the run, so the heartbeat threads (whose
+timing varies) do not shift them: the N-th point is the same place in every run.
 
 Every step writes a keyed side effect (``chaos_effects``, primary key = the step context's
 idempotency key, ``ON CONFLICT DO NOTHING``) and appends one line per execution to a log file,
@@ -58,7 +58,9 @@ class KillSwitch:
         return cls(int(value) if value else None)
 
     def hit(self, label: str) -> None:
-        if threading.current_thread().name == "durable-heartbeat":
+        # Only the worker's slot thread drives the run; heartbeat and lease-keeping threads
+        # run on timers, and counting them would move the N-th point from run to run.
+        if not threading.current_thread().name.startswith("durable-slot"):
             return
         self.count += 1
         self.labels.append(label)

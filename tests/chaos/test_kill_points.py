@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -76,25 +77,36 @@ def _child_engine(url: str, schema: str | None, log: Path, kill_at: int | None) 
     return engine
 
 
-def _victim(url: str, schema: str | None, log: Path, kill_at: int | None) -> None:
+def _durable(engine: Engine, distribute: bool) -> DurableEngine:
+    return DurableEngine(
+        engine,
+        workflows=[chaosflow.workflow],
+        lease_seconds=LEASE,
+        distribute_items=distribute,
+    )
+
+
+def _victim(url: str, schema: str | None, log: Path, kill_at: int | None, distribute: bool) -> None:
     engine = _child_engine(url, schema, log, kill_at)
-    durable = DurableEngine(engine, workflows=[chaosflow.workflow], lease_seconds=LEASE)
+    durable = _durable(engine, distribute)
     Worker(durable, poll_interval=0.02, schedules=False, workflows=["chaos"]).run(until_idle=True)
     Path(f"{log}.points").write_text(str(chaosflow.Harness.switch.count))
 
 
-def _resume_with_worker(url: str, schema: str | None, log: Path) -> None:
+def _resume_with_worker(url: str, schema: str | None, log: Path, distribute: bool) -> None:
     engine = _child_engine(url, schema, log, None)
-    durable = DurableEngine(engine, workflows=[chaosflow.workflow], lease_seconds=LEASE)
+    durable = _durable(engine, distribute)
     stats = Worker(durable, poll_interval=0.02, schedules=False, workflows=["chaos"]).run(
         max_runs=1
     )
     assert stats.succeeded == 1, stats
 
 
-def _resume_with_engine(url: str, schema: str | None, log: Path, run_id: str) -> None:
+def _resume_with_engine(
+    url: str, schema: str | None, log: Path, run_id: str, distribute: bool
+) -> None:
     engine = _child_engine(url, schema, log, None)
-    DurableEngine(engine, workflows=[chaosflow.workflow], lease_seconds=LEASE).run(run_id)
+    _durable(engine, distribute).run(run_id)
 
 
 def _executions(log: Path) -> list[tuple[int, str]]:
@@ -126,8 +138,11 @@ def _effects(engine: Engine, run_id: str) -> dict[str, int]:
 
 
 class Sweep:
-    def __init__(self, engine: Engine, url: str, schema: str | None, tmp: Path) -> None:
+    def __init__(
+        self, engine: Engine, url: str, schema: str | None, tmp: Path, distribute: bool
+    ) -> None:
         self.engine, self.url, self.schema, self.tmp = engine, url, schema, tmp
+        self.distribute = distribute
         self.store = Store(engine)
         self.store.ensure_schema()
         chaosflow.tables.create_all(engine)
@@ -139,7 +154,7 @@ class Sweep:
         run_id = self.durable.start(chaosflow.workflow, None)
         log = self.tmp / "probe.log"
         self.engine.dispose()  # the child must not share our pooled connections
-        status = _fork(lambda: _victim(self.url, self.schema, log, None))
+        status = _fork(lambda: _victim(self.url, self.schema, log, None, self.distribute))
         assert status == 0
         assert self.durable.result(run_id) == chaosflow.expected_total(run_id)
         return int(Path(f"{log}.points").read_text()), []
@@ -148,7 +163,7 @@ class Sweep:
         run_id = self.durable.start(chaosflow.workflow, None)
         log = self.tmp / f"kill-{kill_at}.log"
         self.engine.dispose()
-        status = _fork(lambda: _victim(self.url, self.schema, log, kill_at))
+        status = _fork(lambda: _victim(self.url, self.schema, log, kill_at, self.distribute))
         assert status == -signal.SIGKILL, f"kill point {kill_at}: not killed ({status})"
         victim = {pid for pid, _ in _executions(log)}
         done_at_kill = _completed_keys(self.store, run_id)
@@ -157,9 +172,11 @@ class Sweep:
         if self.durable.get_run(run_id).status is RunStatus.SUCCEEDED:
             status = 0  # killed after its last commit: nothing is left to resume
         elif kill_at % 2:
-            status = _fork(lambda: _resume_with_worker(self.url, self.schema, log))
+            status = _fork(lambda: _resume_with_worker(self.url, self.schema, log, self.distribute))
         else:
-            status = _fork(lambda: _resume_with_engine(self.url, self.schema, log, run_id))
+            status = _fork(
+                lambda: _resume_with_engine(self.url, self.schema, log, run_id, self.distribute)
+            )
         assert status == 0, f"kill point {kill_at}: the resume failed (exit code {status})"
 
         where = f"kill point {kill_at}"
@@ -184,19 +201,25 @@ class Sweep:
         assert all(value == chaosflow.value_of(key) for key, value in effects.items()), where
 
 
+@pytest.mark.parametrize("distribute", [False, True], ids=["owner-runs-items", "queued-items"])
 def test_sigkill_at_every_kill_point_then_resume(
-    engine: Engine, database_url: tuple[str, str | None], tmp_path: Path
+    engine: Engine, database_url: tuple[str, str | None], tmp_path: Path, distribute: bool
 ) -> None:
+    """``queued-items``: map items go through the shared item queue (PostgreSQL only, every
+    second point unless ``RECLAIM_CHAOS_STRIDE`` is set, to keep the default run short)."""
     url, schema = database_url
-    sweep = Sweep(engine, url, schema, tmp_path)
+    if distribute and engine.dialect.name == "sqlite":
+        pytest.skip("the item queue is for workers on PostgreSQL")
+    stride = STRIDE if "RECLAIM_CHAOS_STRIDE" in os.environ or not distribute else 2
+    sweep = Sweep(engine, url, schema, tmp_path, distribute)
     points, _ = sweep.count_points()
     assert points > 40, f"only {points} kill points: the hooks are not installed"
-    tested = list(range(1, points + 1, STRIDE))
+    tested = list(range(1, points + 1, stride))
     for kill_at in tested:
         sweep.kill_and_resume(kill_at)
     # The sweep must have hit steps that were in flight (ran in both processes, effect once).
     assert sweep.reran_in_flight > 0
     print(
-        f"{engine.dialect.name}: {len(tested)} kill points of {points}; "
-        f"{sweep.reran_in_flight} in-flight steps ran again with their effect applied once"
+        f"{engine.dialect.name} {'queued' if distribute else 'owner'}: {len(tested)} kill points "
+        f"of {points}; {sweep.reran_in_flight} in-flight steps ran again, effect applied once"
     )
