@@ -25,7 +25,9 @@ class SourceText:
         self.limits = limits
         # Python's tokenizer ends lines at \n, \r\n and \r only (str.splitlines() also splits
         # at \f, \u2028 and others, which would shift every later line number).
-        self.lines = _NEWLINE.split(source)
+        # An oversized source is rejected on its length alone: never spend time splitting it.
+        small = len(source) <= limits.max_source_chars
+        self.lines = _NEWLINE.split(source) if small else [""]
 
     # --- errors and positions ---
 
