@@ -91,18 +91,6 @@ def upgrade() -> None:
         sa.Column("monthly_savings", _MONEY, nullable=False),
         sa.Column("savings_method", sa.String(64)),
         sa.Column("cost_30d", _MONEY),
-        sa.ForeignKeyConstraint(
-            ["run_id"],
-            ["recommendation_runs.id"],
-            name="fk_observations_run_id_recommendation_runs",
-            ondelete="CASCADE",
-        ),
-        sa.ForeignKeyConstraint(
-            ["recommendation_id"],
-            ["recommendations.id"],
-            name="fk_observations_recommendation_id_recommendations",
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("recommendation_id", "run_id", name="pk_observations"),
     )
 
