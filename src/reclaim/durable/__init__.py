@@ -32,13 +32,16 @@ from reclaim.durable.records import (
     StepStatus,
 )
 from reclaim.durable.retry import RetryDecision, RetryPolicy
+from reclaim.durable.schedule import CronExpression, Schedule, Scheduler, ScheduleTick
 from reclaim.durable.schema import ensure_schema, metadata
 from reclaim.durable.store import Store
+from reclaim.durable.worker import Worker, WorkerStats, WorkerStopping
 from reclaim.durable.workflow import StepKind, StepSpec, Workflow, WorkflowRegistry, registry
 
 __all__ = [
     "Checkpoint",
     "Claim",
+    "CronExpression",
     "DefinitionMismatch",
     "DurableEngine",
     "DurableError",
@@ -54,6 +57,9 @@ __all__ = [
     "RunNotFound",
     "RunRecord",
     "RunStatus",
+    "Schedule",
+    "ScheduleTick",
+    "Scheduler",
     "SequentialExecutor",
     "StepContext",
     "StepFailed",
@@ -64,6 +70,9 @@ __all__ = [
     "StepTimeout",
     "Store",
     "UnknownWorkflow",
+    "Worker",
+    "WorkerStats",
+    "WorkerStopping",
     "Workflow",
     "WorkflowRegistry",
     "WorkflowTimeout",
