@@ -9,8 +9,8 @@ What real exports do and we accept: the literal text ``NULL``, blank cells, time
 a zone (UTC, as the spec says), ``Z`` or offsets, JSON ``Tags`` (or a Parquet map), negative
 costs (credits, refunds), and rows without a ``ResourceId`` (tax, support: counted as
 unattributed cost). A row whose cost or charge period cannot be read is skipped and reported
-with its file and row number; a row whose tags cannot be read keeps its cost, loses its tags,
-and is reported too.
+with its file and row number. Tags that are not JSON, on the row a resource's tags are taken
+from, are reported as a warning with their row: the cost is kept, the tags are not.
 """
 
 from __future__ import annotations
