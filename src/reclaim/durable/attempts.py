@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from reclaim.durable.context import StepContext
 from reclaim.durable.errors import LeaseLost, RunCancelled, StepFailed, StepTimeout, WorkflowTimeout
 from reclaim.durable.records import Checkpoint, StepStatus
@@ -84,6 +86,7 @@ def run_attempts(
     run_id: str,
     workflow: str,
     input: Any,
+    database: Engine | None = None,
 ) -> Attempted:
     """Attempt until success (→ ``Attempted``, not yet checkpointed) or ``StepFailed``.
 
@@ -122,6 +125,7 @@ def run_attempts(
             attempt=attempt,
             input=input,
             recorded=recorded,
+            database=database,
             record=record,
             stop=stop,
             check=check,

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from reclaim.durable.errors import DefinitionMismatch, StepTimeout
 
 # Checkpoints the list of recorded values; raises LeaseLost/RunCancelled like any checkpoint.
@@ -28,6 +30,8 @@ Recorder = Callable[[str], None]
 class StepContext:
     """Passed as the first argument to every step (and every map item).
 
+    ``database`` is the SQLAlchemy engine the run is stored in, for steps whose own data lives
+    in the same database (so a process that resumes the run needs nothing else bound).
     ``idempotency_key`` is ``"<run_id>/<step>"`` for a plain step and
     ``"<run_id>/<step>/<item_key>"`` for a map item: the same on every attempt and after every
     crash, so a side effect keyed on it (an ``INSERT … ON CONFLICT DO NOTHING``, an
@@ -46,6 +50,7 @@ class StepContext:
         attempt: int,
         input: Any,
         recorded: list[dict[str, Any]],
+        database: Engine | None = None,
         record: Recorder,
         stop: threading.Event,
         check: Callable[[], None],
@@ -56,6 +61,7 @@ class StepContext:
         self.item_key = item_key
         self.attempt = attempt
         self.input = input
+        self.database = database
         self._recorded = recorded
         self._cursor = 0
         self._record = record

@@ -313,6 +313,7 @@ class DurableEngine:
             run_id=item.run_id,
             workflow=view.workflow,
             input=view.input,
+            database=self.store.engine,
         )
         self.items.save(item, done.checkpoint(item.step, item.item_key))
 

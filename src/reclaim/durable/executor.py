@@ -327,6 +327,7 @@ class Execution:
                 run_id=run_id,
                 workflow=self.workflow.name,
                 input=self.input,
+                database=self.store.engine,
             )
             queue.save(claim, done.checkpoint(spec.name, key))
 
@@ -408,4 +409,5 @@ class Execution:
             run_id=self.claim.run_id,
             workflow=self.workflow.name,
             input=self.input,
+            database=self.store.engine,
         )

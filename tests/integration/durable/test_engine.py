@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from pydantic import BaseModel
 
 from reclaim.durable import (
@@ -145,6 +146,20 @@ def test_map_items_are_keyed_not_positional(store: Store) -> None:
 
     engine = _engine(store, wf)
     assert engine.run_workflow(wf) == {"b": "B", "a": "A", "c": "C"}
+
+
+def test_steps_see_the_database_the_run_is_stored_in(store: Store) -> None:
+    wf = Workflow("sees-db", register=False)
+
+    @wf.step()
+    def count_runs(ctx: StepContext) -> int:
+        assert ctx.database is store.engine
+        with ctx.database.connect() as connection:
+            return int(
+                connection.execute(sa.text("SELECT count(*) FROM durable_runs")).scalar_one()
+            )
+
+    assert _engine(store, wf).run_workflow(wf) == 1
 
 
 def test_duplicate_map_keys_fail_the_step(store: Store) -> None:
