@@ -128,7 +128,13 @@ class ItemQueue:
             ),
         )
         query = (
-            sa.select(steps.c.run_id, steps.c.step, steps.c.item_key)
+            sa.select(
+                steps.c.run_id,
+                steps.c.step,
+                steps.c.item_key,
+                steps.c.fencing_token,
+                runs.c.max_attempts,
+            )
             .join(runs, runs.c.id == steps.c.run_id)
             .where(steps.c.item_key != "", claimable, runs.c.status == RunStatus.RUNNING.value)
             .order_by(steps.c.run_id, steps.c.step, steps.c.item_key)
@@ -143,15 +149,37 @@ class ItemQueue:
             query = query.where(runs.c.workflow.in_(list(workflows)))
         with self.engine.begin() as connection:
             picked = connection.execute(query).all()
-            if not picked:
+            # The token counts an item's claims: one whose workers all died (it crashes them,
+            # say) fails after the run's max_attempts claims instead of killing workers forever.
+            poison = [row for row in picked if row.fencing_token >= row.max_attempts]
+            for row in poison:
+                connection.execute(
+                    sa.update(steps)
+                    .where(
+                        steps.c.run_id == row.run_id,
+                        steps.c.step == row.step,
+                        steps.c.item_key == row.item_key,
+                    )
+                    .values(
+                        status=StepStatus.FAILED.value,
+                        error=f"item {row.item_key!r} of step {row.step!r} was claimed "
+                        f"{row.fencing_token} time(s) and never finished: the workers that "
+                        "ran it died",
+                        owner=None,
+                        lease_expires_at=None,
+                        finished_at=d.now(),
+                    )
+                )
+            keys = [
+                (row.run_id, row.step, row.item_key)
+                for row in picked
+                if row.fencing_token < row.max_attempts
+            ]
+            if not keys:
                 return []
             result = connection.execute(
                 sa.update(steps)
-                .where(
-                    sa.tuple_(steps.c.run_id, steps.c.step, steps.c.item_key).in_(
-                        [tuple(row) for row in picked]
-                    )
-                )
+                .where(sa.tuple_(steps.c.run_id, steps.c.step, steps.c.item_key).in_(keys))
                 .values(
                     status=StepStatus.RUNNING.value,
                     owner=worker_id,

@@ -137,3 +137,23 @@ def test_an_item_whose_lease_expired_belongs_to_its_new_owner(store: Store) -> N
     assert queue.progress(run_id, "work") == {StepStatus.SUCCEEDED: 1, StepStatus.PENDING: 1}
     store.cancel(run_id)
     assert queue.claim("late", 60, run_id=run_id) == []  # a cancelled run's items are left
+
+
+def test_an_item_that_kills_every_worker_fails_after_max_attempts(store: Store) -> None:
+    calls: list[tuple[str, str]] = []
+    wf = _fanout("poison", calls)
+    wf.max_attempts = 3
+    engine = DurableEngine(store, workflows=[wf], lease_seconds=5)
+    run_id = engine.start(wf)
+    claim = store.claim_run("owner", 60, run_id=run_id)
+    assert claim is not None
+    queue = ItemQueue(store)
+    queue.enqueue(claim, "work", ["bad"])
+    for attempt in range(3):  # three workers take it and die (their leases run out at once)
+        (taken,) = queue.claim(f"doomed-{attempt}", -1.0, run_id=run_id)
+        assert taken.fencing_token == attempt + 1
+    assert queue.claim("fourth", 60, run_id=run_id) == []
+    assert queue.progress(run_id, "work") == {StepStatus.FAILED: 1}
+    failure = queue.failure(run_id, "work")
+    assert failure is not None
+    assert "claimed 3 time(s)" in failure
