@@ -138,7 +138,8 @@ def _dbos(url: str) -> Any:
     return DBOS
 
 
-def child_dbos_sequential(url: str, steps: int) -> dict[str, float]:
+def child_dbos_workload(url: str, steps: int, count: int) -> dict[str, float]:
+    """One sequential workflow of ``steps`` no-op steps, then ``count`` one-step workflows."""
     DBOS = _dbos(url)
 
     @DBOS.step()
@@ -152,38 +153,29 @@ def child_dbos_sequential(url: str, steps: int) -> dict[str, float]:
             total += noop(i)
         return total
 
-    DBOS.launch()
-    sequential(3)  # warm the code paths
-    t0 = time.perf_counter()
-    sequential(steps)
-    elapsed = time.perf_counter() - t0
-    DBOS.destroy()
-    return {"per_step_us": elapsed / steps * 1e6}
-
-
-def child_dbos_many(url: str, count: int) -> dict[str, float]:
-    DBOS = _dbos(url)
-
-    @DBOS.step()
-    def noop(i: int) -> int:
-        return i
-
     @DBOS.workflow()
     def one_step(i: int) -> int:
         return noop(i)
 
     DBOS.launch()
+    sequential(3)  # warm the code paths
     one_step(-1)
+    t0 = time.perf_counter()
+    sequential(steps)
+    sequential_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for i in range(count):
         one_step(i)
-    elapsed = time.perf_counter() - t0
+    many_s = time.perf_counter() - t0
     DBOS.destroy()
-    return {"total_s": elapsed, "per_workflow_us": elapsed / count * 1e6}
+    return {"per_step_us": sequential_s / steps * 1e6, "total_s": many_s}
 
 
 # Worker lease in the takeover measurement: a dead worker's run waits out at most this.
 TAKEOVER_LEASE = 2.0
+# Items one worker runs at once in the map measurement (threads of the run owner; helpers
+# claim this many at a time and run them one by one).
+MAP_CONCURRENCY = 8
 KILL_AT = 5  # the victim dies just before this step; the restarted process resumes here
 
 
@@ -242,25 +234,21 @@ def _chain(name: str, steps: int, fn: Callable[..., Any] = _noop) -> Any:
     return workflow
 
 
-def child_reclaim_sequential(url: str, steps: int) -> dict[str, float]:
+def child_reclaim_workload(url: str, steps: int, count: int) -> dict[str, float]:
+    """The same workload as ``child_dbos_workload``, on reclaim's embedded engine."""
     durable = _reclaim(url)
     durable.run_workflow(_chain("warm", 3))
-    workflow = _chain("sequential", steps)
+    sequential = _chain("sequential", steps)
+    one_step = _chain("one-step", 1)
+    durable.run_workflow(one_step, -1)
     t0 = time.perf_counter()
-    durable.run_workflow(workflow)
-    elapsed = time.perf_counter() - t0
-    return {"per_step_us": elapsed / steps * 1e6}
-
-
-def child_reclaim_many(url: str, count: int) -> dict[str, float]:
-    durable = _reclaim(url)
-    workflow = _chain("one-step", 1)
-    durable.run_workflow(workflow, -1)
+    durable.run_workflow(sequential)
+    sequential_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for i in range(count):
-        durable.run_workflow(workflow, i)
-    elapsed = time.perf_counter() - t0
-    return {"total_s": elapsed, "per_workflow_us": elapsed / count * 1e6}
+        durable.run_workflow(one_step, i)
+    many_s = time.perf_counter() - t0
+    return {"per_step_us": sequential_s / steps * 1e6, "total_s": many_s}
 
 
 def child_reclaim_recover(url: str, marker: str) -> dict[str, float]:
@@ -319,7 +307,7 @@ def child_reclaim_worker(url: str, workdir: str, lease: str) -> dict[str, float]
     def keys(ctx: StepContext) -> list[str]:
         return [f"item-{i:06d}" for i in range(int(ctx.input))]
 
-    @fanout.map_step(over="keys", key=lambda key: key, concurrency=1)
+    @fanout.map_step(over="keys", key=lambda key: key, concurrency=MAP_CONCURRENCY)
     def each(ctx: StepContext, item: str) -> int:
         return len(item)
 
@@ -391,7 +379,7 @@ def measure_map(url: str, tmp: Path, items: int, workers: int) -> float:
     def keys(ctx: StepContext) -> list[str]:
         return []
 
-    @shape.map_step(over="keys", key=lambda key: key, concurrency=1)
+    @shape.map_step(over="keys", key=lambda key: key, concurrency=MAP_CONCURRENCY)
     def each(ctx: StepContext, item: str) -> int:
         return 0
 
@@ -476,7 +464,7 @@ QUICK = Plan(
     repeats=1,
     floor_commits=200,
     restarts=1,
-    map_items=500,
+    map_items=300,
     workers=(1, 2),
     map_repeats=1,
     backends=("sqlite-wal", "postgresql"),
@@ -526,7 +514,7 @@ def main() -> None:
     engines = [
         e
         for e in ("dbos", "reclaim")
-        if f"{e}-sequential" in CHILDREN and not (args.no_dbos and e == "dbos")
+        if f"{e}-workload" in CHILDREN and not (args.no_dbos and e == "dbos")
     ]
 
     with databases(args.postgres_url) as dbs:
@@ -545,22 +533,17 @@ def main() -> None:
         for engine in engines:
             with databases(args.postgres_url) as dbs:
 
-                def seq(
+                def workload(
                     engine: str = engine, backend: str = backend, dbs: Databases = dbs
-                ) -> float:
+                ) -> dict[str, float]:
                     url = dbs.url(backend, f"{engine}_bench")
-                    return float(
-                        run_child(f"{engine}-sequential", url, str(plan.steps))["per_step_us"]
-                    )
+                    steps, count = str(plan.steps), str(plan.workflows)
+                    result: dict[str, float] = run_child(f"{engine}-workload", url, steps, count)
+                    return result
 
-                def wfs(
-                    engine: str = engine, backend: str = backend, dbs: Databases = dbs
-                ) -> float:
-                    url = dbs.url(backend, f"{engine}_bench")
-                    return float(run_child(f"{engine}-many", url, str(plan.workflows))["total_s"])
-
-                per_step[engine][backend] = median_of(plan.repeats, seq)
-                many[engine][backend] = median_of(plan.repeats, wfs)
+                runs = [workload() for _ in range(plan.repeats)]
+                per_step[engine][backend] = statistics.median(r["per_step_us"] for r in runs)
+                many[engine][backend] = statistics.median(r["total_s"] for r in runs)
             print(
                 f"{engine:8s} {backend:11s} per step {per_step[engine][backend]:8.0f} µs"
                 f"   {plan.workflows} one-step workflows {many[engine][backend]:6.2f} s"
@@ -654,11 +637,9 @@ def main() -> None:
 
 CHILDREN: dict[str, Callable[..., dict[str, float]]] = {
     "floor": lambda path, n: child_floor(path, int(n)),
-    "dbos-sequential": lambda url, n: child_dbos_sequential(url, int(n)),
-    "dbos-many": lambda url, n: child_dbos_many(url, int(n)),
+    "dbos-workload": lambda url, n, m: child_dbos_workload(url, int(n), int(m)),
     "dbos-recover": child_dbos_recover,
-    "reclaim-sequential": lambda url, n: child_reclaim_sequential(url, int(n)),
-    "reclaim-many": lambda url, n: child_reclaim_many(url, int(n)),
+    "reclaim-workload": lambda url, n, m: child_reclaim_workload(url, int(n), int(m)),
     "reclaim-recover": child_reclaim_recover,
     "reclaim-worker": child_reclaim_worker,
 }
