@@ -37,7 +37,7 @@ from reclaim.durable.heartbeat import Heartbeats
 from reclaim.durable.queue import Distribution, ItemClaim, ItemQueue
 from reclaim.durable.records import Claim, RunRecord, RunStatus, StepRecord
 from reclaim.durable.store import Store
-from reclaim.durable.workflow import StepSpec, Workflow, WorkflowRegistry, registry
+from reclaim.durable.workflow import StepKind, StepSpec, Workflow, WorkflowRegistry, registry
 from reclaim.errors import ConfigError
 
 DEFAULT_LEASE_SECONDS = 30.0
@@ -385,9 +385,11 @@ class DurableEngine:
             raise DurableError(f"run {run_id} has no result: it is {run.status}")
         workflow = self.workflow(run.workflow)
         spec = workflow[workflow.result_step]
-        if _is_plain(workflow, spec.name):
+        if spec.kind is StepKind.STEP:
             return spec.decode(run.output)
-        return {key: spec.decode(_json(value)) for key, value in _load(run.output).items()}
+        # A map step's result is {key: item output}; each item decodes with the step's type.
+        items: dict[str, Any] = json.loads(run.output or "{}")
+        return {key: spec.decode(json.dumps(value)) for key, value in items.items()}
 
     def _finished_error(self, run: RunRecord) -> DurableError:
         if run.status is RunStatus.CANCELLED:
@@ -395,17 +397,3 @@ class DurableEngine:
         if run.status is RunStatus.FAILED:
             return StepFailed(run.error or f"run {run.id} failed")
         return DurableError(run.error or f"run {run.id} is {run.status}")
-
-
-def _is_plain(workflow: Workflow, step: str) -> bool:
-    return workflow[step].over is None
-
-
-def _load(text: str | None) -> dict[str, Any]:
-    value = json.loads(text or "{}")
-    assert isinstance(value, dict)
-    return value
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value)

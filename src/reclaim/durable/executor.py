@@ -87,6 +87,8 @@ class Execution:
         self.input = workflow.decode_input(claim.run.input)
         self.order = workflow.order()
         self._lock = threading.Lock()
+        # Set once the last checkpoint also wrote the run's final status.
+        self._finished = False
         self._deadline: float | None = None
         if claim.run.timeout_at is not None:
             # Measured against the database clock at claim time, then on our monotonic clock,
@@ -168,8 +170,6 @@ class Execution:
         if not self._finished:
             self.store.finish_run(self.claim, RunStatus.SUCCEEDED, output=output)
         return output
-
-    _finished = False
 
     def _run_parallel(self) -> None:
         pending = [spec for spec in self.order if spec.name not in self.done]
