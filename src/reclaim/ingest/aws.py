@@ -1,5 +1,6 @@
 """AWS through boto3: EC2 instances, EBS volumes and snapshots, Elastic IPs, load balancers,
-and CloudWatch utilization, turned into the same facts table as the file collectors.
+RDS databases, S3 buckets (lifecycle policy) and CloudWatch utilization, turned into the same
+facts table as the file collectors.
 
 The caller builds the ``boto3.Session`` (credentials, profile, role) and passes it in, so tests
 hand in a session under moto and production hands in a real one: the code is the same. Only
@@ -34,6 +35,8 @@ AWS_METRICS: Final = (
     ("AWS/EC2", "NetworkIn", "Sum", "InstanceId", "network", True),
     ("AWS/EC2", "NetworkOut", "Sum", "InstanceId", "network", True),
     ("AWS/ApplicationELB", "RequestCount", "Sum", "LoadBalancer", "requests", False),
+    ("AWS/RDS", "CPUUtilization", "Average", "DBInstanceIdentifier", "cpu", False),
+    ("AWS/RDS", "DatabaseConnections", "Maximum", "DBInstanceIdentifier", "connections", False),
 )
 """CloudWatch metrics read per resource. Network sums become bytes per second."""
 
@@ -78,17 +81,23 @@ def read_aws(
     records: list[dict[str, Any]] = []
     samples: list[dict[str, Any]] = []
     account = _call(lambda: session.client("sts").get_caller_identity()["Account"], "sts")
+    if progress:
+        progress("reading S3 buckets")
+    buckets = _buckets(session.client("s3"), set(regions))
     for region in regions:
         if progress:
             progress(f"reading {region}")
         ec2 = session.client("ec2", region_name=region)
         elbv2 = session.client("elbv2", region_name=region)
+        rds = session.client("rds", region_name=region)
         region_records = [
             *_instances(ec2),
             *_volumes(ec2),
             *_snapshots(ec2),
             *_addresses(ec2),
             *_load_balancers(elbv2),
+            *_databases(rds),
+            *buckets.get(region, []),
         ]
         for record in region_records:
             record.setdefault("account_id", account)
@@ -283,9 +292,74 @@ def _load_balancers(elbv2: Any) -> list[dict[str, Any]]:
     return records
 
 
+def _databases(rds: Any) -> list[dict[str, Any]]:
+    records = []
+    for db in _pages(rds, "describe_db_instances", "DBInstances"):
+        records.append(
+            {
+                # FOCUS exports from AWS carry the instance ARN as the ResourceId.
+                "resource_id": db["DBInstanceArn"],
+                "resource_name": db.get("DBInstanceIdentifier"),
+                "resource_type": "rds_db_instance",
+                "kind": "database",
+                "state": db.get("DBInstanceStatus"),
+                "instance_type": db.get("DBInstanceClass"),
+                "engine": db.get("Engine"),
+                "size_gb": float(db.get("AllocatedStorage") or 0),
+                "created_at": db.get("InstanceCreateTime"),
+                "tags_json": _tags(db.get("TagList")),
+            }
+        )
+    return records
+
+
+def _bucket_call(fn: Callable[[], Any], missing: str) -> Any:
+    """A per-bucket read where one error code means "not set" rather than failure."""
+    try:
+        return fn()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == missing:
+            return None
+        raise ExecutionError(
+            f"AWS S3 call failed: {exc}",
+            fix="check that the role may call s3:GetLifecycleConfiguration and s3:GetBucketTagging",
+        ) from exc
+
+
+def _buckets(s3: Any, regions: set[str]) -> dict[str, list[dict[str, Any]]]:
+    """Buckets of the account by region (S3 lists them all at once), with lifecycle and tags."""
+    by_region: dict[str, list[dict[str, Any]]] = {}
+    for bucket in _call(s3.list_buckets, "list_buckets").get("Buckets", []):
+        name = bucket["Name"]
+        location = _call(partial(s3.get_bucket_location, Bucket=name), "get_bucket_location")
+        region = location.get("LocationConstraint") or "us-east-1"
+        if region not in regions:
+            continue
+        lifecycle = _bucket_call(
+            partial(s3.get_bucket_lifecycle_configuration, Bucket=name),
+            "NoSuchLifecycleConfiguration",
+        )
+        tagging = _bucket_call(partial(s3.get_bucket_tagging, Bucket=name), "NoSuchTagSet")
+        by_region.setdefault(region, []).append(
+            {
+                # The bucket name is what AWS FOCUS exports use as the S3 ResourceId.
+                "resource_id": name,
+                "resource_name": name,
+                "resource_type": "s3_bucket",
+                "kind": "bucket",
+                "lifecycle_policy": bool(lifecycle and lifecycle.get("Rules")),
+                "created_at": bucket.get("CreationDate"),
+                "tags_json": _tags((tagging or {}).get("TagSet")),
+            }
+        )
+    return by_region
+
+
 def _dimension_value(record: dict[str, Any], dimension: str) -> str | None:
     if dimension == "InstanceId" and record["kind"] == "vm":
         return str(record["resource_id"])
+    if dimension == "DBInstanceIdentifier" and record["kind"] == "database":
+        return str(record["resource_name"])
     if dimension == "LoadBalancer" and record["kind"] == "load_balancer":
         # CloudWatch names an ALB by the tail of its ARN: app/<name>/<id>.
         arn = str(record["resource_id"])

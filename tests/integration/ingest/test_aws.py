@@ -64,8 +64,51 @@ def _estate(session: Any) -> dict[str, str]:
         DefaultActions=[{"Type": "forward", "TargetGroupArn": group_arn}],
     )
 
+    rds = session.client("rds")
+    database = rds.create_db_instance(
+        DBInstanceIdentifier="orders",
+        DBInstanceClass="db.r5.large",
+        Engine="postgres",
+        AllocatedStorage=50,
+        MasterUsername="admin",
+        MasterUserPassword="secret-password",
+        Tags=[{"Key": "owner", "Value": "orders-team"}],
+    )["DBInstance"]["DBInstanceArn"]
+
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket="logs-without-lifecycle")
+    s3.create_bucket(Bucket="logs-with-lifecycle")
+    s3.put_bucket_lifecycle_configuration(
+        Bucket="logs-with-lifecycle",
+        LifecycleConfiguration={
+            "Rules": [
+                {"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": ""},
+                 "Expiration": {"Days": 30}}
+            ]
+        },
+    )  # fmt: skip
+    s3.put_bucket_tagging(
+        Bucket="logs-with-lifecycle", Tagging={"TagSet": [{"Key": "team", "Value": "data"}]}
+    )
+    s3.create_bucket(
+        Bucket="elsewhere", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+
     cloudwatch = session.client("cloudwatch")
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for hours in range(1, 25):
+        cloudwatch.put_metric_data(
+            Namespace="AWS/RDS",
+            MetricData=[
+                {
+                    "MetricName": "DatabaseConnections",
+                    "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "orders"}],
+                    "Timestamp": now - timedelta(hours=hours),
+                    "Value": 0.0,
+                    "Unit": "Count",
+                }
+            ],
+        )
     for hours in range(1, 25):
         when = now - timedelta(hours=hours)
         for instance, cpu in ((busy, 60.0), (idle, 1.0)):
@@ -98,6 +141,7 @@ def _estate(session: Any) -> dict[str, str]:
         "free_ip": free_ip,
         "used_ip": used_ip,
         "lb": lb_arn,
+        "database": database,
     }
 
 
@@ -138,6 +182,21 @@ def test_collects_the_estate_into_facts(session: Any) -> None:
     assert (lb["kind"], lb["target_count"], lb["attached"]) == ("load_balancer", 0, False)
     assert lb["owner"] == "search"
     assert lb["tags"]["team"] == "search"
+
+    db = rows[ids["database"]]
+    assert (db["kind"], db["instance_type"], db["engine"]) == (
+        "database",
+        "db.r5.large",
+        "postgres",
+    )
+    assert (db["size_down"], db["size_gb"], db["owner"]) == ("db.r5.medium", 50.0, "orders-team")
+    assert (db["connections_max"], db["samples"]) == (0.0, 24)
+
+    assert rows["logs-without-lifecycle"]["lifecycle_policy"] is False
+    assert rows["logs-with-lifecycle"]["lifecycle_policy"] is True
+    assert rows["logs-with-lifecycle"]["kind"] == "bucket"
+    assert rows["logs-with-lifecycle"]["owner"] == "data"
+    assert "elsewhere" not in rows  # a bucket in a region we were not asked for
 
     assert all(row["provider"] == "aws" and row["region"] == REGION for row in rows.values())
     assert all(row["account_id"] for row in rows.values())
