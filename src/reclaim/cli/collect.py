@@ -144,8 +144,13 @@ def collect_aws_command(
     days: Annotated[
         int, typer.Option("--days", min=1, max=63, help="Days of CloudWatch metrics.")
     ] = 14,
+    billing: Annotated[
+        list[Path] | None,
+        typer.Option("--billing", "-b", help="FOCUS export files or folders for the costs."),
+    ] = None,
 ) -> None:
-    """Read EC2, EBS, Elastic IPs, load balancers and CloudWatch with your AWS credentials."""
+    """Read EC2, EBS, snapshots, Elastic IPs, load balancers, RDS, S3 and CloudWatch with your
+    AWS credentials (read-only calls), and costs from a FOCUS export if given."""
     import boto3
 
     from reclaim.ingest import collect_aws, save_collection
@@ -157,6 +162,7 @@ def collect_aws_command(
             session,
             regions=regions,
             days=days,
+            billing=billing or (),
             progress=lambda message: status.update(f"{escape(message)}…"),
         )
         stored = save_collection(state(ctx).engine(), collection, source="aws")

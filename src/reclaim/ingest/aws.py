@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
@@ -24,6 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from reclaim.errors import ExecutionError
 from reclaim.ingest.collector import Collection, build_facts
+from reclaim.ingest.files import discover
+from reclaim.ingest.focus import BILLING_FORMATS, read_billing
 from reclaim.ingest.inventory import InventoryData, inventory_schema
 from reclaim.ingest.utilization import SAMPLE_SCHEMA, UtilizationData
 
@@ -51,19 +54,28 @@ def collect_aws(
     *,
     regions: Sequence[str],
     days: int = 14,
+    billing: Iterable[Path | str] = (),
     now: datetime | None = None,
     progress: Progress | None = None,
 ) -> Collection:
-    """Read every region into one facts table; ``as_of`` is ``now`` (default: the clock)."""
+    """Read every region into one facts table; ``as_of`` is ``now`` (default: the clock).
+
+    ``billing`` adds FOCUS export files or folders for the costs, joined on resource id; the
+    30-day cost window then also ends at ``now`` (an export a day behind counts 29 days).
+    """
     end = now or datetime.now(UTC)
+    bill = None
+    billing_files = discover(billing, BILLING_FORMATS)
+    if billing_files:
+        bill = read_billing(billing_files, as_of=end, progress=progress)
     inventory, samples = read_aws(session, regions=regions, days=days, now=end, progress=progress)
     return build_facts(
-        None,
+        bill,
         inventory,
         samples,
         as_of=end,
         window_days=days,
-        sources=["aws:" + ",".join(regions)],
+        sources=(["billing"] if billing_files else []) + ["aws:" + ",".join(regions)],
         progress=progress,
     )
 

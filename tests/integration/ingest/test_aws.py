@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -236,3 +237,25 @@ def test_api_failure_is_an_execution_error() -> None:
     with pytest.raises(ExecutionError, match=r"AWS sts call failed.*AccessDenied") as raised:
         collect_aws(_DeniedSession(), regions=[REGION], days=1)
     assert "Describe" in str(raised.value)
+
+
+def test_costs_from_a_focus_export_join_on_resource_id(session: Any, tmp_path: Path) -> None:
+    ids = _estate(session)
+    now = datetime.now(UTC).replace(microsecond=0)
+    day = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    next_day = (now - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    bill = tmp_path / "focus.csv"
+    bill.write_text(
+        "BilledCost,EffectiveCost,ChargePeriodStart,ChargePeriodEnd,ResourceId,ServiceName,"
+        "BillingCurrency\n"
+        f"12.5,10,{day},{next_day},{ids['idle']},Amazon Elastic Compute Cloud,USD\n"
+        f"3,3,{day},{next_day},logs-without-lifecycle,Amazon Simple Storage Service,USD\n"
+    )
+    collection = collect_aws(session, regions=[REGION], days=2, billing=[bill], now=now)
+    rows = {row["resource_id"]: row for row in collection.facts.iter_rows(named=True)}
+    idle = rows[ids["idle"]]
+    assert (idle["cost_30d"], idle["billed_cost_30d"], idle["in_bill"]) == (10.0, 12.5, True)
+    assert idle["in_inventory"] is True
+    assert rows["logs-without-lifecycle"]["cost_30d"] == 3.0
+    assert rows[ids["busy"]]["cost_30d"] == 0.0
+    assert collection.report.sources == ["billing", f"aws:{REGION}"]
