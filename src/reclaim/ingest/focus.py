@@ -234,35 +234,27 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
     for key, column in times.items():
         parsed.append(parse_time(pl.col(column), dtype(column)).alias(key))
 
+    # Each value is parsed once, into its column; the checks then read the parsed columns
+    # beside the raw ones (kept as "_raw_<key>") instead of parsing again.
+    raws = {**times, **costs}
+    parsed.extend(pl.col(column).alias(f"_raw_{key}") for key, column in raws.items())
     bad_checks: list[tuple[pl.Expr, str]] = []
-    for key, column in {**times, **costs}.items():
-        raw_col = pl.col(column)
-        parsed_col = (
-            parse_time(raw_col, dtype(column))
-            if key in times
-            else parse_number(raw_col, dtype(column))
-        )
+    for key, column in raws.items():
         bad_checks.append(
             (
-                unreadable(raw_col, parsed_col, dtype(column)),
+                unreadable(pl.col(f"_raw_{key}"), pl.col(key), dtype(column)),
                 f"{column} is not a {'timestamp' if key in times else 'number'}",
             )
         )
         if key != "list":
-            bad_checks.append((parsed_col.is_null(), f"{column} is empty"))
+            bad_checks.append((pl.col(key).is_null(), f"{column} is empty"))
+    bad_checks.append(
+        (pl.col("end") < pl.col("start"), "ChargePeriodEnd is before ChargePeriodStart")
+    )
     bad = pl.lit(None, dtype=pl.String)
     for condition, reason in reversed(bad_checks):
         bad = pl.when(condition).then(pl.lit(reason)).otherwise(bad)
-    end_before_start = parse_time(pl.col(times["end"]), dtype(times["end"])) < parse_time(
-        pl.col(times["start"]), dtype(times["start"])
-    )
-    bad = (
-        pl.when(bad.is_null() & end_before_start)
-        .then(pl.lit("ChargePeriodEnd is before ChargePeriodStart"))
-        .otherwise(bad)
-    )
-    parsed.append(bad.alias("_bad"))
-    rows = frame.select(parsed).select(list(ROW_SCHEMA))
+    rows = frame.select(parsed).with_columns(bad.alias("_bad")).select(list(ROW_SCHEMA))
     return BillingScan(file=file, rows=rows, has_list_cost="list" in costs)
 
 
