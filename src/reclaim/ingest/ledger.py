@@ -36,6 +36,7 @@ from typing import Any, Final
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -202,8 +203,14 @@ def _enter_files(
     )
     fresh = {f.sha256: f for f in files if f.sha256 not in known}
     if fresh:
+        # Two collections sharing a new file may commit at once: the first one enters it.
+        insert = (
+            postgresql.insert(ingest_files)
+            if connection.dialect.name == "postgresql"
+            else sqlite.insert(ingest_files)
+        ).on_conflict_do_nothing(index_elements=["sha256"])
         connection.execute(
-            ingest_files.insert(),
+            insert,
             [
                 {
                     "sha256": f.sha256,

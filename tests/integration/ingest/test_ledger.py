@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -162,3 +163,20 @@ def test_other_facts_version_is_refused(db: Engine, sample: tuple[Path, Path, Pa
         )
     with pytest.raises(ConfigError, match="facts version 99"):
         load_facts(db)
+
+
+def test_concurrent_collections_sharing_a_new_file(
+    db: Engine, sample: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    billing, inventory, _ = sample
+    variants = []
+    for index in range(4):
+        variant = tmp_path / f"inventory-{index}.csv"
+        variant.write_text(inventory.read_text() + f"extra-{index}\n")
+        variants.append(variant)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        stored = list(pool.map(lambda path: collect_into(db, [billing], [path])[0], variants))
+    assert len({item.id for item in stored}) == 4
+    assert all(item.new for item in stored)
+    kinds = sorted(f.kind for f in imported_files(db))
+    assert kinds == ["billing"] + ["inventory"] * 4
