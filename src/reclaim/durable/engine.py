@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = ["DurableEngine", "new_worker_id"]
 
+import contextlib
 import json
 import os
 import socket
@@ -18,6 +19,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +115,7 @@ class DurableEngine:
         self._heartbeats = Heartbeats(self.store, lease_seconds)
         self.distribute_items = distribute_items
         self._views: OrderedDict[tuple[str, str], _MapView] = OrderedDict()
+        self._views_lock = threading.Lock()
 
     def workflow(self, name: str) -> Workflow:
         """The definition registered under ``name`` (``UnknownWorkflow`` if none)."""
@@ -291,16 +294,26 @@ class DurableEngine:
         if not claims:
             return 0
         stop = threading.Event()
+        views = {(c.run_id, c.step): self._map_view(c.run_id, c.step) for c in claims}
+        # Up to the step's declared concurrency at once, as its owner would run them.
+        width = min(len(claims), min(view.spec.concurrency for view in views.values()))
+
+        def work(item: ItemClaim) -> None:
+            # A failure is recorded on the item, a lost item is someone else's: either way the
+            # run's owner decides what happens to the run.
+            with contextlib.suppress(StepFailed, LeaseLost, RunCancelled):
+                self._work_item(item, views[(item.run_id, item.step)], stop)
+
         with self.items.keep_alive(self.worker_id, self.lease_seconds):
-            for item in claims:
-                try:
-                    self._work_item(item, stop)
-                except (StepFailed, LeaseLost, RunCancelled):
-                    continue  # recorded (failed) or no longer ours: the owner decides
+            if width <= 1:
+                for item in claims:
+                    work(item)
+            else:
+                with ThreadPoolExecutor(width, thread_name_prefix="durable-helper") as pool:
+                    list(pool.map(work, claims))
         return len(claims)
 
-    def _work_item(self, item: ItemClaim, stop: threading.Event) -> None:
-        view = self._map_view(item.run_id, item.step)
+    def _work_item(self, item: ItemClaim, view: _MapView, stop: threading.Event) -> None:
         element = view.elements[item.item_key]
         done = run_attempts(
             spec=view.spec,
@@ -321,10 +334,11 @@ class DurableEngine:
         # Rebuilt at most once per (run, step) while it stays among the recent few: a
         # 10,000-item step costs a helper one load, not one per item.
         key = (run_id, step)
-        view = self._views.get(key)
-        if view is not None:
-            self._views.move_to_end(key)
-            return view
+        with self._views_lock:
+            view = self._views.get(key)
+            if view is not None:
+                self._views.move_to_end(key)
+                return view
         run = self.get_run(run_id)
         workflow = self.workflow(run.workflow)
         workflow.check_stored(run.id, run.version, run.definition)
@@ -345,9 +359,10 @@ class DurableEngine:
             elements=dict(reader.keyed_items(spec)),
             kwargs={name: reader.outputs[name] for name in spec.inputs},
         )
-        self._views[key] = view
-        while len(self._views) > 8:
-            self._views.popitem(last=False)
+        with self._views_lock:
+            self._views[key] = view
+            while len(self._views) > 8:
+                self._views.popitem(last=False)
         return view
 
     def _known_workflows(self) -> list[str]:

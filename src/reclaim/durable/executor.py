@@ -331,14 +331,40 @@ class Execution:
             )
             queue.save(claim, done.checkpoint(spec.name, key))
 
-        with queue.keep_alive(worker_id, lease):
+        # One pool for the whole step, refilled as slots free up: claiming in batches and
+        # waiting for each batch to drain would leave slots idle behind the slowest item.
+        failure: BaseException | None = None
+        running: set[Future[None]] = set()
+        with (
+            queue.keep_alive(worker_id, lease),
+            ThreadPoolExecutor(
+                max_workers=spec.concurrency, thread_name_prefix="durable-item"
+            ) as pool,
+        ):
             while True:
-                self.check()
-                claims = queue.claim(
-                    worker_id, lease, limit=spec.concurrency, run_id=run_id, step=spec.name
-                )
-                if claims:
-                    self._bounded(((c.item_key, c) for c in claims), spec.concurrency, run_item)
+                if failure is None:
+                    try:
+                        self.check()
+                    except DurableError as exc:
+                        failure = exc
+                claimed = 0
+                free = spec.concurrency - len(running)
+                if failure is None and free > 0:
+                    for claim in queue.claim(
+                        worker_id, lease, limit=free, run_id=run_id, step=spec.name
+                    ):
+                        running.add(pool.submit(run_item, claim.item_key, claim))
+                        claimed += 1
+                if running:
+                    finished, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        error = future.exception()
+                        if error is not None and failure is None:
+                            failure = error
+                    continue
+                if failure is not None:
+                    break
+                if claimed:
                     continue
                 progress = queue.progress(run_id, spec.name)
                 if progress.get(StepStatus.FAILED):
@@ -346,7 +372,10 @@ class Execution:
                     raise StepFailed(message, step=spec.name)
                 if not progress.get(StepStatus.PENDING) and not progress.get(StepStatus.RUNNING):
                     break
+                # What is left is held by helpers (or by a dead one until its lease expires).
                 self.stop.wait(self.distribution.poll_seconds)
+        if failure is not None:
+            raise failure
         return queue.outputs(run_id, spec.name)
 
     def _bounded(
