@@ -231,3 +231,27 @@ def test_counts_by_status(store: RecommendationStore) -> None:
     assert store.count_by_status() == {Status.OPEN: (2, Decimal("12.50"))}
     assert [r.resource_id for r in store.find(limit=1)] == ["i-1"]
     assert [r.resource_id for r in store.find(rule_id="old-snapshot")] == ["s-1"]
+
+
+def test_concurrent_runs_serialize_and_never_duplicate(store: RecommendationStore) -> None:
+    import threading
+
+    keys = [("idle-vm", f"i-{n}", "111", 1.0) for n in range(200)]
+    errors: list[BaseException] = []
+
+    def run(run_id: str) -> None:
+        try:
+            record_run(store, matches(*keys), scope=SCOPE, run_id=run_id, now=T0)
+        except BaseException as exc:  # the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f"r{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert count(store.engine, recommendations) == 200
+    assert count(store.engine, observations) == 800
+    assert {r.times_seen for r in store.find(limit=None)} == {4}
+    assert sorted(run.new for run in store.runs()) == [0, 0, 0, 200]
