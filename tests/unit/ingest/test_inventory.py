@@ -99,3 +99,20 @@ def test_broken_json_is_a_config_error(tmp_path: Path) -> None:
     path.write_text('[{"resource_id": "a"', encoding="utf-8")
     with pytest.raises(ConfigError, match="cannot read json file"):
         collect_facts(inventory=[path])
+
+
+def test_aws_style_tag_lists(tmp_path: Path) -> None:
+    path = tmp_path / "inventory.json"
+    path.write_text(
+        json.dumps(
+            [
+                {
+                    "resource_id": "i-1",
+                    "tags": [{"Key": "Owner", "Value": "ml"}, {"Key": "env", "Value": "dev"}],
+                }
+            ]
+        )
+    )
+    row = collect_facts(inventory=[path]).facts.row(0, named=True)
+    assert row["tags"] == {"Owner": "ml", "env": "dev"}
+    assert (row["owner"], row["tag_count"]) == ("ml", 2)
