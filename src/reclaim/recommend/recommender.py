@@ -37,6 +37,7 @@ from reclaim.recommend.records import RunRecord
 from reclaim.recommend.savings import realized_savings
 from reclaim.recommend.store import RecommendationStore
 from reclaim.rules import RuleSet
+from reclaim.store.tables.recommend import RUN_ID_LENGTH, recommendations
 
 # Parameters of the recommend action that have a column of their own; the rest go to JSON.
 _SAVINGS_PARAM: Final = "savings"
@@ -125,19 +126,26 @@ def matches_from_frame(
         return pl.lit(None, dtype=dtype)
 
     params_json = _params_json(param_fields, rule_params)
+
+    def text(expression: pl.Expr, name: str) -> pl.Expr:
+        # Display fields are cut to their column's width; a user's facts or rule parameters
+        # must not fail a whole run's insert with "value too long".
+        width = recommendations.c[name].type.length  # type: ignore[attr-defined]
+        return expression.str.slice(0, width).alias(name)
+
     frame = joined.select(
         pl.col("rule_id").cast(pl.String),
         pl.col("resource_id").cast(pl.String),
         fact("account_id", pl.String()).alias("account_id"),
-        fact("resource_name", pl.String()).alias("resource_name"),
-        fact("kind", pl.String()).alias("kind"),
-        fact("region", pl.String()).alias("region"),
-        pl.coalesce(param(_OWNER_PARAM, pl.String()), fact("owner", pl.String())).alias("owner"),
+        text(fact("resource_name", pl.String()), "resource_name"),
+        text(fact("kind", pl.String()), "kind"),
+        text(fact("region", pl.String()), "region"),
+        text(pl.coalesce(param(_OWNER_PARAM, pl.String()), fact("owner", pl.String())), "owner"),
         param(_TITLE_PARAM, pl.String()).alias("title"),
         param(_SAVINGS_PARAM, pl.Float64()).fill_nan(None).fill_null(0.0).alias("monthly_savings"),
-        param(_METHOD_PARAM, pl.String()).alias("savings_method"),
+        text(param(_METHOD_PARAM, pl.String()), "savings_method"),
         fact("cost_30d", pl.Float64()).alias("cost_30d"),
-        fact("currency", pl.String()).alias("currency"),
+        text(fact("currency", pl.String()), "currency"),
         params_json.alias("params"),
     )
     if frame.select(pl.col("resource_id").is_null().any()).item():
@@ -191,6 +199,11 @@ def record_run(
     now = (now or datetime.now(UTC)).astimezone(UTC)
     started_at = started_at or now
     run_id = run_id or uuid.uuid4().hex
+    if not run_id or len(run_id) > RUN_ID_LENGTH:
+        raise ConfigError(
+            f"run id {run_id[:40]!r}… is {len(run_id)} characters long",
+            fix=f"use a run id of 1 to {RUN_ID_LENGTH} characters",
+        )
     timings: dict[str, float] = {}
     with store.run_transaction() as connection:
         existing = store.find_run(connection, run_id)

@@ -48,6 +48,7 @@ from reclaim.recommend.records import (
 )
 from reclaim.store.tables.recommend import (
     MONEY,
+    RUN_ID_LENGTH,
     UtcDateTime,
     observations,
     recommendation_runs,
@@ -281,7 +282,7 @@ class RecommendationStore:
             stage.first_seen,
             stage.last_seen,
             stage.times_seen,
-            sa.literal(run_id, sa.String(64)),
+            sa.literal(run_id, sa.String(RUN_ID_LENGTH)),
             now_param,
             stage.snoozed_until,
             stage.version_before + 1,
@@ -351,7 +352,7 @@ class RecommendationStore:
         written += connection.execute(gone).rowcount
         observation_select = (
             sa.select(
-                sa.literal(run_id, sa.String(64)),
+                sa.literal(run_id, sa.String(RUN_ID_LENGTH)),
                 rec.c.id,
                 now_param,
                 stage.monthly_savings,

@@ -15,6 +15,7 @@ from __future__ import annotations
 __all__ = [
     "MONEY",
     "RECOMMENDATION_STATUSES",
+    "RUN_ID_LENGTH",
     "UtcDateTime",
     "observations",
     "recommendation_runs",
@@ -39,6 +40,9 @@ RECOMMENDATION_STATUSES: Final = (
 )
 
 MONEY: Final = sa.Numeric(18, 4)
+
+RUN_ID_LENGTH: Final = 200
+"""Longest run id: a durable step's idempotency key (run id / step) fits with room to spare."""
 
 # SQLite has no BIGINT rowid alias: only "INTEGER PRIMARY KEY" autoincrements there.
 _ID: Final = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -67,7 +71,7 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
 recommendation_runs = sa.Table(
     "recommendation_runs",
     metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("id", sa.String(RUN_ID_LENGTH), primary_key=True),
     sa.Column("started_at", UtcDateTime(), nullable=False),
     sa.Column("finished_at", UtcDateTime(), nullable=False),
     sa.Column("as_of", UtcDateTime()),
@@ -107,7 +111,7 @@ recommendations = sa.Table(
     sa.Column("first_seen", UtcDateTime(), nullable=False),
     sa.Column("last_seen", UtcDateTime(), nullable=False),
     sa.Column("times_seen", sa.Integer(), nullable=False),
-    sa.Column("last_run_id", sa.String(64)),
+    sa.Column("last_run_id", sa.String(RUN_ID_LENGTH)),
     sa.Column("status_changed_at", UtcDateTime(), nullable=False),
     sa.Column("snoozed_until", UtcDateTime()),
     sa.Column("ticketed_at", UtcDateTime()),
@@ -136,7 +140,7 @@ observations = sa.Table(
     "observations",
     metadata,
     sa.Column("recommendation_id", _ID, primary_key=True, autoincrement=False),
-    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("run_id", sa.String(RUN_ID_LENGTH), primary_key=True),
     sa.Column("seen_at", UtcDateTime(), nullable=False),
     sa.Column("monthly_savings", MONEY, nullable=False),
     sa.Column("savings_method", sa.String(64)),

@@ -25,7 +25,7 @@ _MONEY = sa.Numeric(18, 4)
 def upgrade() -> None:
     op.create_table(
         "recommendation_runs",
-        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("id", sa.String(200), nullable=False),
         sa.Column("started_at", _TIME, nullable=False),
         sa.Column("finished_at", _TIME, nullable=False),
         sa.Column("as_of", _TIME),
@@ -64,7 +64,7 @@ def upgrade() -> None:
         sa.Column("first_seen", _TIME, nullable=False),
         sa.Column("last_seen", _TIME, nullable=False),
         sa.Column("times_seen", sa.Integer(), nullable=False),
-        sa.Column("last_run_id", sa.String(64)),
+        sa.Column("last_run_id", sa.String(200)),
         sa.Column("status_changed_at", _TIME, nullable=False),
         sa.Column("snoozed_until", _TIME),
         sa.Column("ticketed_at", _TIME),
@@ -86,7 +86,7 @@ def upgrade() -> None:
     op.create_table(
         "observations",
         sa.Column("recommendation_id", _ID, nullable=False),
-        sa.Column("run_id", sa.String(64), nullable=False),
+        sa.Column("run_id", sa.String(200), nullable=False),
         sa.Column("seen_at", _TIME, nullable=False),
         sa.Column("monthly_savings", _MONEY, nullable=False),
         sa.Column("savings_method", sa.String(64)),

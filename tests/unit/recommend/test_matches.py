@@ -1,0 +1,73 @@
+"""From the columnar evaluator's matches to recommendation rows."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from reclaim.errors import ConfigError
+from reclaim.recommend import Scope, fingerprint, matches_from_frame, record_run
+from reclaim.rules import load_rules_text
+
+PACK = """
+kind: savings
+facts: {resource_id: string, account_id: string, cost_30d: number, owner: string, kind: string}
+vars: {long_method: "%s"}
+rules:
+  - id: costly
+    when: cost_30d > 10
+    action: recommend
+    params: {type: review, title: "Review {resource_id}", savings: cost_30d / 2,
+             method: long_method, note: "'x'"}
+  - id: orphan
+    when: owner is None
+    action: recommend
+    params: {type: tag, title: "Tag {resource_id}", savings: 0, method: "'governance'",
+             owner: "'finops'"}
+""" % ("m" * 100)
+
+
+def test_matches_carry_figures_fingerprints_and_only_their_own_params() -> None:
+    pack = load_rules_text(PACK, "pack.yaml")
+    facts = pl.DataFrame(
+        {
+            "resource_id": ["a", "b"],
+            "account_id": ["1", None],
+            "cost_30d": [40.0, 5.0],
+            "owner": ["x" * 300, None],
+            "kind": ["vm", "volume"],
+        }
+    )
+    rule_params = {rule.id: list(rule.params) for rule in pack.rules}
+    rows = matches_from_frame(facts, pack.evaluate_frame(facts), rule_params)
+    by_rule = {row["rule_id"]: row for row in rows.iter_rows(named=True)}
+    costly, orphan = by_rule["costly"], by_rule["orphan"]
+    assert costly["fingerprint"] == fingerprint("costly", "a", "1")
+    assert costly["monthly_savings"] == 20.0
+    assert costly["title"] == "Review a"
+    assert costly["savings_method"] == "m" * 64  # cut to the column's width
+    assert costly["owner"] == "x" * 256
+    assert json.loads(costly["params"]) == {
+        "type": "review",
+        "title": "Review a",
+        "savings": 20.0,
+        "method": "m" * 100,
+        "note": "x",
+    }
+    assert orphan["fingerprint"] == fingerprint("orphan", "b", None)
+    assert orphan["owner"] == "finops"  # the rule routes it to the default owner
+    assert orphan["kind"] == "volume"
+    assert "note" not in json.loads(orphan["params"])
+
+
+def test_no_match_gives_an_empty_table() -> None:
+    pack = load_rules_text(PACK, "pack.yaml")
+    facts = pl.DataFrame({"resource_id": ["a"], "cost_30d": [1.0], "owner": ["x"]})
+    assert matches_from_frame(facts, pack.evaluate_frame(facts)).height == 0
+
+
+def test_a_run_id_too_long_is_refused_before_anything_runs() -> None:
+    with pytest.raises(ConfigError, match="1 to 200 characters"):
+        record_run(None, pl.DataFrame(), scope=Scope(frozenset()), run_id="r" * 201)  # type: ignore[arg-type]
