@@ -517,52 +517,58 @@ def main() -> None:
         if f"{e}-workload" in CHILDREN and not (args.no_dbos and e == "dbos")
     ]
 
-    with databases(args.postgres_url) as dbs:
-        floor = median_of(
-            plan.repeats,
-            lambda: run_child(
-                "floor", str(dbs.tmp / f"floor-{uuid.uuid4().hex}.db"), str(plan.floor_commits)
-            )["per_commit_us"],
-        )
-        results["floor_commit_us"] = floor
-        print(f"bare SQLite WAL commit (synchronous=FULL): {floor:8.0f} µs")
-
+    # The machine is shared: load comes and goes for minutes. So every repeat runs each
+    # engine on each backend back to back (and the floor beside them), and the medians are
+    # taken across repeats: both engines see the same weather.
+    floors: list[float] = []
+    samples: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for repeat in range(plan.repeats):
+        with databases(args.postgres_url) as dbs:
+            path = str(dbs.tmp / f"floor-{uuid.uuid4().hex}.db")
+            floors.append(run_child("floor", path, str(plan.floor_commits))["per_commit_us"])
+            for backend in backends:
+                for engine in engines:
+                    url = dbs.url(backend, f"{engine}_bench")
+                    result = run_child(
+                        f"{engine}-workload", url, str(plan.steps), str(plan.workflows)
+                    )
+                    samples.setdefault((engine, backend), []).append(result)
+                    print(
+                        f"  repeat {repeat + 1}: {engine:8s} {backend:11s} "
+                        f"{result['per_step_us']:7.0f} µs/step  {result['total_s']:6.2f} s"
+                        f"  (floor {floors[-1]:.0f} µs)",
+                        flush=True,
+                    )
+    floor = statistics.median(floors)
+    results["floor_commit_us"] = floor
+    print(f"bare SQLite WAL commit (synchronous=FULL): {floor:8.0f} µs")
     per_step: dict[str, dict[str, float]] = {e: {} for e in engines}
     many: dict[str, dict[str, float]] = {e: {} for e in engines}
-    for backend in backends:
-        for engine in engines:
-            with databases(args.postgres_url) as dbs:
-
-                def workload(
-                    engine: str = engine, backend: str = backend, dbs: Databases = dbs
-                ) -> dict[str, float]:
-                    url = dbs.url(backend, f"{engine}_bench")
-                    steps, count = str(plan.steps), str(plan.workflows)
-                    result: dict[str, float] = run_child(f"{engine}-workload", url, steps, count)
-                    return result
-
-                runs = [workload() for _ in range(plan.repeats)]
-                per_step[engine][backend] = statistics.median(r["per_step_us"] for r in runs)
-                many[engine][backend] = statistics.median(r["total_s"] for r in runs)
-            print(
-                f"{engine:8s} {backend:11s} per step {per_step[engine][backend]:8.0f} µs"
-                f"   {plan.workflows} one-step workflows {many[engine][backend]:6.2f} s"
-            )
+    for (engine, backend), runs in samples.items():
+        per_step[engine][backend] = statistics.median(r["per_step_us"] for r in runs)
+        many[engine][backend] = statistics.median(r["total_s"] for r in runs)
+        print(
+            f"{engine:8s} {backend:11s} per step {per_step[engine][backend]:8.0f} µs"
+            f"   {plan.workflows} one-step workflows {many[engine][backend]:6.2f} s"
+        )
     results["per_step_us"] = per_step
     results["one_step_workflows_s"] = many
 
     restart: dict[str, dict[str, float]] = {e: {} for e in engines}
-    for backend in backends:
-        for engine in engines:
-            with databases(args.postgres_url) as dbs:
-
-                def rs(engine: str = engine, backend: str = backend, dbs: Databases = dbs) -> float:
-                    return measure_restart(engine, dbs.url(backend, f"{engine}_bench"), dbs.tmp)
-
-                restart[engine][backend] = median_of(plan.restarts, rs)
-            print(
-                f"{engine:8s} {backend:11s} restart → first resumed step {restart[engine][backend]:6.2f} s"
-            )
+    restart_samples: dict[tuple[str, str], list[float]] = {}
+    for _ in range(plan.restarts):
+        for backend in backends:
+            for engine in engines:
+                with databases(args.postgres_url) as dbs:
+                    url = dbs.url(backend, f"{engine}_bench")
+                    seconds = measure_restart(engine, url, dbs.tmp)
+                restart_samples.setdefault((engine, backend), []).append(seconds)
+    for (engine, backend), values in restart_samples.items():
+        restart[engine][backend] = statistics.median(values)
+        print(
+            f"{engine:8s} {backend:11s} restart → first resumed step "
+            f"{restart[engine][backend]:6.2f} s"
+        )
     results["restart_to_resume_s"] = restart
 
     takeover: dict[str, float] = {}
