@@ -43,6 +43,7 @@ DEFAULT_PG = os.environ.get(
     "RECLAIM_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ("sqlite", "sqlite-wal", "postgresql")
+PARTS = ("workload", "restart", "takeover", "map")
 
 
 # --------------------------------------------------------------------------------------------
@@ -507,6 +508,13 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-dbos", action="store_true", help="reclaim only")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="measure only these (default: all)",
+    )
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     backends = [b for b in plan.backends if not (args.no_postgres and b == "postgresql")]
@@ -522,7 +530,7 @@ def main() -> None:
     # taken across repeats: both engines see the same weather.
     floors: list[float] = []
     samples: dict[tuple[str, str], list[dict[str, float]]] = {}
-    for repeat in range(plan.repeats):
+    for repeat in range(plan.repeats if "workload" in args.parts else 0):
         with databases(args.postgres_url) as dbs:
             path = str(dbs.tmp / f"floor-{uuid.uuid4().hex}.db")
             floors.append(run_child("floor", path, str(plan.floor_commits))["per_commit_us"])
@@ -539,9 +547,10 @@ def main() -> None:
                         f"  (floor {floors[-1]:.0f} µs)",
                         flush=True,
                     )
-    floor = statistics.median(floors)
+    floor = statistics.median(floors) if floors else 0.0
     results["floor_commit_us"] = floor
-    print(f"bare SQLite WAL commit (synchronous=FULL): {floor:8.0f} µs")
+    if floors:
+        print(f"bare SQLite WAL commit (synchronous=FULL): {floor:8.0f} µs")
     per_step: dict[str, dict[str, float]] = {e: {} for e in engines}
     many: dict[str, dict[str, float]] = {e: {} for e in engines}
     for (engine, backend), runs in samples.items():
@@ -556,7 +565,7 @@ def main() -> None:
 
     restart: dict[str, dict[str, float]] = {e: {} for e in engines}
     restart_samples: dict[tuple[str, str], list[float]] = {}
-    for _ in range(plan.restarts):
+    for _ in range(plan.restarts if "restart" in args.parts else 0):
         for backend in backends:
             for engine in engines:
                 with databases(args.postgres_url) as dbs:
@@ -577,7 +586,7 @@ def main() -> None:
         takeover_backends = [b for b in ("sqlite-wal", "postgresql") if b in backends]
         if args.quick:
             takeover_backends = takeover_backends[-1:]  # one is enough for a smoke run
-        for backend in takeover_backends:
+        for backend in takeover_backends if "takeover" in args.parts else []:
             with databases(args.postgres_url) as dbs:
 
                 def tk(backend: str = backend, dbs: Databases = dbs) -> float:
@@ -589,7 +598,7 @@ def main() -> None:
                 f"reclaim  {backend:11s} worker death → standby worker resumes "
                 f"{takeover[backend]:6.2f} s (lease {TAKEOVER_LEASE:g} s)"
             )
-        if "postgresql" in backends:
+        if "postgresql" in backends and "map" in args.parts:
             for count in plan.workers:
                 with databases(args.postgres_url) as dbs:
 
@@ -609,18 +618,24 @@ def main() -> None:
     print("summary (median; ratio = DBOS / reclaim, higher is better for reclaim)")
     for backend in backends:
         d, r = per_step.get("dbos", {}).get(backend), per_step.get("reclaim", {}).get(backend)
+        if d is None and r is None:
+            continue
         print(
             f"  per step   {backend:11s} dbos {d or 0:7.0f} µs  reclaim {r or 0:7.0f} µs"
             f"  ratio {fmt_ratio(d, r)}  reclaim/floor {fmt_ratio(r, floor)}"
         )
     for backend in backends:
         d, r = many.get("dbos", {}).get(backend), many.get("reclaim", {}).get(backend)
+        if d is None and r is None:
+            continue
         print(
             f"  {plan.workflows} wfs   {backend:11s} dbos {d or 0:7.2f} s   reclaim {r or 0:7.2f} s"
             f"   ratio {fmt_ratio(d, r)}"
         )
     for backend in backends:
         d, r = restart.get("dbos", {}).get(backend), restart.get("reclaim", {}).get(backend)
+        if d is None and r is None:
+            continue
         print(
             f"  restart    {backend:11s} dbos {d or 0:7.2f} s   reclaim {r or 0:7.2f} s"
             f"   ratio {fmt_ratio(d, r)}"
