@@ -17,7 +17,7 @@ A negative figure is kept: the change made things dearer, and the report should 
 
 from __future__ import annotations
 
-__all__ = ["REALIZED_COLUMNS", "realized_savings"]
+__all__ = ["FINAL_REALIZED_METHODS", "REALIZED_COLUMNS", "realized_savings"]
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
@@ -26,6 +26,12 @@ from typing import Final
 import polars as pl
 
 REALIZED_COLUMNS: Final = ("id", "realized_monthly_savings", "realized_method")
+
+FULL_WINDOW: Final = "30-day actual after"
+RUN_RATE: Final = "7-day run rate after"
+GONE: Final = "gone from the bill"
+FINAL_REALIZED_METHODS: Final = (FULL_WINDOW, GONE)
+"""Methods whose figure no later bill changes; these recommendations are not measured again."""
 
 _TIME = pl.Datetime("us", "UTC")
 
@@ -95,11 +101,11 @@ def realized_savings(
     )
     method = (
         pl.when(present & full_window)
-        .then(pl.lit("30-day actual after"))
+        .then(pl.lit(FULL_WINDOW))
         .when(present & week_window)
-        .then(pl.lit("7-day run rate after"))
+        .then(pl.lit(RUN_RATE))
         .when(~present & covered)
-        .then(pl.lit("gone from the bill"))
+        .then(pl.lit(GONE))
     )
     result = joined.select(
         pl.col("id"),

@@ -46,6 +46,7 @@ from reclaim.recommend.records import (
     replace_run,
     run_values,
 )
+from reclaim.recommend.savings import FINAL_REALIZED_METHODS
 from reclaim.store.tables.recommend import (
     MONEY,
     RUN_ID_LENGTH,
@@ -533,12 +534,23 @@ class RecommendationStore:
         return len(params)
 
     def load_implemented(self, connection: Connection, rule_ids: Sequence[str]) -> pl.DataFrame:
-        """Implemented recommendations of these rules, with the cost seen before the work."""
+        """Implemented recommendations of these rules whose realized savings are not final yet.
+
+        A figure from a whole 30-day window after the work, or from the resource leaving the
+        bill, is final; measuring those again every week would only grow the run's work.
+        """
         rec = recommendations.c
         rows = connection.execute(
             sa.select(
                 rec.id, rec.resource_id, rec.account_id, rec.cost_30d, rec.implemented_at
-            ).where(rec.status == Status.IMPLEMENTED.value, rec.rule_id.in_(list(rule_ids)))
+            ).where(
+                rec.status == Status.IMPLEMENTED.value,
+                rec.rule_id.in_(list(rule_ids)),
+                sa.or_(
+                    rec.realized_method.is_(None),
+                    rec.realized_method.not_in(list(FINAL_REALIZED_METHODS)),
+                ),
+            )
         ).all()
         return pl.DataFrame(
             [(r[0], r[1], r[2], None if r[3] is None else float(r[3]), r[4]) for r in rows],

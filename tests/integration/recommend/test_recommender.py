@@ -86,3 +86,9 @@ def test_implemented_work_shows_realized_savings(engine: Engine) -> None:
     assert result.realized == 1
     assert str(after.realized_monthly_savings) == "9.5000"
     assert after.realized_method == "gone from the bill"
+    # A final figure is not measured again.
+    third = recommend(engine, only_vm, pack, run_id="r3", now=later + timedelta(days=7))
+    assert third.realized == 0
+    final = store.get(rec.id)
+    assert final is not None
+    assert final.realized_checked_at == later
