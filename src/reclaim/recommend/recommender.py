@@ -142,9 +142,9 @@ def matches_from_frame(
         text(fact("region", pl.String()), "region"),
         text(pl.coalesce(param(_OWNER_PARAM, pl.String()), fact("owner", pl.String())), "owner"),
         param(_TITLE_PARAM, pl.String()).alias("title"),
-        param(_SAVINGS_PARAM, pl.Float64()).fill_nan(None).fill_null(0.0).alias("monthly_savings"),
+        _money(param(_SAVINGS_PARAM, pl.Float64())).alias("monthly_savings"),
         text(param(_METHOD_PARAM, pl.String()), "savings_method"),
-        fact("cost_30d", pl.Float64()).alias("cost_30d"),
+        _money(fact("cost_30d", pl.Float64()), default=None).alias("cost_30d"),
         text(fact("currency", pl.String()), "currency"),
         params_json.alias("params"),
     )
@@ -154,6 +154,16 @@ def matches_from_frame(
             fix="every fact row needs a resource_id (the ingest collectors always set it)",
         )
     return frame.with_columns(fingerprint_column(frame)).select(list(MATCH_COLUMNS))
+
+
+# Numeric(18, 4) holds up to 10^14; a rule that divides by zero gives inf or NaN. Neither may
+# fail a run of a million rows, so such a figure is stored as the default (no saving known).
+_MONEY_LIMIT: Final = 1e14
+
+
+def _money(value: pl.Expr, *, default: float | None = 0.0) -> pl.Expr:
+    sane = value.is_finite() & (value.abs() < _MONEY_LIMIT)
+    return pl.when(sane).then(value).otherwise(pl.lit(default, dtype=pl.Float64))
 
 
 def _params_json(

@@ -71,3 +71,17 @@ def test_no_match_gives_an_empty_table() -> None:
 def test_a_run_id_too_long_is_refused_before_anything_runs() -> None:
     with pytest.raises(ConfigError, match="1 to 200 characters"):
         record_run(None, pl.DataFrame(), scope=Scope(frozenset()), run_id="r" * 201)  # type: ignore[arg-type]
+
+
+def test_impossible_savings_are_stored_as_unknown_not_a_failed_run() -> None:
+    pack = load_rules_text(
+        "kind: savings\nfacts: {resource_id: string, cost_30d: number, n: number}\nrules:\n"
+        "  - id: r\n    when: true\n    action: recommend\n"
+        "    params: {type: x, savings: cost_30d / n}\n",
+        "pack.yaml",
+    )
+    facts = pl.DataFrame(
+        {"resource_id": ["a", "b", "c"], "cost_30d": [10.0, 0.0, 5.0], "n": [0.0, 0.0, 2.0]}
+    )
+    rows = matches_from_frame(facts, pack.evaluate_frame(facts))
+    assert rows["monthly_savings"].to_list() == [0.0, 0.0, 2.5]
