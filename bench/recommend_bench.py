@@ -125,12 +125,14 @@ def one_round(
             ("churn", churn_path, NOW + timedelta(days=14)),
         ):
             started = time.perf_counter()
+            cpu_started = time.process_time()
             facts = conform_facts(pl.read_parquet(path)).collect()
             read = time.perf_counter() - started
             result = recommend(engine, facts, pack, run_id=name, now=now)
             total = time.perf_counter() - started
             timings[name] = {
                 "seconds": total,
+                "cpu": time.process_time() - cpu_started,
                 "read": read,
                 **{k: round(v, 2) for k, v in result.timings.items()},
                 "counts": result.counts,
@@ -204,6 +206,7 @@ def main() -> None:
     parser.add_argument("--skip-peer", action="store_true")
     args = parser.parse_args()
     process = psutil.Process()
+    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory(prefix="reclaim-recommend-bench-") as tmp:
         workdir = Path(tmp)
         base = base_facts(args.base, workdir)
