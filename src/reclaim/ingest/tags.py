@@ -69,14 +69,36 @@ def _parse(text: str) -> dict[str, str | None] | None:
     return None
 
 
-def decode_tags(tags_json: pl.Series) -> tuple[pl.DataFrame, int]:
-    """Decode a column of JSON tag text.
+def _decode_flat_objects(distinct: list[str]) -> pl.Series | None:
+    """Polars' own JSON decoder, when every value is an object of scalars (the usual case).
 
-    Returns a frame with columns ``tags`` (Struct of String), ``tag_count`` (Int32) and
-    ``owner`` (String) aligned with the input, and how many distinct values were unreadable
-    (those resources get null tags).
+    None when a value is not JSON, not an object, or nests: ``_decode_each`` handles those.
     """
-    distinct = tags_json.drop_nulls().unique().sort().to_list()
+    if not distinct:
+        return None
+    try:
+        decoded = pl.Series("tags", distinct, dtype=pl.String).str.json_decode(
+            infer_schema_length=None
+        )
+    except pl.exceptions.PolarsError:
+        return None
+    dtype = decoded.dtype
+    scalar = (pl.String, pl.Int64, pl.Float64, pl.Boolean, pl.Null)
+    if not isinstance(dtype, pl.Struct) or not dtype.fields:
+        return None
+    if not all(field.dtype in scalar and field.name for field in dtype.fields):
+        return None
+    # Fields sorted by key, as the general decoder makes them; casts go by position.
+    fields = decoded.struct.unnest()
+    return (
+        fields.select(pl.col(name).cast(pl.String) for name in sorted(fields.columns))
+        .to_struct("tags")
+        .set(decoded.is_null(), None)
+    )
+
+
+def _decode_each(distinct: list[str]) -> tuple[pl.Series, list[str], int, pl.Series]:
+    """One ``json.loads`` per distinct value: any JSON, bad values counted."""
     decoded = [_parse(text) for text in distinct]
     unreadable = sum(1 for value in decoded if value is None)
     keys = sorted({key for value in decoded if value for key in value})
@@ -90,6 +112,29 @@ def decode_tags(tags_json: pl.Series) -> tuple[pl.DataFrame, int]:
         struct = pl.DataFrame(columns, schema={key: pl.String() for key in keys}).to_struct("tags")
     else:
         struct = pl.Series("tags", [{}] * len(distinct), dtype=pl.Struct([]))
+    return struct, keys, unreadable, valid
+
+
+def decode_tags(tags_json: pl.Series) -> tuple[pl.DataFrame, int]:
+    """Decode a column of JSON tag text.
+
+    Returns a frame with columns ``tags`` (Struct of String), ``tag_count`` (Int32) and
+    ``owner`` (String) aligned with the input, and how many distinct values were unreadable
+    (those resources get null tags).
+    """
+    distinct = tags_json.drop_nulls().unique().sort().to_list()
+    fast = _decode_flat_objects(distinct)
+    if fast is not None:
+        struct = fast
+        keys = (
+            [field.name for field in struct.dtype.fields]
+            if isinstance(struct.dtype, pl.Struct)
+            else []
+        )
+        unreadable = 0
+        valid = pl.Series("valid", [True] * len(distinct), dtype=pl.Boolean)
+    else:
+        struct, keys, unreadable, valid = _decode_each(distinct)
     # The owner is looked up per key, not per row: the first owner-like key that has a value.
     by_preference = sorted(
         (OWNER_TAG_KEYS.index(_normalize_key(key)), key)
