@@ -149,7 +149,10 @@ def _postgresql_engine(url: URL, *, schema: str | None, echo: bool) -> Engine:
         if not schema.replace("_", "").isalnum():
             raise ConfigError(f"schema name {schema!r} must be letters, digits and underscores")
         connect_args["options"] = f"-csearch_path={schema}"
-    return sa.create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+    # No pool_pre_ping: it costs a round trip on every checkout, which is every checkpoint of
+    # the durable engine. A connection that died with its server fails once with a disconnect
+    # error, SQLAlchemy then invalidates the whole pool, and the caller's retry reconnects.
+    return sa.create_engine(url, echo=echo, pool_recycle=1800, connect_args=connect_args)
 
 
 def check_connection(engine: Engine) -> None:

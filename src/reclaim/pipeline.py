@@ -18,15 +18,11 @@ __all__ = [
     "WeeklyInput",
     "WeeklyReport",
     "WeeklyRun",
-    "bind_database",
     "resume_weekly",
     "run_weekly",
     "weekly_runs",
 ]
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -86,28 +82,15 @@ class WeeklyRun(BaseModel):
     report: WeeklyReport
 
 
-# The steps need the application's database, which is not part of a run's stored input (a URL
-# may carry a password). Whoever drives the loop binds it first; a resume in another process
-# binds it again through `reclaim run --resume`.
-_bound_engine: Engine | None = None
-_bind_lock = threading.Lock()
-
-
-def bind_database(engine: Engine) -> None:
-    """Tell the weekly loop's steps which database holds the recommendations."""
-    global _bound_engine
-    with _bind_lock:
-        _bound_engine = engine
-
-
-def _database() -> Engine:
-    if _bound_engine is None:
+def _database(ctx: StepContext) -> Engine:
+    # The recommendations live in the database that holds the run's checkpoints, so whichever
+    # process drives or resumes the run (`reclaim run`, `reclaim runs resume`, a worker) has it.
+    if ctx.database is None:
         raise ExecutionError(
-            "the weekly loop has no database bound in this process",
-            fix="run it with `reclaim run` (or `reclaim run --resume RUN_ID`), "
-            "or call reclaim.pipeline.bind_database(engine) first",
+            "the weekly loop's steps need the database the run is stored in",
+            fix="drive it with reclaim's DurableEngine on an engine, not a bare Store",
         )
-    return _bound_engine
+    return ctx.database
 
 
 WEEKLY = Workflow("reclaim.weekly", version="1", input_type=WeeklyInput, result="report")
@@ -132,7 +115,7 @@ def collect(ctx: StepContext) -> CollectSummary:
             fix="pass --billing/--inventory/--utilization, or --sample for the bundled sample",
         )
     stored, _report = collect_into(
-        _database(), billing=billing, inventory=inventory, utilization=utilization
+        _database(ctx), billing=billing, inventory=inventory, utilization=utilization
     )
     return CollectSummary(
         collection_id=stored.id,
@@ -147,7 +130,7 @@ def collect(ctx: StepContext) -> CollectSummary:
 def evaluate(ctx: StepContext, collect: CollectSummary) -> RecommendSummary:
     """Run the savings rules over the facts and reconcile the matches with stored ones."""
     spec = WeeklyInput.model_validate(ctx.input)
-    engine = _database()
+    engine = _database(ctx)
     facts = load_facts(engine, collect.collection_id)
     # Keyed on the step's idempotency key: if this step is re-run after a crash that followed
     # the commit, recommend() finds its own run already recorded and changes nothing.
@@ -166,7 +149,7 @@ def evaluate(ctx: StepContext, collect: CollectSummary) -> RecommendSummary:
 def report(ctx: StepContext, evaluate: RecommendSummary) -> WeeklyReport:
     """Totals a person reads: recommendations per status, open savings per rule."""
     rec = recommendations.c
-    with _database().connect() as connection:
+    with _database(ctx).connect() as connection:
         by_status = {
             status: int(count)
             for status, count in connection.execute(
@@ -197,30 +180,23 @@ def _money(value: object) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
-@contextmanager
-def _bound(engine: Engine) -> Iterator[DurableEngine]:
-    bind_database(engine)
-    yield DurableEngine(engine, workflows=[WEEKLY])
-
-
 def run_weekly(engine: Engine, spec: WeeklyInput) -> WeeklyRun:
     """Start one weekly run and drive it to the end; the database must be migrated."""
-    with _bound(engine) as durable:
-        run_id = durable.start(WEEKLY, spec.model_dump())
-        durable.run(run_id)
-        return _summary(durable, run_id)
+    durable = DurableEngine(engine, workflows=[WEEKLY])
+    run_id = durable.start(WEEKLY, spec.model_dump())
+    durable.run(run_id)
+    return _summary(durable, run_id)
 
 
 def resume_weekly(engine: Engine, run_id: str) -> WeeklyRun:
     """Continue a weekly run that stopped, from its first unfinished step."""
-    with _bound(engine) as durable:
-        durable.resume(run_id)
-        return _summary(durable, run_id)
+    durable = DurableEngine(engine, workflows=[WEEKLY])
+    durable.resume(run_id)
+    return _summary(durable, run_id)
 
 
 def weekly_runs(engine: Engine, limit: int = 20) -> list[RunRecord]:
-    with _bound(engine) as durable:
-        return durable.list_runs(workflow=WEEKLY.name, limit=limit)
+    return DurableEngine(engine, workflows=[WEEKLY]).list_runs(workflow=WEEKLY.name, limit=limit)
 
 
 def _summary(durable: DurableEngine, run_id: str) -> WeeklyRun:
