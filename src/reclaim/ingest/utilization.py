@@ -233,41 +233,53 @@ def aggregate_utilization(
     in_window = samples.lazy().filter(
         (pl.col("timestamp") > start) & (pl.col("timestamp") <= as_of)
     )
+    columns = ["resource_id", "timestamp", "metric", "value", "n"]
     # In and out arrive as two samples at one time; their sum is the traffic at that time.
-    merged = in_window.group_by("resource_id", "timestamp", "metric").agg(
-        pl.when(pl.col("metric").first() == "network")
-        .then(pl.col("value").sum())
-        .otherwise(pl.col("value").mean())
-        .alias("value"),
-        pl.len().alias("n"),
+    network = (
+        in_window.filter(pl.col("metric") == "network")
+        .group_by("resource_id", "timestamp")
+        .agg(pl.col("value").sum(), pl.len().cast(pl.UInt32).alias("n"))
+        .with_columns(pl.lit("network").alias("metric"))
+        .select(columns)
     )
-
-    def stat(metric: str, how: str) -> pl.Expr:
-        values = pl.col("value").filter(pl.col("metric") == metric)
-        if how == "avg":
-            return values.mean()
-        if how == "p95":
-            return values.quantile(0.95, interpolation="linear")
-        if how == "max":
-            return values.max()
-        return values.sum()
-
-    aggregations = [
-        stat(name.split("_")[0], name.split("_")[1]).alias(name)
-        for name in UTILIZATION_COLUMNS
-        if name not in ("samples", "metric_days")
-    ]
-    frame = (
-        merged.group_by("resource_id")
+    others = (
+        in_window.filter(pl.col("metric") != "network")
+        .with_columns(pl.lit(1, dtype=pl.UInt32).alias("n"))
+        .select(columns)
+    )
+    # Per (resource, metric) first, then one column per statistic: filtering inside a
+    # per-resource aggregation, twelve times over, cost several times more.
+    per_metric = (
+        pl.concat([others, network], how="vertical")
+        .group_by("resource_id", "metric")
         .agg(
-            *aggregations,
-            pl.col("n").sum().cast(pl.Int64).alias("samples"),
-            (
-                (pl.col("timestamp").max() - pl.col("timestamp").min()).dt.total_seconds() / 86400.0
-            ).alias("metric_days"),
+            pl.col("value").mean().alias("avg"),
+            pl.col("value").quantile(0.95, interpolation="linear").alias("p95"),
+            pl.col("value").max().alias("max"),
+            pl.col("value").sum().alias("sum"),
+            pl.col("n").sum().alias("n"),
+            pl.col("timestamp").min().alias("first"),
+            pl.col("timestamp").max().alias("last"),
         )
-        .collect()
+        .collect(engine="streaming")
     )
-    return frame.with_columns(
-        pl.col(name).cast(FACT_SCHEMA[name]) for name in UTILIZATION_COLUMNS
+    frame = per_metric.group_by("resource_id").agg(
+        pl.col("n").sum().cast(pl.Int64).alias("samples"),
+        ((pl.col("last").max() - pl.col("first").min()).dt.total_seconds() / 86400.0).alias(
+            "metric_days"
+        ),
+    )
+    for name in UTILIZATION_COLUMNS:
+        if name in ("samples", "metric_days"):
+            continue
+        metric, how = name.split("_")
+        frame = frame.join(
+            per_metric.filter(pl.col("metric") == metric).select(
+                "resource_id", pl.col(how).alias(name)
+            ),
+            on="resource_id",
+            how="left",
+        )
+    return frame.select(
+        "resource_id", *[pl.col(name).cast(FACT_SCHEMA[name]) for name in UTILIZATION_COLUMNS]
     ).sort("resource_id")
