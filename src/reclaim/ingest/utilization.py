@@ -139,12 +139,16 @@ def _read_one(file: InputFile, digest: str) -> tuple[pl.DataFrame, FileReport]:
     assert timestamp is not None
     metric = find_column(names, "metric", "metric_name")
     value = find_column(names, "value", "average")
+    time_dtype = dtypes[timestamp]
     if metric is not None and value is not None:
         long = raw.select(
             "_row",
-            pl.col(resource).alias("resource_id"),
-            pl.col(timestamp).alias("timestamp"),
-            pl.col(metric).cast(pl.String).alias("metric"),
+            clean_text(pl.col(resource)).alias("resource_id"),
+            parse_time(pl.col(timestamp), time_dtype).alias("timestamp"),
+            clean_text(pl.col(metric))
+            .str.to_lowercase()
+            .replace_strict(METRIC_NAMES, default=None, return_dtype=pl.String)
+            .alias("metric"),
             pl.col(value).alias("value"),
         )
         value_dtype = dtypes[value]
@@ -159,11 +163,13 @@ def _read_one(file: InputFile, digest: str) -> tuple[pl.DataFrame, FileReport]:
         value_dtype = (
             pl.String() if any(dtypes[n] == pl.String for n in metric_columns) else (pl.Float64())
         )
+        # Id and time are read once per wide row, before the row becomes one row per metric;
+        # the metric names are the column names, mapped once.
         long = (
             raw.select(
                 "_row",
-                pl.col(resource).alias("resource_id"),
-                pl.col(timestamp).alias("timestamp"),
+                clean_text(pl.col(resource)).alias("resource_id"),
+                parse_time(pl.col(timestamp), time_dtype).alias("timestamp"),
                 *[pl.col(n).cast(value_dtype) for n in metric_columns],
             )
             .unpivot(
@@ -173,31 +179,37 @@ def _read_one(file: InputFile, digest: str) -> tuple[pl.DataFrame, FileReport]:
                 value_name="value",
             )
             # A blank cell in a wide file means "not measured", not a bad sample.
-            .filter(clean_text(pl.col("value")).is_not_null())
+            .filter(
+                pl.col("value").is_not_null()
+                if value_dtype != pl.String
+                else clean_text(pl.col("value")).is_not_null()
+            )
+            .with_columns(
+                pl.col("metric").replace_strict(
+                    {n: METRIC_NAMES[n.lower()] for n in metric_columns}, return_dtype=pl.String
+                )
+            )
         )
-    time_dtype = dtypes[timestamp]
-    parsed_time = parse_time(pl.col("timestamp"), time_dtype)
-    parsed_value = parse_number(pl.col("value"), value_dtype)
-    metric_name = clean_text(pl.col("metric")).str.to_lowercase()
-    canonical = metric_name.replace_strict(METRIC_NAMES, default=None, return_dtype=pl.String)
+    prepared = long.with_columns(
+        pl.col("value").alias("_raw_value"),
+        parse_number(pl.col("value"), value_dtype).alias("value"),
+    )
     checks: list[tuple[pl.Expr, str]] = [
-        (clean_text(pl.col("resource_id")).is_null(), "resource_id is empty"),
-        (parsed_time.is_null(), "timestamp is empty or not a timestamp"),
-        (canonical.is_null(), "unknown metric (use cpu, mem, network, requests, connections)"),
-        (unreadable(pl.col("value"), parsed_value, value_dtype), "value is not a number"),
-        (parsed_value.is_null(), "value is empty"),
+        (pl.col("resource_id").is_null(), "resource_id is empty"),
+        (pl.col("timestamp").is_null(), "timestamp is empty or not a timestamp"),
+        (
+            pl.col("metric").is_null(),
+            "unknown metric (use cpu, mem, network, requests, connections)",
+        ),
+        (unreadable(pl.col("_raw_value"), pl.col("value"), value_dtype), "value is not a number"),
+        (pl.col("value").is_null(), "value is empty"),
     ]
     bad = pl.lit(None, dtype=pl.String)
     for condition, reason in reversed(checks):
         bad = pl.when(condition).then(pl.lit(reason)).otherwise(bad)
     try:
-        rows = long.select(
-            "_row",
-            clean_text(pl.col("resource_id")).alias("resource_id"),
-            parsed_time.alias("timestamp"),
-            canonical.alias("metric"),
-            parsed_value.alias("value"),
-            bad.alias("_bad"),
+        rows = prepared.select(
+            "_row", "resource_id", "timestamp", "metric", "value", bad.alias("_bad")
         ).collect()
     except pl.exceptions.PolarsError as exc:
         raise ConfigError(
