@@ -77,6 +77,33 @@ def test_bad_samples_are_reported(tmp_path: Path) -> None:
     assert collection.facts["samples"].to_list() == [1]
 
 
+def test_wide_bad_rows_are_reported_and_their_readable_cells_kept(tmp_path: Path) -> None:
+    path = tmp_path / "metrics.csv"
+    now = END.isoformat()
+    path.write_text(
+        "resource_id,timestamp,cpu,mem\n"
+        f"i-1,{now},5,50\n"
+        f"i-1,{now},five,60\n"  # the cpu cell is bad, the mem cell a good sample
+        f"i-1,never,5,50\n"
+        f",{now},5,50\n"
+        f"i-1,{now},,\n"  # nothing measured: not a row of samples, not a bad row
+        f"i-1,{now},NULL,70\n",
+        encoding="utf-8",
+    )
+    collection = collect_facts(utilization=[path])
+    reasons = {s.row: s.reason for s in collection.report.samples()}
+    assert reasons == {
+        2: "value is not a number",
+        3: "timestamp is empty or not a timestamp",
+        4: "resource_id is empty",
+    }
+    [report] = collection.report.files
+    assert (report.rows, report.bad_rows) == (5, 3)
+    row = collection.facts.row(0, named=True)
+    assert (row["cpu_max"], row["mem_max"], row["samples"]) == (5.0, 70.0, 4)
+    assert row["mem_avg"] == pytest.approx(60.0)
+
+
 def test_missing_columns(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
     path.write_text("resource_id,cpu\ni-1,5\n", encoding="utf-8")
