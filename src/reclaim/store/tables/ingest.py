@@ -12,36 +12,15 @@ from __future__ import annotations
 
 __all__ = ["fact_chunks", "fact_collections", "ingest_files"]
 
-from datetime import UTC, datetime
 from typing import Final
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 
+from reclaim.database import UtcDateTime
 from reclaim.store.schema import metadata
 
 # SQLite has no BIGINT rowid alias: only "INTEGER PRIMARY KEY" autoincrements there.
 _ID: Final = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-class _UtcDateTime(sa.TypeDecorator[datetime]):
-    """An aware UTC datetime on both backends (SQLite keeps no zone, so we put UTC back)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: ingest times must carry a zone")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 fact_collections = sa.Table(
@@ -50,8 +29,8 @@ fact_collections = sa.Table(
     sa.Column("id", _ID, primary_key=True, autoincrement=True),
     sa.Column("input_digest", sa.String(64), nullable=False, unique=True),
     sa.Column("source", sa.String(32), nullable=False),
-    sa.Column("created_at", _UtcDateTime(), nullable=False),
-    sa.Column("as_of", _UtcDateTime()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("as_of", UtcDateTime()),
     sa.Column("facts_version", sa.Integer(), nullable=False),
     sa.Column("resources", sa.Integer(), nullable=False),
     sa.Column("rows_read", sa.BigInteger(), nullable=False),
@@ -88,6 +67,6 @@ ingest_files = sa.Table(
         _ID,
         sa.ForeignKey("fact_collections.id", ondelete="SET NULL"),
     ),
-    sa.Column("imported_at", _UtcDateTime(), nullable=False),
+    sa.Column("imported_at", UtcDateTime(), nullable=False),
     sa.Index("ix_ingest_files_collection_id", "collection_id"),
 )

@@ -22,12 +22,11 @@ __all__ = [
     "recommendations",
 ]
 
-from datetime import UTC, datetime
 from typing import Final
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 
+from reclaim.database import UtcDateTime
 from reclaim.store.schema import metadata
 
 RECOMMENDATION_STATUSES: Final = (
@@ -46,26 +45,6 @@ RUN_ID_LENGTH: Final = 200
 
 # SQLite has no BIGINT rowid alias: only "INTEGER PRIMARY KEY" autoincrements there.
 _ID: Final = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-class UtcDateTime(sa.TypeDecorator[datetime]):
-    """An aware UTC datetime on both backends (SQLite keeps no zone, so we put UTC back)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: recommendation times must carry a zone")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 recommendation_runs = sa.Table(
