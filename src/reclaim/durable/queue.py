@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from reclaim.durable.errors import LeaseLost, RunCancelled
 from reclaim.durable.records import Checkpoint, Claim, RunStatus, StepStatus
-from reclaim.durable.schema import UtcDateTime, runs, steps
+from reclaim.durable.schema import CLAIMABLE_SQL, UtcDateTime, runs, steps
 from reclaim.durable.store import Store
 
 _FINAL = (StepStatus.SUCCEEDED, StepStatus.FAILED)
@@ -136,7 +136,13 @@ class ItemQueue:
                 runs.c.max_attempts,
             )
             .join(runs, runs.c.id == steps.c.run_id)
-            .where(steps.c.item_key != "", claimable, runs.c.status == RunStatus.RUNNING.value)
+            .where(
+                # Literal, so the planner can prove the partial index applies in any plan.
+                sa.text(f"durable_steps.{CLAIMABLE_SQL}"),
+                steps.c.item_key != "",
+                claimable,
+                runs.c.status == RunStatus.RUNNING.value,
+            )
             .order_by(steps.c.run_id, steps.c.step, steps.c.item_key)
             .limit(limit)
             .with_for_update(skip_locked=True, of=steps)
