@@ -348,8 +348,11 @@ class Execution:
                     except DurableError as exc:
                         failure = exc
                 claimed = 0
+                # Refill in batches (once half the slots are free, or when idle): a claim is a
+                # transaction of its own, and claiming per freed slot cost one per item.
                 free = spec.concurrency - len(running)
-                if failure is None and free > 0:
+                refill = free > 0 and (not running or free * 2 >= spec.concurrency)
+                if failure is None and refill:
                     for claim in queue.claim(
                         worker_id, lease, limit=free, run_id=run_id, step=spec.name
                     ):
