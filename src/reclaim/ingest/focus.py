@@ -43,7 +43,7 @@ from reclaim.ingest.parsing import (
     parse_time,
     unreadable,
 )
-from reclaim.ingest.report import SAMPLES_PER_FILE, BadRow, FileReport
+from reclaim.ingest.report import SAMPLES_PER_FILE, BadRow, FileReport, new_content
 
 REQUIRED_COLUMNS: Final = (
     "BilledCost",
@@ -304,15 +304,7 @@ def read_billing(
     hashes = hashes if hashes is not None else {f.path: sha256_of(f.path) for f in files}
     reports: list[FileReport] = []
     scans: list[BillingScan] = []
-    seen: dict[str, Path] = {}
-    for file in files:
-        digest = hashes[file.path]
-        if digest in seen:
-            reports.append(
-                FileReport(str(file.path), "billing", digest, 0, 0, duplicate_of=str(seen[digest]))
-            )
-            continue
-        seen[digest] = file.path
+    for file, _digest in new_content(files, "billing", hashes, reports):
         scans.append(scan_billing_file(file, len(scans)))
     if not scans:
         return BillingData(_empty_per_resource(), as_of, reports)

@@ -22,10 +22,10 @@ import polars as pl
 
 from reclaim.errors import ConfigError, SourceLocation
 from reclaim.ingest.facts import FACT_SCHEMA, UTC_TIME
-from reclaim.ingest.files import InputFile, sha256_of
+from reclaim.ingest.files import InputFile
 from reclaim.ingest.parsing import clean_text, parse_bool, parse_number, parse_time, unreadable
 from reclaim.ingest.records import RECORD_FORMATS, read_records, rename_columns
-from reclaim.ingest.report import SAMPLES_PER_FILE, BadRow, FileReport
+from reclaim.ingest.report import SAMPLES_PER_FILE, BadRow, FileReport, new_content
 
 INVENTORY_FORMATS: Final = RECORD_FORMATS
 
@@ -96,20 +96,9 @@ def read_inventory(
     files: Sequence[InputFile], *, hashes: dict[Path, str] | None = None
 ) -> InventoryData:
     """Read inventory files into one row per resource; report bad records."""
-    hashes = hashes if hashes is not None else {f.path: sha256_of(f.path) for f in files}
     frames: list[pl.DataFrame] = []
     reports: list[FileReport] = []
-    seen: dict[str, Path] = {}
-    for file in files:
-        digest = hashes[file.path]
-        if digest in seen:
-            reports.append(
-                FileReport(
-                    str(file.path), "inventory", digest, 0, 0, duplicate_of=str(seen[digest])
-                )
-            )
-            continue
-        seen[digest] = file.path
+    for file, digest in new_content(files, "inventory", hashes, reports):
         frame, report = _read_one(file, digest)
         frames.append(frame.with_columns(pl.lit(len(frames), dtype=pl.UInt32).alias("_file")))
         reports.append(report)

@@ -8,10 +8,14 @@ reported with ``dropped=False``.
 
 from __future__ import annotations
 
-__all__ = ["BadRow", "CollectReport", "FileReport"]
+__all__ = ["BadRow", "CollectReport", "FileReport", "new_content"]
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+
+from reclaim.ingest.files import InputFile, sha256_of
 
 SAMPLES_PER_FILE = 50
 """How many bad rows per file are kept with their details; all of them are counted."""
@@ -75,3 +79,27 @@ class CollectReport:
 
     def samples(self) -> list[BadRow]:
         return [sample for f in self.files for sample in f.samples]
+
+
+def new_content(
+    files: Sequence[InputFile],
+    kind: str,
+    hashes: dict[Path, str] | None,
+    reports: list[FileReport],
+) -> Iterator[tuple[InputFile, str]]:
+    """Each file with its content hash, skipping content already read under another name.
+
+    A skipped file still gets its report (``duplicate_of`` the first name), appended to
+    ``reports`` as the iteration reaches it, so reports stay in the order the files were given.
+    """
+    digests = hashes if hashes is not None else {f.path: sha256_of(f.path) for f in files}
+    seen: dict[str, Path] = {}
+    for file in files:
+        digest = digests[file.path]
+        if digest in seen:
+            reports.append(
+                FileReport(str(file.path), kind, digest, 0, 0, duplicate_of=str(seen[digest]))
+            )
+            continue
+        seen[digest] = file.path
+        yield file, digest

@@ -32,10 +32,10 @@ import polars as pl
 
 from reclaim.errors import ConfigError, SourceLocation
 from reclaim.ingest.facts import FACT_SCHEMA, UTC_TIME
-from reclaim.ingest.files import InputFile, sha256_of
+from reclaim.ingest.files import InputFile
 from reclaim.ingest.parsing import clean_text, find_column, parse_number, parse_time, unreadable
 from reclaim.ingest.records import RECORD_FORMATS, read_records
-from reclaim.ingest.report import SAMPLES_PER_FILE, BadRow, FileReport
+from reclaim.ingest.report import SAMPLES_PER_FILE, BadRow, FileReport, new_content
 
 UTILIZATION_FORMATS: Final = RECORD_FORMATS
 
@@ -104,20 +104,9 @@ class UtilizationData:
 def read_utilization(
     files: Sequence[InputFile], *, hashes: dict[Path, str] | None = None
 ) -> UtilizationData:
-    hashes = hashes if hashes is not None else {f.path: sha256_of(f.path) for f in files}
     frames: list[pl.DataFrame] = []
     reports: list[FileReport] = []
-    seen: dict[str, Path] = {}
-    for file in files:
-        digest = hashes[file.path]
-        if digest in seen:
-            reports.append(
-                FileReport(
-                    str(file.path), "utilization", digest, 0, 0, duplicate_of=str(seen[digest])
-                )
-            )
-            continue
-        seen[digest] = file.path
+    for file, digest in new_content(files, "utilization", hashes, reports):
         frame, report = _read_one(file, digest)
         frames.append(frame)
         reports.append(report)
