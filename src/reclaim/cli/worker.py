@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["import_modules", "schedules_app", "worker"]
+__all__ = ["schedules_app", "worker"]
 
-import importlib
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ import typer
 from rich.table import Table
 
 from reclaim.cli.context import console, err_console, state
+from reclaim.cli.modules import import_modules
 from reclaim.database import Backend, backend_of
 from reclaim.durable import DurableEngine, ParallelExecutor, SequentialExecutor, registry
 from reclaim.durable.schedule import CronExpression, Schedule, Scheduler, next_tick
@@ -34,21 +34,6 @@ ModuleOption = Annotated[
         show_default=False,
     ),
 ]
-
-
-def import_modules(modules: list[str] | None) -> None:
-    """Import the modules that declare workflows (from the current directory too)."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    for name in modules or []:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ConfigError(
-                f"cannot import workflow module {name!r}: {exc}",
-                fix="give a dotted module name importable from the current directory or "
-                "PYTHONPATH, e.g. --module myproject.workflows",
-            ) from exc
 
 
 def worker(
