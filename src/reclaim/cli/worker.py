@@ -54,7 +54,12 @@ def worker(
         typer.Option("--step-workers", min=1, help="Steps of one run that may run at once."),
     ] = 1,
     until_idle: Annotated[
-        bool, typer.Option("--until-idle", help="Exit once no runnable run is left.")
+        bool,
+        typer.Option(
+            "--until-idle",
+            help="Exit once no run of its workflows is unfinished (a dead owner's lease is "
+            "waited out and its run taken over).",
+        ),
     ] = False,
     schedules: Annotated[
         bool, typer.Option("--schedules/--no-schedules", help="Also fire due cron ticks.")

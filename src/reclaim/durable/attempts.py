@@ -61,6 +61,8 @@ class Attempted:
     attempts: int
     started_at: datetime
     events: str | None
+    # The output read back from its JSON, as dependents and a resumed run see it.
+    value: Any = None
 
     def checkpoint(self, step: str, item_key: str) -> Checkpoint:
         return Checkpoint(
@@ -178,10 +180,10 @@ def run_attempts(
             _pause(decision.delay, check, stop)
             continue
         try:
-            output = spec.encode(value, where=where)
+            output, decoded = spec.round_trip(value, where=where)
         except ConfigError as error:
             _refuse(spec, item_key, attempt, error, write, started, events())
-        return Attempted(output, attempt, started, events())
+        return Attempted(output, attempt, started, events(), decoded)
 
 
 def _located(error: ConfigError, where: str) -> ConfigError:

@@ -37,7 +37,9 @@ class StepContext:
     crash, so a side effect keyed on it (an ``INSERT … ON CONFLICT DO NOTHING``, an
     ``Idempotency-Key`` header, a ticket label) happens once however often the step runs.
     Values from ``now()``, ``random()``, ``uuid()`` and ``sleep()`` are recorded per step (or
-    item) and replayed, in call order, to every later attempt.
+    item) and replayed, in call order, to every later attempt. A call of another kind than the
+    recorded one at that position raises ``DefinitionMismatch``, and so does every later call
+    (``mismatch`` keeps it), so a step that catches the error cannot go on with wrong values.
     """
 
     def __init__(

@@ -239,7 +239,7 @@ class Execution:
             return
         done = self._attempts(spec, "", self.plain.get(spec.name), lambda c: spec.fn(c, **kwargs))
         self.encoded[spec.name] = done.output
-        self.outputs[spec.name] = spec.decode(done.output)
+        self.outputs[spec.name] = done.value
         self._complete(spec, done.checkpoint(spec.name, ""))
 
     # ----------------------------------------------------------- map steps

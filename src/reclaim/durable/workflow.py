@@ -93,6 +93,24 @@ class StepSpec:
                 "declare that return type, so such a step is refused before it runs",
             ) from exc
 
+    def round_trip(self, value: Any, *, where: str | None = None) -> tuple[str, Any]:
+        """``(JSON text, the value read back from it)``: what a resumed run would see.
+
+        A value whose JSON does not read back as the declared type (a NaN or infinite float
+        is written as ``null``) is a ``ConfigError`` here, before it is checkpointed.
+        """
+        text = self.encode(value, where=where)
+        try:
+            return text, self.adapter.validate_json(text)
+        except ValidationError as exc:
+            raise ConfigError(
+                f"{where or f'step {self.name!r}'} returned {type(value).__name__} whose JSON "
+                f"({text[:60]}) does not read back as its declared return type: "
+                f"{exc.errors()[0].get('msg', exc)}",
+                fix="return a value of the declared type (a NaN or infinite float is written "
+                "as null)",
+            ) from exc
+
     def decode(self, text: str | None) -> Any:
         if text is None:
             return None

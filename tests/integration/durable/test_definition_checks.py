@@ -311,3 +311,19 @@ def test_a_worker_until_idle_waits_out_a_dead_owners_lease_and_finishes_the_run(
     run = store.get_run(run_id)
     assert run is not None
     assert run.status is RunStatus.SUCCEEDED
+
+
+def test_a_result_whose_json_does_not_read_back_fails_once(store: Store) -> None:
+    wf = Workflow("nan", register=False)
+    calls: list[int] = []
+
+    @wf.step(retry=RETRY)
+    def ratio(ctx: StepContext) -> float:
+        calls.append(ctx.attempt)
+        return float("nan")  # written as null, which is not a float
+
+    with pytest.raises(ConfigError, match=r"step 'ratio' of run \w+ returned float whose JSON"):
+        _engine(store, wf).run_workflow(wf)
+    assert calls == [1]
+    [run] = store.list_runs()
+    assert run.status is RunStatus.FAILED
