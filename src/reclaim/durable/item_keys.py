@@ -39,7 +39,8 @@ def check_item_keys(
     ``elements`` is the (restored) output of ``spec.over``; ``stored`` the item keys the run
     has rows for; ``finished`` whether the map step itself is checkpointed as done.
     """
-    if not stored:
+    if not stored or not isinstance(elements, list | tuple):
+        # Nothing ran yet, or the list itself is wrong, which the map step reports when run.
         return
     assert spec.key is not None
     where = f"map step {spec.name!r} of run {run_id}"
