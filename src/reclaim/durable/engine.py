@@ -254,8 +254,11 @@ class DurableEngine:
 
         Keeps the lease alive while it runs. Returns the decoded result; raises ``StepFailed``
         or ``WorkflowTimeout`` (run marked failed), ``RunCancelled``, ``LeaseLost`` (stop: the
-        run belongs to someone else now), or ``DefinitionMismatch``/``UnknownWorkflow`` (the
-        claim is released untouched for a process that has the right code).
+        run belongs to someone else now), or a ``ConfigError``: ``DefinitionMismatch``/
+        ``UnknownWorkflow`` found before any step ran (another version or graph, map items
+        stored under other keys: the claim is released untouched for a process that has the
+        right code), or a definition error found while a step ran (context read in another
+        order, a result with no JSON form: the run is marked failed, the step not retried).
         """
         try:
             workflow = self.workflow(claim.run.workflow)

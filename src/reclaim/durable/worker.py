@@ -348,7 +348,9 @@ class Worker:
             self._count("failed")
             log.warning("worker %s: run %s failed: %s", self.worker_id, claim.run_id, exc)
         except ConfigError as exc:
-            # Wrong code for this run (definition mismatch): handed back for a worker that has it.
+            # Wrong code for this run: found before any step ran, the run is handed back for a
+            # worker that has the right code; found by a step, the run is already failed and
+            # this hand-back does nothing.
             self._count("errors")
             log.error("worker %s: cannot run %s: %s", self.worker_id, claim.run_id, exc)
             self._release(held)
