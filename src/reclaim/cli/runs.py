@@ -4,7 +4,6 @@ from __future__ import annotations
 
 __all__ = ["app"]
 
-import importlib
 from datetime import datetime
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from reclaim.cli.context import console, state
+from reclaim.cli.modules import import_modules
 from reclaim.durable import (
     DurableEngine,
     ParallelExecutor,
@@ -56,17 +56,6 @@ def _engine(ctx: typer.Context, *, parallel: int = 1) -> DurableEngine:
         )
     executor = SequentialExecutor() if parallel <= 1 else ParallelExecutor(max_workers=parallel)
     return DurableEngine(engine, executor=executor)
-
-
-def _import_modules(modules: list[str] | None) -> None:
-    for name in modules or ():
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ConfigError(
-                f"cannot import workflow module {name!r}: {exc}",
-                fix="pass a dotted module name importable from the current environment",
-            ) from exc
 
 
 def _when(value: datetime | None) -> str:
@@ -225,7 +214,7 @@ def resume_command(
     ] = 1,
 ) -> None:
     """Run again what did not finish: finished steps are never re-run."""
-    _import_modules(module)
+    import_modules(module)
     engine = _engine(ctx, parallel=parallel)
     engine.resume(run_id, force=force)
     run = engine.get_run(run_id)

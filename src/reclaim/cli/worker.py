@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["import_modules", "schedules_app", "worker"]
+__all__ = ["schedules_app", "worker"]
 
-import importlib
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ import typer
 from rich.table import Table
 
 from reclaim.cli.context import console, err_console, state
+from reclaim.cli.modules import import_modules
 from reclaim.database import Backend, backend_of
 from reclaim.durable import DurableEngine, ParallelExecutor, SequentialExecutor, registry
 from reclaim.durable.schedule import CronExpression, Schedule, Scheduler, next_tick
@@ -36,21 +36,6 @@ ModuleOption = Annotated[
 ]
 
 
-def import_modules(modules: list[str] | None) -> None:
-    """Import the modules that declare workflows (from the current directory too)."""
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    for name in modules or []:
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ConfigError(
-                f"cannot import workflow module {name!r}: {exc}",
-                fix="give a dotted module name importable from the current directory or "
-                "PYTHONPATH, e.g. --module myproject.workflows",
-            ) from exc
-
-
 def worker(
     ctx: typer.Context,
     concurrency: Annotated[
@@ -69,7 +54,12 @@ def worker(
         typer.Option("--step-workers", min=1, help="Steps of one run that may run at once."),
     ] = 1,
     until_idle: Annotated[
-        bool, typer.Option("--until-idle", help="Exit once no runnable run is left.")
+        bool,
+        typer.Option(
+            "--until-idle",
+            help="Exit once no run of its workflows is unfinished (a dead owner's lease is "
+            "waited out and its run taken over).",
+        ),
     ] = False,
     schedules: Annotated[
         bool, typer.Option("--schedules/--no-schedules", help="Also fire due cron ticks.")

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy.engine import Engine
 
@@ -23,6 +23,7 @@ from reclaim.durable.context import StepContext
 from reclaim.durable.errors import LeaseLost, RunCancelled, StepFailed, StepTimeout, WorkflowTimeout
 from reclaim.durable.records import Checkpoint, StepStatus
 from reclaim.durable.workflow import StepSpec
+from reclaim.errors import ConfigError
 
 
 def utcnow() -> datetime:
@@ -60,6 +61,8 @@ class Attempted:
     attempts: int
     started_at: datetime
     events: str | None
+    # The output read back from its JSON, as dependents and a resumed run see it.
+    value: Any = None
 
     def checkpoint(self, step: str, item_key: str) -> Checkpoint:
         return Checkpoint(
@@ -92,7 +95,9 @@ def run_attempts(
 
     Failed attempts that will be retried are checkpointed as ``running`` with their error and
     count, so a resumed run continues the count; the final failure is checkpointed ``failed``.
-    ``check`` raises when the run must stop (cancelled, lost, timed out).
+    ``check`` raises when the run must stop (cancelled, lost, timed out). A step whose code no
+    longer fits the run — it read the context in another order than its recorded attempt, or
+    returned a value with no JSON form — raises that ``ConfigError`` at once, never retried.
     """
     attempts = prior.attempts
     recorded: list[dict[str, Any]] = json.loads(prior.events) if prior.events else []
@@ -100,6 +105,8 @@ def run_attempts(
 
     def events() -> str | None:
         return json.dumps(recorded, separators=(",", ":")) if recorded else None
+
+    where = f"{label(spec.name, item_key)} of run {run_id}"
 
     while True:
         check()
@@ -130,18 +137,22 @@ def run_attempts(
             stop=stop,
             check=check,
         )
+        failure: Exception | None = None
         try:
-            output = spec.encode(_invoke(spec, item_key, call, context))
+            value = _invoke(spec, item_key, call, context)
         except (LeaseLost, RunCancelled, WorkflowTimeout):
             raise
         except Exception as error:
+            failure = error
+        if context.mismatch is not None:
+            # Whether the step raised it or swallowed it, its code no longer fits the run.
+            refused = _located(context.mismatch, where)
+            _refuse(spec, item_key, attempt, refused, write, started, events())
+        if failure is not None:
             attempts = attempt
-            decision = spec.retry.decide(error, attempt)
+            decision = spec.retry.decide(failure, attempt)
             if not decision.retry:
-                message = (
-                    f"{label(spec.name, item_key)} of run {run_id} failed after "
-                    f"{attempt} attempt(s): {describe(error)}"
-                )
+                message = f"{where} failed after {attempt} attempt(s): {describe(failure)}"
                 write(
                     Checkpoint(
                         spec.name,
@@ -154,21 +165,60 @@ def run_attempts(
                         finished_at=utcnow(),
                     )
                 )
-                raise StepFailed(message, step=spec.name, item_key=item_key) from error
+                raise StepFailed(message, step=spec.name, item_key=item_key) from failure
             write(
                 Checkpoint(
                     spec.name,
                     item_key,
                     StepStatus.RUNNING,
                     attempt,
-                    error=f"attempt {attempt}: {describe(error)}",
+                    error=f"attempt {attempt}: {describe(failure)}",
                     events=events(),
                     started_at=started,
                 )
             )
             _pause(decision.delay, check, stop)
             continue
-        return Attempted(output, attempt, started, events())
+        try:
+            output, decoded = spec.round_trip(value, where=where)
+        except ConfigError as error:
+            _refuse(spec, item_key, attempt, error, write, started, events())
+        return Attempted(output, attempt, started, events(), decoded)
+
+
+def _located(error: ConfigError, where: str) -> ConfigError:
+    located = type(error)(f"{where} {error.message}", fix=error.fix)
+    located.__cause__ = error
+    return located
+
+
+def _refuse(
+    spec: StepSpec,
+    item_key: str,
+    attempt: int,
+    refused: ConfigError,
+    write: Callable[[Checkpoint], None],
+    started: datetime,
+    events: str | None,
+) -> NoReturn:
+    # The code does not fit the run (context read in another order, a result with no JSON
+    # form): another attempt of the same code would only repeat the step's side effects and
+    # fail the same way, so there is none; the run's owner fails the run with this message.
+    # The row stays unfinished rather than failed because resuming a failed run forgets
+    # failed rows: kept, the values the step recorded (which may key its effects) are
+    # replayed to the fixed code, and the attempt count goes on.
+    write(
+        Checkpoint(
+            spec.name,
+            item_key,
+            StepStatus.RUNNING,
+            attempt,
+            error=str(refused),
+            events=events,
+            started_at=started,
+        )
+    )
+    raise refused
 
 
 def _pause(seconds: float, check: Callable[[], None], stop: threading.Event) -> None:

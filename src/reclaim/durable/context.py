@@ -37,7 +37,9 @@ class StepContext:
     crash, so a side effect keyed on it (an ``INSERT … ON CONFLICT DO NOTHING``, an
     ``Idempotency-Key`` header, a ticket label) happens once however often the step runs.
     Values from ``now()``, ``random()``, ``uuid()`` and ``sleep()`` are recorded per step (or
-    item) and replayed, in call order, to every later attempt.
+    item) and replayed, in call order, to every later attempt. A call of another kind than the
+    recorded one at that position raises ``DefinitionMismatch``, and so does every later call
+    (``mismatch`` keeps it), so a step that catches the error cannot go on with wrong values.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class StepContext:
         self._stop = stop
         self._check = check
         self._abandoned = False
+        self.mismatch: DefinitionMismatch | None = None
 
     def __repr__(self) -> str:
         return f"StepContext({self.idempotency_key!r}, attempt={self.attempt})"
@@ -90,17 +93,23 @@ class StepContext:
     def _value(self, kind: str, produce: Callable[[], Any]) -> Any:
         if self._abandoned:
             raise StepTimeout(f"this attempt of step {self.step!r} was abandoned (timed out)")
+        if self.mismatch is not None:
+            # Sticky: a step that caught the first error must not go on with values out of
+            # step with what it recorded.
+            raise self.mismatch
         index = self._cursor
         self._cursor += 1
         if index < len(self._recorded):
             entry = self._recorded[index]
             if entry.get("kind") != kind:
-                raise DefinitionMismatch(
-                    f"step {self.step!r} asked the context for {kind} (call #{index + 1}) where "
-                    f"its recorded run asked for {entry.get('kind')}",
+                self.mismatch = DefinitionMismatch(
+                    f"asked the context for {kind} (call #{index + 1}) where its recorded "
+                    f"attempt asked for {entry.get('kind')}: the step's code changed since",
                     fix="a step must read time, randomness and ids in the same order every "
-                    "time; bump the workflow version when that changes",
+                    "time: restore that order and resume, or bump the workflow version and "
+                    "start a new run",
                 )
+                raise self.mismatch
             return entry["value"]
         value = produce()
         self._recorded.append({"kind": kind, "value": value})

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 
 from reclaim.durable.attempts import Prior, run_attempts
 from reclaim.durable.errors import (
+    DefinitionMismatch,
     DurableError,
     LeaseLost,
     RunBusy,
@@ -168,8 +169,11 @@ class DurableEngine:
 
         The new run is inserted already claimed by this engine, so starting costs no commit
         of its own. An existing ``run_id``/``dedupe_key`` is run (or its result returned).
+        The workflow must be the one this engine finds under its name (``workflows=`` or the
+        registry), since that is what drives the run and any resume of it: else
+        ``UnknownWorkflow`` or ``DefinitionMismatch``, before anything is inserted.
         """
-        definition = self.workflow(workflow) if isinstance(workflow, str) else workflow
+        definition = self._drivable(workflow)
         claim = self.store.create_claimed_run(
             self.worker_id,
             self.lease_seconds,
@@ -186,6 +190,23 @@ class DurableEngine:
         if claim is None:
             return self.run(self.start(definition, input, run_id=run_id, dedupe_key=dedupe_key))
         return self._execute(claim, definition, checkpoints=[])
+
+    def _drivable(self, workflow: Workflow | str) -> Workflow:
+        if isinstance(workflow, str):
+            return self.workflow(workflow)
+        found = self.workflow(workflow.name)
+        if found is not workflow and (
+            found.version != workflow.version or found.fingerprint() != workflow.fingerprint()
+        ):
+            raise DefinitionMismatch(
+                f"workflow {workflow.name!r} given to run_workflow is version "
+                f"{workflow.version}, but this engine would drive (and resume) the run with the "
+                f"one registered under that name, version {found.version}"
+                + ("" if found.version != workflow.version else ", whose steps differ"),
+                fix="pass the registered definition (or its name), or register this one: "
+                "DurableEngine(..., workflows=[workflow])",
+            )
+        return found
 
     # -------------------------------------------------------------- driving
 
@@ -233,8 +254,11 @@ class DurableEngine:
 
         Keeps the lease alive while it runs. Returns the decoded result; raises ``StepFailed``
         or ``WorkflowTimeout`` (run marked failed), ``RunCancelled``, ``LeaseLost`` (stop: the
-        run belongs to someone else now), or ``DefinitionMismatch``/``UnknownWorkflow`` (the
-        claim is released untouched for a process that has the right code).
+        run belongs to someone else now), or a ``ConfigError``: ``DefinitionMismatch``/
+        ``UnknownWorkflow`` found before any step ran (another version or graph, map items
+        stored under other keys: the claim is released untouched for a process that has the
+        right code), or a definition error found while a step ran (context read in another
+        order, a result with no JSON form: the run is marked failed, the step not retried).
         """
         try:
             workflow = self.workflow(claim.run.workflow)
@@ -248,12 +272,18 @@ class DurableEngine:
         self, claim: Claim, workflow: Workflow, *, checkpoints: list[StepRecord] | None
     ) -> Any:
         with self._heartbeats.hold(claim) as lease:
-            execution = self.execution(
-                claim,
-                stop=lease.stop,
-                stop_reason=lambda: lease.reason,
-                checkpoints=checkpoints,
-            )
+            try:
+                execution = self.execution(
+                    claim,
+                    stop=lease.stop,
+                    stop_reason=lambda: lease.reason,
+                    checkpoints=checkpoints,
+                )
+            except ConfigError:
+                # The stored run does not fit this code (found before any step ran): hand it
+                # back untouched for a process that has the right code.
+                self.store.release(claim)
+                raise
             execution.run()
         return execution.outputs[workflow.result_step]
 

@@ -30,6 +30,7 @@ from reclaim.durable.errors import (
     StepFailed,
     WorkflowTimeout,
 )
+from reclaim.durable.item_keys import check_item_keys
 from reclaim.durable.queue import Distribution, ItemClaim
 from reclaim.durable.records import Checkpoint, Claim, RunStatus, StepRecord, StepStatus
 from reclaim.durable.store import Store
@@ -107,7 +108,17 @@ class Execution:
         self.done: set[str] = set()
         for spec in self.order:
             stored = self.plain.get(spec.name)
-            if stored is not None and stored.status is StepStatus.SUCCEEDED:
+            finished = stored is not None and stored.status is StepStatus.SUCCEEDED
+            if spec.kind is StepKind.MAP and spec.over in self.done:
+                # Before anything runs: items stored under other keys would run again.
+                check_item_keys(
+                    run_id=claim.run_id,
+                    spec=spec,
+                    elements=self.outputs[spec.over],
+                    stored=self.items.get(spec.name, {}).keys(),
+                    finished=finished,
+                )
+            if stored is not None and finished:
                 self._restore(spec, stored)
 
     # ------------------------------------------------------------ resuming
@@ -163,7 +174,10 @@ class Execution:
             if not self._finished:
                 # Once finished, a heartbeat may see the run no longer "running": not a loss.
                 self.check()
-        except (StepFailed, WorkflowTimeout) as failure:
+        except (StepFailed, WorkflowTimeout, ConfigError) as failure:
+            # A ConfigError here was found while a step ran (its code no longer fits the run):
+            # the step is failed, not retried, and the run with it, so no worker picks the run
+            # up again to repeat the step's effects before someone fixes the code.
             self.store.finish_run(self.claim, RunStatus.FAILED, error=str(failure))
             raise
         output = self.encoded[self.workflow.result_step]
@@ -225,7 +239,7 @@ class Execution:
             return
         done = self._attempts(spec, "", self.plain.get(spec.name), lambda c: spec.fn(c, **kwargs))
         self.encoded[spec.name] = done.output
-        self.outputs[spec.name] = spec.decode(done.output)
+        self.outputs[spec.name] = done.value
         self._complete(spec, done.checkpoint(spec.name, ""))
 
     # ----------------------------------------------------------- map steps

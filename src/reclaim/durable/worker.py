@@ -41,7 +41,7 @@ from types import FrameType
 
 from reclaim.durable.engine import DurableEngine
 from reclaim.durable.errors import DurableError, LeaseLost, RunCancelled, StepFailed
-from reclaim.durable.records import Claim
+from reclaim.durable.records import Claim, RunStatus
 from reclaim.durable.schedule import Scheduler
 from reclaim.durable.workflow import registry
 from reclaim.errors import ConfigError, ReclaimError
@@ -296,9 +296,24 @@ class Worker:
                 self._budget += 1
 
     def _all_idle(self) -> bool:
-        # until_idle: leave only when no slot holds a run (one may still create work for us).
+        # until_idle: leave only when no slot holds a run (one may still create work for us)
+        # and no run of our workflows is unfinished. A run another process holds may have
+        # lost its owner, which only the lease's expiry can tell: wait, and take it over.
         with self._lock:
-            return not self._held
+            if self._held:
+                return False
+        try:
+            return not self._unfinished_runs()
+        except Exception:
+            log.exception("worker %s: could not look for unfinished runs", self.worker_id)
+            return False
+
+    def _unfinished_runs(self) -> bool:
+        live = (RunStatus.PENDING, RunStatus.RUNNING)
+        return any(
+            self.store.list_runs(workflow=name, statuses=live, limit=1)
+            for name in self._workflow_names()
+        )
 
     # ------------------------------------------------------------ one run
 
@@ -333,7 +348,9 @@ class Worker:
             self._count("failed")
             log.warning("worker %s: run %s failed: %s", self.worker_id, claim.run_id, exc)
         except ConfigError as exc:
-            # Wrong code for this run (definition mismatch): handed back for a worker that has it.
+            # Wrong code for this run: found before any step ran, the run is handed back for a
+            # worker that has the right code; found by a step, the run is already failed and
+            # this hand-back does nothing.
             self._count("errors")
             log.error("worker %s: cannot run %s: %s", self.worker_id, claim.run_id, exc)
             self._release(held)

@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Any, TypeVar, overload
 
 from pydantic import TypeAdapter, ValidationError
+from pydantic.errors import PydanticInvalidForJsonSchema, PydanticSchemaGenerationError
 
 from reclaim.durable.errors import DefinitionMismatch, UnknownWorkflow
 from reclaim.durable.records import DEFAULT_MAX_ATTEMPTS
@@ -76,15 +77,38 @@ class StepSpec:
             "over": self.over,
         }
 
-    def encode(self, value: Any) -> str:
-        """JSON text of one output (one item's output for a map step)."""
+    def encode(self, value: Any, *, where: str | None = None) -> str:
+        """JSON text of one output (one item's output for a map step).
+
+        A value with no JSON form is a ``ConfigError`` naming the step (``where``) and the type.
+        """
         try:
             return self.adapter.dump_json(value).decode()
         except Exception as exc:  # pydantic raises several types for unserialisable values
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(
-                f"step {self.name!r} returned {type(value).__name__}, which is not JSON",
-                fix="return JSON-able data (dict, list, str, numbers, pydantic models) "
-                "and annotate the return type",
+                f"{where or f'step {self.name!r}'} returned {type(value).__name__}, which is "
+                f"not JSON ({detail})",
+                fix="return JSON-able data (dict, list, str, numbers, pydantic models) and "
+                "declare that return type, so such a step is refused before it runs",
+            ) from exc
+
+    def round_trip(self, value: Any, *, where: str | None = None) -> tuple[str, Any]:
+        """``(JSON text, the value read back from it)``: what a resumed run would see.
+
+        A value whose JSON does not read back as the declared type (a NaN or infinite float
+        is written as ``null``) is a ``ConfigError`` here, before it is checkpointed.
+        """
+        text = self.encode(value, where=where)
+        try:
+            return text, self.adapter.validate_json(text)
+        except ValidationError as exc:
+            raise ConfigError(
+                f"{where or f'step {self.name!r}'} returned {type(value).__name__} whose JSON "
+                f"({text[:60]}) does not read back as its declared return type: "
+                f"{exc.errors()[0].get('msg', exc)}",
+                fix="return a value of the declared type (a NaN or infinite float is written "
+                "as null)",
             ) from exc
 
     def decode(self, text: str | None) -> Any:
@@ -100,7 +124,13 @@ class StepSpec:
             ) from exc
 
 
-def _return_adapter(fn: Callable[..., Any]) -> TypeAdapter[Any]:
+def _return_adapter(workflow: str, name: str, fn: Callable[..., Any]) -> TypeAdapter[Any]:
+    """The encoder of the declared return type, refused now if that type has no JSON form.
+
+    Checked at declaration so that such a step never runs its side effects only to fail on
+    its result. What the annotation does not pin down (``Any``, ``object``, no annotation,
+    ``dict[str, Any]``) can only be checked on the value, once the step has returned.
+    """
     try:
         hints = typing.get_type_hints(fn)
     except (NameError, TypeError):
@@ -109,7 +139,26 @@ def _return_adapter(fn: Callable[..., Any]) -> TypeAdapter[Any]:
     annotation = hints.get("return", Any)
     if annotation is None or annotation is type(None):
         return TypeAdapter(type(None))
-    return TypeAdapter(annotation)
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+        # Building the serialisation schema is the encoder's own test: it fails for types
+        # (callables, generators, arbitrary classes) that dump_json cannot write either.
+        adapter.json_schema(mode="serialization")
+    except (PydanticSchemaGenerationError, PydanticInvalidForJsonSchema) as exc:
+        raise ConfigError(
+            f"step {name!r} of workflow {workflow!r} declares return type "
+            f"{_type_name(annotation)}, which has no JSON form "
+            f"({str(exc).strip().splitlines()[0]})",
+            fix="return JSON-able data (dict, list, str, numbers, pydantic models or "
+            "dataclasses of those); results are checkpointed as JSON",
+        ) from exc
+    return adapter
+
+
+def _type_name(annotation: Any) -> str:
+    if isinstance(annotation, type) and not typing.get_args(annotation):
+        return annotation.__qualname__
+    return repr(annotation).replace("typing.", "")
 
 
 def _check_signature(
@@ -234,7 +283,7 @@ class Workflow:
                     inputs=deps,
                     retry=retry or RetryPolicy.never(),
                     timeout=timeout,
-                    adapter=_return_adapter(function),
+                    adapter=_return_adapter(self.name, name or function.__name__, function),
                 ),
                 positional=1,
             )
@@ -273,7 +322,7 @@ class Workflow:
                     inputs=inputs,
                     retry=retry or RetryPolicy.never(),
                     timeout=timeout,
-                    adapter=_return_adapter(function),
+                    adapter=_return_adapter(self.name, name or function.__name__, function),
                     over=over,
                     key=key,
                     concurrency=concurrency,

@@ -1,0 +1,43 @@
+"""Importing the user's modules that declare workflows: one way for every command.
+
+``reclaim worker``, ``reclaim runs resume`` and ``reclaim schedules`` all find workflows by
+importing ``--module`` names, and must find the same ones: a run a worker can drive must also
+be resumable by hand from the same directory.
+"""
+
+from __future__ import annotations
+
+__all__ = ["import_modules"]
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from reclaim.errors import ConfigError, SourceLocation
+
+
+def import_modules(modules: Sequence[str] | None) -> None:
+    """Import each module, looking in the current directory first, as ``python -m`` does.
+
+    The ``reclaim`` console script starts with its own directory on the path, not the
+    current one, so a project's ``workflows.py`` would not be found without this.
+    """
+    here = os.getcwd()
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    for name in modules or ():
+        try:
+            importlib.import_module(name)
+        except SyntaxError as exc:
+            raise ConfigError(
+                f"workflow module {name!r} does not parse: {exc.msg}",
+                location=SourceLocation(exc.filename or name, exc.lineno, exc.offset),
+                fix="fix the syntax error, then run the command again",
+            ) from exc
+        except ImportError as exc:
+            raise ConfigError(
+                f"cannot import workflow module {name!r}: {exc}",
+                fix="give a dotted module name importable from the current directory or "
+                "PYTHONPATH, e.g. --module myproject.workflows",
+            ) from exc
