@@ -275,9 +275,11 @@ class DurableEngine:
             checkpoints=self.store.load_steps(claim.run_id) if checkpoints is None else checkpoints,
             stop=stop,
             stop_reason=stop_reason,
-            distribution=Distribution(self.items, self.worker_id, self.lease_seconds)
-            if self.distribute_items
-            else None,
+            # Even without distribute_items: a run taken over from an owner that queued its
+            # items must take them through the queue, where helpers may hold some.
+            distribution=Distribution(
+                self.items, self.worker_id, self.lease_seconds, always=self.distribute_items
+            ),
         )
 
     # ------------------------------------------------------------- helping

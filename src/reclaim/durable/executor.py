@@ -280,7 +280,16 @@ class Execution:
             with self._lock:
                 results[key] = done.output
 
-        if self.distribution is not None and todo:
+        # Items an earlier owner queued may be held by helpers right now: running them here
+        # as well would run them twice, so they are taken through the queue like a helper.
+        queued = any(record.queued for record in stored.values())
+        if queued and todo and self.distribution is None:
+            raise DurableError(
+                f"map step {spec.name!r} of run {self.claim.run_id} has items in the shared "
+                "queue; only an engine with an item queue may take it over"
+            )
+        distribution = self.distribution
+        if distribution is not None and todo and (distribution.always or queued):
             results.update(self._run_map_distributed(spec, kwargs, keyed, todo))
         else:
             self._bounded(iter(todo), spec.concurrency, run_item)

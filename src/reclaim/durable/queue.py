@@ -49,12 +49,17 @@ class ItemClaim:
 
 @dataclass(frozen=True)
 class Distribution:
-    """Run map items through the queue, so idle workers can take part (PostgreSQL)."""
+    """Run map items through the queue, so idle workers can take part (PostgreSQL).
+
+    With ``always`` false only map steps whose items are already queued (by an earlier owner
+    of the run) go through the queue: a helper may hold some of them, and only the queue knows.
+    """
 
     queue: ItemQueue
     worker_id: str
     lease_seconds: float
     poll_seconds: float = 0.2
+    always: bool = True
 
 
 class ItemQueue:
