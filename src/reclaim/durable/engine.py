@@ -38,6 +38,7 @@ from reclaim.durable.executor import Execution, Executor, SequentialExecutor
 from reclaim.durable.heartbeat import Heartbeats
 from reclaim.durable.queue import Distribution, ItemClaim, ItemQueue
 from reclaim.durable.records import Claim, RunRecord, RunStatus, StepRecord
+from reclaim.durable.sessions import limit_idle_transactions
 from reclaim.durable.store import Store
 from reclaim.durable.workflow import StepKind, StepSpec, Workflow, WorkflowRegistry, registry
 from reclaim.errors import ConfigError
@@ -106,6 +107,8 @@ class DurableEngine:
         if lease_seconds <= 0:
             raise ConfigError("lease_seconds must be positive")
         self.store = target if isinstance(target, Store) else Store(target)
+        # A process frozen inside a transaction must not keep its locks past its lease.
+        limit_idle_transactions(self.store.engine, lease_seconds)
         self.executor = executor or SequentialExecutor()
         self.worker_id = worker_id or new_worker_id()
         self.lease_seconds = lease_seconds

@@ -43,6 +43,7 @@ from reclaim.durable.engine import DurableEngine
 from reclaim.durable.errors import DurableError, LeaseLost, RunCancelled, StepFailed
 from reclaim.durable.records import Claim
 from reclaim.durable.schedule import Scheduler
+from reclaim.durable.sessions import limit_idle_transactions
 from reclaim.durable.workflow import registry
 from reclaim.errors import ConfigError, ReclaimError
 
@@ -119,6 +120,7 @@ class Worker:
             raise ConfigError(f"the poll interval must be positive, not {poll_interval}")
         self.engine = engine
         self.store = engine.store
+        limit_idle_transactions(self.store.engine, lease)
         self.worker_id = engine.worker_id
         self.concurrency = concurrency
         self.lease_seconds = lease
