@@ -30,6 +30,7 @@ from reclaim.durable.errors import (
     StepFailed,
     WorkflowTimeout,
 )
+from reclaim.durable.pump import ItemPump
 from reclaim.durable.queue import Distribution, ItemClaim
 from reclaim.durable.records import Checkpoint, Claim, RunStatus, StepRecord, StepStatus
 from reclaim.durable.store import Store
@@ -323,11 +324,11 @@ class Execution:
         elements = dict(keyed)
         queue.enqueue(self.claim, spec.name, [key for key, _ in todo])
 
-        def run_item(key: str, claim: ItemClaim) -> None:
-            element = elements[key]
+        def run_item(claim: ItemClaim) -> Checkpoint:
+            element = elements[claim.item_key]
             done = run_attempts(
                 spec=spec,
-                item_key=key,
+                item_key=claim.item_key,
                 prior=Prior(claim.attempts, claim.events, claim.started_at),
                 call=lambda c: spec.fn(c, element, **kwargs),
                 write=lambda checkpoint: queue.save(claim, checkpoint),
@@ -338,46 +339,20 @@ class Execution:
                 input=self.input,
                 database=self.store.engine,
             )
-            queue.save(claim, done.checkpoint(spec.name, key))
+            return done.checkpoint(spec.name, claim.item_key)
 
-        # One pool for the whole step, refilled as slots free up: claiming in batches and
-        # waiting for each batch to drain would leave slots idle behind the slowest item.
-        failure: BaseException | None = None
-        running: set[Future[None]] = set()
-        with (
-            queue.keep_alive(worker_id, lease),
-            ThreadPoolExecutor(
-                max_workers=spec.concurrency, thread_name_prefix="durable-item"
-            ) as pool,
-        ):
+        pump = ItemPump(
+            queue,
+            worker_id,
+            lease,
+            concurrency=self.distribution.concurrency or spec.concurrency,
+            batch=self.distribution.batch,
+        )
+        with queue.keep_alive(worker_id, lease):
             while True:
-                if failure is None:
-                    try:
-                        self.check()
-                    except DurableError as exc:
-                        failure = exc
-                claimed = 0
-                # Refill in batches (once half the slots are free, or when idle): a claim is a
-                # transaction of its own, and claiming per freed slot cost one per item.
-                free = spec.concurrency - len(running)
-                refill = free > 0 and (not running or free * 2 >= spec.concurrency)
-                if failure is None and refill:
-                    for claim in queue.claim(
-                        worker_id, lease, limit=free, run_id=run_id, step=spec.name
-                    ):
-                        running.add(pool.submit(run_item, claim.item_key, claim))
-                        claimed += 1
-                if running:
-                    finished, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        error = future.exception()
-                        if error is not None and failure is None:
-                            failure = error
-                    continue
-                if failure is not None:
-                    break
-                if claimed:
-                    continue
+                drained = pump.drain(run_item, run_id=run_id, step=spec.name, check=self.check)
+                if drained.errors:
+                    raise drained.errors[0]
                 progress = queue.progress(run_id, spec.name)
                 if progress.get(StepStatus.FAILED):
                     message = queue.failure(run_id, spec.name) or "an item failed"
@@ -386,8 +361,7 @@ class Execution:
                     break
                 # What is left is held by helpers (or by a dead one until its lease expires).
                 self.stop.wait(self.distribution.poll_seconds)
-        if failure is not None:
-            raise failure
+                self.check()
         return queue.outputs(run_id, spec.name)
 
     def _bounded(
