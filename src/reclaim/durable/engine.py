@@ -234,6 +234,9 @@ class DurableEngine:
                 fix="wait for that owner to finish or its lease to expire, or pass --force "
                 "if you are sure it is gone",
             )
+        if take_over and run.owner:
+            # The old owner is gone: the queued items it held need not wait out their leases.
+            self.items.release_owner(run_id, run.owner)
         return self.execute(claim)
 
     def resume(self, run_id: str, *, force: bool = False) -> Any:

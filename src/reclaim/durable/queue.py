@@ -474,6 +474,21 @@ class ItemQueue:
             "release": final,
         }
 
+    def release_owner(self, run_id: str, owner: str) -> int:
+        """Make the unfinished items ``owner`` holds in ``run_id`` pending again (that owner is
+        known to be gone); returns how many. Their tokens move on at their next claim."""
+        with self.engine.begin() as connection:
+            return connection.execute(
+                sa.update(steps)
+                .where(
+                    steps.c.run_id == run_id,
+                    steps.c.owner == owner,
+                    steps.c.item_key != "",
+                    steps.c.status == StepStatus.RUNNING.value,
+                )
+                .values(status=StepStatus.PENDING.value, owner=None, lease_expires_at=None)
+            ).rowcount
+
     def heartbeat(self, worker_id: str, lease_seconds: float) -> int:
         """Extend the lease of every item ``worker_id`` holds; returns how many."""
         with self.engine.begin() as connection:
