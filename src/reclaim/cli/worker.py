@@ -98,8 +98,8 @@ def worker(
         typer.Option(
             "--item-batch",
             min=0,
-            help="At most this many map items per claim; 0: never help other runs "
-            "[default: as many as there are free slots].",
+            help="At most this many map items per claim (and held beyond the running ones); "
+            "0: never help other runs [default: twice the item concurrency].",
             show_default=False,
         ),
     ] = None,
