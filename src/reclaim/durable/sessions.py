@@ -4,7 +4,9 @@ A process frozen inside a transaction (``SIGSTOP``, a long GC pause, a stuck VM)
 locks for as long as it is frozen: between a checkpoint's INSERT and its COMMIT that is a lock
 on the run row, and ``FOR UPDATE SKIP LOCKED`` skips a locked run, so no other worker could take
 it over however long ago its lease ran out. Every session of the engine therefore carries
-``idle_in_transaction_session_timeout`` equal to the shortest lease used on it: the server ends
+``idle_in_transaction_session_timeout`` equal to the shortest lease used on it (at least
+``MIN_IDLE_SECONDS``, so a process merely descheduled on a loaded machine for a moment inside
+one of its own transactions is not cut off under a sub-second test lease): the server ends
 a frozen session (rolling back its uncommitted write and releasing its locks) no later than its
 lease runs out, so a takeover happens within a lease plus one poll whatever the old owner was
 doing. A healthy process never leaves a transaction of the engine idle for that long; if it
@@ -28,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 # Where a pooled connection remembers the limit it was given, so a checkout costs no query.
 _APPLIED = "reclaim.durable.idle_transaction_ms"
+MIN_IDLE_SECONDS = 1.0
 
 
 class _Limit:
@@ -52,14 +55,15 @@ _lock = threading.Lock()
 
 
 def limit_idle_transactions(engine: Engine, seconds: float) -> None:
-    """End any transaction of ``engine`` left idle longer than ``seconds`` (PostgreSQL).
+    """End any transaction of ``engine`` left idle longer than ``seconds`` (at least
+    ``MIN_IDLE_SECONDS``; PostgreSQL only).
 
     Called with each lease used on the engine; the shortest one wins. Connections get the
     setting at their next checkout from the pool.
     """
     if engine.dialect.name != "postgresql":
         return
-    milliseconds = max(1, math.ceil(seconds * 1000))
+    milliseconds = math.ceil(max(seconds, MIN_IDLE_SECONDS) * 1000)
     with _lock:
         limit = _limits.get(engine)
         if limit is None:
