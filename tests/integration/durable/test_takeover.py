@@ -110,3 +110,14 @@ def test_a_distributed_takeover_also_waits_for_the_helper(store: Store) -> None:
     finally:
         helper.join()
     assert Counter(calls) == Counter(KEYS)
+
+
+def test_sessions_end_a_transaction_left_idle_for_a_lease(store: Store) -> None:
+    """A process frozen inside a transaction must not keep its locks past its lease."""
+    if store.engine.dialect.name == "sqlite":
+        return  # SQLite has no such setting (docs/workers.md: a frozen writer blocks the file)
+    DurableEngine(store, lease_seconds=2.5)
+    DurableEngine(store, lease_seconds=30)  # the shortest lease used on the engine wins
+    with store.engine.connect() as connection:
+        shown = connection.exec_driver_sql("SHOW idle_in_transaction_session_timeout").scalar()
+    assert shown == "2500ms"
