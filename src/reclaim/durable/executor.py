@@ -26,6 +26,7 @@ from reclaim.durable.attempts import Attempted, Prior, run_attempts, utcnow
 from reclaim.durable.context import StepContext
 from reclaim.durable.errors import (
     DurableError,
+    LeaseLost,
     RunCancelled,
     StepFailed,
     WorkflowTimeout,
@@ -324,8 +325,16 @@ class Execution:
         elements = dict(keyed)
         queue.enqueue(self.claim, spec.name, [key for key, _ in todo])
 
-        def run_item(claim: ItemClaim) -> Checkpoint:
+        def run_item(claim: ItemClaim) -> Checkpoint | None:
             element = elements[claim.item_key]
+            try:
+                return attempt(claim, element)
+            except LeaseLost:
+                # The item's lease ran out and another worker holds it now: it is theirs to
+                # finish. Losing the run itself stops us through ``check`` instead.
+                return None
+
+        def attempt(claim: ItemClaim, element: Any) -> Checkpoint:
             done = run_attempts(
                 spec=spec,
                 item_key=claim.item_key,
