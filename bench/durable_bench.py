@@ -7,7 +7,8 @@ Measured, each in a fresh subprocess so that neither engine's state leaks into t
 - N one-step workflows started and finished, one after the other;
 - time from a restarted process to the first resumed step of a run that was SIGKILLed;
 - reclaim only: time from a worker's death to another, already running worker resuming its run,
-  and a 10,000-item map step on PostgreSQL with 1, 2 and 4 worker processes.
+  and a map step of 20 ms items on PostgreSQL with 1, 2 and 4 worker processes (items/s
+  against the ideal, and the peak connections per worker).
 
     python bench/durable_bench.py            # the full run (several minutes)
     python bench/durable_bench.py --quick    # smaller counts, one repeat, under a minute
@@ -112,19 +113,28 @@ def run_child(*args: str, env: dict[str, str] | None = None, timeout: float = 60
 
 
 def child_floor(path: str, count: int) -> dict[str, float]:
+    """The mean of ``count`` bare commits: the same statistic as a workflow's per-step figure
+    (its total time over its steps), so that the ratio of the two compares like with like; a
+    median of single commits would leave out the slow commits (checkpoints of the WAL, fsync
+    stalls) that the per-step mean includes."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)")
     samples = []
+    started = time.perf_counter()
     for i in range(count):
         t0 = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("INSERT INTO t (v) VALUES (?)", (f"v{i}",))
         conn.execute("COMMIT")
         samples.append(time.perf_counter() - t0)
+    total = time.perf_counter() - started
     conn.close()
-    return {"per_commit_us": statistics.median(samples) * 1e6}
+    return {
+        "per_commit_us": total / count * 1e6,
+        "median_commit_us": statistics.median(samples) * 1e6,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -174,9 +184,10 @@ def child_dbos_workload(url: str, steps: int, count: int) -> dict[str, float]:
 
 # Worker lease in the takeover measurement: a dead worker's run waits out at most this.
 TAKEOVER_LEASE = 2.0
-# Items one worker runs at once in the map measurement (threads of the run owner; helpers
-# claim this many at a time and run them one by one).
+# Items one worker runs at once in the map measurement, and how long each one waits (the
+# shape of a call to Jira): the ideal is workers * MAP_CONCURRENCY / MAP_ITEM_SECONDS items/s.
 MAP_CONCURRENCY = 8
+MAP_ITEM_SECONDS = 0.02
 KILL_AT = 5  # the victim dies just before this step; the restarted process resumes here
 
 
@@ -252,6 +263,19 @@ def child_reclaim_workload(url: str, steps: int, count: int) -> dict[str, float]
     return {"per_step_us": sequential_s / steps * 1e6, "total_s": many_s}
 
 
+def child_reclaim_floor_workload(path: str, url: str, steps: int) -> dict[str, float]:
+    """Bare commits and reclaim's steps in one process, back to back, both as a mean per
+    operation over the same count: the per-step cost against the floor, like for like."""
+    floor = child_floor(path, steps)
+    durable = _reclaim(url)
+    durable.run_workflow(_chain("warm", 3))
+    sequential = _chain("sequential", steps)
+    t0 = time.perf_counter()
+    durable.run_workflow(sequential)
+    per_step = (time.perf_counter() - t0) / steps * 1e6
+    return {"per_commit_us": floor["per_commit_us"], "per_step_us": per_step}
+
+
 def child_reclaim_recover(url: str, marker: str) -> dict[str, float]:
     """Victim dies at step KILL_AT; the resumer (a new process) takes the run over at once
     (its owner process is gone) and reports when it runs that step."""
@@ -310,14 +334,39 @@ def child_reclaim_worker(url: str, workdir: str, lease: str) -> dict[str, float]
 
     @fanout.map_step(over="keys", key=lambda key: key, concurrency=MAP_CONCURRENCY)
     def each(ctx: StepContext, item: str) -> int:
+        time.sleep(MAP_ITEM_SECONDS)
         return len(item)
 
     durable = _reclaim(url, lease_seconds=float(lease), distribute_items=role == "map")
     worker = Worker(durable, poll_interval=0.05, schedules=False, workflows=[role_workflow(role)])
     worker.install_signal_handlers()
+    peak = PeakConnections(durable.store.engine)
     (work / f"ready-{os.getpid()}").write_text("")
     worker.run()
+    peak.stop()
+    (work / f"connections-{os.getpid()}").write_text(str(peak.peak))
     return {}
+
+
+class PeakConnections:
+    """The most connections this process's pool held open at once (sampled every 5 ms)."""
+
+    def __init__(self, engine: Any) -> None:
+        import threading
+
+        self.pool = engine.pool
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.005):
+            self.peak = max(self.peak, self.pool.checkedin() + self.pool.checkedout())
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def role_workflow(role: str) -> str:
@@ -359,10 +408,15 @@ def measure_worker_takeover(url: str, tmp: Path, lease: float) -> float:
     return float((work / "resumed").read_text()) - float((work / "died").read_text())
 
 
-def measure_map(url: str, tmp: Path, items: int, workers: int) -> float:
-    """Items per second of one map step drained by ``workers`` worker processes."""
+def measure_map(url: str, tmp: Path, items: int, workers: int) -> dict[str, float]:
+    """Items per second of one map step drained by ``workers`` worker processes, and the
+    connections they held (each worker's own pool, and what the server saw in all)."""
+    import threading
+
+    import psycopg
+
     from reclaim.database import create_engine
-    from reclaim.durable import DurableEngine, RunStatus, StepContext, Workflow, ensure_schema
+    from reclaim.durable import DurableEngine, StepContext, Workflow, ensure_schema
 
     work = Path(tempfile.mkdtemp(dir=tmp))
     engine = create_engine(url)
@@ -385,19 +439,51 @@ def measure_map(url: str, tmp: Path, items: int, workers: int) -> float:
         return 0
 
     durable = DurableEngine(engine, workflows=[shape])
-    t0 = time.perf_counter()
-    run_id = durable.start(shape, items)
-    wait_until(
-        lambda: durable.get_run(run_id).status is RunStatus.SUCCEEDED, timeout=1800, every=0.02
-    )
-    elapsed = time.perf_counter() - t0
+    server_peak = 0
+    done = threading.Event()
+    # The sampler's own connection is not "reclaim", and the engine above is disposed before
+    # the clock starts, so the count is the workers' connections only.
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as pg:
+
+        def sample() -> None:
+            nonlocal server_peak
+            with psycopg.connect(url, autocommit=True, application_name="bench") as mine:
+                while not done.wait(0.01):
+                    (count,) = mine.execute(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND application_name = 'reclaim'"
+                    ).fetchone() or (0,)
+                    server_peak = max(server_peak, int(count))
+
+        run_id = durable.start(shape, items)
+        engine.dispose()
+        sampler = threading.Thread(target=sample, daemon=True)
+        t0 = time.perf_counter()
+        sampler.start()
+
+        def status() -> str:
+            row = pg.execute("SELECT status FROM durable_runs WHERE id = %s", (run_id,)).fetchone()
+            return str(row[0]) if row else "?"
+
+        wait_until(lambda: status() == "succeeded", timeout=1800, every=0.01)
+        elapsed = time.perf_counter() - t0
+        done.set()
+        sampler.join()
+        (finished,) = pg.execute(
+            "SELECT count(*) FROM durable_steps WHERE run_id = %s AND item_key <> ''", (run_id,)
+        ).fetchone() or (0,)
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
     for proc in procs:
         proc.wait(timeout=60)
-    assert len([s for s in durable.steps(run_id) if s.item_key]) == items
+    assert finished == items, (finished, items)
+    per_worker = [int(path.read_text()) for path in work.glob("connections-*")]
     engine.dispose()
-    return items / elapsed
+    return {
+        "items_per_s": items / elapsed,
+        "peak_connections_per_worker": max(per_worker),
+        "server_peak_connections": server_peak,
+    }
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 60, every: float = 0.01) -> None:
@@ -466,7 +552,7 @@ QUICK = Plan(
     floor_commits=200,
     restarts=1,
     map_items=300,
-    workers=(1, 2),
+    workers=(1, 2, 4),
     map_repeats=1,
     backends=("sqlite-wal", "postgresql"),
 )
@@ -476,7 +562,7 @@ FULL = Plan(
     repeats=5,
     floor_commits=2000,
     restarts=5,
-    map_items=10_000,
+    map_items=1_500,
     workers=(1, 2, 4),
     map_repeats=3,
 )
@@ -529,11 +615,26 @@ def main() -> None:
     # engine on each backend back to back (and the floor beside them), and the medians are
     # taken across repeats: both engines see the same weather.
     floors: list[float] = []
+    paired: list[dict[str, float]] = []
     samples: dict[tuple[str, str], list[dict[str, float]]] = {}
     for repeat in range(plan.repeats if "workload" in args.parts else 0):
         with databases(args.postgres_url) as dbs:
             path = str(dbs.tmp / f"floor-{uuid.uuid4().hex}.db")
             floors.append(run_child("floor", path, str(plan.floor_commits))["per_commit_us"])
+            if "reclaim" in engines and "sqlite-wal" in backends:
+                pair = run_child(
+                    "reclaim-floor",
+                    str(dbs.tmp / f"pair-{uuid.uuid4().hex}.db"),
+                    dbs.url("sqlite-wal", "reclaim_pair"),
+                    str(plan.steps),
+                )
+                paired.append(pair)
+                print(
+                    f"  repeat {repeat + 1}: one process, mean of both: bare commit "
+                    f"{pair['per_commit_us']:5.0f} µs, reclaim step {pair['per_step_us']:5.0f} µs"
+                    f" = {pair['per_step_us'] / pair['per_commit_us']:.2f}x",
+                    flush=True,
+                )
             for backend in backends:
                 for engine in engines:
                     url = dbs.url(backend, f"{engine}_bench")
@@ -550,7 +651,19 @@ def main() -> None:
     floor = statistics.median(floors) if floors else 0.0
     results["floor_commit_us"] = floor
     if floors:
-        print(f"bare SQLite WAL commit (synchronous=FULL): {floor:8.0f} µs")
+        print(f"bare SQLite WAL commit (synchronous=FULL), mean: {floor:8.0f} µs")
+    if paired:
+        ratios = [pair["per_step_us"] / pair["per_commit_us"] for pair in paired]
+        results["step_over_commit_one_process"] = {
+            "median_ratio": statistics.median(ratios),
+            "ratios": ratios,
+            "commit_us": statistics.median(pair["per_commit_us"] for pair in paired),
+            "step_us": statistics.median(pair["per_step_us"] for pair in paired),
+        }
+        print(
+            f"reclaim step / bare commit, one process, mean of both: "
+            f"{statistics.median(ratios):.2f}x (repeats {', '.join(f'{r:.2f}' for r in ratios)})"
+        )
     per_step: dict[str, dict[str, float]] = {e: {} for e in engines}
     many: dict[str, dict[str, float]] = {e: {} for e in engines}
     for (engine, backend), runs in samples.items():
@@ -582,6 +695,7 @@ def main() -> None:
 
     takeover: dict[str, float] = {}
     map_rates: dict[int, float] = {}
+    map_connections: dict[int, float] = {}
     if "reclaim" in engines:
         takeover_backends = [b for b in ("sqlite-wal", "postgresql") if b in backends]
         if args.quick:
@@ -599,20 +713,29 @@ def main() -> None:
                 f"{takeover[backend]:6.2f} s (lease {TAKEOVER_LEASE:g} s)"
             )
         if "postgresql" in backends and "map" in args.parts:
-            for count in plan.workers:
-                with databases(args.postgres_url) as dbs:
-
-                    def mp(count: int = count, dbs: Databases = dbs) -> float:
+            # Worker counts interleaved within each repeat, so a load swing on the shared
+            # machine hits every count; each worker count gets map_items items per worker.
+            map_samples: dict[int, list[dict[str, float]]] = {}
+            for repeat in range(plan.map_repeats):
+                for count in plan.workers:
+                    with databases(args.postgres_url) as dbs:
                         url = dbs.url("postgresql", "reclaim_map")
-                        return measure_map(url, dbs.tmp, plan.map_items, count)
-
-                    map_rates[count] = median_of(plan.map_repeats, mp)
-                print(
-                    f"reclaim  postgresql  map of {plan.map_items} items, {count} worker(s): "
-                    f"{map_rates[count]:8.0f} items/s"
-                )
+                        sample = measure_map(url, dbs.tmp, plan.map_items * count, count)
+                    map_samples.setdefault(count, []).append(sample)
+                    print(
+                        f"  repeat {repeat + 1}: map, {count} worker(s): "
+                        f"{sample['items_per_s']:6.0f} items/s, peak "
+                        f"{sample['peak_connections_per_worker']:.0f} connections per worker "
+                        f"(server saw {sample['server_peak_connections']:.0f}), "
+                        f"load {os.getloadavg()[0]:.1f}",
+                        flush=True,
+                    )
+            for count, runs in map_samples.items():
+                map_rates[count] = statistics.median(r["items_per_s"] for r in runs)
+                map_connections[count] = max(r["peak_connections_per_worker"] for r in runs)
     results["worker_takeover_s"] = takeover
     results["map_items_per_s"] = map_rates
+    results["map_peak_connections_per_worker"] = map_connections
 
     print()
     print("summary (median; ratio = DBOS / reclaim, higher is better for reclaim)")
@@ -622,7 +745,9 @@ def main() -> None:
             continue
         print(
             f"  per step   {backend:11s} dbos {d or 0:7.0f} µs  reclaim {r or 0:7.0f} µs"
-            f"  ratio {fmt_ratio(d, r)}  reclaim/floor {fmt_ratio(r, floor)}"
+            f"  ratio {fmt_ratio(d, r)}"
+            # The floor is a SQLite WAL commit: a ratio to it means something for that only.
+            + (f"  reclaim/floor (means) {fmt_ratio(r, floor)}" if backend == "sqlite-wal" else "")
         )
     for backend in backends:
         d, r = many.get("dbos", {}).get(backend), many.get("reclaim", {}).get(backend)
@@ -647,11 +772,14 @@ def main() -> None:
             "executor's workflows only when told to)"
         )
     for count, rate in map_rates.items():
-        base = map_rates[min(map_rates)]
+        ideal = count * MAP_CONCURRENCY / MAP_ITEM_SECONDS
         print(
-            f"  map        postgresql  {count} worker(s) {rate:8.0f} items/s"
-            f"   x{rate / base:.2f} vs {min(map_rates)}"
+            f"  map        postgresql  {count} worker(s) {rate:6.0f} items/s of "
+            f"{MAP_ITEM_SECONDS * 1000:g} ms each; ideal {ideal:5.0f} ({count} x "
+            f"{MAP_CONCURRENCY} in flight): {rate / ideal:.2f} of ideal; peak "
+            f"{map_connections[count]:.0f} connections per worker"
         )
+    print(f"  load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
@@ -661,6 +789,7 @@ CHILDREN: dict[str, Callable[..., dict[str, float]]] = {
     "dbos-workload": lambda url, n, m: child_dbos_workload(url, int(n), int(m)),
     "dbos-recover": child_dbos_recover,
     "reclaim-workload": lambda url, n, m: child_reclaim_workload(url, int(n), int(m)),
+    "reclaim-floor": lambda path, url, n: child_reclaim_floor_workload(path, url, int(n)),
     "reclaim-recover": child_reclaim_recover,
     "reclaim-worker": child_reclaim_worker,
 }

@@ -44,7 +44,13 @@ DATABASE_URL_ENV = "RECLAIM_DATABASE_URL"
 # A writer that waits this long for SQLite's lock is stuck behind something real, not contention.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
-POSTGRES_POOL_SIZE = 12
+# Connections a PostgreSQL engine keeps open, and how many more it may open for a burst (closed
+# again once returned). A durable worker needs about three at once whatever its concurrency
+# (map items are claimed and saved in batches by one thread, see reclaim.durable.pump), so a
+# hundred workers hold a few hundred connections at most, not 2,400; steps that open their own
+# transactions on ctx.database use the burst.
+POSTGRES_POOL_SIZE = 4
+POSTGRES_MAX_OVERFLOW = 12
 
 
 class Backend(StrEnum):
@@ -156,14 +162,11 @@ def _postgresql_engine(url: URL, *, schema: str | None, echo: bool) -> Engine:
     # No pool_pre_ping: it costs a round trip on every checkout, which is every checkpoint of
     # the durable engine. A connection that died with its server fails once with a disconnect
     # error, SQLAlchemy then invalidates the whole pool, and the caller's retry reconnects.
-    # A worker driving a map step holds one connection per running item (8 by default) plus
-    # the claim and the heartbeat; with SQLAlchemy's default of 5 it opened and closed extra
-    # connections all the time (about 60 per 1,000 items).
     return sa.create_engine(
         url,
         echo=echo,
         pool_size=POSTGRES_POOL_SIZE,
-        max_overflow=POSTGRES_POOL_SIZE,
+        max_overflow=POSTGRES_MAX_OVERFLOW,
         pool_recycle=1800,
         connect_args=connect_args,
     )

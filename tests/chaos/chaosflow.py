@@ -7,7 +7,8 @@ Kill points are counted, in the process that runs the workflow, at every:
 - ``after-commit``: the database committed, the process has not acted on it yet;
 - ``step-start`` / ``step-end``: the step boundaries, in the step body.
 
-With ``RECLAIM_CHAOS_KILL_AT=N`` the process SIGKILLs itself at the N-th point. Points are only
+With ``RECLAIM_CHAOS_KILL_AT=N`` the process SIGKILLs itself at the N-th point (SIGSTOPs itself
+with ``RECLAIM_CHAOS_SIGNAL=STOP``: frozen there, as by a GC pause or a stuck VM). Points are only
 counted in the worker's slot thread, which drives the run, so the heartbeat threads (whose
 timing varies) do not shift them: the N-th point is the same place in every run.
 
@@ -32,6 +33,7 @@ from sqlalchemy.engine import Engine
 from reclaim.durable import StepContext, Workflow
 
 KILL_AT_ENV = "RECLAIM_CHAOS_KILL_AT"
+SIGNAL_ENV = "RECLAIM_CHAOS_SIGNAL"
 ITEMS = ("i1", "i2", "i3")
 
 tables = sa.MetaData()
@@ -47,15 +49,17 @@ effects = sa.Table(
 class KillSwitch:
     """Counts kill points in this process; SIGKILLs it at the ``kill_at``-th one."""
 
-    def __init__(self, kill_at: int | None) -> None:
+    def __init__(self, kill_at: int | None, signum: int = signal.SIGKILL) -> None:
         self.kill_at = kill_at
+        self.signum = signum
         self.count = 0
         self.labels: list[str] = []
 
     @classmethod
     def from_env(cls) -> KillSwitch:
         value = os.environ.get(KILL_AT_ENV, "").strip()
-        return cls(int(value) if value else None)
+        name = os.environ.get(SIGNAL_ENV, "KILL").strip().upper()
+        return cls(int(value) if value else None, getattr(signal, f"SIG{name}"))
 
     def hit(self, label: str) -> None:
         # Only the worker's slot thread drives the run; heartbeat and lease-keeping threads
@@ -65,7 +69,7 @@ class KillSwitch:
         self.count += 1
         self.labels.append(label)
         if self.count == self.kill_at:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), self.signum)
 
     def install(self, engine: Engine) -> None:
         def statement(*_: Any) -> None:

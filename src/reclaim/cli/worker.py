@@ -73,6 +73,26 @@ def worker(
             show_default=False,
         ),
     ] = None,
+    item_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--item-concurrency",
+            min=1,
+            help="Queued map items this process runs at once "
+            "[default: the map step's concurrency; 8 when helping].",
+            show_default=False,
+        ),
+    ] = None,
+    item_batch: Annotated[
+        int | None,
+        typer.Option(
+            "--item-batch",
+            min=0,
+            help="At most this many map items per claim (and held beyond the running ones); "
+            "0: never help other runs [default: twice the item concurrency].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a worker: claim durable runs and drive them, resuming what dead workers left.
 
@@ -101,12 +121,15 @@ def worker(
         executor=executor,
         lease_seconds=lease,
         distribute_items=distribute_items,
+        item_concurrency=item_concurrency,
+        item_batch=item_batch or None,
     )
     runner = Worker(
         engine,
         concurrency=concurrency,
         poll_interval=poll,
         schedules=schedules,
+        item_batch=item_batch,
     )
     runner.install_signal_handlers()
     err_console.print(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 __all__ = ["DurableEngine", "new_worker_id"]
 
-import contextlib
 import json
 import os
 import socket
@@ -19,7 +18,6 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +35,10 @@ from reclaim.durable.errors import (
 )
 from reclaim.durable.executor import Execution, Executor, SequentialExecutor
 from reclaim.durable.heartbeat import Heartbeats
+from reclaim.durable.pump import DEFAULT_ITEM_CONCURRENCY, ItemPump
 from reclaim.durable.queue import Distribution, ItemClaim, ItemQueue
-from reclaim.durable.records import Claim, RunRecord, RunStatus, StepRecord
+from reclaim.durable.records import Checkpoint, Claim, RunRecord, RunStatus, StepRecord
+from reclaim.durable.sessions import limit_idle_transactions
 from reclaim.durable.store import Store
 from reclaim.durable.workflow import StepKind, StepSpec, Workflow, WorkflowRegistry, registry
 from reclaim.errors import ConfigError
@@ -69,6 +69,10 @@ def _owner_is_dead_local_process(owner: str | None) -> bool:
     except PermissionError:
         return False
     return False
+
+
+class _Stopped(Exception):
+    """Internal: a helper was asked to stop claiming items."""
 
 
 @dataclass(frozen=True)
@@ -103,10 +107,18 @@ class DurableEngine:
         worker_id: str | None = None,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         distribute_items: bool = False,
+        item_concurrency: int | None = None,
+        item_batch: int | None = None,
     ) -> None:
         if lease_seconds <= 0:
             raise ConfigError("lease_seconds must be positive")
+        if item_concurrency is not None and item_concurrency < 1:
+            raise ConfigError(f"item_concurrency must be at least 1, not {item_concurrency}")
+        if item_batch is not None and item_batch < 1:
+            raise ConfigError(f"item_batch must be at least 1, not {item_batch}")
         self.store = target if isinstance(target, Store) else Store(target)
+        # A process frozen inside a transaction must not keep its locks past its lease.
+        limit_idle_transactions(self.store.engine, lease_seconds)
         self.executor = executor or SequentialExecutor()
         self.worker_id = worker_id or new_worker_id()
         self.lease_seconds = lease_seconds
@@ -115,8 +127,11 @@ class DurableEngine:
         self.items = ItemQueue(self.store)
         self._heartbeats = Heartbeats(self.store, lease_seconds)
         self.distribute_items = distribute_items
+        self.item_concurrency = item_concurrency
+        self.item_batch = item_batch
         self._views: OrderedDict[tuple[str, str], _MapView] = OrderedDict()
         self._views_lock = threading.Lock()
+        self._views_loading = threading.Lock()
 
     def workflow(self, name: str) -> Workflow:
         """The definition registered under ``name`` (``UnknownWorkflow`` if none)."""
@@ -240,6 +255,9 @@ class DurableEngine:
                 fix="wait for that owner to finish or its lease to expire, or pass --force "
                 "if you are sure it is gone",
             )
+        if take_over and run.owner:
+            # The old owner is gone: the queued items it held need not wait out their leases.
+            self.items.release_owner(run_id, run.owner)
         return self.execute(claim)
 
     def resume(self, run_id: str, *, force: bool = False) -> Any:
@@ -305,45 +323,68 @@ class DurableEngine:
             checkpoints=self.store.load_steps(claim.run_id) if checkpoints is None else checkpoints,
             stop=stop,
             stop_reason=stop_reason,
-            distribution=Distribution(self.items, self.worker_id, self.lease_seconds)
-            if self.distribute_items
-            else None,
+            # Even without distribute_items: a run taken over from an owner that queued its
+            # items must take them through the queue, where helpers may hold some.
+            distribution=Distribution(
+                self.items,
+                self.worker_id,
+                self.lease_seconds,
+                always=self.distribute_items,
+                concurrency=self.item_concurrency,
+                batch=self.item_batch,
+            ),
         )
 
     # ------------------------------------------------------------- helping
 
-    def work_items(self, *, limit: int = 8, workflows: Collection[str] | None = None) -> int:
-        """Claim up to ``limit`` queued map items of any running run and run them here.
+    def work_items(
+        self,
+        *,
+        limit: int | None = None,
+        batch: int | None = None,
+        workflows: Collection[str] | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Run queued map items of any running run here until none is left to claim.
 
-        What an idle worker calls: returns how many items it took (0: nothing to do). Each
-        item is checkpointed under its own fencing token; a failed item is recorded and the
-        run's owner fails the run. Items of workflows this process does not know are left.
+        What an idle worker calls: returns how many items it took (0: nothing to do). Up to
+        ``limit`` items run at once (default: the engine's ``item_concurrency``, else 8), and
+        a slot is refilled as soon as it frees, at most ``batch`` items per claim. Each item is
+        checkpointed under its own fencing token; a failed item is recorded and the run's owner
+        fails the run. Items of workflows this process does not know are left. Once ``stop``
+        is set no more items are claimed; items claimed and not started are handed back.
         """
         names = list(workflows) if workflows is not None else self._known_workflows()
-        claims = self.items.claim(self.worker_id, self.lease_seconds, limit=limit, workflows=names)
-        if not claims:
-            return 0
-        stop = threading.Event()
-        views = {(c.run_id, c.step): self._map_view(c.run_id, c.step) for c in claims}
-        # Up to the step's declared concurrency at once, as its owner would run them.
-        width = min(len(claims), min(view.spec.concurrency for view in views.values()))
+        stopped = stop or threading.Event()
 
-        def work(item: ItemClaim) -> None:
+        def check() -> None:
+            if stopped.is_set():
+                raise _Stopped
+
+        def run_item(item: ItemClaim) -> Checkpoint | None:
+            view = self._map_view(item.run_id, item.step)
             # A failure is recorded on the item, a lost item is someone else's: either way the
             # run's owner decides what happens to the run.
-            with contextlib.suppress(StepFailed, LeaseLost, RunCancelled):
-                self._work_item(item, views[(item.run_id, item.step)], stop)
+            try:
+                return self._work_item(item, view, stopped)
+            except (StepFailed, LeaseLost, RunCancelled):
+                return None
 
+        pump = ItemPump(
+            self.items,
+            self.worker_id,
+            self.lease_seconds,
+            concurrency=limit or self.item_concurrency or DEFAULT_ITEM_CONCURRENCY,
+            batch=batch or self.item_batch,
+        )
         with self.items.keep_alive(self.worker_id, self.lease_seconds):
-            if width <= 1:
-                for item in claims:
-                    work(item)
-            else:
-                with ThreadPoolExecutor(width, thread_name_prefix="durable-helper") as pool:
-                    list(pool.map(work, claims))
-        return len(claims)
+            drained = pump.drain(run_item, workflows=names, check=check)
+        errors = [error for error in drained.errors if not isinstance(error, _Stopped)]
+        if errors:
+            raise errors[0]
+        return drained.items
 
-    def _work_item(self, item: ItemClaim, view: _MapView, stop: threading.Event) -> None:
+    def _work_item(self, item: ItemClaim, view: _MapView, stop: threading.Event) -> Checkpoint:
         element = view.elements[item.item_key]
         done = run_attempts(
             spec=view.spec,
@@ -358,7 +399,7 @@ class DurableEngine:
             input=view.input,
             database=self.store.engine,
         )
-        self.items.save(item, done.checkpoint(item.step, item.item_key))
+        return done.checkpoint(item.step, item.item_key)
 
     def _map_view(self, run_id: str, step: str) -> _MapView:
         # Rebuilt at most once per (run, step) while it stays among the recent few: a
@@ -369,6 +410,16 @@ class DurableEngine:
             if view is not None:
                 self._views.move_to_end(key)
                 return view
+        # One slot loads while the others wait for it: the first items of a step all arrive
+        # at once, and loading in each would cost a connection and the run's checkpoints each.
+        with self._views_loading:
+            with self._views_lock:
+                view = self._views.get(key)
+            if view is not None:
+                return view
+            return self._load_map_view(run_id, step, key)
+
+    def _load_map_view(self, run_id: str, step: str, key: tuple[str, str]) -> _MapView:
         run = self.get_run(run_id)
         workflow = self.workflow(run.workflow)
         workflow.check_stored(run.id, run.version, run.definition)

@@ -26,11 +26,13 @@ from reclaim.durable.attempts import Attempted, Prior, run_attempts, utcnow
 from reclaim.durable.context import StepContext
 from reclaim.durable.errors import (
     DurableError,
+    LeaseLost,
     RunCancelled,
     StepFailed,
     WorkflowTimeout,
 )
 from reclaim.durable.item_keys import check_item_keys
+from reclaim.durable.pump import ItemPump
 from reclaim.durable.queue import Distribution, ItemClaim
 from reclaim.durable.records import Checkpoint, Claim, RunStatus, StepRecord, StepStatus
 from reclaim.durable.store import Store
@@ -294,7 +296,16 @@ class Execution:
             with self._lock:
                 results[key] = done.output
 
-        if self.distribution is not None and todo:
+        # Items an earlier owner queued may be held by helpers right now: running them here
+        # as well would run them twice, so they are taken through the queue like a helper.
+        queued = any(record.queued for record in stored.values())
+        if queued and todo and self.distribution is None:
+            raise DurableError(
+                f"map step {spec.name!r} of run {self.claim.run_id} has items in the shared "
+                "queue; only an engine with an item queue may take it over"
+            )
+        distribution = self.distribution
+        if distribution is not None and todo and (distribution.always or queued):
             results.update(self._run_map_distributed(spec, kwargs, keyed, todo))
         else:
             self._bounded(iter(todo), spec.concurrency, run_item)
@@ -328,11 +339,19 @@ class Execution:
         elements = dict(keyed)
         queue.enqueue(self.claim, spec.name, [key for key, _ in todo])
 
-        def run_item(key: str, claim: ItemClaim) -> None:
-            element = elements[key]
+        def run_item(claim: ItemClaim) -> Checkpoint | None:
+            element = elements[claim.item_key]
+            try:
+                return attempt(claim, element)
+            except LeaseLost:
+                # The item's lease ran out and another worker holds it now: it is theirs to
+                # finish. Losing the run itself stops us through ``check`` instead.
+                return None
+
+        def attempt(claim: ItemClaim, element: Any) -> Checkpoint:
             done = run_attempts(
                 spec=spec,
-                item_key=key,
+                item_key=claim.item_key,
                 prior=Prior(claim.attempts, claim.events, claim.started_at),
                 call=lambda c: spec.fn(c, element, **kwargs),
                 write=lambda checkpoint: queue.save(claim, checkpoint),
@@ -343,46 +362,20 @@ class Execution:
                 input=self.input,
                 database=self.store.engine,
             )
-            queue.save(claim, done.checkpoint(spec.name, key))
+            return done.checkpoint(spec.name, claim.item_key)
 
-        # One pool for the whole step, refilled as slots free up: claiming in batches and
-        # waiting for each batch to drain would leave slots idle behind the slowest item.
-        failure: BaseException | None = None
-        running: set[Future[None]] = set()
-        with (
-            queue.keep_alive(worker_id, lease),
-            ThreadPoolExecutor(
-                max_workers=spec.concurrency, thread_name_prefix="durable-item"
-            ) as pool,
-        ):
+        pump = ItemPump(
+            queue,
+            worker_id,
+            lease,
+            concurrency=self.distribution.concurrency or spec.concurrency,
+            batch=self.distribution.batch,
+        )
+        with queue.keep_alive(worker_id, lease):
             while True:
-                if failure is None:
-                    try:
-                        self.check()
-                    except DurableError as exc:
-                        failure = exc
-                claimed = 0
-                # Refill in batches (once half the slots are free, or when idle): a claim is a
-                # transaction of its own, and claiming per freed slot cost one per item.
-                free = spec.concurrency - len(running)
-                refill = free > 0 and (not running or free * 2 >= spec.concurrency)
-                if failure is None and refill:
-                    for claim in queue.claim(
-                        worker_id, lease, limit=free, run_id=run_id, step=spec.name
-                    ):
-                        running.add(pool.submit(run_item, claim.item_key, claim))
-                        claimed += 1
-                if running:
-                    finished, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        error = future.exception()
-                        if error is not None and failure is None:
-                            failure = error
-                    continue
-                if failure is not None:
-                    break
-                if claimed:
-                    continue
+                drained = pump.drain(run_item, run_id=run_id, step=spec.name, check=self.check)
+                if drained.errors:
+                    raise drained.errors[0]
                 progress = queue.progress(run_id, spec.name)
                 if progress.get(StepStatus.FAILED):
                     message = queue.failure(run_id, spec.name) or "an item failed"
@@ -391,8 +384,7 @@ class Execution:
                     break
                 # What is left is held by helpers (or by a dead one until its lease expires).
                 self.stop.wait(self.distribution.poll_seconds)
-        if failure is not None:
-            raise failure
+                self.check()
         return queue.outputs(run_id, spec.name)
 
     def _bounded(

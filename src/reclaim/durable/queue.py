@@ -14,7 +14,7 @@ ordinary (embedded) mode have none and are never claimed here.
 
 from __future__ import annotations
 
-__all__ = ["Distribution", "ItemClaim", "ItemQueue"]
+__all__ = ["Distribution", "ItemClaim", "ItemQueue", "Settled"]
 
 import contextlib
 import threading
@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from reclaim.database import Backend
 from reclaim.durable.errors import LeaseLost, RunCancelled
 from reclaim.durable.records import Checkpoint, Claim, RunStatus, StepStatus
 from reclaim.durable.schema import CLAIMABLE_SQL, UtcDateTime, runs, steps
@@ -48,13 +49,99 @@ class ItemClaim:
 
 
 @dataclass(frozen=True)
+class Settled:
+    """What one ``ItemQueue.settle`` did: the items it claimed, the saves that were refused."""
+
+    claimed: list[ItemClaim]
+    lost: list[ItemClaim]
+
+
+# The fenced save of a batch of items on PostgreSQL: the same update as ``_save_statement``,
+# once per element of the parallel arrays.
+_SAVE_ARRAYS = {
+    "key_run": "TEXT",
+    "key_step": "TEXT",
+    "key_item": "TEXT",
+    "token": "BIGINT",
+    "status": "TEXT",
+    "attempts": "INTEGER",
+    "output": "TEXT",
+    "error": "TEXT",
+    "events": "TEXT",
+    "started_at": "TIMESTAMPTZ",
+    "finished_at": "TIMESTAMPTZ",
+    "release": "BOOLEAN",
+}
+_SAVE_UNNEST = sa.text(
+    "UPDATE durable_steps AS s SET status = v.status, attempts = v.attempts, "
+    "output = v.output, error = v.error, events = v.events, "
+    "started_at = COALESCE(s.started_at, v.started_at), finished_at = v.finished_at, "
+    "owner = CASE WHEN v.release THEN NULL ELSE s.owner END, "
+    "lease_expires_at = CASE WHEN v.release THEN NULL ELSE s.lease_expires_at END "
+    "FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _SAVE_ARRAYS.items())
+    + ") AS v("
+    + ", ".join(_SAVE_ARRAYS)
+    + ") WHERE s.run_id = v.key_run AND s.step = v.key_step AND s.item_key = v.key_item "
+    "AND s.fencing_token = v.token AND EXISTS (SELECT 1 FROM durable_runs AS r "
+    "WHERE r.id = s.run_id AND r.status = 'running') "
+    "RETURNING s.run_id, s.step, s.item_key"
+)
+
+
+def _save_statement() -> Any:
+    """The fenced update of one item's row (executed once per item, or for a batch)."""
+    release = sa.bindparam("release", type_=sa.Boolean)
+    run_is_live = (
+        sa.select(runs.c.id)
+        .where(runs.c.id == steps.c.run_id, runs.c.status == RunStatus.RUNNING.value)
+        .exists()
+    )
+    return (
+        sa.update(steps)
+        .where(
+            steps.c.run_id == sa.bindparam("key_run", type_=sa.String),
+            steps.c.step == sa.bindparam("key_step", type_=sa.String),
+            steps.c.item_key == sa.bindparam("key_item", type_=sa.String),
+            steps.c.fencing_token == sa.bindparam("token", type_=sa.BigInteger),
+            run_is_live,
+        )
+        .values(
+            status=sa.bindparam("status", type_=sa.String),
+            attempts=sa.bindparam("attempts", type_=sa.Integer),
+            output=sa.bindparam("output", type_=sa.Text),
+            error=sa.bindparam("error", type_=sa.Text),
+            events=sa.bindparam("events", type_=sa.Text),
+            started_at=sa.func.coalesce(
+                steps.c.started_at, sa.bindparam("started_at", type_=UtcDateTime())
+            ),
+            finished_at=sa.bindparam("finished_at", type_=UtcDateTime()),
+            # A final state hands the item back: no owner, no lease.
+            owner=sa.case((release, sa.null()), else_=steps.c.owner),
+            lease_expires_at=sa.case((release, sa.null()), else_=steps.c.lease_expires_at),
+        )
+        .execution_options(preserve_rowcount=True)
+    )
+
+
+@dataclass(frozen=True)
 class Distribution:
-    """Run map items through the queue, so idle workers can take part (PostgreSQL)."""
+    """Run map items through the queue, so idle workers can take part (PostgreSQL).
+
+    With ``always`` false only map steps whose items are already queued (by an earlier owner
+    of the run) go through the queue: a helper may hold some of them, and only the queue knows.
+    """
 
     queue: ItemQueue
     worker_id: str
     lease_seconds: float
-    poll_seconds: float = 0.2
+    # How often the owner looks whether helpers finished the last items (one cheap query).
+    poll_seconds: float = 0.05
+    always: bool = True
+    # Items this process runs at once (None: the map step's declared concurrency), and at
+    # most how many one claim takes (None: as many as there are free slots).
+    concurrency: int | None = None
+    batch: int | None = None
 
 
 class ItemQueue:
@@ -64,6 +151,8 @@ class ItemQueue:
         self.store = store
         self.engine = store.engine
         self._d = store.dialect
+        self._save_statement = _save_statement()
+        self._claim_statements: dict[tuple[bool, bool, bool], Any] = {}
 
     def enqueue(self, claim: Claim, step: str, keys: Sequence[str]) -> None:
         """Add a pending row per key that has none (fenced by the run's token)."""
@@ -118,6 +207,114 @@ class ItemQueue:
         workflows: Collection[str] | None = None,
     ) -> list[ItemClaim]:
         """Take up to ``limit`` claimable items of running runs (optionally of one run/step)."""
+        return self.settle(
+            worker_id,
+            lease_seconds,
+            (),
+            limit=limit,
+            run_id=run_id,
+            step=step,
+            workflows=workflows,
+        ).claimed
+
+    def settle(
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        finished: Sequence[tuple[ItemClaim, Checkpoint]],
+        *,
+        limit: int = 0,
+        run_id: str | None = None,
+        step: str | None = None,
+        workflows: Collection[str] | None = None,
+        release: Sequence[ItemClaim] = (),
+    ) -> Settled:
+        """Save finished items, hand back ``release``d ones and claim up to ``limit`` more, in
+        one transaction.
+
+        Each save is fenced by its item's token, like ``save``; the items whose save matched
+        no row (taken over by another worker, or their run is no longer running) are listed in
+        ``Settled.lost``. One commit for a whole batch is what lets a worker keep many short
+        items in flight: a transaction per item would cost more than the item. A released item
+        (claimed, never started) is pending again at once for any worker.
+        """
+        with self.engine.begin() as connection:
+            lost = self._save_many(connection, finished)
+            if release:
+                connection.execute(
+                    sa.update(steps)
+                    .where(
+                        steps.c.run_id == sa.bindparam("key_run", type_=sa.String),
+                        steps.c.step == sa.bindparam("key_step", type_=sa.String),
+                        steps.c.item_key == sa.bindparam("key_item", type_=sa.String),
+                        steps.c.fencing_token == sa.bindparam("token", type_=sa.BigInteger),
+                        steps.c.status == StepStatus.RUNNING.value,
+                    )
+                    .values(status=StepStatus.PENDING.value, owner=None, lease_expires_at=None),
+                    [
+                        {
+                            "key_run": c.run_id,
+                            "key_step": c.step,
+                            "key_item": c.item_key,
+                            "token": c.fencing_token,
+                        }
+                        for c in release
+                    ],
+                )
+            claimed = (
+                self._claim(connection, worker_id, lease_seconds, limit, run_id, step, workflows)
+                if limit > 0
+                else []
+            )
+        return Settled(claimed=claimed, lost=lost)
+
+    def _save_many(
+        self, connection: sa.Connection, finished: Sequence[tuple[ItemClaim, Checkpoint]]
+    ) -> list[ItemClaim]:
+        if not finished:
+            return []
+        params = [self._save_params(claim, checkpoint) for claim, checkpoint in finished]
+        if len(params) > 1 and self.store.backend is Backend.POSTGRESQL:
+            return self._save_values(connection, finished, params)
+        written = connection.execute(self._save_statement, params).rowcount
+        if written == len(finished):
+            return []
+        # Rare (a lease ran out, the run was cancelled): find which saves matched no row.
+        keys = [(c.run_id, c.step, c.item_key) for c, _ in finished]
+        held = {
+            (row.run_id, row.step, row.item_key, row.fencing_token)
+            for row in connection.execute(
+                sa.select(steps.c.run_id, steps.c.step, steps.c.item_key, steps.c.fencing_token)
+                .join(runs, runs.c.id == steps.c.run_id)
+                .where(
+                    sa.tuple_(steps.c.run_id, steps.c.step, steps.c.item_key).in_(keys),
+                    runs.c.status == RunStatus.RUNNING.value,
+                )
+            )
+        }
+        return [
+            claim
+            for claim, _ in finished
+            if (claim.run_id, claim.step, claim.item_key, claim.fencing_token) not in held
+        ]
+
+    def _save_values(
+        self,
+        connection: sa.Connection,
+        finished: Sequence[tuple[ItemClaim, Checkpoint]],
+        params: list[dict[str, Any]],
+    ) -> list[ItemClaim]:
+        # PostgreSQL: the whole batch in one statement over arrays, one round trip whatever
+        # its size (an executemany costs a round trip per item, and a VALUES list a compile
+        # per batch).
+        arrays = {name: [row[name] for row in params] for name in _SAVE_ARRAYS}
+        saved = connection.execute(_SAVE_UNNEST, arrays).all()
+        done = {(row.run_id, row.step, row.item_key) for row in saved}
+        return [c for c, _ in finished if (c.run_id, c.step, c.item_key) not in done]
+
+    def _claim_statement(self, by_run: bool, by_step: bool, by_workflow: bool) -> Any:
+        """The claim as one ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``,
+        built once per shape of scope."""
         d = self._d
         claimable = sa.or_(
             steps.c.status == StepStatus.PENDING.value,
@@ -128,13 +325,7 @@ class ItemQueue:
             ),
         )
         query = (
-            sa.select(
-                steps.c.run_id,
-                steps.c.step,
-                steps.c.item_key,
-                steps.c.fencing_token,
-                runs.c.max_attempts,
-            )
+            sa.select(steps.c.run_id, steps.c.step, steps.c.item_key, runs.c.max_attempts)
             .join(runs, runs.c.id == steps.c.run_id)
             .where(
                 # Literal, so the planner can prove the partial index applies in any plan.
@@ -144,64 +335,87 @@ class ItemQueue:
                 runs.c.status == RunStatus.RUNNING.value,
             )
             .order_by(steps.c.run_id, steps.c.step, steps.c.item_key)
-            .limit(limit)
+            .limit(sa.bindparam("limit", type_=sa.Integer))
             .with_for_update(skip_locked=True, of=steps)
         )
+        if by_run:
+            query = query.where(steps.c.run_id == sa.bindparam("in_run", type_=sa.String))
+        if by_step:
+            query = query.where(steps.c.step == sa.bindparam("in_step", type_=sa.String))
+        if by_workflow:
+            query = query.where(
+                runs.c.workflow.in_(sa.bindparam("workflows", expanding=True, type_=sa.String))
+            )
+        picked = query.subquery("picked")
+        # The token counts an item's claims: one whose workers all died (it crashes them,
+        # say) fails after the run's max_attempts claims instead of killing workers forever.
+        poison = steps.c.fencing_token >= picked.c.max_attempts
+        died = (
+            sa.literal("item '")
+            + steps.c.item_key
+            + sa.literal("' of step '")
+            + steps.c.step
+            + sa.literal("' was claimed ")
+            + sa.cast(steps.c.fencing_token, sa.String)
+            + sa.literal(" time(s) and never finished: the workers that ran it died")
+        )
+        # One statement: pick (SKIP LOCKED) and take, one round trip before the commit.
+        return (
+            sa.update(steps)
+            .where(
+                steps.c.run_id == picked.c.run_id,
+                steps.c.step == picked.c.step,
+                steps.c.item_key == picked.c.item_key,
+            )
+            .values(
+                status=sa.case((poison, StepStatus.FAILED.value), else_=StepStatus.RUNNING.value),
+                owner=sa.case(
+                    (poison, sa.null()), else_=sa.bindparam("new_owner", type_=sa.String)
+                ),
+                lease_expires_at=sa.case(
+                    (poison, sa.null()),
+                    else_=d.later(sa.cast(sa.bindparam("lease", type_=sa.Float), sa.Float)),
+                ),
+                fencing_token=sa.case(
+                    (poison, steps.c.fencing_token), else_=steps.c.fencing_token + 1
+                ),
+                error=sa.case((poison, died), else_=steps.c.error),
+                finished_at=sa.case((poison, d.now()), else_=steps.c.finished_at),
+            )
+            .returning(
+                steps.c.run_id,
+                steps.c.step,
+                steps.c.item_key,
+                steps.c.status,
+                steps.c.fencing_token,
+                steps.c.attempts,
+                steps.c.events,
+                steps.c.started_at,
+            )
+        )
+
+    def _claim(
+        self,
+        connection: sa.Connection,
+        worker_id: str,
+        lease_seconds: float,
+        limit: int,
+        run_id: str | None,
+        step: str | None,
+        workflows: Collection[str] | None,
+    ) -> list[ItemClaim]:
+        shape = (run_id is not None, step is not None, workflows is not None)
+        statement = self._claim_statements.get(shape)
+        if statement is None:
+            statement = self._claim_statements[shape] = self._claim_statement(*shape)
+        params: dict[str, Any] = {"new_owner": worker_id, "lease": lease_seconds, "limit": limit}
         if run_id is not None:
-            query = query.where(steps.c.run_id == run_id)
+            params["in_run"] = run_id
         if step is not None:
-            query = query.where(steps.c.step == step)
+            params["in_step"] = step
         if workflows is not None:
-            query = query.where(runs.c.workflow.in_(list(workflows)))
-        with self.engine.begin() as connection:
-            picked = connection.execute(query).all()
-            # The token counts an item's claims: one whose workers all died (it crashes them,
-            # say) fails after the run's max_attempts claims instead of killing workers forever.
-            poison = [row for row in picked if row.fencing_token >= row.max_attempts]
-            for row in poison:
-                connection.execute(
-                    sa.update(steps)
-                    .where(
-                        steps.c.run_id == row.run_id,
-                        steps.c.step == row.step,
-                        steps.c.item_key == row.item_key,
-                    )
-                    .values(
-                        status=StepStatus.FAILED.value,
-                        error=f"item {row.item_key!r} of step {row.step!r} was claimed "
-                        f"{row.fencing_token} time(s) and never finished: the workers that "
-                        "ran it died",
-                        owner=None,
-                        lease_expires_at=None,
-                        finished_at=d.now(),
-                    )
-                )
-            keys = [
-                (row.run_id, row.step, row.item_key)
-                for row in picked
-                if row.fencing_token < row.max_attempts
-            ]
-            if not keys:
-                return []
-            result = connection.execute(
-                sa.update(steps)
-                .where(sa.tuple_(steps.c.run_id, steps.c.step, steps.c.item_key).in_(keys))
-                .values(
-                    status=StepStatus.RUNNING.value,
-                    owner=worker_id,
-                    lease_expires_at=d.later(lease_seconds),
-                    fencing_token=steps.c.fencing_token + 1,
-                )
-                .returning(
-                    steps.c.run_id,
-                    steps.c.step,
-                    steps.c.item_key,
-                    steps.c.fencing_token,
-                    steps.c.attempts,
-                    steps.c.events,
-                    steps.c.started_at,
-                )
-            ).all()
+            params["workflows"] = list(workflows)
+        rows = connection.execute(statement, params).all()
         claims = [
             ItemClaim(
                 run_id=row.run_id,
@@ -213,7 +427,8 @@ class ItemQueue:
                 events=row.events,
                 started_at=row.started_at,
             )
-            for row in result
+            for row in rows
+            if row.status == StepStatus.RUNNING.value
         ]
         claims.sort(key=lambda c: (c.run_id, c.step, c.item_key))
         return claims
@@ -224,45 +439,55 @@ class ItemQueue:
         Raises ``RunCancelled`` when the run was cancelled, ``LeaseLost`` when the item (or the
         run) is no longer this claim's.
         """
+        with self.engine.begin() as connection:
+            written = connection.execute(
+                self._save_statement, self._save_params(claim, checkpoint)
+            ).rowcount
+        if written != 1:
+            self.raise_lost(claim)
+
+    def raise_lost(self, claim: ItemClaim) -> None:
+        """Raise why a fenced write of ``claim`` matched no row."""
+        run = self.store.get_run(claim.run_id)
+        if run is not None and run.status is RunStatus.CANCELLED:
+            raise RunCancelled(f"run {claim.run_id} was cancelled")
+        raise LeaseLost(
+            f"item {claim.item_key!r} of step {claim.step!r} in run {claim.run_id} is no "
+            f"longer owned by {claim.worker_id}"
+        )
+
+    @staticmethod
+    def _save_params(claim: ItemClaim, checkpoint: Checkpoint) -> dict[str, Any]:
         final = checkpoint.status in _FINAL
-        values: dict[str, Any] = {
+        return {
+            "key_run": claim.run_id,
+            "key_step": claim.step,
+            "key_item": claim.item_key,
+            "token": claim.fencing_token,
             "status": checkpoint.status.value,
             "attempts": checkpoint.attempts,
             "output": checkpoint.output,
             "error": checkpoint.error,
             "events": checkpoint.events,
-            "started_at": sa.func.coalesce(
-                steps.c.started_at, sa.literal(checkpoint.started_at, UtcDateTime())
-            ),
+            "started_at": checkpoint.started_at,
             "finished_at": checkpoint.finished_at,
+            "release": final,
         }
-        if final:
-            values.update(owner=None, lease_expires_at=None)
-        run_is_live = (
-            sa.select(runs.c.id)
-            .where(runs.c.id == claim.run_id, runs.c.status == RunStatus.RUNNING.value)
-            .exists()
-        )
+
+    def release_owner(self, run_id: str, owner: str) -> int:
+        """Make the unfinished items ``owner`` holds in ``run_id`` pending again (that owner is
+        known to be gone); returns how many. Their tokens move on at their next claim."""
         with self.engine.begin() as connection:
-            written = connection.execute(
+            return connection.execute(
                 sa.update(steps)
                 .where(
-                    steps.c.run_id == claim.run_id,
-                    steps.c.step == claim.step,
-                    steps.c.item_key == claim.item_key,
-                    steps.c.fencing_token == claim.fencing_token,
-                    run_is_live,
+                    steps.c.run_id == run_id,
+                    steps.c.owner == owner,
+                    steps.c.item_key != "",
+                    steps.c.status == StepStatus.RUNNING.value,
                 )
-                .values(**values)
+                .values(status=StepStatus.PENDING.value, owner=None, lease_expires_at=None)
             ).rowcount
-        if written != 1:
-            run = self.store.get_run(claim.run_id)
-            if run is not None and run.status is RunStatus.CANCELLED:
-                raise RunCancelled(f"run {claim.run_id} was cancelled")
-            raise LeaseLost(
-                f"item {claim.item_key!r} of step {claim.step!r} in run {claim.run_id} is no "
-                f"longer owned by {claim.worker_id}"
-            )
 
     def heartbeat(self, worker_id: str, lease_seconds: float) -> int:
         """Extend the lease of every item ``worker_id`` holds; returns how many."""

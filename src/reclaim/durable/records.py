@@ -80,6 +80,9 @@ class StepRecord:
     events: str | None
     started_at: datetime | None
     finished_at: datetime | None
+    # The item went through the shared item queue: another process may hold it, so only the
+    # queue may hand it out (never a direct re-run by whoever takes the run over).
+    queued: bool = False
 
     @property
     def duration(self) -> float | None:

@@ -6,7 +6,15 @@ the hot statements are built here with bound parameters and reused. Row mappers 
 
 from __future__ import annotations
 
-__all__ = ["STEP_COLUMNS", "checkpoint", "finish_run", "insert_run", "run_record", "step_record"]
+__all__ = [
+    "QUEUED",
+    "STEP_COLUMNS",
+    "checkpoint",
+    "finish_run",
+    "insert_run",
+    "run_record",
+    "step_record",
+]
 
 from typing import Any
 
@@ -57,6 +65,7 @@ def step_record(row: Row[Any] | Any) -> StepRecord:
         events=m["events"],
         started_at=m["started_at"],
         finished_at=m["finished_at"],
+        queued=bool(m.get("queued", False)),
     )
 
 
@@ -72,6 +81,14 @@ STEP_COLUMNS = (
     steps.c.started_at,
     steps.c.finished_at,
 )
+
+
+# Only the item queue writes pending rows or gives a row a lease and a token.
+QUEUED = sa.or_(
+    steps.c.status == StepStatus.PENDING.value,
+    steps.c.fencing_token > 0,
+    steps.c.lease_expires_at.is_not(None),
+).label("queued")
 
 
 def checkpoint(d: Dialect) -> Any:

@@ -206,7 +206,7 @@ class Store:
     def load_steps(self, run_id: str) -> list[StepRecord]:
         """Every checkpoint of a run, in one query."""
         query = (
-            sa.select(*STEP_COLUMNS)
+            sa.select(*STEP_COLUMNS, statements.QUEUED)
             .where(steps.c.run_id == run_id)
             .order_by(steps.c.started_at, steps.c.step, steps.c.item_key)
         )

@@ -43,6 +43,7 @@ from reclaim.durable.engine import DurableEngine
 from reclaim.durable.errors import DurableError, LeaseLost, RunCancelled, StepFailed
 from reclaim.durable.records import Claim, RunStatus
 from reclaim.durable.schedule import Scheduler
+from reclaim.durable.sessions import limit_idle_transactions
 from reclaim.durable.workflow import registry
 from reclaim.errors import ConfigError, ReclaimError
 
@@ -94,8 +95,9 @@ class Worker:
     more threads per its executor). ``poll_interval`` is how long an idle slot waits before
     asking the database again. With ``schedules`` (the default) the worker also fires due cron
     ticks (see ``reclaim.durable.schedule``) every ``schedule_interval`` seconds. A slot with
-    no run to claim helps with queued map items of running runs, ``item_batch`` at a time
-    (0: never), when the engines were built with ``distribute_items``.
+    no run to claim helps with queued map items of running runs, when the engines were built
+    with ``distribute_items``: up to the engine's ``item_concurrency`` at once, refilled as
+    they finish, at most ``item_batch`` per claim (default: the engine's; 0: never help).
     """
 
     def __init__(
@@ -108,7 +110,7 @@ class Worker:
         schedules: bool = True,
         schedule_interval: float = 10.0,
         workflows: list[str] | None = None,
-        item_batch: int = 8,
+        item_batch: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigError(f"worker concurrency must be at least 1, not {concurrency}")
@@ -119,6 +121,7 @@ class Worker:
             raise ConfigError(f"the poll interval must be positive, not {poll_interval}")
         self.engine = engine
         self.store = engine.store
+        limit_idle_transactions(self.store.engine, lease)
         self.worker_id = engine.worker_id
         self.concurrency = concurrency
         self.lease_seconds = lease
@@ -277,7 +280,9 @@ class Worker:
         if self.item_batch == 0:
             return False
         try:
-            done = self.engine.work_items(limit=self.item_batch, workflows=self._workflow_names())
+            done = self.engine.work_items(
+                batch=self.item_batch, workflows=self._workflow_names(), stop=self._stopping
+            )
         except Exception:
             log.exception("worker %s: working on map items failed", self.worker_id)
             return False

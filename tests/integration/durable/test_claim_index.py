@@ -59,7 +59,8 @@ def test_claim_uses_the_claimable_index(engine: Engine) -> None:
     captured: list[tuple[str, Any]] = []
 
     def capture(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "durable_steps" in statement:
+        # The claim is one UPDATE … FROM (SELECT … SKIP LOCKED) … RETURNING statement.
+        if statement.lstrip().upper().startswith("UPDATE DURABLE_STEPS"):
             captured.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", capture)

@@ -63,7 +63,8 @@ class Workers:
 
         A process stopped inside a SQLite write transaction blocks every other process until
         it resumes (SQLite has one writer and no lock timeout on the holder), so a takeover is
-        impossible then; docs/workers.md says so. PostgreSQL has no such window.
+        impossible then; docs/workers.md says so. On PostgreSQL the server ends a session left
+        idle in a transaction for a lease (``reclaim.durable.sessions``).
         """
         while True:
             os.kill(proc.pid, signal.SIGSTOP)

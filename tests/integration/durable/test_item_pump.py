@@ -1,0 +1,97 @@
+"""Queued map items are claimed continuously, saved in batches, on few connections."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import event
+
+from reclaim.durable import Checkpoint, DurableEngine, StepContext, StepStatus, Store, Workflow
+from reclaim.durable.queue import ItemQueue
+
+ITEMS = 40
+
+
+def _fanout(calls: list[str]) -> Workflow:
+    wf = Workflow("pumped", register=False)
+
+    @wf.step()
+    def keys(ctx: StepContext) -> list[str]:
+        return [f"k{n:03d}" for n in range(ITEMS)]
+
+    @wf.map_step(over="keys", key=lambda k: k, concurrency=8)
+    def work(ctx: StepContext, item: str) -> int:
+        calls.append(item)
+        time.sleep(0.01)
+        return int(item[1:])
+
+    return wf
+
+
+def _queued_run(store: Store, wf: Workflow) -> str:
+    """A run whose owner queued every item of ``work`` (and is still alive)."""
+    run_id = DurableEngine(store, workflows=[wf]).start(wf)
+    owner = store.claim_run("owner", 60, run_id=run_id)
+    assert owner is not None
+    keys = [f"k{n:03d}" for n in range(ITEMS)]
+    output = "[" + ",".join(f'"{k}"' for k in keys) + "]"
+    store.checkpoint(owner, Checkpoint("keys", "", StepStatus.SUCCEEDED, 1, output=output))
+    ItemQueue(store).enqueue(owner, "work", keys)
+    return run_id
+
+
+def test_a_helper_keeps_claiming_until_the_queue_is_empty(store: Store) -> None:
+    calls: list[str] = []
+    wf = _fanout(calls)
+    run_id = _queued_run(store, wf)
+    helper = DurableEngine(store, workflows=[wf], lease_seconds=10)
+    # Four at a time, refilled as they finish: one call drains the queue (it used to take
+    # one batch and wait for all of it before the worker asked again).
+    assert helper.work_items(limit=4, batch=2) == ITEMS
+    assert Counter(calls) == Counter(f"k{n:03d}" for n in range(ITEMS))
+    assert ItemQueue(store).progress(run_id, "work") == {StepStatus.SUCCEEDED: ITEMS}
+
+
+def test_a_stopped_helper_hands_back_the_items_it_did_not_start(store: Store) -> None:
+    calls: list[str] = []
+    wf = _fanout(calls)
+    run_id = _queued_run(store, wf)
+    helper = DurableEngine(store, workflows=[wf], lease_seconds=60)
+    stop = threading.Event()
+    stop.set()
+    assert helper.work_items(limit=2, batch=8, stop=stop) == 0
+    progress = ItemQueue(store).progress(run_id, "work")
+    assert progress == {StepStatus.PENDING: ITEMS}, progress
+
+
+def test_items_in_flight_do_not_hold_a_connection_each(store: Store) -> None:
+    calls: list[str] = []
+    wf = _fanout(calls)
+    engine = store.engine
+    lock = threading.Lock()
+    state: dict[str, Any] = {"now": 0, "peak": 0}
+
+    def checkout(*_: Any) -> None:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+
+    def checkin(*_: Any) -> None:
+        with lock:
+            state["now"] -= 1
+
+    event.listen(engine, "checkout", checkout)
+    event.listen(engine, "checkin", checkin)
+    try:
+        owner = DurableEngine(store, workflows=[wf], distribute_items=True, lease_seconds=10)
+        result = owner.run_workflow(wf)
+    finally:
+        event.remove(engine, "checkout", checkout)
+        event.remove(engine, "checkin", checkin)
+    assert result == {f"k{n:03d}": n for n in range(ITEMS)}
+    # Eight items at once, but only the pump (claims and saves), the run's heartbeat and the
+    # items' heartbeat ever use a connection: items that do not touch the database hold none.
+    assert state["peak"] <= 3, state
