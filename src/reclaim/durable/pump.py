@@ -94,6 +94,13 @@ class ItemPump:
 
         def slot() -> None:
             while (claim := ready.get()) is not None:
+                if check is not None and not stopping.is_set():
+                    # Asked to stop while this item waited in the buffer: do not start it (the
+                    # pump records why at its next check).
+                    try:
+                        check()
+                    except Exception:
+                        stopping.set()
                 if stopping.is_set():
                     outcomes.put((claim, None, _NotStarted()))
                     continue

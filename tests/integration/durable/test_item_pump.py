@@ -15,7 +15,7 @@ from reclaim.durable.queue import ItemQueue
 ITEMS = 40
 
 
-def _fanout(calls: list[str]) -> Workflow:
+def _fanout(calls: list[str], on_call: threading.Event | None = None) -> Workflow:
     wf = Workflow("pumped", register=False)
 
     @wf.step()
@@ -25,6 +25,8 @@ def _fanout(calls: list[str]) -> Workflow:
     @wf.map_step(over="keys", key=lambda k: k, concurrency=8)
     def work(ctx: StepContext, item: str) -> int:
         calls.append(item)
+        if on_call is not None:
+            on_call.set()
         time.sleep(0.01)
         return int(item[1:])
 
@@ -57,14 +59,16 @@ def test_a_helper_keeps_claiming_until_the_queue_is_empty(store: Store) -> None:
 
 def test_a_stopped_helper_hands_back_the_items_it_did_not_start(store: Store) -> None:
     calls: list[str] = []
-    wf = _fanout(calls)
+    stop = threading.Event()
+    wf = _fanout(calls, on_call=stop)  # the worker is asked to stop once its first item runs
     run_id = _queued_run(store, wf)
     helper = DurableEngine(store, workflows=[wf], lease_seconds=60)
-    stop = threading.Event()
-    stop.set()
-    assert helper.work_items(limit=2, batch=8, stop=stop) == 0
+    # One slot, eight claimed ahead: the seven never started go back to the queue at once
+    # instead of waiting a whole lease for another worker.
+    assert helper.work_items(limit=1, batch=8, stop=stop) == 8
+    assert calls == ["k000"]
     progress = ItemQueue(store).progress(run_id, "work")
-    assert progress == {StepStatus.PENDING: ITEMS}, progress
+    assert progress == {StepStatus.SUCCEEDED: 1, StepStatus.PENDING: ITEMS - 1}, progress
 
 
 def test_items_in_flight_do_not_hold_a_connection_each(store: Store) -> None:
