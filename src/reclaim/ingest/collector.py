@@ -16,8 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
+from reclaim.errors import ConfigError, SourceLocation
 from reclaim.ingest.facts import KINDS, conform_facts, validate_facts
-from reclaim.ingest.files import InputFile, discover, sha256_of
+from reclaim.ingest.files import Fingerprints, InputFile, discover, fingerprint, verify_unchanged
 from reclaim.ingest.focus import BILLING_FORMATS, BillingData, read_billing
 from reclaim.ingest.inventory import INVENTORY_FORMATS, InventoryData, read_inventory
 from reclaim.ingest.kinds import kind_expr
@@ -69,12 +70,13 @@ def collect_facts(
     every = [*billing_files, *inventory_files, *utilization_files]
     if progress:
         progress(f"hashing {len(every)} file(s)")
-    hashes = {file.path: sha256_of(file.path) for file in every}
+    prints = fingerprint(every)
     return collect_files(
         billing_files,
         inventory_files,
         utilization_files,
-        hashes=hashes,
+        hashes=prints.hashes,
+        fingerprints=prints,
         as_of=as_of,
         window_days=window_days,
         progress=progress,
@@ -90,8 +92,13 @@ def collect_files(
     as_of: datetime | None = None,
     window_days: int = 30,
     progress: Progress | None = None,
+    fingerprints: Fingerprints | None = None,
 ) -> Collection:
-    """``collect_facts`` for files already found and hashed (the ledger hashes them first)."""
+    """``collect_facts`` for files already found and hashed (the ledger hashes them first).
+
+    With ``fingerprints`` (from ``fingerprint``), a file that changed while it was read raises
+    ``ExecutionError``: the hashes would no longer name the bytes the facts were made of.
+    """
     bill = read_billing(billing_files, as_of=as_of, hashes=hashes, progress=progress)
     if progress and inventory_files:
         progress(f"reading {len(inventory_files)} inventory file(s)")
@@ -108,7 +115,7 @@ def collect_files(
         )
         if files
     ]
-    return build_facts(
+    collection = build_facts(
         bill,
         inv,
         util,
@@ -117,6 +124,23 @@ def collect_files(
         sources=sources,
         progress=progress,
     )
+    _refuse_all_bad(collection.report)
+    if fingerprints is not None:
+        verify_unchanged(fingerprints)
+    return collection
+
+
+def _refuse_all_bad(report: CollectReport) -> None:
+    """A file none of whose rows could be read is a wrong file, not a file with bad rows."""
+    for item in report.files:
+        if item.rows and item.bad_rows >= item.rows:
+            first = next((s for s in item.samples if s.dropped), None)
+            example = f" (row {first.row}: {first.reason})" if first else ""
+            raise ConfigError(
+                f"every row of this {item.kind} file is bad{example}; nothing was stored",
+                location=SourceLocation(item.path),
+                fix="check that it is the right file, in its format, encoded as UTF-8",
+            )
 
 
 def build_facts(

@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from reclaim.errors import ConfigError
 from reclaim.ingest.collector import Collection, Progress, collect_files
 from reclaim.ingest.facts import read_facts_parquet, validate_facts, write_facts_parquet
-from reclaim.ingest.files import discover, sha256_of
+from reclaim.ingest.files import discover, fingerprint
 from reclaim.ingest.focus import BILLING_FORMATS
 from reclaim.ingest.inventory import INVENTORY_FORMATS
 from reclaim.ingest.report import CollectReport
@@ -107,7 +107,8 @@ def collect_into(
         raise ConfigError("no input files", fix="give --billing, --inventory or --utilization")
     if progress:
         progress(f"hashing {sum(len(files) for files in groups.values())} file(s)")
-    hashes = {file.path: sha256_of(file.path) for files in groups.values() for file in files}
+    prints = fingerprint(file for files in groups.values() for file in files)
+    hashes = prints.hashes
     digest = input_digest(
         ((kind, hashes[file.path]) for kind, files in groups.items() for file in files),
         as_of=as_of,
@@ -124,6 +125,7 @@ def collect_into(
         as_of=as_of,
         window_days=window_days,
         progress=progress,
+        fingerprints=prints,
     )
     if progress:
         progress(f"storing {collection.facts.height:,} resources")
