@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
-from reclaim.errors import ConfigError, SourceLocation
+from reclaim.errors import ConfigError, ExecutionError, SourceLocation
 from reclaim.ingest.facts import KINDS, conform_facts, validate_facts
 from reclaim.ingest.files import Fingerprints, InputFile, discover, fingerprint, verify_unchanged
 from reclaim.ingest.focus import BILLING_FORMATS, BillingData, read_billing
@@ -99,13 +99,23 @@ def collect_files(
     With ``fingerprints`` (from ``fingerprint``), a file that changed while it was read raises
     ``ExecutionError``: the hashes would no longer name the bytes the facts were made of.
     """
-    bill = read_billing(billing_files, as_of=as_of, hashes=hashes, progress=progress)
-    if progress and inventory_files:
-        progress(f"reading {len(inventory_files)} inventory file(s)")
-    inv = read_inventory(inventory_files, hashes=hashes)
-    if progress and utilization_files:
-        progress(f"reading {len(utilization_files)} utilization file(s)")
-    util = read_utilization(utilization_files, hashes=hashes)
+    try:
+        bill = read_billing(billing_files, as_of=as_of, hashes=hashes, progress=progress)
+        if progress and inventory_files:
+            progress(f"reading {len(inventory_files)} inventory file(s)")
+        inv = read_inventory(inventory_files, hashes=hashes)
+        if progress and utilization_files:
+            progress(f"reading {len(utilization_files)} utilization file(s)")
+        util = read_utilization(utilization_files, hashes=hashes)
+    except pl.exceptions.PolarsError as exc:
+        # Files are read lazily, long after they were first opened: a file rewritten in
+        # place meanwhile breaks the reader itself. Say which file, not the reader's error.
+        if fingerprints is not None:
+            verify_unchanged(fingerprints)
+        raise ExecutionError(
+            f"cannot read the input files: {(str(exc).strip().splitlines() or ['?'])[0]}",
+            fix="check that the files are complete exports, then collect again",
+        ) from exc
     sources = [
         name
         for name, files in (
