@@ -137,6 +137,8 @@ class BillingScan:
     file: InputFile
     rows: pl.LazyFrame
     has_list_cost: bool
+    raw: pl.LazyFrame
+    """The file as read, every column as given, with its ``_row`` number."""
 
 
 @dataclass
@@ -234,9 +236,6 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
         text("region", optional.get("region")),
         text("currency", actual["BillingCurrency"]),
         _tags_json(optional.get("tags"), dtype(optional["tags"]) if "tags" in optional else None),
-        # Every column, also those we do not read, so that two rows differing only in, say,
-        # their SKU are not taken for duplicates.
-        pl.struct(pl.col(names)).hash(seed=0x5EC1A1).alias("_hash"),
     ]
     for key, column in costs.items():
         parsed.append(parse_number(pl.col(column), dtype(column)).alias(key))
@@ -275,18 +274,19 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
             ]
         if key != "list":
             bad_checks.append((pl.col(key).is_null(), f"{column} is empty"))
-    for key, column in (
-        ("service", actual["ServiceName"]),
-        ("currency", actual["BillingCurrency"]),
-    ):
-        # FOCUS never leaves these empty; a row without them was cut short (a truncated line
-        # reads as blanks) and its remaining cells cannot be trusted.
-        bad_checks.append(
-            (
-                clean_text(pl.col(key)).is_null(),
-                f"{column} is empty (FOCUS requires it; a truncated row?)",
+    if file.format is not FileFormat.PARQUET:
+        for key, column in (
+            ("service", actual["ServiceName"]),
+            ("currency", actual["BillingCurrency"]),
+        ):
+            # FOCUS never leaves these empty; a CSV line cut short reads as blanks, and the
+            # rest of such a row cannot be trusted.
+            bad_checks.append(
+                (
+                    clean_text(pl.col(key)).is_null(),
+                    f"{column} is empty (FOCUS requires it; a truncated row?)",
+                )
             )
-        )
     if file.format is not FileFormat.PARQUET:
         # Bytes that are not UTF-8 (a Latin-1 export) are read as U+FFFD, which would make a
         # new resource id or name that exists nowhere.
@@ -305,12 +305,15 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
     period = pl.col("period")
     if period_column is None:
         period = pl.col("start").dt.truncate("1mo")
+    # A cheap key for finding duplicates: rows equal in it are compared in every column later.
+    same = pl.struct("resource_id", "start", "end", "effective", "billed").hash(seed=0x5EC1A1)
     rows = (
         frame.select(parsed)
         .with_columns(bad.alias("_bad"), period.alias("period"))
+        .with_columns(same.alias("_hash"))
         .select(list(ROW_SCHEMA))
     )
-    return BillingScan(file=file, rows=rows, has_list_cost="list" in costs)
+    return BillingScan(file=file, rows=rows, has_list_cost="list" in costs, raw=frame)
 
 
 def _service_category(value: pl.Expr) -> pl.Expr:
@@ -370,6 +373,8 @@ OUTLIER_DAYS: Final = 31
 """A row ending more than this many days after the bulk of the data (a billing period and a
 little: monthly charges end at the month's end) is an outlier, reported and skipped."""
 
+_DAY_US: Final = 86_400_000_000
+
 _BULK_QUANTILE: Final = 0.99
 """The window's end is found among the first 99% of rows by end time, so that up to 1% of rows
 with absurd dates cannot move it."""
@@ -411,17 +416,19 @@ def read_billing(
     if progress:
         progress(f"checking {len(scans)} billing file(s)")
     rows = pl.concat([scan.rows for scan in scans], how="vertical")
-    counts, days, problems, repeated = _survey(rows, scans)
+    counts, days, problems = _survey(rows, scans)
 
     limit, data_end = _window(days, as_of)
     effective_as_of = as_of if as_of is not None else data_end
-    superseded, superseding = _superseded_runs(days.filter(pl.col("day") < limit), scans)
+    superseded, superseding = _superseded_runs(rows, limit, scans)
     good = pl.col("_bad").is_null() & (pl.col("end") < limit)
     kept = [
         scan.rows.filter(good & ~_in_periods(superseded.get(index, [])))
         for index, scan in enumerate(scans)
     ]
-    duplicates = _duplicates(kept, repeated, scans)
+    duplicates = (
+        _duplicates(kept, scans, effective_as_of) if isinstance(effective_as_of, datetime) else {}
+    )
     kept = [
         frame.filter(~pl.col("_row").is_in(duplicates.get(index, {}).keys()))
         if index in duplicates
@@ -432,11 +439,7 @@ def read_billing(
 
     live = days.filter(pl.col("day") < limit)
     unattributed = float(live["unattributed"].sum() or 0.0)
-    for index, periods in superseded.items():
-        unattributed -= float(
-            live.filter((pl.col("_file") == index) & _in_periods(periods))["unattributed"].sum()
-            or 0.0
-        )
+    unattributed -= sum(cost for _, cost, _ in superseding.values())
     unattributed -= sum(cost for rows_ in duplicates.values() for _, cost in rows_.values())
 
     per_resource = _empty_per_resource()
@@ -483,7 +486,7 @@ def read_billing(
                 warnings=len(warnings),
                 samples=tuple(dropped[:SAMPLES_PER_FILE]) + tuple(warnings[:SAMPLES_PER_FILE]),
                 superseded=lost[0] if lost else 0,
-                superseded_by=lost[1] if lost else None,
+                superseded_by=lost[2] if lost else None,
             )
         )
     end = effective_as_of if isinstance(effective_as_of, datetime) else None
@@ -492,9 +495,9 @@ def read_billing(
 
 def _survey(
     rows: pl.LazyFrame, scans: list[BillingScan]
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Series]:
-    """One streaming pass: per-file counts, good rows per (file, period, account, end day),
-    the first bad rows of each file, and the hashes of rows seen more than once."""
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """One streaming pass: per-file counts, good rows per (file, period, account, end day)
+    and the first bad rows of each file."""
     good = pl.col("_bad").is_null()
     counts = rows.group_by("_file").agg(
         rows=pl.len(),
@@ -502,13 +505,9 @@ def _survey(
     )
     days = (
         rows.filter(good)
-        .group_by(
-            "_file",
-            "period",
-            "billing_account_id",
-            "account_id",
-            pl.col("end").dt.truncate("1d").alias("day"),
-        )
+        # Whole days since the epoch as integers: truncating zoned times cost more than the
+        # rest of this pass.
+        .group_by("_file", "period", (pl.col("end").cast(pl.Int64) // _DAY_US).alias("day"))
         .agg(
             n=pl.len(),
             max_end=pl.col("end").max(),
@@ -522,16 +521,9 @@ def _survey(
         .agg(pl.all().sort_by("_row").head(SAMPLES_PER_FILE))
         .explode("_row", "_bad")
     )
-    repeated = (
-        rows.filter(good)
-        .group_by("_hash")
-        .agg(pl.len().alias("n"))
-        .filter(pl.col("n") > 1)
-        .select("_hash")
-    )
     try:
-        counts_df, days_df, problems_df, repeated_df = pl.collect_all(
-            [counts, days, problems, repeated], engine="streaming"
+        counts_df, days_df, problems_df = pl.collect_all(
+            [counts, days, problems], engine="streaming"
         )
     except pl.exceptions.PolarsError as exc:
         # A CSV that breaks the parser itself (an unterminated quote, a binary file) only
@@ -542,7 +534,8 @@ def _survey(
             location=SourceLocation(paths),
             fix="check that the file is an unbroken CSV or Parquet export",
         ) from exc
-    return counts_df, days_df, problems_df.sort("_file", "_row"), repeated_df["_hash"]
+    days_df = days_df.with_columns((pl.col("day") * _DAY_US).cast(UTC_TIME).alias("day"))
+    return counts_df, days_df, problems_df.sort("_file", "_row")
 
 
 def _window(days: pl.DataFrame, as_of: datetime | None) -> tuple[datetime, datetime | None]:
@@ -589,8 +582,8 @@ def _in_periods(periods: Sequence[tuple[datetime | None, str | None]]) -> pl.Exp
 
 
 def _superseded_runs(
-    days: pl.DataFrame, scans: list[BillingScan]
-) -> tuple[dict[int, list[tuple[datetime | None, str | None]]], dict[int, tuple[int, str]]]:
+    rows: pl.LazyFrame, limit: datetime, scans: list[BillingScan]
+) -> tuple[dict[int, list[tuple[datetime | None, str | None]]], dict[int, tuple[int, float, str]]]:
     """Which (billing period, billing account) of which file an export run restated later.
 
     AWS and Azure deliver month-to-date exports: each run writes a folder restating the whole
@@ -600,12 +593,24 @@ def _superseded_runs(
     to one subscription each share a billing account but not their rows.
 
     Returns, per file, the (period, billing account) pairs to skip, and per file the number of
-    rows skipped and the folder of the run that replaced them.
+    rows skipped, their unattributed cost and the folder of the run that replaced them.
     """
     folder_of = {index: str(scan.file.path.parent) for index, scan in enumerate(scans)}
+    if len(set(folder_of.values())) < 2:
+        return {}, {}
+    scopes_by_file = (
+        rows.filter(pl.col("_bad").is_null() & (pl.col("end") < limit))
+        .group_by("_file", "period", "billing_account_id", "account_id")
+        .agg(
+            n=pl.len(),
+            max_end=pl.col("end").max(),
+            unattributed=pl.col("effective").filter(pl.col("resource_id").is_null()).sum(),
+        )
+        .collect(engine="streaming")
+    )
     modified = {index: _mtime(scan.file.path) for index, scan in enumerate(scans)}
     scopes = (
-        days.with_columns(
+        scopes_by_file.with_columns(
             pl.col("_file").replace_strict(folder_of, return_dtype=pl.String).alias("_folder")
         )
         .group_by("period", "billing_account_id", "_folder")
@@ -616,7 +621,7 @@ def _superseded_runs(
         )
     )
     skip: dict[int, list[tuple[datetime | None, str | None]]] = {}
-    lost: dict[int, tuple[int, str]] = {}
+    lost: dict[int, tuple[int, float, str]] = {}
     for (period, account), group in scopes.group_by(
         "period", "billing_account_id", maintain_order=True
     ):
@@ -642,15 +647,17 @@ def _superseded_runs(
                 continue
             for index in run.files:
                 skip.setdefault(index, []).append((period, account))
-                n = int(
-                    days.filter(
-                        (pl.col("_file") == index)
-                        & pl.col("period").eq_missing(pl.lit(period, dtype=UTC_TIME))
-                        & pl.col("billing_account_id").eq_missing(pl.lit(account))
-                    )["n"].sum()
+                part = scopes_by_file.filter(
+                    (pl.col("_file") == index)
+                    & pl.col("period").eq_missing(pl.lit(period, dtype=UTC_TIME))
+                    & pl.col("billing_account_id").eq_missing(pl.lit(account))
                 )
-                before = lost.get(index, (0, latest.folder))[0]
-                lost[index] = (before + n, latest.folder)
+                n, cost, _ = lost.get(index, (0, 0.0, ""))
+                lost[index] = (
+                    n + int(part["n"].sum()),
+                    cost + float(part["unattributed"].sum() or 0.0),
+                    latest.folder,
+                )
     return skip, lost
 
 
@@ -662,29 +669,58 @@ def _mtime(path: Path) -> float:
 
 
 def _duplicates(
-    kept: list[pl.LazyFrame], repeated: pl.Series, scans: list[BillingScan]
+    kept: list[pl.LazyFrame], scans: list[BillingScan], as_of: datetime
 ) -> dict[int, dict[int, tuple[str, float]]]:
-    """Exact duplicates among the rows kept: per file, row → (reason, unattributed cost).
+    """Exact duplicates among the rows that count: per file, row → (reason, unattributed cost).
 
-    The first occurrence (in file order) counts; every later copy is a bad row naming it.
+    Only the rows of the cost window are searched (their amounts are the only ones summed),
+    so the memory this takes follows the window, not the length of the history. A hash table
+    of every row's key cost gigabytes at 30 M rows; one sorted column of 8-byte keys, where
+    equal keys are neighbours, costs a few hundred megabytes. Rows with equal keys are then
+    compared in every column of the file, so two charges differing only in a column we do
+    not read (a SKU, a description) are not taken for copies. The first occurrence in file
+    order counts; every later copy is a bad row naming it.
     """
+    start = as_of - timedelta(days=30)
+    in_window = (pl.col("start") >= start) & (pl.col("start") < as_of)
+    keys = (
+        pl.concat([frame.filter(in_window).select("_hash") for frame in kept])
+        .collect(engine="streaming")["_hash"]
+        .sort()
+    )
+    repeated = keys.filter(keys == keys.shift(1)).unique()
+    del keys
     if not repeated.len():
         return {}
     wanted = repeated.implode()
-    candidates = pl.concat(
-        [
-            frame.filter(pl.col("_hash").is_in(wanted)).select(
-                "_file", "_row", "_hash", "resource_id", "start", "end", "effective", "billed"
+    parts: list[pl.DataFrame] = []
+    for index, frame in enumerate(kept):
+        candidates = (
+            frame.filter(in_window & pl.col("_hash").is_in(wanted))
+            .select("_file", "_row", "_hash", "resource_id", "effective")
+            .collect(engine="streaming")
+        )
+        if not candidates.height:
+            continue
+        raw = scans[index].raw
+        names = [name for name in raw.collect_schema().names() if name != "_row"]
+        whole = (
+            raw.filter(pl.col("_row").is_in(candidates["_row"].implode()))
+            .select(
+                pl.col("_row").cast(pl.UInt32),
+                pl.struct(pl.col(names).cast(pl.String)).hash(seed=7).alias("_whole"),
             )
-            for frame in kept
-        ]
-    ).collect(engine="streaming")
-    # The hash decides nothing alone: the parsed values must agree too.
-    identity = ["_hash", "resource_id", "start", "end", "effective", "billed"]
-    ranked = candidates.sort("_file", "_row").with_columns(
-        pl.col("_file").first().over(identity).alias("_first_file"),
-        pl.col("_row").first().over(identity).alias("_first_row"),
-        pl.int_range(pl.len()).over(identity).alias("_copy"),
+            .collect(engine="streaming")
+        )
+        parts.append(candidates.join(whole, on="_row", how="left"))
+    ranked = (
+        pl.concat(parts)
+        .sort("_file", "_row")
+        .with_columns(
+            pl.col("_file").first().over("_hash", "_whole").alias("_first_file"),
+            pl.col("_row").first().over("_hash", "_whole").alias("_first_row"),
+            pl.int_range(pl.len()).over("_hash", "_whole").alias("_copy"),
+        )
     )
     found: dict[int, dict[int, tuple[str, float]]] = {}
     for row in ranked.filter(pl.col("_copy") > 0).iter_rows(named=True):

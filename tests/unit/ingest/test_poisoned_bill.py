@@ -35,11 +35,15 @@ def _poison(clean: pl.DataFrame, rng: random.Random) -> tuple[pl.DataFrame, dict
     """The clean rows with 1% poisoned rows inserted; returns (rows, row number → poison)."""
     rows = clean.to_dicts()
     count = max(10, len(rows) // 100)
+    # Duplicates are looked for where amounts count, the 30-day cost window.
+    starts = clean["ChargePeriodStart"].str.to_datetime(time_zone="UTC")
+    cutoff = starts.dt.offset_by("-29d").max()
+    window = [i for i, start in enumerate(starts) if start >= cutoff]
     kinds = ["future", "comma", "infinite", "duplicate"]
     inserts: list[tuple[int, dict[str, str | None], str]] = []
     for n in range(count):
         kind = kinds[n % len(kinds)]
-        source = rng.randrange(len(rows))
+        source = rng.choice(window) if kind == "duplicate" else rng.randrange(len(rows))
         row = dict(rows[source])
         if kind == "future":
             row["ChargePeriodStart"] = "2099-01-01 00:00:00"
@@ -72,12 +76,9 @@ def test_poisoned_bill_collects_to_the_clean_costs(
     poisoned_rows, poison = _poison(clean_rows, random.Random(3))
     poisoned = _write(poisoned_rows, tmp_path / "export" / "run-2" / "part-0.csv")
     # An earlier month-to-date run of the last billing period, with estimates since restated.
-    last_month = (
-        pl.col("ChargePeriodStart").str.slice(0, 7) == clean_rows["ChargePeriodStart"].max()[:7]
-    )  # type: ignore[index]
-    earlier = clean_rows.filter(last_month).filter(
-        pl.col("ChargePeriodEnd") < pl.col("ChargePeriodEnd").filter(last_month).max()
-    )
+    month = pl.col("ChargePeriodStart").str.slice(0, 7)
+    last_month = clean_rows.filter(month == month.max())
+    earlier = last_month.filter(pl.col("ChargePeriodEnd") < pl.col("ChargePeriodEnd").max())
     earlier = earlier.with_columns((pl.col("EffectiveCost").cast(pl.Float64) * 1.5).cast(pl.String))
     assert earlier.height
     older_run = _write(earlier, tmp_path / "export" / "run-1" / "part-0.csv")
