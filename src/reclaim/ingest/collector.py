@@ -171,9 +171,9 @@ def build_facts(
     if billing is not None:
         report.unattributed_cost = billing.unattributed_cost
     end = as_of or (billing.as_of if billing is not None else None)
-    if end is None and utilization is not None and utilization.samples.height:
-        newest = utilization.samples["timestamp"].max()
-        end = newest if isinstance(newest, datetime) else None
+    samples = utilization.size() if utilization is not None else 0
+    if end is None and utilization is not None and samples:
+        end = utilization.newest()
     if end is None:
         end = datetime.now().astimezone()
     report.as_of = end
@@ -189,8 +189,16 @@ def build_facts(
                 {name: f"{name}__inv" for name in (*_PREFER_INVENTORY, *_PREFER_BILL)}
             )
         )
-    if utilization is not None and utilization.samples.height:
-        parts.append(aggregate_utilization(utilization.samples, end, window_days=window_days))
+    if utilization is not None and samples:
+        parts.append(
+            aggregate_utilization(
+                utilization.samples,
+                end,
+                window_days=window_days,
+                count=utilization.count,
+                pieces=utilization.pieces,
+            )
+        )
     if not parts:
         empty = pl.DataFrame(schema={"resource_id": pl.String, "as_of": pl.Datetime("us", "UTC")})
         return Collection(conform_facts(empty).collect(), report)
