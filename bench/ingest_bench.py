@@ -14,6 +14,10 @@ set (interpreter and libraries included), read from ``getrusage``:
 - reclaim: ``collect_facts`` over every part, the real code path: row checks with bad-row
   reporting, 30- and 7-day costs, attributes, latest tags decoded to a Struct, the full
   facts schema; and, once, storing the facts as a collection in a SQLite file;
+- DuckDB: the SQL a user would write over the same Parquet parts (all rows): 30- and 7-day
+  sums, first and last seen, and each resource's attributes and tags from its latest row
+  (``arg_max``), without reclaim's row checks, outliers, restated runs and duplicates; the
+  same data, aggregated out of core by DuckDB's engine;
 - pandas: the straightforward implementation of the same aggregation (``read_parquet``, window
   masks, ``groupby().agg`` with sums, min/max and ``last`` for attributes and tags, then
   ``json.loads`` of each resource's tags), without reclaim's row checks and reports. pandas holds every string as a Python object, so it runs on
@@ -156,6 +160,49 @@ def work_pandas(files: list[str], rows: int) -> dict[str, Any]:
     }
 
 
+def work_duckdb(files: list[str]) -> dict[str, Any]:
+    import duckdb
+
+    started, cpu = time.perf_counter(), time.process_time()
+    connection = duckdb.connect()
+    attributes = [
+        "ResourceName", "ResourceType", "ProviderName", "SubAccountId", "SubAccountName",
+        "BillingAccountId", "ServiceName", "ServiceCategory", "RegionId", "BillingCurrency",
+        "Tags",
+    ]  # fmt: skip
+    latest = ", ".join(f"arg_max({name}, ChargePeriodEnd) AS {name}" for name in attributes)
+    # The facts stay a DuckDB table (as a DuckDB user would keep them); only totals come out.
+    query = f"""
+        CREATE TEMP TABLE facts AS
+        WITH bill AS (SELECT * FROM read_parquet(?) WHERE ResourceId IS NOT NULL),
+        bounds AS (SELECT max(ChargePeriodEnd) AS as_of FROM bill)
+        SELECT ResourceId,
+            sum(CASE WHEN ChargePeriodStart >= as_of - INTERVAL 30 DAY
+                THEN EffectiveCost ELSE 0 END) AS cost_30d,
+            sum(CASE WHEN ChargePeriodStart >= as_of - INTERVAL 30 DAY
+                THEN BilledCost ELSE 0 END) AS billed_cost_30d,
+            sum(CASE WHEN ChargePeriodStart >= as_of - INTERVAL 30 DAY
+                THEN ListCost ELSE 0 END) AS list_cost_30d,
+            sum(CASE WHEN ChargePeriodStart >= as_of - INTERVAL 7 DAY
+                THEN EffectiveCost ELSE 0 END) AS cost_7d,
+            min(ChargePeriodStart) AS first_seen, max(ChargePeriodEnd) AS last_seen,
+            {latest}
+        FROM bill, bounds GROUP BY ResourceId ORDER BY ResourceId
+    """
+    connection.execute(query, [files])
+    totals = connection.execute("SELECT count(*), sum(cost_30d) FROM facts").fetchone()
+    rows = connection.execute("SELECT count(*) FROM read_parquet(?)", [files]).fetchone()
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "cpu": time.process_time() - cpu,
+        "rows": int(rows[0]) if rows else 0,
+        "resources": int(totals[0]) if totals else 0,
+        "cost_30d": float(totals[1]) if totals else 0.0,
+        "peak_mib": peak_mib(),
+    }
+
+
 def subset(files: list[Path], rows: int, out: Path) -> Path:
     """The first ``rows`` rows as one Parquet file, so both tools read exactly the same data."""
     import polars as pl
@@ -182,6 +229,8 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pandas-rows", type=int, default=2_000_000)
+    parser.add_argument("--no-duckdb", action="store_true", help="skip the DuckDB peer")
+    parser.add_argument("--no-pandas", action="store_true", help="skip the pandas peer")
     parser.add_argument("--worker", nargs="+")
     args = parser.parse_args()
     if args.worker:
@@ -189,6 +238,8 @@ def main() -> None:
         if kind == "reclaim":
             store, *files = rest
             print(json.dumps(work_reclaim(files, store == "store")))
+        elif kind == "duckdb":
+            print(json.dumps(work_duckdb(rest)))
         else:
             rows, *files = rest
             print(json.dumps(work_pandas(files, int(rows))))
@@ -212,6 +263,21 @@ def main() -> None:
         f"loading them back: {full[0]['load_seconds']:.2f} s"
     )
 
+    if not args.no_duckdb:
+        duck = [spawn("duckdb", *every) for _ in range(args.repeat)]
+        assert duck[0]["resources"] == full[0]["resources"], (duck[0], full[0])
+        assert math.isclose(duck[0]["cost_30d"], full[0]["cost_30d"], rel_tol=1e-9)
+        print(
+            f"same {rows:,} rows, DuckDB SQL: median {median(duck, 'seconds'):.2f} s "
+            f"(CPU {median(duck, 'cpu'):.2f} s), peak "
+            f"{max(r['peak_mib'] for r in duck):,.0f} MiB; "
+            f"time reclaim/DuckDB {median(full, 'seconds') / median(duck, 'seconds'):.2f}, "
+            f"peak reclaim/DuckDB "
+            f"{max(r['peak_mib'] for r in full) / max(r['peak_mib'] for r in duck):.2f}"
+        )
+    if args.no_pandas:
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         small = subset([Path(p) for p in every], args.pandas_rows, Path(tmp) / "subset.parquet")
         ours = [spawn("reclaim", "nostore", str(small)) for _ in range(args.repeat)]

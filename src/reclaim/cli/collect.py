@@ -22,6 +22,7 @@ from reclaim.ingest import (
     collect_into,
     generate_sample,
     imported_files,
+    latest_collection,
     list_collections,
     load_facts,
     write_facts_parquet,
@@ -175,23 +176,109 @@ def list_command(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
 ) -> None:
-    """Show the stored fact collections, newest first."""
-    collections = list_collections(state(ctx).engine(), limit=limit)
+    """Show the stored fact collections, newest first; * marks the one recommend reads."""
+    engine = state(ctx).engine()
+    collections = list_collections(engine, limit=limit)
     if not collections:
         console.print("no collections yet: run `reclaim collect files …`")
         return
-    table = Table("id", "created", "source", "as of", "resources", "rows read", "bad rows")
+    current = latest_collection(engine)
+    table = Table(
+        "id",
+        "created",
+        "source",
+        "as of",
+        "resources",
+        "rows read",
+        "bad rows",
+        "superseded",
+        "unattributed",
+    )
     for item in collections:
+        marker = "*" if current is not None and current.id == item.id else ""
         table.add_row(
-            str(item.id),
+            f"{item.id}{marker}",
             item.created_at.strftime("%Y-%m-%d %H:%M"),
             item.source,
             item.as_of.strftime("%Y-%m-%d %H:%M") if item.as_of else "",
             f"{item.resources:,}",
             f"{item.rows_read:,}",
             f"{item.bad_rows:,}",
+            f"{sum(f.get('superseded') or 0 for f in item.summary.get('files', [])):,}",
+            f"{float(item.summary.get('unattributed_cost') or 0.0):,.2f}",
         )
     console.print(table)
+    console.print(
+        "* the collection `reclaim recommend` reads by default (the one collected last); "
+        "`reclaim collect show ID` shows what it read",
+        highlight=False,
+    )
+
+
+@app.command("show")
+def show_command(
+    ctx: typer.Context,
+    collection: Annotated[
+        int | None, typer.Argument(help="Collection id (default: the one collected last).")
+    ] = None,
+) -> None:
+    """Show what a stored collection read: files, bad rows, superseded runs, unattributed cost."""
+    engine = state(ctx).engine()
+    item = (
+        latest_collection(engine)
+        if collection is None
+        else next((c for c in list_collections(engine, limit=None) if c.id == collection), None)
+    )
+    if item is None:
+        raise ConfigError(
+            "no such collection" if collection is not None else "no collections yet",
+            fix="see `reclaim collect list`",
+        )
+    _print_stored(item)
+    summary = item.summary
+    table = Table("file", "kind", "rows", "bad", "notes", title=f"collection {item.id} read")
+    for entry in summary.get("files", []):
+        table.add_row(
+            escape(str(entry.get("path"))),
+            str(entry.get("kind")),
+            f"{int(entry.get('rows') or 0):,}",
+            f"{int(entry.get('bad_rows') or 0):,}",
+            escape(
+                _note(
+                    entry.get("duplicate_of"),
+                    int(entry.get("warnings") or 0),
+                    int(entry.get("superseded") or 0),
+                    entry.get("superseded_by"),
+                )
+            ),
+        )
+    console.print(table)
+    samples = summary.get("bad_row_samples", [])
+    if samples:
+        console.print(f"{item.bad_rows:,} bad row(s); the first {len(samples)} stored:")
+        for sample in samples:
+            what = "skipped" if sample.get("dropped", True) else "kept"
+            console.print(
+                f"  {escape(str(sample['path']))}: row {sample['row']}: "
+                f"{escape(str(sample['reason']))} ({what})",
+                highlight=False,
+            )
+    console.print(
+        "cost without a resource id (tax, support, credits): "
+        f"{float(summary.get('unattributed_cost') or 0.0):,.2f}",
+        highlight=False,
+    )
+
+
+def _note(duplicate_of: str | None, warnings: int, superseded: int, by: str | None) -> str:
+    notes = []
+    if duplicate_of:
+        notes.append(f"same content as {duplicate_of}")
+    if warnings:
+        notes.append(f"{warnings} warning(s)")
+    if superseded:
+        notes.append(f"{superseded:,} row(s) restated by the later run in {by}")
+    return "; ".join(notes)
 
 
 @app.command("ledger")
@@ -215,9 +302,7 @@ def ledger_command(ctx: typer.Context) -> None:
 def _print_report(report: CollectReport) -> None:
     table = Table("file", "kind", "rows", "bad", "notes", title="read")
     for item in report.files:
-        note = f"same content as {item.duplicate_of}" if item.duplicate_of else ""
-        if item.warnings:
-            note = f"{item.warnings} warning(s)"
+        note = _note(item.duplicate_of, item.warnings, item.superseded, item.superseded_by)
         table.add_row(
             escape(item.path), item.kind, f"{item.rows:,}", f"{item.bad_rows:,}", escape(note)
         )

@@ -99,6 +99,7 @@ def _facts(
     billing: list[Path] | None = None,
     inventory: list[Path] | None = None,
     utilization: list[Path] | None = None,
+    collection: int | None = None,
 ) -> pl.DataFrame:
     if facts:
         frames = [_read_facts_file(path) for path in facts]
@@ -109,7 +110,7 @@ def _facts(
             return collect_facts(billing or (), inventory or (), utilization or ()).facts
     from reclaim.ingest.ledger import load_facts
 
-    return load_facts(state(ctx).engine())
+    return load_facts(state(ctx).engine(), collection)
 
 
 def recommend_command(
@@ -132,15 +133,24 @@ def recommend_command(
         str | None,
         typer.Option("--run-id", help="Id of this run; a run id already recorded changes nothing."),
     ] = None,
+    collection: Annotated[
+        int | None,
+        typer.Option(
+            "--collection",
+            help="Stored fact collection to evaluate (see `reclaim collect list`); default: "
+            "the one `reclaim collect` reported last.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate the savings rules over the facts and store the recommendations.
 
     Facts come from --facts, else from --billing/--inventory/--utilization files, else from
-    the newest `reclaim collect`. A recommendation seen again updates its row (last seen,
-    figures); one that disappeared is resolved (or implemented, if its ticket was done).
+    --collection, else the collection `reclaim collect` reported last. A recommendation seen
+    again updates its row (last seen, figures); one that disappeared is resolved (or
+    implemented, if its ticket was done).
     """
     ruleset = _load_rules(rules)
-    table = _facts(ctx, facts, billing, inventory, utilization)
+    table = _facts(ctx, facts, billing, inventory, utilization, collection)
     with console.status(
         f"evaluating {len(ruleset.active_rules)} rules over {table.height:,} resources…"
     ):

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
+from reclaim.errors import ConfigError, ExecutionError, SourceLocation
 from reclaim.ingest.facts import KINDS, conform_facts, validate_facts
-from reclaim.ingest.files import InputFile, discover, sha256_of
+from reclaim.ingest.files import Fingerprints, InputFile, discover, fingerprint, verify_unchanged
 from reclaim.ingest.focus import BILLING_FORMATS, BillingData, read_billing
 from reclaim.ingest.inventory import INVENTORY_FORMATS, InventoryData, read_inventory
 from reclaim.ingest.kinds import kind_expr
@@ -69,12 +70,13 @@ def collect_facts(
     every = [*billing_files, *inventory_files, *utilization_files]
     if progress:
         progress(f"hashing {len(every)} file(s)")
-    hashes = {file.path: sha256_of(file.path) for file in every}
+    prints = fingerprint(every)
     return collect_files(
         billing_files,
         inventory_files,
         utilization_files,
-        hashes=hashes,
+        hashes=prints.hashes,
+        fingerprints=prints,
         as_of=as_of,
         window_days=window_days,
         progress=progress,
@@ -90,15 +92,30 @@ def collect_files(
     as_of: datetime | None = None,
     window_days: int = 30,
     progress: Progress | None = None,
+    fingerprints: Fingerprints | None = None,
 ) -> Collection:
-    """``collect_facts`` for files already found and hashed (the ledger hashes them first)."""
-    bill = read_billing(billing_files, as_of=as_of, hashes=hashes, progress=progress)
-    if progress and inventory_files:
-        progress(f"reading {len(inventory_files)} inventory file(s)")
-    inv = read_inventory(inventory_files, hashes=hashes)
-    if progress and utilization_files:
-        progress(f"reading {len(utilization_files)} utilization file(s)")
-    util = read_utilization(utilization_files, hashes=hashes)
+    """``collect_facts`` for files already found and hashed (the ledger hashes them first).
+
+    With ``fingerprints`` (from ``fingerprint``), a file that changed while it was read raises
+    ``ExecutionError``: the hashes would no longer name the bytes the facts were made of.
+    """
+    try:
+        bill = read_billing(billing_files, as_of=as_of, hashes=hashes, progress=progress)
+        if progress and inventory_files:
+            progress(f"reading {len(inventory_files)} inventory file(s)")
+        inv = read_inventory(inventory_files, hashes=hashes)
+        if progress and utilization_files:
+            progress(f"reading {len(utilization_files)} utilization file(s)")
+        util = read_utilization(utilization_files, hashes=hashes)
+    except pl.exceptions.PolarsError as exc:
+        # Files are read lazily, long after they were first opened: a file rewritten in
+        # place meanwhile breaks the reader itself. Say which file, not the reader's error.
+        if fingerprints is not None:
+            verify_unchanged(fingerprints)
+        raise ExecutionError(
+            f"cannot read the input files: {(str(exc).strip().splitlines() or ['?'])[0]}",
+            fix="check that the files are complete exports, then collect again",
+        ) from exc
     sources = [
         name
         for name, files in (
@@ -108,7 +125,7 @@ def collect_files(
         )
         if files
     ]
-    return build_facts(
+    collection = build_facts(
         bill,
         inv,
         util,
@@ -117,6 +134,23 @@ def collect_files(
         sources=sources,
         progress=progress,
     )
+    _refuse_all_bad(collection.report)
+    if fingerprints is not None:
+        verify_unchanged(fingerprints)
+    return collection
+
+
+def _refuse_all_bad(report: CollectReport) -> None:
+    """A file none of whose rows could be read is a wrong file, not a file with bad rows."""
+    for item in report.files:
+        if item.rows and item.bad_rows >= item.rows:
+            first = next((s for s in item.samples if s.dropped), None)
+            example = f" (row {first.row}: {first.reason})" if first else ""
+            raise ConfigError(
+                f"every row of this {item.kind} file is bad{example}; nothing was stored",
+                location=SourceLocation(item.path),
+                fix="check that it is the right file, in its format, encoded as UTF-8",
+            )
 
 
 def build_facts(
@@ -137,9 +171,9 @@ def build_facts(
     if billing is not None:
         report.unattributed_cost = billing.unattributed_cost
     end = as_of or (billing.as_of if billing is not None else None)
-    if end is None and utilization is not None and utilization.samples.height:
-        newest = utilization.samples["timestamp"].max()
-        end = newest if isinstance(newest, datetime) else None
+    samples = utilization.size() if utilization is not None else 0
+    if end is None and utilization is not None and samples:
+        end = utilization.newest()
     if end is None:
         end = datetime.now().astimezone()
     report.as_of = end
@@ -155,8 +189,16 @@ def build_facts(
                 {name: f"{name}__inv" for name in (*_PREFER_INVENTORY, *_PREFER_BILL)}
             )
         )
-    if utilization is not None and utilization.samples.height:
-        parts.append(aggregate_utilization(utilization.samples, end, window_days=window_days))
+    if utilization is not None and samples:
+        parts.append(
+            aggregate_utilization(
+                utilization.samples,
+                end,
+                window_days=window_days,
+                count=utilization.count,
+                pieces=utilization.pieces,
+            )
+        )
     if not parts:
         empty = pl.DataFrame(schema={"resource_id": pl.String, "as_of": pl.Datetime("us", "UTC")})
         return Collection(conform_facts(empty).collect(), report)

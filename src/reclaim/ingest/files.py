@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["FileFormat", "InputFile", "discover", "file_format", "sha256_of"]
+__all__ = [
+    "FileFormat",
+    "InputFile",
+    "discover",
+    "file_format",
+    "fingerprint",
+    "sha256_of",
+    "verify_unchanged",
+]
 
 import hashlib
 from collections.abc import Iterable
@@ -10,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from reclaim.errors import ConfigError, SourceLocation
+from reclaim.errors import ConfigError, ExecutionError, SourceLocation
 
 
 class FileFormat(StrEnum):
@@ -85,3 +93,60 @@ def sha256_of(path: Path) -> str:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    size: int
+    modified_ns: int
+    inode: int
+
+
+def _stamp(path: Path) -> FileStamp | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return FileStamp(stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """The content hash of each file, and its size, time and inode from before the hash."""
+
+    hashes: dict[Path, str]
+    stamps: dict[Path, FileStamp | None]
+
+
+def fingerprint(files: Iterable[InputFile]) -> Fingerprints:
+    hashes: dict[Path, str] = {}
+    stamps: dict[Path, FileStamp | None] = {}
+    for file in files:
+        # Stat first: a file replaced after the stat and before the hash still shows up in
+        # ``verify_unchanged``, since its stamp no longer matches.
+        stamps[file.path] = _stamp(file.path)
+        hashes[file.path] = sha256_of(file.path)
+    return Fingerprints(hashes, stamps)
+
+
+def verify_unchanged(prints: Fingerprints) -> None:
+    """Raise if a file's content is no longer what was hashed, after it has been read.
+
+    Files are read lazily and some more than once, so the bytes read are the bytes hashed
+    only if the file did not change from the hash to the end of the reading. A file whose
+    stamp moved is hashed again: touched but equal is fine, different content is not.
+    """
+    for path, stamp in prints.stamps.items():
+        if _stamp(path) == stamp and stamp is not None:
+            continue
+        try:
+            same = sha256_of(path) == prints.hashes[path]
+        except OSError:
+            same = False
+        if not same:
+            raise ExecutionError(
+                "the file changed while it was collected (an export still being written?); "
+                "nothing was stored",
+                location=SourceLocation(str(path)),
+                fix="collect again once the export has finished writing",
+            )

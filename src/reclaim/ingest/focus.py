@@ -24,9 +24,10 @@ __all__ = [
     "scan_billing_file",
 ]
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
@@ -42,6 +43,7 @@ from reclaim.ingest.parsing import (
     parse_number,
     parse_time,
     unreadable,
+    unreadable_number,
 )
 from reclaim.ingest.report import SAMPLES_PER_FILE, BadRow, FileReport, new_content
 
@@ -59,8 +61,9 @@ REQUIRED_COLUMNS: Final = (
 OPTIONAL_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "resource_name": ("ResourceName",),
     "resource_type": ("ResourceType",),
-    # FOCUS 1.2 added ServiceProviderName; ProviderName is the 1.0/1.1 column it supersedes.
-    "provider": ("ServiceProviderName", "ProviderName"),
+    # FOCUS 1.2 added ServiceProviderName; ProviderName is the 1.0/1.1 column it supersedes,
+    # and Provider the pre-1.0 (0.5) name of that one.
+    "provider": ("ServiceProviderName", "ProviderName", "Provider"),
     "account_id": ("SubAccountId",),
     "account_name": ("SubAccountName",),
     "billing_account_id": ("BillingAccountId",),
@@ -68,6 +71,7 @@ OPTIONAL_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "region": ("RegionId", "Region"),
     "list_cost": ("ListCost",),
     "tags": ("Tags",),
+    "billing_period": ("BillingPeriodStart",),
 }
 """Normalized name → FOCUS columns that may carry it, preferred first."""
 
@@ -120,6 +124,8 @@ ROW_SCHEMA: Final[dict[str, pl.DataType]] = {
     "list": pl.Float64(),
     "start": UTC_TIME,
     "end": UTC_TIME,
+    "period": UTC_TIME,
+    "_hash": pl.UInt64(),
     "_bad": pl.String(),
 }
 
@@ -131,6 +137,8 @@ class BillingScan:
     file: InputFile
     rows: pl.LazyFrame
     has_list_cost: bool
+    raw: pl.LazyFrame
+    """The file as read, every column as given, with its ``_row`` number."""
 
 
 @dataclass
@@ -175,7 +183,8 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
         found = find_column(names, required)
         if found is None:
             raise ConfigError(
-                f"billing file lacks the required FOCUS column {required!r}",
+                f"billing file lacks the required FOCUS column {required!r}"
+                + _not_focus_hint(names),
                 location=SourceLocation(str(file.path), 1),
                 fix=f"export FOCUS 1.0 or newer with {required} (columns present: "
                 f"{', '.join(names[:12])}{'…' if len(names) > 12 else ''})",
@@ -207,6 +216,7 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
 
     frame = raw.with_row_index("_row", offset=1)
     resource_id = pl.col(actual["ResourceId"]).cast(pl.String)
+    period_column = optional.get("billing_period")
     parsed = [
         pl.lit(index, dtype=pl.UInt32).alias("_file"),
         pl.col("_row").cast(pl.UInt32),
@@ -233,6 +243,12 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
         parsed.append(pl.lit(None, dtype=pl.Float64).alias("list"))
     for key, column in times.items():
         parsed.append(parse_time(pl.col(column), dtype(column)).alias(key))
+    if period_column is not None:
+        parsed.append(parse_time(pl.col(period_column), dtype(period_column)).alias("period"))
+    else:
+        # FOCUS 1.0 requires BillingPeriodStart; without it the calendar month of the charge
+        # is the best guess at which export run a row belongs to.
+        parsed.append(pl.lit(None, dtype=UTC_TIME).alias("period"))
 
     # Each value is parsed once, into its column; the checks then read the parsed columns
     # beside the raw ones (kept as "_raw_<key>") instead of parsing again.
@@ -240,22 +256,64 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
     parsed.extend(pl.col(column).alias(f"_raw_{key}") for key, column in raws.items())
     bad_checks: list[tuple[pl.Expr, str]] = []
     for key, column in raws.items():
-        bad_checks.append(
-            (
-                unreadable(pl.col(f"_raw_{key}"), pl.col(key), dtype(column)),
-                f"{column} is not a {'timestamp' if key in times else 'number'}",
+        raw_value = pl.col(f"_raw_{key}")
+        if key in times:
+            bad_checks.append(
+                (unreadable(raw_value, pl.col(key), dtype(column)), f"{column} is not a timestamp")
             )
-        )
+        else:
+            comma, infinite, other = unreadable_number(raw_value, dtype(column))
+            bad_checks += [
+                (
+                    comma,
+                    f"{column} has a comma (decimal comma or thousands separator); FOCUS "
+                    "numbers use a decimal point and no separator",
+                ),
+                (infinite, f"{column} is not a finite number"),
+                (other, f"{column} is not a number"),
+            ]
         if key != "list":
             bad_checks.append((pl.col(key).is_null(), f"{column} is empty"))
+    if file.format is not FileFormat.PARQUET:
+        for key, column in (
+            ("service", actual["ServiceName"]),
+            ("currency", actual["BillingCurrency"]),
+        ):
+            # FOCUS never leaves these empty; a CSV line cut short reads as blanks, and the
+            # rest of such a row cannot be trusted.
+            bad_checks.append(
+                (
+                    clean_text(pl.col(key)).is_null(),
+                    f"{column} is empty (FOCUS requires it; a truncated row?)",
+                )
+            )
+    if file.format is not FileFormat.PARQUET:
+        # Bytes that are not UTF-8 (a Latin-1 export) are read as U+FFFD, which would make a
+        # new resource id or name that exists nowhere.
+        mangled = pl.any_horizontal(
+            [pl.col(name).str.contains("\ufffd", literal=True) for name in _STRING_COLUMNS]
+        ).fill_null(False)
+        bad_checks.append(
+            (mangled, "text is not UTF-8 (Latin-1 or another encoding?); export the file as UTF-8")
+        )
     bad_checks.append(
         (pl.col("end") < pl.col("start"), "ChargePeriodEnd is before ChargePeriodStart")
     )
     bad = pl.lit(None, dtype=pl.String)
     for condition, reason in reversed(bad_checks):
         bad = pl.when(condition).then(pl.lit(reason)).otherwise(bad)
-    rows = frame.select(parsed).with_columns(bad.alias("_bad")).select(list(ROW_SCHEMA))
-    return BillingScan(file=file, rows=rows, has_list_cost="list" in costs)
+    period = pl.col("period")
+    if period_column is None:
+        period = pl.col("start").dt.truncate("1mo")
+    # A cheap key for finding duplicates: rows equal in it are compared in every column later.
+    same = pl.struct("resource_id", "start", "end", "effective", "billed").hash(seed=0x5EC1A1)
+    rows = (
+        frame.select(parsed)
+        .with_columns(bad.alias("_bad"), period.alias("period"))
+        .with_columns(same.alias("_hash"))
+        .select(list(ROW_SCHEMA))
+    )
+    return BillingScan(file=file, rows=rows, has_list_cost="list" in costs, raw=frame)
 
 
 def _service_category(value: pl.Expr) -> pl.Expr:
@@ -282,11 +340,55 @@ def _tags_json(column: str | None, dtype: pl.DataType | None) -> pl.Expr:
     return clean_text(pl.col(column)).alias("tags")
 
 
+_FOREIGN_EXPORTS: Final = (
+    (("lineitem/unblendedcost", "line_item_unblended_cost", "identity/lineitemid"), "an AWS CUR"),
+    (
+        ("costinbillingcurrency", "pretaxcost", "metercategory", "subscriptionguid"),
+        "an Azure cost export (EA or MCA, not FOCUS)",
+    ),
+    (("service.description", "sku.description", "cost_type"), "a Google Cloud billing export"),
+)
+
+
+def _not_focus_hint(names: list[str]) -> str:
+    """Why a file has no FOCUS columns, when that can be told: another format or delimiter."""
+    lower = {name.lower() for name in names}
+    for columns, what in _FOREIGN_EXPORTS:
+        if lower & set(columns):
+            return f"; this looks like {what}: export FOCUS or convert it to FOCUS"
+    if len(names) == 1:
+        for delimiter, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+            if delimiter in names[0]:
+                return f"; its columns are separated by {label}, FOCUS CSV uses commas"
+    return ""
+
+
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 Progress = Callable[[str], None]
+
+OUTLIER_DAYS: Final = 31
+"""A row ending more than this many days after the bulk of the data (a billing period and a
+little: monthly charges end at the month's end) is an outlier, reported and skipped."""
+
+_DAY_US: Final = 86_400_000_000
+
+_BULK_QUANTILE: Final = 0.99
+"""The window's end is found among the first 99% of rows by end time, so that up to 1% of rows
+with absurd dates cannot move it."""
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The files of one export run (one folder) holding one billing period of one account."""
+
+    folder: str
+    files: frozenset[int]
+    accounts: frozenset[str | None]
+    end: datetime
+    modified: float
 
 
 def read_billing(
@@ -298,8 +400,11 @@ def read_billing(
 ) -> BillingData:
     """Scan billing files and aggregate them per resource.
 
-    ``as_of`` is the end of the 30-day window; by default the latest ChargePeriodEnd of any good
-    row. Files with the same content (per ``hashes``) are read once.
+    ``as_of`` is the end of the 30-day window; by default the end of the bulk of the data: the
+    latest ChargePeriodEnd once rows more than ``OUTLIER_DAYS`` past 99% of the data are set
+    aside as outliers (reported, skipped). Files with the same content (per ``hashes``) are read
+    once. When several export runs (folders) restate one billing period of one billing account,
+    only the latest run counts; exact duplicate rows count once and the others are reported.
     """
     hashes = hashes if hashes is not None else {f.path: sha256_of(f.path) for f in files}
     reports: list[FileReport] = []
@@ -311,17 +416,39 @@ def read_billing(
     if progress:
         progress(f"checking {len(scans)} billing file(s)")
     rows = pl.concat([scan.rows for scan in scans], how="vertical")
-    stats, problems = _check(rows, scans)
-    data_end = stats["max_end"].max()
+    counts, days, problems = _survey(rows, scans)
+
+    limit, data_end = _window(days, as_of)
     effective_as_of = as_of if as_of is not None else data_end
-    unattributed = float(stats["unattributed"].sum() or 0.0)
+    superseded, superseding = _superseded_runs(rows, limit, scans)
+    good = pl.col("_bad").is_null() & (pl.col("end") < limit)
+    kept = [
+        scan.rows.filter(good & ~_in_periods(superseded.get(index, [])))
+        for index, scan in enumerate(scans)
+    ]
+    duplicates = (
+        _duplicates(kept, scans, effective_as_of) if isinstance(effective_as_of, datetime) else {}
+    )
+    kept = [
+        frame.filter(~pl.col("_row").is_in(duplicates.get(index, {}).keys()))
+        if index in duplicates
+        else frame
+        for index, frame in enumerate(kept)
+    ]
+    outliers = _outliers(scans, days, limit, data_end)
+
+    live = days.filter(pl.col("day") < limit)
+    unattributed = float(live["unattributed"].sum() or 0.0)
+    unattributed -= sum(cost for _, cost, _ in superseding.values())
+    unattributed -= sum(cost for rows_ in duplicates.values() for _, cost in rows_.values())
+
     per_resource = _empty_per_resource()
     tag_problems: dict[int, list[BadRow]] = {}
     if isinstance(effective_as_of, datetime):
         if progress:
             progress("aggregating billing rows per resource")
         per_resource, tag_rows = aggregate_billing(
-            [scan.rows for scan in scans],
+            kept,
             effective_as_of,
             has_list_cost=any(scan.has_list_cost for scan in scans),
         )
@@ -331,35 +458,61 @@ def read_billing(
                 BadRow(path, int(row), "Tags is not a JSON object; tags ignored", dropped=False)
             )
     for index, scan in enumerate(scans):
-        stat = stats.filter(pl.col("_file") == index)
+        path = str(scan.file.path)
+        stat = counts.filter(pl.col("_file") == index)
         file_rows = problems.filter(pl.col("_file") == index)
         warnings = tag_problems.get(index, [])
-        samples = tuple(
-            BadRow(str(scan.file.path), int(row), str(reason))
-            for row, reason in file_rows.select("_row", "_bad").iter_rows()
-        ) + tuple(warnings[:SAMPLES_PER_FILE])
+        dropped = [
+            *(
+                BadRow(path, int(row), str(reason))
+                for row, reason in file_rows.select("_row", "_bad").iter_rows()
+            ),
+            *outliers.get(index, ([], 0))[0],
+            *(
+                BadRow(path, row, reason)
+                for row, (reason, _) in sorted(duplicates.get(index, {}).items())
+            ),
+        ]
+        dropped.sort(key=lambda bad: bad.row)
+        extra_bad = outliers.get(index, ([], 0))[1] + len(duplicates.get(index, {}))
+        lost = superseding.get(index)
         reports.append(
             FileReport(
-                path=str(scan.file.path),
+                path=path,
                 kind="billing",
                 sha256=hashes[scan.file.path],
                 rows=int(stat["rows"].sum()),
-                bad_rows=int(stat["bad"].sum()),
+                bad_rows=int(stat["bad"].sum()) + extra_bad,
                 warnings=len(warnings),
-                samples=samples,
+                samples=tuple(dropped[:SAMPLES_PER_FILE]) + tuple(warnings[:SAMPLES_PER_FILE]),
+                superseded=lost[0] if lost else 0,
+                superseded_by=lost[2] if lost else None,
             )
         )
     end = effective_as_of if isinstance(effective_as_of, datetime) else None
     return BillingData(per_resource, end, reports, unattributed)
 
 
-def _check(rows: pl.LazyFrame, scans: list[BillingScan]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _survey(
+    rows: pl.LazyFrame, scans: list[BillingScan]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """One streaming pass: per-file counts, good rows per (file, period, account, end day)
+    and the first bad rows of each file."""
     good = pl.col("_bad").is_null()
-    stats = rows.group_by("_file").agg(
+    counts = rows.group_by("_file").agg(
         rows=pl.len(),
         bad=pl.col("_bad").is_not_null().sum(),
-        max_end=pl.col("end").filter(good).max(),
-        unattributed=pl.col("effective").filter(good & pl.col("resource_id").is_null()).sum(),
+    )
+    days = (
+        rows.filter(good)
+        # Whole days since the epoch as integers: truncating zoned times cost more than the
+        # rest of this pass.
+        .group_by("_file", "period", (pl.col("end").cast(pl.Int64) // _DAY_US).alias("day"))
+        .agg(
+            n=pl.len(),
+            max_end=pl.col("end").max(),
+            unattributed=pl.col("effective").filter(pl.col("resource_id").is_null()).sum(),
+        )
     )
     problems = (
         rows.filter(pl.col("_bad").is_not_null())
@@ -369,7 +522,9 @@ def _check(rows: pl.LazyFrame, scans: list[BillingScan]) -> tuple[pl.DataFrame, 
         .explode("_row", "_bad")
     )
     try:
-        stats_df, problems_df = pl.collect_all([stats, problems], engine="streaming")
+        counts_df, days_df, problems_df = pl.collect_all(
+            [counts, days, problems], engine="streaming"
+        )
     except pl.exceptions.PolarsError as exc:
         # A CSV that breaks the parser itself (an unterminated quote, a binary file) only
         # shows up here, when it is read; name the files so the user knows where to look.
@@ -379,7 +534,233 @@ def _check(rows: pl.LazyFrame, scans: list[BillingScan]) -> tuple[pl.DataFrame, 
             location=SourceLocation(paths),
             fix="check that the file is an unbroken CSV or Parquet export",
         ) from exc
-    return stats_df, problems_df.sort("_file", "_row")
+    days_df = days_df.with_columns((pl.col("day") * _DAY_US).cast(UTC_TIME).alias("day"))
+    return counts_df, days_df, problems_df.sort("_file", "_row")
+
+
+def _window(days: pl.DataFrame, as_of: datetime | None) -> tuple[datetime, datetime | None]:
+    """(outlier limit, end of the data): rows ending at or after the limit are outliers."""
+    if not days.height:
+        far = datetime.max.replace(tzinfo=UTC) if as_of is None else as_of
+        return far, None
+    per_day = days.group_by("day").agg(pl.col("n").sum(), pl.col("max_end").max()).sort("day")
+    cumulative = per_day["n"].cum_sum()
+    total = int(per_day["n"].sum())
+    # The day holding the row at the 99th percentile (lower) of rows ordered by end.
+    rank = int(_BULK_QUANTILE * (total - 1))
+    bulk_day: datetime = per_day["day"][int((cumulative <= rank).sum())]
+    anchor = bulk_day + timedelta(days=1)
+    if as_of is not None and as_of > anchor:
+        anchor = as_of
+    limit = anchor + timedelta(days=OUTLIER_DAYS)
+    # The data ends where the days after the bulk stop following each other as they did
+    # before: a stray row weeks past a daily export's end (or a monthly fee ending at the
+    # month's end) must not slide the whole 30-day window away from the data.
+    end_days: list[datetime] = per_day["day"].to_list()
+    ends: list[datetime] = per_day["max_end"].to_list()
+    gaps = sorted(later - earlier for earlier, later in itertools.pairwise(end_days))
+    usual = max(timedelta(days=2), 2 * gaps[len(gaps) // 2]) if gaps else timedelta(days=2)
+    last = end_days.index(bulk_day)
+    while (
+        last + 1 < len(end_days)
+        and end_days[last + 1] < limit
+        and end_days[last + 1] - end_days[last] <= usual
+    ):
+        last += 1
+    data_end = max(ends[: last + 1])
+    return limit, data_end if isinstance(data_end, datetime) else None
+
+
+def _in_periods(periods: Sequence[tuple[datetime | None, str | None]]) -> pl.Expr:
+    match = pl.lit(False)
+    for period, account in periods:
+        match = match | (
+            pl.col("period").eq_missing(pl.lit(period, dtype=UTC_TIME))
+            & pl.col("billing_account_id").eq_missing(pl.lit(account, dtype=pl.String))
+        )
+    return match
+
+
+def _superseded_runs(
+    rows: pl.LazyFrame, limit: datetime, scans: list[BillingScan]
+) -> tuple[dict[int, list[tuple[datetime | None, str | None]]], dict[int, tuple[int, float, str]]]:
+    """Which (billing period, billing account) of which file an export run restated later.
+
+    AWS and Azure deliver month-to-date exports: each run writes a folder restating the whole
+    billing period so far. Summing two runs counts the month twice, so per period and billing
+    account only the latest run (the one reaching furthest, then the newest files) counts. An
+    older run is set aside only when the later one covers all its sub-accounts: exports scoped
+    to one subscription each share a billing account but not their rows.
+
+    Returns, per file, the (period, billing account) pairs to skip, and per file the number of
+    rows skipped, their unattributed cost and the folder of the run that replaced them.
+    """
+    folder_of = {index: str(scan.file.path.parent) for index, scan in enumerate(scans)}
+    if len(set(folder_of.values())) < 2:
+        return {}, {}
+    scopes_by_file = (
+        rows.filter(pl.col("_bad").is_null() & (pl.col("end") < limit))
+        .group_by("_file", "period", "billing_account_id", "account_id")
+        .agg(
+            n=pl.len(),
+            max_end=pl.col("end").max(),
+            unattributed=pl.col("effective").filter(pl.col("resource_id").is_null()).sum(),
+        )
+        .collect(engine="streaming")
+    )
+    modified = {index: _mtime(scan.file.path) for index, scan in enumerate(scans)}
+    scopes = (
+        scopes_by_file.with_columns(
+            pl.col("_file").replace_strict(folder_of, return_dtype=pl.String).alias("_folder")
+        )
+        .group_by("period", "billing_account_id", "_folder")
+        .agg(
+            pl.col("_file").unique(),
+            pl.col("account_id").unique(),
+            pl.col("max_end").max(),
+        )
+    )
+    skip: dict[int, list[tuple[datetime | None, str | None]]] = {}
+    lost: dict[int, tuple[int, float, str]] = {}
+    for (period, account), group in scopes.group_by(
+        "period", "billing_account_id", maintain_order=True
+    ):
+        if group.height < 2:
+            continue
+        runs = sorted(
+            (
+                _Run(
+                    folder=str(row["_folder"]),
+                    files=frozenset(int(f) for f in row["_file"]),
+                    accounts=frozenset(row["account_id"]),
+                    end=row["max_end"],
+                    modified=max(modified[int(f)] for f in row["_file"]),
+                )
+                for row in group.iter_rows(named=True)
+            ),
+            key=lambda run: (run.end, run.modified, run.folder),
+            reverse=True,
+        )
+        latest = runs[0]
+        for run in runs[1:]:
+            if not run.accounts <= latest.accounts:
+                continue
+            for index in run.files:
+                skip.setdefault(index, []).append((period, account))
+                part = scopes_by_file.filter(
+                    (pl.col("_file") == index)
+                    & pl.col("period").eq_missing(pl.lit(period, dtype=UTC_TIME))
+                    & pl.col("billing_account_id").eq_missing(pl.lit(account))
+                )
+                n, cost, _ = lost.get(index, (0, 0.0, ""))
+                lost[index] = (
+                    n + int(part["n"].sum()),
+                    cost + float(part["unattributed"].sum() or 0.0),
+                    latest.folder,
+                )
+    return skip, lost
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _duplicates(
+    kept: list[pl.LazyFrame], scans: list[BillingScan], as_of: datetime
+) -> dict[int, dict[int, tuple[str, float]]]:
+    """Exact duplicates among the rows that count: per file, row → (reason, unattributed cost).
+
+    Only the rows of the cost window are searched (their amounts are the only ones summed),
+    so the memory this takes follows the window, not the length of the history. A hash table
+    of every row's key cost gigabytes at 30 M rows; one sorted column of 8-byte keys, where
+    equal keys are neighbours, costs a few hundred megabytes. Rows with equal keys are then
+    compared in every column of the file, so two charges differing only in a column we do
+    not read (a SKU, a description) are not taken for copies. The first occurrence in file
+    order counts; every later copy is a bad row naming it.
+    """
+    start = as_of - timedelta(days=30)
+    in_window = (pl.col("start") >= start) & (pl.col("start") < as_of)
+    keys = (
+        pl.concat([frame.filter(in_window).select("_hash") for frame in kept])
+        .collect(engine="streaming")["_hash"]
+        .sort()
+    )
+    repeated = keys.filter(keys == keys.shift(1)).unique()
+    del keys
+    if not repeated.len():
+        return {}
+    wanted = repeated.implode()
+    parts: list[pl.DataFrame] = []
+    for index, frame in enumerate(kept):
+        candidates = (
+            frame.filter(in_window & pl.col("_hash").is_in(wanted))
+            .select("_file", "_row", "_hash", "resource_id", "effective")
+            .collect(engine="streaming")
+        )
+        if not candidates.height:
+            continue
+        raw = scans[index].raw
+        names = [name for name in raw.collect_schema().names() if name != "_row"]
+        whole = (
+            raw.filter(pl.col("_row").is_in(candidates["_row"].implode()))
+            .select(
+                pl.col("_row").cast(pl.UInt32),
+                pl.struct(pl.col(names).cast(pl.String)).hash(seed=7).alias("_whole"),
+            )
+            .collect(engine="streaming")
+        )
+        parts.append(candidates.join(whole, on="_row", how="left"))
+    ranked = (
+        pl.concat(parts)
+        .sort("_file", "_row")
+        .with_columns(
+            pl.col("_file").first().over("_hash", "_whole").alias("_first_file"),
+            pl.col("_row").first().over("_hash", "_whole").alias("_first_row"),
+            pl.int_range(pl.len()).over("_hash", "_whole").alias("_copy"),
+        )
+    )
+    found: dict[int, dict[int, tuple[str, float]]] = {}
+    for row in ranked.filter(pl.col("_copy") > 0).iter_rows(named=True):
+        first = f"{scans[row['_first_file']].file.path}:row {row['_first_row']}"
+        cost = float(row["effective"]) if row["resource_id"] is None else 0.0
+        found.setdefault(int(row["_file"]), {})[int(row["_row"])] = (
+            f"exact duplicate of {first}",
+            cost,
+        )
+    return found
+
+
+def _outliers(
+    scans: list[BillingScan], days: pl.DataFrame, limit: datetime, data_end: datetime | None
+) -> dict[int, tuple[list[BadRow], int]]:
+    """Rows past the outlier limit, per file: the first few as bad rows, and their count."""
+    beyond = days.filter(pl.col("day") >= limit).group_by("_file").agg(pl.col("n").sum())
+    found: dict[int, tuple[list[BadRow], int]] = {}
+    ends = f"{data_end:%Y-%m-%d}" if data_end is not None else "?"
+    for index, count in beyond.iter_rows():
+        scan = scans[index]
+        first = (
+            scan.rows.filter(pl.col("_bad").is_null() & (pl.col("end") >= limit))
+            .select("_row", "end")
+            .head(SAMPLES_PER_FILE)
+            .collect(engine="streaming")
+        )
+        found[index] = (
+            [
+                BadRow(
+                    str(scan.file.path),
+                    int(row),
+                    f"ChargePeriodEnd {end:%Y-%m-%d} lies more than {OUTLIER_DAYS} days after "
+                    f"the rest of the data (which ends {ends}); give --as-of to move the window",
+                )
+                for row, end in first.iter_rows()
+            ],
+            int(count),
+        )
+    return found
 
 
 _ATTRIBUTES: Final = (

@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from reclaim.errors import ConfigError
 from reclaim.ingest.collector import Collection, Progress, collect_files
 from reclaim.ingest.facts import read_facts_parquet, validate_facts, write_facts_parquet
-from reclaim.ingest.files import discover, sha256_of
+from reclaim.ingest.files import discover, fingerprint
 from reclaim.ingest.focus import BILLING_FORMATS
 from reclaim.ingest.inventory import INVENTORY_FORMATS
 from reclaim.ingest.report import CollectReport
@@ -68,6 +68,8 @@ class StoredCollection:
     rows_read: int
     bad_rows: int
     summary: dict[str, Any]
+    reported_at: datetime | None = None
+    """When ``collect`` last answered with this collection; the latest is the default one."""
     new: bool = True
     """False when an identical earlier collection was returned instead of adding one."""
 
@@ -107,7 +109,8 @@ def collect_into(
         raise ConfigError("no input files", fix="give --billing, --inventory or --utilization")
     if progress:
         progress(f"hashing {sum(len(files) for files in groups.values())} file(s)")
-    hashes = {file.path: sha256_of(file.path) for files in groups.values() for file in files}
+    prints = fingerprint(file for files in groups.values() for file in files)
+    hashes = prints.hashes
     digest = input_digest(
         ((kind, hashes[file.path]) for kind, files in groups.items() for file in files),
         as_of=as_of,
@@ -115,6 +118,7 @@ def collect_into(
     )
     existing = _by_digest(engine, digest)
     if existing is not None:
+        _mark_reported(engine, existing.id)
         return existing, None
     collection = collect_files(
         groups["billing"],
@@ -124,6 +128,7 @@ def collect_into(
         as_of=as_of,
         window_days=window_days,
         progress=progress,
+        fingerprints=prints,
     )
     if progress:
         progress(f"storing {collection.facts.height:,} resources")
@@ -159,6 +164,7 @@ def save_collection(
                     rows_read=report.rows,
                     bad_rows=report.bad_rows,
                     summary=summary,
+                    reported_at=now,
                 )
                 .returning(fact_collections.c.id)
             ).scalar_one()
@@ -182,10 +188,28 @@ def save_collection(
         again = _by_digest(engine, digest)
         if again is None:
             raise
+        _mark_reported(engine, again.id)
         return again
     stored = _by_digest(engine, digest)
     assert stored is not None
     return StoredCollection(**{**stored.__dict__, "new": True})
+
+
+def _mark_reported(engine: Engine, collection_id: int) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            fact_collections.update()
+            .where(fact_collections.c.id == collection_id)
+            .values(reported_at=datetime.now(UTC))
+        )
+
+
+def _newest_first() -> tuple[sa.ColumnElement[Any], ...]:
+    """The collection last reported by ``collect`` first (then the last created)."""
+    return (
+        fact_collections.c.reported_at.desc().nulls_last(),
+        fact_collections.c.id.desc(),
+    )
 
 
 def _enter_files(
@@ -265,6 +289,8 @@ def _summary(report: CollectReport) -> dict[str, Any]:
                 "bad_rows": f.bad_rows,
                 "warnings": f.warnings,
                 "duplicate_of": f.duplicate_of,
+                "superseded": f.superseded,
+                "superseded_by": f.superseded_by,
             }
             for f in report.files
         ],
@@ -286,6 +312,7 @@ def _row_to_stored(row: sa.Row[Any], *, new: bool) -> StoredCollection:
         rows_read=int(row.rows_read),
         bad_rows=int(row.bad_rows),
         summary=dict(row.summary),
+        reported_at=row.reported_at,
         new=new,
     )
 
@@ -303,12 +330,17 @@ def _by_digest(engine: Engine, digest: str) -> StoredCollection | None:
 
 
 def latest_collection(engine: Engine) -> StoredCollection | None:
-    """The newest collection, or None before the first ``reclaim collect``."""
-    collections = list_collections(engine, limit=1)
-    return collections[0] if collections else None
+    """The collection ``collect`` reported last (created or found again), or None before the
+    first ``reclaim collect``: the facts ``reclaim recommend`` reads by default."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(fact_collections).order_by(*_newest_first()).limit(1)
+        ).first()
+    return None if row is None else _row_to_stored(row, new=False)
 
 
-def list_collections(engine: Engine, *, limit: int = 20) -> list[StoredCollection]:
+def list_collections(engine: Engine, *, limit: int | None = 20) -> list[StoredCollection]:
+    """Stored collections, the last created first."""
     with engine.connect() as connection:
         rows = connection.execute(
             sa.select(fact_collections).order_by(fact_collections.c.id.desc()).limit(limit)
@@ -317,7 +349,8 @@ def list_collections(engine: Engine, *, limit: int = 20) -> list[StoredCollectio
 
 
 def load_facts(engine: Engine, collection_id: int | None = None) -> pl.DataFrame:
-    """The facts table of a stored collection (the newest by default), as collected.
+    """The facts table of a stored collection, as collected; by default the one ``collect``
+    reported last (collecting A, B, then A again makes A the default again).
 
     Raises ``ConfigError`` when there is none yet, or when it was stored by a version of
     reclaim whose facts mean something else.
@@ -325,7 +358,7 @@ def load_facts(engine: Engine, collection_id: int | None = None) -> pl.DataFrame
     with engine.connect() as connection:
         query = sa.select(fact_collections.c.id, fact_collections.c.facts_version)
         if collection_id is None:
-            query = query.order_by(fact_collections.c.id.desc()).limit(1)
+            query = query.order_by(*_newest_first()).limit(1)
         else:
             query = query.where(fact_collections.c.id == collection_id)
         head = connection.execute(query).first()

@@ -15,6 +15,7 @@ __all__ = [
     "parse_number",
     "parse_time",
     "unreadable",
+    "unreadable_number",
 ]
 
 from collections.abc import Iterable
@@ -46,9 +47,23 @@ def clean_text(expr: pl.Expr) -> pl.Expr:
 
 
 def parse_number(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
-    if dtype.is_numeric():
-        return expr.cast(pl.Float64)
-    return clean_text(expr).str.replace_all(",", "").cast(pl.Float64, strict=False)
+    """A finite number, else null.
+
+    A comma is never read: ``1,50`` is 1.5 in a decimal-comma locale and 150 with a thousands
+    separator, and guessing wrong multiplies money by a hundred. ``inf``, ``-Infinity`` and
+    ``1e400`` (which overflows to infinity) are not amounts either; ``unreadable`` reports both.
+    """
+    number = expr.cast(pl.Float64) if dtype.is_numeric() else _text_number(expr)
+    return pl.when(number.is_finite()).then(number).otherwise(None)
+
+
+def _text_number(expr: pl.Expr) -> pl.Expr:
+    text = clean_text(expr)
+    return (
+        pl.when(text.str.contains(",", literal=True))
+        .then(None)
+        .otherwise(text.cast(pl.Float64, strict=False))
+    )
 
 
 def parse_bool(expr: pl.Expr, dtype: pl.DataType) -> pl.Expr:
@@ -101,3 +116,21 @@ def unreadable(raw: pl.Expr, parsed: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.String:
         return clean_text(raw).is_not_null() & parsed.is_null()
     return raw.is_not_null() & parsed.is_null()
+
+
+def unreadable_number(raw: pl.Expr, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """Why a number could not be read: (has a comma, not finite, other), each a condition.
+
+    Meant to be read beside ``unreadable``: the three are disjoint, and together they are
+    ``unreadable`` for a number column.
+    """
+    if dtype.is_numeric():
+        value = raw.cast(pl.Float64)
+        never = pl.lit(False)
+        return never, value.is_not_null() & ~value.is_finite(), never
+    text = clean_text(raw)
+    comma = text.str.contains(",", literal=True)
+    value = text.cast(pl.Float64, strict=False)
+    infinite = ~comma & value.is_not_null() & ~value.is_finite()
+    other = text.is_not_null() & ~comma & value.is_null()
+    return comma, infinite, other

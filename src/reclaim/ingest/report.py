@@ -48,6 +48,10 @@ class FileReport:
     samples: tuple[BadRow, ...] = ()
     duplicate_of: str | None = None
     """Set when the same content was already read under another name; it was not read again."""
+    superseded: int = 0
+    """Good rows left out because a later export run restated their billing period."""
+    superseded_by: str | None = None
+    """The folder of that later run."""
 
     @property
     def good_rows(self) -> int:

@@ -22,8 +22,9 @@ __all__ = [
     "read_utilization",
 ]
 
+import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -93,28 +94,136 @@ UTILIZATION_COLUMNS: Final = (
 )
 
 
+BUCKET_SAMPLES: Final = 2_000_000
+"""Above this many samples, they are aggregated a bucket of resources at a time (see
+``aggregate_utilization``): exact quantiles need every sample of a resource in memory, and
+a million resources sampled for a month are over a hundred million samples."""
+
+
+@dataclass(frozen=True)
+class SamplePiece:
+    """The good rows of one file, lazily: samples already (``metrics`` None), or wide rows
+    with one column per metric (``metrics``: column → metric) that become samples later.
+
+    Wide rows are what gets split into buckets: turning them into samples first, in the
+    streaming engine, held them all in memory.
+    """
+
+    rows: pl.LazyFrame
+    metrics: dict[str, str] | None = None
+
+    def samples(self, rows: pl.LazyFrame | None = None) -> pl.LazyFrame:
+        """``rows`` (by default this piece's) as samples: resource_id, timestamp, metric, value."""
+        source = self.rows if rows is None else rows
+        if self.metrics is None:
+            return source
+        return (
+            source.unpivot(
+                on=list(self.metrics),
+                index=["resource_id", "timestamp"],
+                variable_name="metric",
+                value_name="value",
+            )
+            .filter(pl.col("value").is_not_null())
+            .select(
+                "resource_id",
+                "timestamp",
+                pl.col("metric").replace_strict(self.metrics, return_dtype=pl.String),
+                "value",
+            )
+        )
+
+
 @dataclass
 class UtilizationData:
-    """Normalized samples (``SAMPLE_SCHEMA``) of every good row, and the file reports."""
+    """Normalized samples (``SAMPLE_SCHEMA``; lazily read from files) and the file reports."""
 
-    samples: pl.DataFrame
+    samples: pl.DataFrame | pl.LazyFrame
     files: list[FileReport] = field(default_factory=list)
+    count: int | None = None
+    """How many samples there are; None: ``samples.height``."""
+    pieces: list[SamplePiece] = field(default_factory=list)
+    """Where lazy ``samples`` come from, file by file (for aggregating in buckets)."""
+
+    def size(self) -> int:
+        if self.count is not None:
+            return self.count
+        if isinstance(self.samples, pl.DataFrame):
+            return self.samples.height
+        return int(self.samples.select(pl.len()).collect(engine="streaming").item())
+
+    def newest(self) -> datetime | None:
+        """The time of the latest sample."""
+        newest = self.samples.lazy().select(pl.col("timestamp").max()).collect().item()
+        return newest if isinstance(newest, datetime) else None
 
 
 def read_utilization(
     files: Sequence[InputFile], *, hashes: dict[Path, str] | None = None
 ) -> UtilizationData:
-    frames: list[pl.DataFrame] = []
+    """Check every file (one streaming pass each) and describe its good samples lazily.
+
+    The samples are read again when they are aggregated, once the window is known: holding
+    them all in memory in between is what made utilization most of a collection's memory.
+    """
+    pieces: list[SamplePiece] = []
     reports: list[FileReport] = []
+    count = 0
     for file, digest in new_content(files, "utilization", hashes, reports):
-        frame, report = _read_one(file, digest)
-        frames.append(frame)
+        piece, report, good = _read_one(file, digest)
+        pieces.append(piece)
         reports.append(report)
-    samples = pl.concat(frames, how="vertical") if frames else pl.DataFrame(schema=SAMPLE_SCHEMA)
-    return UtilizationData(samples, reports)
+        count += good
+    if not pieces:
+        return UtilizationData(pl.DataFrame(schema=_LAZY_SCHEMA), reports, 0)
+    samples = pl.concat([piece.samples() for piece in pieces], how="vertical")
+    return UtilizationData(samples, reports, count, pieces)
 
 
-def _read_one(file: InputFile, digest: str) -> tuple[pl.DataFrame, FileReport]:
+_LAZY_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "resource_id": pl.String(),
+    "timestamp": UTC_TIME,
+    "metric": pl.String(),
+    "value": pl.Float64(),
+}
+"""Samples as read from files: ids as text, categoricals only once a bucket is in memory."""
+
+
+def _checked(
+    file: InputFile, rows: pl.LazyFrame, good_samples: pl.Expr
+) -> tuple[FileReport, int, pl.DataFrame]:
+    """Count a file's rows, bad rows and good samples in one streaming pass."""
+    counts = rows.select(
+        pl.len().alias("rows"),
+        pl.col("_bad").is_not_null().sum().alias("bad"),
+        good_samples.sum().alias("good"),
+    )
+    first_bad = (
+        rows.filter(pl.col("_bad").is_not_null()).select("_row", "_bad").head(SAMPLES_PER_FILE)
+    )
+    try:
+        counted, bad = pl.collect_all([counts, first_bad], engine="streaming")
+    except pl.exceptions.PolarsError as exc:
+        raise ConfigError(
+            f"cannot parse utilization file: {(str(exc).splitlines() or ['?'])[0]}",
+            location=SourceLocation(str(file.path)),
+            fix="check that it is an unbroken CSV or JSON file",
+        ) from exc
+    report = FileReport(
+        path=str(file.path),
+        kind="utilization",
+        sha256="",
+        rows=int(counted["rows"].item()),
+        bad_rows=int(counted["bad"].item()),
+        samples=tuple(
+            BadRow(str(file.path), int(row), str(reason))
+            for row, reason in bad.sort("_row").iter_rows()
+        ),
+    )
+    return report, int(counted["good"].item() or 0), bad
+
+
+def _read_one(file: InputFile, digest: str) -> tuple[SamplePiece, FileReport, int]:
     raw = read_records(file)
     dtypes = raw.collect_schema()
     names = [name for name in dtypes.names() if name != "_row"]
@@ -171,36 +280,12 @@ def _read_one(file: InputFile, digest: str) -> tuple[pl.DataFrame, FileReport]:
     bad = pl.lit(None, dtype=pl.String)
     for condition, reason in reversed(checks):
         bad = pl.when(condition).then(pl.lit(reason)).otherwise(bad)
-    try:
-        rows = prepared.select(
-            "_row", "resource_id", "timestamp", "metric", "value", bad.alias("_bad")
-        ).collect()
-    except pl.exceptions.PolarsError as exc:
-        raise ConfigError(
-            f"cannot parse utilization file: {(str(exc).splitlines() or ['?'])[0]}",
-            location=SourceLocation(str(file.path)),
-            fix="check that it is an unbroken CSV or JSON file",
-        ) from exc
-    bad_rows = rows.filter(pl.col("_bad").is_not_null())
-    # A wide row with two bad cells is one bad row.
-    bad_row_numbers = bad_rows.unique("_row", keep="first").sort("_row")
-    samples = tuple(
-        BadRow(str(file.path), int(row), str(reason))
-        for row, reason in bad_row_numbers.head(SAMPLES_PER_FILE).select("_row", "_bad").iter_rows()
-    )
-    total_rows = rows["_row"].n_unique() if rows.height else 0
-    report = FileReport(
-        path=str(file.path),
-        kind="utilization",
-        sha256=digest,
-        rows=total_rows,
-        bad_rows=bad_row_numbers.height,
-        samples=samples,
-    )
+    rows = prepared.select("_row", "resource_id", "timestamp", "metric", "value", bad.alias("_bad"))
+    report, good_count, _ = _checked(file, rows, pl.col("_bad").is_null())
     good = rows.filter(pl.col("_bad").is_null()).select(
-        pl.col(name).cast(dtype) for name, dtype in SAMPLE_SCHEMA.items()
+        pl.col(name).cast(dtype) for name, dtype in _LAZY_SCHEMA.items()
     )
-    return good, report
+    return SamplePiece(good), replace(report, sha256=digest), good_count
 
 
 def _read_wide(
@@ -210,13 +295,13 @@ def _read_wide(
     resource: str,
     timestamp: str,
     metric_columns: list[str],
-) -> tuple[pl.DataFrame, FileReport]:
+) -> tuple[SamplePiece, FileReport, int]:
     """A file with one column per metric: rows checked as they are, good cells made samples.
 
-    The checks run on the wide rows, before a row becomes one sample per metric, so the long
-    frame carries no row numbers, raw values or reasons (at 1M resources that frame was 37M
-    samples and most of the collection's peak memory). A blank cell means "not measured"; a
-    row with no measured cell is not a row of samples at all (neither counted nor bad).
+    The checks run on the wide rows, before a row becomes one sample per metric, so the
+    long samples carry no row numbers, raw values or reasons. A blank cell means "not
+    measured"; a row with no measured cell is not a row of samples at all (neither counted
+    nor bad).
     """
     dtypes = raw.collect_schema()
     time_dtype = dtypes[timestamp]
@@ -242,77 +327,88 @@ def _read_wide(
     bad = pl.lit(None, dtype=pl.String)
     for condition, reason in reversed(checks):
         bad = pl.when(condition).then(pl.lit(reason)).otherwise(bad)
-    try:
-        rows = (
-            raw.select(
-                "_row",
-                clean_text(pl.col(resource)).alias("resource_id"),
-                parse_time(pl.col(timestamp), time_dtype).alias("timestamp"),
-                *metric_columns,
-            )
-            .filter(present)
-            .with_columns(bad.alias("_bad"))
-            .select(
-                "_row",
-                # Categorical ids: each id is repeated once per metric in the samples.
-                pl.col("resource_id").cast(pl.Categorical),
-                "timestamp",
-                "_bad",
-                *[parse_number(pl.col(n), dtypes[n]).alias(n) for n in metric_columns],
-            )
-            .collect()
+    rows = (
+        raw.select(
+            "_row",
+            clean_text(pl.col(resource)).alias("resource_id"),
+            parse_time(pl.col(timestamp), time_dtype).alias("timestamp"),
+            *metric_columns,
         )
-    except pl.exceptions.PolarsError as exc:
-        raise ConfigError(
-            f"cannot parse utilization file: {(str(exc).splitlines() or ['?'])[0]}",
-            location=SourceLocation(str(file.path)),
-            fix="check that it is an unbroken CSV or JSON file",
-        ) from exc
-    bad_rows = rows.filter(pl.col("_bad").is_not_null()).select("_row", "_bad").sort("_row")
-    report = FileReport(
-        path=str(file.path),
-        kind="utilization",
-        sha256=digest,
-        rows=rows.height,
-        bad_rows=bad_rows.height,
-        samples=tuple(
-            BadRow(str(file.path), int(row), str(reason))
-            for row, reason in bad_rows.head(SAMPLES_PER_FILE).iter_rows()
-        ),
+        .filter(present)
+        .with_columns(bad.alias("_bad"))
     )
     # In a row with an unreadable cell the readable cells are still good samples.
     ok = pl.col("resource_id").is_not_null() & pl.col("timestamp").is_not_null()
-    good = (
-        rows.lazy()
-        .filter(ok)
-        .select("resource_id", "timestamp", *metric_columns)
-        .unpivot(
-            on=metric_columns,
-            index=["resource_id", "timestamp"],
-            variable_name="metric",
-            value_name="value",
-        )
-        .filter(pl.col("value").is_not_null())
-        .select(
-            "resource_id",
-            "timestamp",
-            pl.col("metric")
-            .replace_strict(
-                {n: METRIC_NAMES[n.lower()] for n in metric_columns}, return_dtype=pl.String
-            )
-            .cast(pl.Categorical),
-            "value",
-        )
-        .collect()
+    cells = pl.sum_horizontal(
+        [parse_number(pl.col(n), dtypes[n]).is_not_null().cast(pl.UInt32) for n in metric_columns]
     )
-    del rows
-    return good, report
+    report, good_count, _ = _checked(file, rows, pl.when(ok).then(cells).otherwise(0))
+    good = rows.filter(ok).select(
+        "resource_id",
+        "timestamp",
+        *[parse_number(pl.col(n), dtypes[n]).alias(n) for n in metric_columns],
+    )
+    piece = SamplePiece(good, {n: METRIC_NAMES[n.lower()] for n in metric_columns})
+    return piece, replace(report, sha256=digest), good_count
 
 
 def aggregate_utilization(
-    samples: pl.DataFrame | pl.LazyFrame, as_of: datetime, *, window_days: int = 30
+    samples: pl.DataFrame | pl.LazyFrame,
+    as_of: datetime,
+    *,
+    window_days: int = 30,
+    count: int | None = None,
+    pieces: Sequence[SamplePiece] = (),
 ) -> pl.DataFrame:
-    """One row per resource: avg/p95/max per metric over ``window_days`` ending at ``as_of``."""
+    """One row per resource: avg/p95/max per metric over ``window_days`` ending at ``as_of``.
+
+    When the samples come from files (``pieces``) and number more than ``BUCKET_SAMPLES``
+    (``count``), the rows of the window are first written, in one streaming pass per file,
+    to temporary Parquet files by bucket of resources, and each bucket is aggregated in
+    memory in turn: all of a resource's samples land in one bucket, so the exact quantiles
+    are unchanged and the memory is one bucket's. A longer history costs time, not memory.
+    """
+    if pieces and count is not None and count > BUCKET_SAMPLES:
+        return _aggregate_in_buckets(
+            pieces, as_of, window_days=window_days, buckets=-(-count // BUCKET_SAMPLES)
+        )
+    return _aggregate(samples, as_of, window_days=window_days)
+
+
+def _aggregate_in_buckets(
+    pieces: Sequence[SamplePiece], as_of: datetime, *, window_days: int, buckets: int
+) -> pl.DataFrame:
+    start = as_of - timedelta(days=window_days)
+    in_window = (pl.col("timestamp") > start) & (pl.col("timestamp") <= as_of)
+    frames: list[pl.DataFrame] = []
+    with tempfile.TemporaryDirectory(prefix="reclaim-utilization-") as tmp:
+        folder = Path(tmp)
+        for index, piece in enumerate(pieces):
+            piece.rows.filter(in_window).with_columns(
+                (pl.col("resource_id").hash(seed=0xB0C) % buckets).alias("_bucket")
+            ).sink_parquet(
+                pl.PartitionBy(folder / str(index), key="_bucket", include_key=False),
+                compression="lz4",
+                mkdir=True,
+            )
+        names = sorted({b.name for p in folder.iterdir() for b in p.iterdir() if b.is_dir()})
+        for name in names:
+            parts = [
+                piece.samples(pl.scan_parquet(sorted((folder / str(index) / name).glob("*"))))
+                for index, piece in enumerate(pieces)
+                if (folder / str(index) / name).is_dir()
+            ]
+            bucket = pl.concat(parts, how="vertical").collect()
+            frames.append(_aggregate(bucket, as_of, window_days=window_days))
+            del bucket
+    if not frames:
+        return _aggregate(pl.DataFrame(schema=_LAZY_SCHEMA), as_of, window_days=window_days)
+    return pl.concat(frames, how="vertical").sort("resource_id")
+
+
+def _aggregate(
+    samples: pl.DataFrame | pl.LazyFrame, as_of: datetime, *, window_days: int
+) -> pl.DataFrame:
     start = as_of - timedelta(days=window_days)
     # Ids and metric names as categoricals: grouping tens of millions of samples on their
     # integer codes instead of strings is what keeps the per-resource quantiles affordable.

@@ -117,3 +117,60 @@ def test_collect_the_bundled_sample(database_url: tuple[str, str | None]) -> Non
     assert "collection 1: 120 resources" in first.stdout
     second = run_cli("--db", db, "collect", "sample")
     assert "nothing new: these inputs are collection 1" in second.stdout
+
+
+def test_recommend_reads_the_collection_just_reported_or_the_one_named(
+    database_url: tuple[str, str | None], tmp_path: Path
+) -> None:
+    db = cli_url(database_url)
+    assert run_cli("--db", db, "db", "upgrade").returncode == 0
+    a = tmp_path / "a.csv"
+    b = tmp_path / "b.csv"
+    header = "BilledCost,EffectiveCost,ChargePeriodStart,ChargePeriodEnd,ResourceId,ServiceName"
+    row = "1,1,2026-10-01,2026-10-02,{},EC2,USD"
+    a.write_text(f"{header},BillingCurrency\n{row.format('i-1')}\n{row.format('i-2')}\n")
+    b.write_text(f"{header},BillingCurrency\n{row.format('i-3')}\n")
+    for bill in (a, b, a):
+        collected = run_cli("--db", db, "collect", "files", "-b", str(bill))
+        assert collected.returncode == 0, collected.stderr
+    assert "nothing new: these inputs are collection 1" in collected.stdout
+    listed = run_cli("--db", db, "collect", "list")
+    assert listed.returncode == 0, listed.stderr
+    ids = [_cells(line)[0] for line in listed.stdout.splitlines() if "files" in line]
+    assert ids == ["2", "1*"]
+    default = run_cli("--db", db, "recommend", "--run-id", "r1")
+    assert default.returncode == 0, default.stderr
+    assert _cells(next(x for x in default.stdout.splitlines() if "resources" in x))[1] == "2"
+    named = run_cli("--db", db, "recommend", "--collection", "2", "--run-id", "r2")
+    assert named.returncode == 0, named.stderr
+    assert _cells(next(x for x in named.stdout.splitlines() if "resources" in x))[1] == "1"
+    missing = run_cli("--db", db, "recommend", "--collection", "9")
+    assert missing.returncode == 2
+    assert "no fact collection 9" in missing.stderr
+
+
+def _cells(line: str) -> list[str]:
+    return line.replace("│", " ").split()
+
+
+def test_list_and_show_report_bad_rows_and_unattributed_cost(
+    database_url: tuple[str, str | None], tmp_path: Path
+) -> None:
+    db = cli_url(database_url)
+    assert run_cli("--db", db, "db", "upgrade").returncode == 0
+    bill = tmp_path / "bill.csv"
+    header = "BilledCost,EffectiveCost,ChargePeriodStart,ChargePeriodEnd,ResourceId,ServiceName"
+    bill.write_text(
+        f"{header},BillingCurrency\n1,1,2026-10-01,2026-10-02,i-1,EC2,USD\n"
+        "oops,1,2026-10-01,2026-10-02,i-2,EC2,USD\n"
+        "4.25,4.25,2026-10-01,2026-10-02,NULL,Tax,USD\n"
+    )
+    assert run_cli("--db", db, "collect", "files", "-b", str(bill)).returncode == 0
+    listed = run_cli("--db", db, "collect", "list")
+    [row] = [_cells(line) for line in listed.stdout.splitlines() if "files" in line]
+    assert row[0] == "1*"
+    assert row[-3:] == ["1", "0", "4.25"]
+    shown = run_cli("--db", db, "collect", "show", "1")
+    assert shown.returncode == 0, shown.stderr
+    assert f"{bill}: row 2: BilledCost is not a number (skipped)" in shown.stdout
+    assert "cost without a resource id (tax, support, credits): 4.25" in shown.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +14,7 @@ from polars.testing import assert_frame_equal
 from sqlalchemy.engine import Engine
 
 import reclaim.ingest.ledger as ledger
-from reclaim.errors import ConfigError
+from reclaim.errors import ConfigError, ExecutionError
 from reclaim.ingest import (
     collect_facts,
     collect_into,
@@ -180,3 +181,50 @@ def test_concurrent_collections_sharing_a_new_file(
     assert all(item.new for item in stored)
     kinds = sorted(f.kind for f in imported_files(db))
     assert kinds == ["billing"] + ["inventory"] * 4
+
+
+def test_collecting_a_again_makes_a_the_default(
+    db: Engine, sample: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    billing, inventory, _ = sample
+    smaller = tmp_path / "inventory.csv"
+    lines = inventory.read_text().splitlines()
+    smaller.write_text("\n".join(lines[:-5]) + "\n")
+    a, _ = collect_into(db, [billing], [inventory])
+    b, _ = collect_into(db, [billing], [smaller])
+    assert latest_collection(db).id == b.id  # type: ignore[union-attr]
+    again, report = collect_into(db, [billing], [inventory])
+    assert report is None
+    assert again.id == a.id
+    # What `collect` just reported is what `recommend` reads by default.
+    assert latest_collection(db).id == a.id  # type: ignore[union-attr]
+    assert_frame_equal(load_facts(db), load_facts(db, a.id))
+    assert [c.id for c in list_collections(db)] == [b.id, a.id]
+
+
+def test_file_replaced_while_collected_stores_nothing(
+    db: Engine, tmp_path: Path, sample: tuple[Path, Path, Path]
+) -> None:
+    billing, _, _ = sample
+    bill = tmp_path / "billing"
+    shutil.copytree(billing, bill)
+    parts = sorted(bill.glob("*.parquet"))
+    original = parts[0].read_bytes()
+    doubled = pl.read_parquet(parts[0]).with_columns(pl.col("BilledCost", "EffectiveCost") * 2)
+
+    def replace_midway(message: str) -> None:
+        if message.startswith("aggregating"):
+            # As an export job replaces a file: write aside, then rename over it.
+            doubled.write_parquet(tmp_path / "new.parquet")
+            os.replace(tmp_path / "new.parquet", parts[0])
+
+    with pytest.raises(ExecutionError, match="changed while it was collected"):
+        collect_into(db, [bill], progress=replace_midway)
+    assert list_collections(db) == []
+    assert imported_files(db) == []
+    # The old bytes again: a real collection of them, not "nothing new" with other facts.
+    parts[0].write_bytes(original)
+    stored, report = collect_into(db, [bill])
+    assert report is not None
+    assert stored.new
+    assert_frame_equal(load_facts(db), collect_facts([billing]).facts, check_exact=False)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from reclaim.errors import ConfigError
 from reclaim.ingest import collect_facts
@@ -112,3 +113,18 @@ def test_missing_columns(tmp_path: Path) -> None:
     path.write_text("resource_id,timestamp,color\ni-1,2026-01-01,red\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="neither metric/value"):
         collect_facts(utilization=[path])
+
+
+def test_bucketed_aggregation_equals_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reclaim.ingest import generate_sample
+    from reclaim.ingest import utilization as module
+
+    files = generate_sample(tmp_path, resources=40, days=10, seed=2, table_format="parquet")
+    whole = collect_facts([], [], [files.utilization]).facts
+    # 500 samples a bucket: the resources are aggregated a few at a time.
+    monkeypatch.setattr(module, "BUCKET_SAMPLES", 500)
+    bucketed = collect_facts([], [], [files.utilization]).facts
+    assert bucketed["samples"].sum() > 500
+    assert_frame_equal(bucketed, whole, check_exact=False)

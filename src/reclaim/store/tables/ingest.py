@@ -36,6 +36,10 @@ fact_collections = sa.Table(
     sa.Column("rows_read", sa.BigInteger(), nullable=False),
     sa.Column("bad_rows", sa.BigInteger(), nullable=False),
     sa.Column("summary", sa.JSON(), nullable=False),
+    # When `collect` last answered with this collection (created, or found again by digest):
+    # the default collection is the one last reported, not the one last created.
+    sa.Column("reported_at", UtcDateTime()),
+    sa.Index("ix_fact_collections_reported_at", "reported_at", "id"),
 )
 
 fact_chunks = sa.Table(
