@@ -32,6 +32,7 @@ from sqlalchemy.engine import Engine
 
 from reclaim.errors import ConfigError
 from reclaim.recommend.fingerprint import fingerprint_column
+from reclaim.recommend.overlap import supersede
 from reclaim.recommend.reconcile import MATCH_COLUMNS, Scope, empty_matches, plan_reconcile
 from reclaim.recommend.records import RunRecord
 from reclaim.recommend.savings import realized_savings
@@ -44,6 +45,7 @@ _SAVINGS_PARAM: Final = "savings"
 _METHOD_PARAM: Final = "method"
 _TITLE_PARAM: Final = "title"
 _OWNER_PARAM: Final = "owner"
+_TYPE_PARAM: Final = "type"
 _FACT_FIELDS: Final = ("resource_name", "kind", "region", "owner", "cost_30d", "currency")
 
 
@@ -95,8 +97,10 @@ def matches_from_frame(
     ``rule_id``, and a ``params`` struct. The ``savings`` parameter becomes
     ``monthly_savings``, ``method`` becomes ``savings_method``, ``title`` the title, ``owner``
     (when a rule sets one, e.g. a default owner) overrides the fact's owner; every parameter is
-    kept in ``params`` as JSON. ``rule_params`` (rule id → its parameter names) keeps each
-    rule's JSON to its own parameters; without it, every parameter of the rule set appears.
+    kept in ``params`` as JSON. On a resource matched by several rules with a saving, only the
+    dominant one keeps its saving (:func:`reclaim.recommend.overlap.supersede`).
+    ``rule_params`` (rule id → its parameter names) keeps each rule's JSON to its own
+    parameters; without it, every parameter of the rule set appears.
     """
     if matched.height == 0:
         return empty_matches()
@@ -143,17 +147,21 @@ def matches_from_frame(
         text(pl.coalesce(param(_OWNER_PARAM, pl.String()), fact("owner", pl.String())), "owner"),
         param(_TITLE_PARAM, pl.String()).alias("title"),
         _money(param(_SAVINGS_PARAM, pl.Float64())).alias("monthly_savings"),
-        text(param(_METHOD_PARAM, pl.String()), "savings_method"),
+        param(_METHOD_PARAM, pl.String()).alias("savings_method"),
         _money(fact("cost_30d", pl.Float64()), default=None).alias("cost_30d"),
         text(fact("currency", pl.String()), "currency"),
         params_json.alias("params"),
+        param(_TYPE_PARAM, pl.String()).alias("action"),
     )
     if frame.select(pl.col("resource_id").is_null().any()).item():
         raise ConfigError(
             "facts have rows without resource_id",
             fix="every fact row needs a resource_id (the ingest collectors always set it)",
         )
-    return frame.with_columns(fingerprint_column(frame)).select(list(MATCH_COLUMNS))
+    frame = supersede(frame.with_columns(fingerprint_column(frame)))
+    return frame.with_columns(text(pl.col("savings_method"), "savings_method")).select(
+        list(MATCH_COLUMNS)
+    )
 
 
 # Numeric(18, 4) holds up to 10^14; a rule that divides by zero gives inf or NaN. Neither may
@@ -271,7 +279,8 @@ def recommend(
 
     ``facts`` is the per-resource facts table (``reclaim.ingest``); its ``account_id`` values
     define the run's scope unless ``accounts`` is given, so recommendations of accounts absent
-    from these facts are never resolved by this run. The database must be migrated
+    from these facts are never resolved by this run. The rules are evaluated at the end of the
+    data (the facts' ``as_of``; ``now`` without one). The database must be migrated
     (``reclaim db upgrade``).
     """
     started = datetime.now(UTC)
@@ -281,8 +290,11 @@ def recommend(
             "the facts table has no resource_id column",
             fix="build facts with `reclaim collect` (reclaim.ingest)",
         )
+    as_of = _as_of(facts)
     clock = time.perf_counter()
-    matched = ruleset.evaluate_frame(facts, now=now)
+    # Rules see the end of the data as "now": days_since(last_seen) is how long before the end
+    # of the bill a resource stopped, whenever the run happens.
+    matched = ruleset.evaluate_frame(facts, now=as_of or now)
     evaluate_seconds = time.perf_counter() - clock
     clock = time.perf_counter()
     rule_params = {rule.id: list(rule.params) for rule in ruleset.active_rules}
@@ -294,7 +306,6 @@ def recommend(
         frozenset(rule.id for rule in ruleset.active_rules),
         None if accounts is None else frozenset(accounts),
     )
-    as_of = _as_of(facts)
     result = record_run(
         RecommendationStore(engine),
         matches,

@@ -37,6 +37,7 @@ from reclaim.recommend.lifecycle import (
     Transition,
     transition,
 )
+from reclaim.recommend.overlap import ACTION_RANKS
 from reclaim.recommend.reconcile import STORED_COLUMNS, ReconcilePlan
 from reclaim.recommend.records import (
     ObservationRecord,
@@ -46,7 +47,7 @@ from reclaim.recommend.records import (
     replace_run,
     run_values,
 )
-from reclaim.recommend.savings import FINAL_REALIZED_METHODS
+from reclaim.recommend.savings import COUNTED_ONCE, FINAL_REALIZED_METHODS
 from reclaim.store.tables.recommend import (
     MONEY,
     RUN_ID_LENGTH,
@@ -176,7 +177,10 @@ class RecommendationStore:
         _stage.create(connection)
         try:
             self._load_stage(connection, rows)
-            written = self._apply_stage(connection, plan.now, run.id)
+            # Work is dated by the data that showed it done, not by when the run happened, so
+            # realized savings can be measured by later data whenever the runs take place.
+            data_time = run.as_of if run.as_of is not None else plan.now
+            written = self._apply_stage(connection, plan.now, run.id, data_time)
         finally:
             if self.backend is Backend.SQLITE:
                 _stage.drop(connection)
@@ -236,10 +240,13 @@ class RecommendationStore:
         finally:
             cursor.close()
 
-    def _apply_stage(self, connection: Connection, now: datetime, run_id: str) -> int:
+    def _apply_stage(
+        self, connection: Connection, now: datetime, run_id: str, data_time: datetime
+    ) -> int:
         rec = recommendations
         stage = _stage.c
         now_param = sa.bindparam("now", now, type_=UtcDateTime())
+        data_time_param = sa.bindparam("data_time", data_time, type_=UtcDateTime())
         insert_columns = [
             "fingerprint",
             "rule_id",
@@ -292,6 +299,7 @@ class RecommendationStore:
         insert = dialect_insert(rec).from_select(insert_columns, select)
         excluded = insert.excluded
         changed = excluded.status != rec.c.status
+        reopened = excluded.status == Status.REOPENED.value
         upsert = insert.on_conflict_do_update(
             index_elements=[rec.c.fingerprint],
             set_={
@@ -315,9 +323,17 @@ class RecommendationStore:
                 "snoozed_until": excluded.snoozed_until,
                 # Reopened: the done ticket was not done after all; sync will set it again.
                 "ticket_done_at": sa.case(
-                    (excluded.status == Status.REOPENED.value, None),
+                    (reopened, None),
                     else_=rec.c.ticket_done_at,
                 ),
+                # … and the work it recorded, with what it saved, no longer stands.
+                "implemented_at": sa.case((reopened, None), else_=rec.c.implemented_at),
+                "resolved_at": sa.case((reopened, None), else_=rec.c.resolved_at),
+                "realized_monthly_savings": sa.case(
+                    (reopened, None), else_=rec.c.realized_monthly_savings
+                ),
+                "realized_method": sa.case((reopened, None), else_=rec.c.realized_method),
+                "realized_checked_at": sa.case((reopened, None), else_=rec.c.realized_checked_at),
                 "version": rec.c.version + 1,
             },
             where=rec.c.version == excluded.version - 1,
@@ -343,7 +359,7 @@ class RecommendationStore:
                     (stage.status == Status.RESOLVED.value, now_param), else_=rec.c.resolved_at
                 ),
                 implemented_at=sa.case(
-                    (stage.status == Status.IMPLEMENTED.value, now_param),
+                    (stage.status == Status.IMPLEMENTED.value, data_time_param),
                     else_=rec.c.implemented_at,
                 ),
                 snoozed_until=stage.snoozed_until,
@@ -537,29 +553,57 @@ class RecommendationStore:
         """Implemented recommendations of these rules whose realized savings are not final yet.
 
         A figure from a whole 30-day window after the work, or from the resource leaving the
-        bill, is final; measuring those again every week would only grow the run's work.
+        bill, is final; measuring those again every week would only grow the run's work. The
+        other implemented recommendations of the same resources come too (``measure`` false),
+        so that a resource's figure is held by one recommendation only.
         """
         rec = recommendations.c
+        not_final = sa.or_(
+            rec.realized_method.is_(None),
+            rec.realized_method.not_in(list(FINAL_REALIZED_METHODS)),
+        )
+        implemented = sa.and_(
+            rec.status == Status.IMPLEMENTED.value, rec.rule_id.in_(list(rule_ids))
+        )
+        pending_resources = sa.select(rec.resource_id).where(implemented, not_final)
         rows = connection.execute(
             sa.select(
-                rec.id, rec.resource_id, rec.account_id, rec.cost_30d, rec.implemented_at
-            ).where(
-                rec.status == Status.IMPLEMENTED.value,
-                rec.rule_id.in_(list(rule_ids)),
-                sa.or_(
-                    rec.realized_method.is_(None),
-                    rec.realized_method.not_in(list(FINAL_REALIZED_METHODS)),
-                ),
-            )
+                rec.id,
+                rec.resource_id,
+                rec.account_id,
+                rec.cost_30d,
+                rec.implemented_at,
+                rec.params,
+                rec.monthly_savings,
+                rec.realized_method,
+            ).where(implemented, rec.resource_id.in_(pending_resources))
         ).all()
+        final = set(FINAL_REALIZED_METHODS)
         return pl.DataFrame(
-            [(r[0], r[1], r[2], None if r[3] is None else float(r[3]), r[4]) for r in rows],
+            [
+                (
+                    r[0],
+                    r[1],
+                    r[2],
+                    None if r[3] is None else float(r[3]),
+                    r[4],
+                    ACTION_RANKS.get(str((r[5] or {}).get("type")), 1),
+                    float(r[6] or 0),
+                    r[7] is not None and r[7] != COUNTED_ONCE,
+                    r[7] not in final,
+                )
+                for r in rows
+            ],
             schema={
                 "id": pl.Int64,
                 "resource_id": pl.String,
                 "account_id": pl.String,
                 "cost_before": pl.Float64,
                 "implemented_at": pl.Datetime("us", "UTC"),
+                "rank": pl.Int64,
+                "monthly_savings": pl.Float64,
+                "holds": pl.Boolean,
+                "measure": pl.Boolean,
             },
             orient="row",
         )
