@@ -5,7 +5,8 @@ cost) and ``previous-generation-instance`` (move it: saves ~5%). Both cannot hap
 VM is not modernized. Adding the two figures promises more than the resource costs, and when
 the VM is terminated both would "realize" its whole cost. So, per resource (resource id and
 account), only one recommendation carries a saving: the **dominant** one, by the class of its
-action (remove beats resize beats modernize), then by the larger saving, then by rule id. The
+action (remove beats resize beats modernize beats commit), then by the larger saving, then by
+rule id. The
 others stay recommendations (their rule still holds) but are **superseded**: their
 ``monthly_savings`` is 0, ``savings_method`` says which rule supersedes them, and their
 ``params`` keep ``superseded_by`` and ``savings_alone`` (what they would save on their own).
@@ -29,29 +30,31 @@ import polars as pl
 
 ACTION_RANKS: Final[Mapping[str, int]] = {
     # Removing the resource saves all it costs; nothing else can be done to it afterwards.
-    "stop": 3,
-    "delete": 3,
-    "terminate": 3,
-    "release": 3,
+    "stop": 4,
+    "delete": 4,
+    "terminate": 4,
+    "release": 4,
     # Resizing (or running it fewer hours) keeps the resource and saves a share of its cost.
-    "rightsize": 2,
-    "schedule": 2,
+    "rightsize": 3,
+    "schedule": 3,
     # Modernizing keeps the resource and its size and saves a smaller share.
-    "modify": 1,
-    "modernize": 1,
-    "lifecycle": 1,
+    "modify": 2,
+    "modernize": 2,
+    "lifecycle": 2,
+    # A commitment changes only the price of what is left after every change above, so it is
+    # bought last.
     "commit": 1,
 }
-"""Action ``type`` → class: 3 remove, 2 resize, 1 modernize. Other types with a saving rank 1."""
+"""Action ``type`` → class: 4 remove, 3 resize, 2 modernize, 1 commit; other types rank 2."""
 
-_DEFAULT_RANK: Final = 1
+_DEFAULT_RANK: Final = 2
 
 SUPERSEDED_METHOD_PREFIX: Final = "superseded by "
 """``savings_method`` of a superseded recommendation starts with this, then the rule id."""
 
 
 def action_rank(action: pl.Expr) -> pl.Expr:
-    """The class of each action type (``ACTION_RANKS``; unknown types rank 1)."""
+    """The class of each action type (``ACTION_RANKS``; unknown types rank 2)."""
     return action.replace_strict(
         dict(ACTION_RANKS), default=_DEFAULT_RANK, return_dtype=pl.Int8
     ).fill_null(_DEFAULT_RANK)

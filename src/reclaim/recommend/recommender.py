@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from reclaim.errors import ConfigError
 from reclaim.recommend.fingerprint import fingerprint_column
 from reclaim.recommend.overlap import supersede
+from reclaim.recommend.realized import load_implemented, record_realized
 from reclaim.recommend.reconcile import MATCH_COLUMNS, Scope, empty_matches, plan_reconcile
 from reclaim.recommend.records import RunRecord
 from reclaim.recommend.savings import realized_savings
@@ -46,6 +47,7 @@ _METHOD_PARAM: Final = "method"
 _TITLE_PARAM: Final = "title"
 _OWNER_PARAM: Final = "owner"
 _TYPE_PARAM: Final = "type"
+_CURRENCY_PARAM: Final = "currency"
 _FACT_FIELDS: Final = ("resource_name", "kind", "region", "owner", "cost_30d", "currency")
 
 
@@ -96,7 +98,8 @@ def matches_from_frame(
     ``matched`` is :meth:`RuleSet.evaluate_frame`'s result over ``facts``: ``row``,
     ``rule_id``, and a ``params`` struct. The ``savings`` parameter becomes
     ``monthly_savings``, ``method`` becomes ``savings_method``, ``title`` the title, ``owner``
-    (when a rule sets one, e.g. a default owner) overrides the fact's owner; every parameter is
+    (when a rule sets one, e.g. a default owner) overrides the fact's owner, and ``currency``
+    (a list price's, e.g. 'USD') the bill's; every parameter is
     kept in ``params`` as JSON. On a resource matched by several rules with a saving, only the
     dominant one keeps its saving (:func:`reclaim.recommend.overlap.supersede`).
     ``rule_params`` (rule id → its parameter names) keeps each rule's JSON to its own
@@ -149,7 +152,10 @@ def matches_from_frame(
         _money(param(_SAVINGS_PARAM, pl.Float64())).alias("monthly_savings"),
         param(_METHOD_PARAM, pl.String()).alias("savings_method"),
         _money(fact("cost_30d", pl.Float64()), default=None).alias("cost_30d"),
-        text(fact("currency", pl.String()), "currency"),
+        text(
+            pl.coalesce(param(_CURRENCY_PARAM, pl.String()), fact("currency", pl.String())),
+            "currency",
+        ),
         params_json.alias("params"),
         param(_TYPE_PARAM, pl.String()).alias("action"),
     )
@@ -259,9 +265,9 @@ def record_run(
         realized = 0
         if facts is not None:
             clock = time.perf_counter()
-            implemented = store.load_implemented(connection, sorted(scope.rule_ids))
+            implemented = load_implemented(connection, sorted(scope.rule_ids))
             figures = realized_savings(implemented, facts, accounts=scope.accounts, now=now)
-            realized = store.record_realized(connection, figures, now)
+            realized = record_realized(connection, figures, now)
             timings["realized"] = time.perf_counter() - clock
     return RunResult(run, realized=realized, timings=timings)
 

@@ -134,7 +134,7 @@ def realized_savings(
     # One holder of the figure per resource: whoever holds it already, else the dominant action.
     holder_order = joined.with_columns(
         optional("holds", False, pl.Boolean()).alias("_holds"),
-        optional("rank", 1, pl.Int64()).alias("_rank"),
+        optional("rank", 2, pl.Int64()).alias("_rank"),
         optional("monthly_savings", 0.0, pl.Float64()).alias("_savings"),
         optional("measure", True, pl.Boolean()).alias("_measure"),
     ).sort(["_holds", "_rank", "_savings", "id"], descending=[True, True, True, False])
