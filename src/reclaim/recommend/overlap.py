@@ -11,7 +11,9 @@ others stay recommendations (their rule still holds) but are **superseded**: the
 ``monthly_savings`` is 0, ``savings_method`` says which rule supersedes them, and their
 ``params`` keep ``superseded_by`` and ``savings_alone`` (what they would save on their own).
 
-Recommendations with no saving (governance: ``tag``) neither supersede nor are superseded.
+Recommendations with no saving (governance: ``tag``) neither supersede nor are superseded, and
+neither do dismissed ones (:func:`supersede_plan`). It runs on each run's plan, so a saving
+moves back to a recommendation whose dominant one went away.
 """
 
 from __future__ import annotations
@@ -21,12 +23,17 @@ __all__ = [
     "SUPERSEDED_METHOD_PREFIX",
     "action_rank",
     "supersede",
+    "supersede_plan",
 ]
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Final
 
 import polars as pl
+
+from reclaim.recommend.lifecycle import Status
+from reclaim.recommend.reconcile import ReconcilePlan
 
 ACTION_RANKS: Final[Mapping[str, int]] = {
     # Removing the resource saves all it costs; nothing else can be done to it afterwards.
@@ -49,6 +56,8 @@ ACTION_RANKS: Final[Mapping[str, int]] = {
 
 _DEFAULT_RANK: Final = 2
 
+_METHOD_WIDTH: Final = 64  # recommendations.savings_method
+
 SUPERSEDED_METHOD_PREFIX: Final = "superseded by "
 """``savings_method`` of a superseded recommendation starts with this, then the rule id."""
 
@@ -60,18 +69,28 @@ def action_rank(action: pl.Expr) -> pl.Expr:
     ).fill_null(_DEFAULT_RANK)
 
 
-def supersede(matches: pl.DataFrame, *, action: str = "action") -> pl.DataFrame:
+def supersede(
+    matches: pl.DataFrame,
+    *,
+    action: str | pl.Expr = "action",
+    eligible: pl.Expr | None = None,
+) -> pl.DataFrame:
     """Keep one saving per resource: zero the savings of all but the dominant match.
 
-    ``matches`` has ``MATCH_COLUMNS`` of :mod:`reclaim.recommend.reconcile` and an ``action``
-    column (the action's ``type``). Row order and columns are kept.
+    ``matches`` has ``MATCH_COLUMNS`` of :mod:`reclaim.recommend.reconcile`; ``action`` is the
+    column (or expression) giving each action's ``type``. Rows where ``eligible`` is false
+    neither supersede nor are superseded and keep their figures. Row order and columns are
+    kept.
     """
     if matches.height == 0:
         return matches
     competing = pl.col("monthly_savings").fill_null(0.0) > 0
+    if eligible is not None:
+        competing = competing & eligible.fill_null(False)
+    action_expr = pl.col(action) if isinstance(action, str) else action
     ranked = matches.with_row_index("_row").with_columns(
         competing.alias("_competing"),
-        action_rank(pl.col(action)).alias("_rank"),
+        action_rank(action_expr).alias("_rank"),
     )
     winners = (
         ranked.filter(pl.col("_competing"))
@@ -105,7 +124,11 @@ def supersede(matches: pl.DataFrame, *, action: str = "action") -> pl.DataFrame:
         joined.sort("_row")
         .with_columns(
             pl.when(superseded)
-            .then(pl.concat_str(pl.lit(SUPERSEDED_METHOD_PREFIX), pl.col("_winner_rule")))
+            .then(
+                pl.concat_str(pl.lit(SUPERSEDED_METHOD_PREFIX), pl.col("_winner_rule")).str.slice(
+                    0, _METHOD_WIDTH
+                )
+            )
             .otherwise(pl.col("savings_method"))
             .alias("savings_method"),
             pl.when(superseded).then(merged).otherwise(pl.col("params")).alias("params"),
@@ -116,3 +139,18 @@ def supersede(matches: pl.DataFrame, *, action: str = "action") -> pl.DataFrame:
         )
         .select(matches.columns)
     )
+
+
+def supersede_plan(plan: ReconcilePlan) -> ReconcilePlan:
+    """:func:`supersede` over what a run matched, once its statuses are planned.
+
+    A dismissed recommendation (the team said it will not do it) does not compete: the next
+    action on that resource carries the saving instead of being superseded by work that will
+    not happen.
+    """
+    rows = plan.rows
+    if rows.height == 0:
+        return plan
+    eligible = pl.col("observed") & (pl.col("status") != Status.DISMISSED.value)
+    action = pl.col("params").str.json_path_match("$.type")
+    return replace(plan, rows=supersede(rows, action=action, eligible=eligible))

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Engine
 
 from reclaim.errors import ConfigError
 from reclaim.recommend.fingerprint import fingerprint_column
-from reclaim.recommend.overlap import supersede
+from reclaim.recommend.overlap import supersede_plan
 from reclaim.recommend.realized import load_implemented, record_realized
 from reclaim.recommend.reconcile import MATCH_COLUMNS, Scope, empty_matches, plan_reconcile
 from reclaim.recommend.records import RunRecord
@@ -46,7 +46,6 @@ _SAVINGS_PARAM: Final = "savings"
 _METHOD_PARAM: Final = "method"
 _TITLE_PARAM: Final = "title"
 _OWNER_PARAM: Final = "owner"
-_TYPE_PARAM: Final = "type"
 _CURRENCY_PARAM: Final = "currency"
 _FACT_FIELDS: Final = ("resource_name", "kind", "region", "owner", "cost_30d", "currency")
 
@@ -100,8 +99,7 @@ def matches_from_frame(
     ``monthly_savings``, ``method`` becomes ``savings_method``, ``title`` the title, ``owner``
     (when a rule sets one, e.g. a default owner) overrides the fact's owner, and ``currency``
     (a list price's, e.g. 'USD') the bill's; every parameter is
-    kept in ``params`` as JSON. On a resource matched by several rules with a saving, only the
-    dominant one keeps its saving (:func:`reclaim.recommend.overlap.supersede`).
+    kept in ``params`` as JSON.
     ``rule_params`` (rule id → its parameter names) keeps each rule's JSON to its own
     parameters; without it, every parameter of the rule set appears.
     """
@@ -150,24 +148,20 @@ def matches_from_frame(
         text(pl.coalesce(param(_OWNER_PARAM, pl.String()), fact("owner", pl.String())), "owner"),
         param(_TITLE_PARAM, pl.String()).alias("title"),
         _money(param(_SAVINGS_PARAM, pl.Float64())).alias("monthly_savings"),
-        param(_METHOD_PARAM, pl.String()).alias("savings_method"),
+        text(param(_METHOD_PARAM, pl.String()), "savings_method"),
         _money(fact("cost_30d", pl.Float64()), default=None).alias("cost_30d"),
         text(
             pl.coalesce(param(_CURRENCY_PARAM, pl.String()), fact("currency", pl.String())),
             "currency",
         ),
         params_json.alias("params"),
-        param(_TYPE_PARAM, pl.String()).alias("action"),
     )
     if frame.select(pl.col("resource_id").is_null().any()).item():
         raise ConfigError(
             "facts have rows without resource_id",
             fix="every fact row needs a resource_id (the ingest collectors always set it)",
         )
-    frame = supersede(frame.with_columns(fingerprint_column(frame)))
-    return frame.with_columns(text(pl.col("savings_method"), "savings_method")).select(
-        list(MATCH_COLUMNS)
-    )
+    return frame.with_columns(fingerprint_column(frame)).select(list(MATCH_COLUMNS))
 
 
 # Numeric(18, 4) holds up to 10^14; a rule that divides by zero gives inf or NaN. Neither may
@@ -217,6 +211,9 @@ def record_run(
 ) -> RunResult:
     """Reconcile ``matches`` (``MATCH_COLUMNS``) with the store and write the result.
 
+    On a resource matched by several rules with a saving, only the dominant recommendation
+    keeps its saving (:func:`reclaim.recommend.overlap.supersede_plan`).
+
     ``facts`` (optional) feeds realized savings of implemented recommendations. If ``run_id``
     was already recorded, nothing changes and that run is returned.
     """
@@ -237,7 +234,8 @@ def record_run(
         stored = store.load_stored(connection, sorted(scope.rule_ids))
         timings["load"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        plan = plan_reconcile(stored, matches, scope=scope, now=now)
+        # One saving per resource, decided once the statuses are known (see overlap).
+        plan = supersede_plan(plan_reconcile(stored, matches, scope=scope, now=now))
         timings["plan"] = time.perf_counter() - clock
         counts = plan.counts
         total = plan.observed.select(pl.col("monthly_savings").fill_null(0.0).sum()).item() or 0.0

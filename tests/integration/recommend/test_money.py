@@ -202,3 +202,24 @@ def test_a_deleted_untagged_resource_does_not_reopen_its_done_tagging_ticket(
     after = store.get(rec.id)
     assert after is not None
     assert after.status is Status.IMPLEMENTED
+
+
+def test_a_dismissed_action_leaves_the_saving_to_the_next_one(engine: Engine) -> None:
+    upgrade(engine)
+    pack = load_pack()
+    store = RecommendationStore(engine)
+    recommend(engine, facts(DATA_END, IDLE_OLD_VM, KEEPER), pack, run_id="w1", now=DATA_END)
+    [idle] = store.find(rule_id="idle-vm")
+    [modern] = store.find(rule_id="previous-generation-instance")
+    assert modern.monthly_savings == 0
+    # The team needs the VM: stopping it will not happen, so moving it to m5 is the saving.
+    store.apply_event(idle.id, Event.DISMISS, now=DATA_END, snooze=timedelta(days=90))
+    week2 = DATA_END + timedelta(days=7)
+    recommend(engine, facts(week2, IDLE_OLD_VM, KEEPER), pack, run_id="w2", now=week2)
+    again = store.get(modern.id)
+    assert again is not None
+    assert again.monthly_savings == Decimal("6.0000")  # m4 → m5: 4% of 150
+    assert again.savings_method == "run rate x family price difference"
+    assert "superseded_by" not in again.params
+    _count, total = store.count_by_status()[Status.OPEN]
+    assert total == Decimal("6.00")
