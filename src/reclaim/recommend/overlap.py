@@ -88,56 +88,59 @@ def supersede(
     if eligible is not None:
         competing = competing & eligible.fill_null(False)
     action_expr = pl.col(action) if isinstance(action, str) else action
-    ranked = matches.with_row_index("_row").with_columns(
-        competing.alias("_competing"),
-        action_rank(action_expr).alias("_rank"),
-    )
-    winners = (
-        ranked.filter(pl.col("_competing"))
+    keys = ["resource_id", "account_id"]
+    # Sorted by resource, best first: the first row of each resource is the dominant one and
+    # every later row of it a loser. (Sorting once beats window functions over string keys:
+    # 1.6 s against 2.8 s of CPU for 1.5 million matches.)
+    candidates = (
+        matches.lazy()
+        .with_row_index("_row")
+        .filter(competing)
+        .select("_row", *keys, "rule_id", "monthly_savings", action_expr.alias("_action"))
+        .with_columns(action_rank(pl.col("_action")).alias("_rank"))
         .sort(
-            ["_rank", "monthly_savings", "rule_id"],
-            descending=[True, True, False],
+            [*keys, "_rank", "monthly_savings", "rule_id"],
+            descending=[False, False, True, True, False],
             nulls_last=True,
         )
-        .unique(subset=["resource_id", "account_id"], keep="first", maintain_order=True)
+        .with_columns(pl.struct(keys).is_first_distinct().alias("_first"))
+        .with_columns(
+            pl.when(pl.col("_first")).then(pl.col("rule_id")).forward_fill().alias("_winner_rule")
+        )
+        .filter(~pl.col("_first"))
+        .select("_row", "_winner_rule")
+        .collect()
+    )
+    if candidates.height == 0:
+        return matches
+    losers = (
+        matches.with_row_index("_row")
+        .join(candidates, on="_row", how="inner")
         .select(
-            "resource_id",
-            "account_id",
-            pl.col("_row").alias("_winner_row"),
-            pl.col("rule_id").alias("_winner_rule"),
+            "_row",
+            pl.concat_str(pl.lit(SUPERSEDED_METHOD_PREFIX), pl.col("_winner_rule"))
+            .str.slice(0, _METHOD_WIDTH)
+            .alias("savings_method"),
+            _merged_params().alias("params"),
+            pl.lit(0.0).alias("monthly_savings"),
         )
     )
-    joined = ranked.join(winners, on=["resource_id", "account_id"], how="left", nulls_equal=True)
-    superseded = pl.col("_competing") & (pl.col("_row") != pl.col("_winner_row"))
+    return (
+        matches.with_row_index("_row").update(losers, on="_row", how="left").select(matches.columns)
+    )
+
+
+def _merged_params() -> pl.Expr:
+    """The params JSON object with ``superseded_by`` and ``savings_alone`` in front."""
     note = pl.struct(
         pl.col("_winner_rule").alias("superseded_by"),
         pl.col("monthly_savings").alias("savings_alone"),
     ).struct.json_encode()
-    # Merge the note into the params object: '{"superseded_by":…}' + the params' members.
     rest = pl.col("params").fill_null("{}").str.strip_chars().str.slice(1)
-    merged = (
+    return (
         pl.when(rest.str.strip_chars() == "}")
         .then(note)
         .otherwise(pl.concat_str(note.str.slice(0, note.str.len_chars() - 1), pl.lit(","), rest))
-    )
-    return (
-        joined.sort("_row")
-        .with_columns(
-            pl.when(superseded)
-            .then(
-                pl.concat_str(pl.lit(SUPERSEDED_METHOD_PREFIX), pl.col("_winner_rule")).str.slice(
-                    0, _METHOD_WIDTH
-                )
-            )
-            .otherwise(pl.col("savings_method"))
-            .alias("savings_method"),
-            pl.when(superseded).then(merged).otherwise(pl.col("params")).alias("params"),
-            pl.when(superseded)
-            .then(pl.lit(0.0))
-            .otherwise(pl.col("monthly_savings"))
-            .alias("monthly_savings"),
-        )
-        .select(matches.columns)
     )
 
 
