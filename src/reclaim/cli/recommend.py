@@ -4,16 +4,23 @@ from __future__ import annotations
 
 __all__ = ["recommend_command", "recommendations_app"]
 
+import csv
+import itertools
 import json
+import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import polars as pl
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.engine import Engine
 
 from reclaim.cli.context import console, state
 from reclaim.errors import ConfigError, SourceLocation
@@ -21,12 +28,16 @@ from reclaim.ingest import conform_facts
 from reclaim.ingest.collector import collect_facts
 from reclaim.recommend import (
     Event,
+    Filters,
     RecommendationRecord,
     RecommendationStore,
     RunResult,
     Status,
+    iter_records,
     load_pack,
+    realized_by_owner_and_month,
     recommend,
+    totals,
 )
 from reclaim.rules import RuleFileError, RuleSet
 
@@ -185,6 +196,47 @@ def _money(value: Decimal | None) -> str:
     return f"{value.quantize(Decimal('0.01')):,}"
 
 
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+class TotalsBy(StrEnum):
+    OWNER = "owner"
+    ACCOUNT = "account"
+    RULE = "rule"
+    REGION = "region"
+
+
+_CSV_FIELDS: Final = (
+    "id",
+    "status",
+    "rule_id",
+    "action",
+    "resource_id",
+    "resource_name",
+    "account_id",
+    "region",
+    "kind",
+    "owner",
+    "monthly_savings",
+    "currency",
+    "savings_method",
+    "superseded_by",
+    "cost_30d",
+    "title",
+    "first_seen",
+    "last_seen",
+    "times_seen",
+    "ticketed_at",
+    "implemented_at",
+    "realized_monthly_savings",
+    "realized_method",
+    "fingerprint",
+)
+
+
 @recommendations_app.command("list")
 def list_command(
     ctx: typer.Context,
@@ -194,43 +246,117 @@ def list_command(
     ] = None,
     rule: Annotated[str | None, typer.Option("--rule", help="Only this rule id.")] = None,
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner.")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Only this region.")] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            "-n",
+            min=1,
+            help="At most this many (table default 50; csv and json default: all).",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table, csv or json (JSON lines).")
+    ] = OutputFormat.TABLE,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    totals_by: Annotated[
+        list[TotalsBy] | None,
+        typer.Option("--totals-by", help="Also print totals per owner, account, rule or region."),
+    ] = None,
 ) -> None:
-    """Recommendations, biggest monthly saving first."""
-    store = RecommendationStore(state(ctx).engine())
-    records = store.find(statuses=status, rule_id=rule, account_id=account, limit=limit)
+    """Recommendations, biggest monthly saving first, with totals per status.
+
+    Totals count each resource once: where several rules fire on one resource, only the
+    dominant action carries the saving (the others show "superseded by …").
+    """
+    engine = state(ctx).engine()
+    filters = Filters(tuple(status or ()), rule, account, owner, region)
     if as_json:
-        for record in records:
-            typer.echo(json.dumps(_as_json(record), sort_keys=True))
+        output = OutputFormat.JSON
+    if output is not OutputFormat.TABLE:
+        records: Iterable[RecommendationRecord] = iter_records(engine, filters)
+        if limit is not None:
+            records = itertools.islice(records, limit)
+        _export(records, output)
         return
-    table = Table(title=None)
-    for name in ("id", "status", "rule", "resource", "account", "owner", "monthly", "method"):
-        table.add_column(name, justify="right" if name in ("id", "monthly") else "left")
-    for record in records:
+    store = RecommendationStore(engine)
+    found = store.find(
+        statuses=status,
+        rule_id=rule,
+        account_id=account,
+        owner=owner,
+        region=region,
+        limit=limit or 50,
+    )
+    # Two lines a recommendation keep the table within 80 columns: what to do (rule, action)
+    # and where (resource, region, kind).
+    table = Table(title=None, pad_edge=False, box=box.SIMPLE_HEAD)
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("rule\naction", overflow="fold")
+    table.add_column("resource\nregion · kind", overflow="fold")
+    table.add_column("monthly", justify="right", no_wrap=True)
+    for record in found:
         table.add_row(
             str(record.id),
             record.status.value,
-            record.rule_id,
-            escape(record.resource_name or record.resource_id),
-            record.account_id or "-",
-            escape(record.owner or "-"),
-            _money(record.monthly_savings),
-            record.savings_method or "-",
+            f"{escape(record.rule_id)}\n[dim]{escape(_action(record))}[/]",
+            f"{escape(record.resource_id)}\n"
+            f"[dim]{escape(record.region or '-')} · {escape(record.kind or '-')}[/]",
+            f"{_money(record.monthly_savings)}\n{escape(record.currency or '-')}",
         )
     console.print(table)
-    totals = store.count_by_status()
-    console.print(
-        "  ".join(
-            f"{status_name.value}: {count:,} ({_money(total)}/month)"
-            for status_name, (count, total) in sorted(totals.items())
-        ),
-        highlight=False,
-    )
+    _print_totals(engine, "status", filters)
+    for by in totals_by or ():
+        _print_totals(engine, by.value, filters)
+
+
+def _action(record: RecommendationRecord) -> str:
+    action = record.params.get("type")
+    return str(action) if action is not None else "-"
+
+
+def _print_totals(engine: Engine, by: str, filters: Filters) -> None:
+    rows = totals(engine, by, filters)
+    table = Table(title=f"monthly savings by {by}", pad_edge=False, box=box.SIMPLE_HEAD)
+    table.add_column(by, overflow="fold")
+    table.add_column("count", justify="right")
+    table.add_column("monthly", justify="right")
+    table.add_column("currency")
+    for row in rows:
+        table.add_row(
+            escape(row.key or "-"),
+            f"{row.count:,}",
+            _money(row.monthly_savings),
+            escape(row.currency or "-"),
+        )
+    console.print(table)
+
+
+def _export(records: Iterable[RecommendationRecord], output: OutputFormat) -> None:
+    if output is OutputFormat.JSON:
+        for record in records:
+            typer.echo(json.dumps(_as_json(record), sort_keys=True))
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=_CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        values = _as_json(record)
+        writer.writerow({name: _csv_value(values.get(name)) for name in _CSV_FIELDS})
+
+
+def _csv_value(value: Any) -> Any:
+    return "" if value is None else value
 
 
 def _as_json(record: RecommendationRecord) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {
+        "action": _action(record),
+        "superseded_by": record.params.get("superseded_by"),
+    }
     for name, value in record.__dict__.items():
         if isinstance(value, datetime):
             values[name] = value.isoformat()
@@ -270,7 +396,10 @@ def show_command(
     table.add_row("resource", escape(record.resource_id))
     if record.resource_name:
         table.add_row("name", escape(record.resource_name))
-    table.add_row("account", record.account_id or "-")
+    table.add_row("account", escape(record.account_id or "-"))
+    table.add_row("region", escape(record.region or "-"))
+    table.add_row("kind", escape(record.kind or "-"))
+    table.add_row("action", escape(_action(record)))
     table.add_row("owner", escape(record.owner or "-"))
     table.add_row("status", record.status.value)
     if record.snoozed_until:
@@ -278,11 +407,13 @@ def show_command(
     currency = f" {record.currency}" if record.currency else ""
     table.add_row("monthly savings", f"{_money(record.monthly_savings)}{currency}")
     table.add_row("method", record.savings_method or "-")
-    table.add_row("cost (30 days)", _money(record.cost_30d))
+    table.add_row("cost (30 days)", f"{_money(record.cost_30d)}{currency}")
+    if record.implemented_at is not None:
+        table.add_row("implemented", record.implemented_at.isoformat())
     if record.realized_monthly_savings is not None:
         table.add_row(
             "realized savings",
-            f"{_money(record.realized_monthly_savings)}/month ({record.realized_method})",
+            f"{_money(record.realized_monthly_savings)}{currency}/month ({record.realized_method})",
         )
     table.add_row("first seen", record.first_seen.isoformat())
     table.add_row("last seen", f"{record.last_seen.isoformat()} ({record.times_seen}x)")
@@ -327,7 +458,11 @@ def _print_explanation(
         )
         return
     fact = rows.row(0, named=True)
-    explanation = ruleset.explain(fact, rule_ids=[record.rule_id])
+    # The run evaluated the rules at the end of the data; explain them at the same moment.
+    as_of = fact.get("as_of")
+    explanation = ruleset.explain(
+        fact, rule_ids=[record.rule_id], now=as_of if isinstance(as_of, datetime) else None
+    )
     console.print("[bold]why[/]")
     for item in explanation.rules:
         if item.rule_id == record.rule_id:
@@ -354,6 +489,54 @@ def dismiss_command(
         f"{until.date().isoformat() if until else '-'}",
         highlight=False,
     )
+
+
+@recommendations_app.command("realized")
+def realized_command(
+    ctx: typer.Context,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner.")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    output: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table, csv or json (JSON lines).")
+    ] = OutputFormat.TABLE,
+) -> None:
+    """Realized savings by owner and month the work was done (measured from later bills)."""
+    rows = realized_by_owner_and_month(
+        state(ctx).engine(), Filters(owner=owner, account_id=account)
+    )
+    fields = ("owner", "month", "implemented", "realized_monthly_savings", "currency")
+    if output is OutputFormat.JSON:
+        for row in rows:
+            values = {name: getattr(row, name) for name in fields}
+            values["realized_monthly_savings"] = str(row.realized_monthly_savings)
+            typer.echo(json.dumps(values, sort_keys=True))
+        return
+    if output is OutputFormat.CSV:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(fields)
+        for row in rows:
+            writer.writerow(
+                ["" if getattr(row, name) is None else getattr(row, name) for name in fields]
+            )
+        return
+    table = Table(title="realized savings", pad_edge=False, box=box.SIMPLE_HEAD)
+    for name, justify in (
+        ("owner", "left"),
+        ("month", "left"),
+        ("done", "right"),
+        ("saved/month", "right"),
+        ("currency", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(
+            escape(row.owner or "-"),
+            row.month,
+            f"{row.implemented:,}",
+            _money(row.realized_monthly_savings),
+            escape(row.currency or "-"),
+        )
+    console.print(table)
 
 
 @recommendations_app.command("runs")

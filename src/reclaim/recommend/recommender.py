@@ -32,6 +32,8 @@ from sqlalchemy.engine import Engine
 
 from reclaim.errors import ConfigError
 from reclaim.recommend.fingerprint import fingerprint_column
+from reclaim.recommend.overlap import supersede_plan
+from reclaim.recommend.realized import load_implemented, record_realized
 from reclaim.recommend.reconcile import MATCH_COLUMNS, Scope, empty_matches, plan_reconcile
 from reclaim.recommend.records import RunRecord
 from reclaim.recommend.savings import realized_savings
@@ -44,6 +46,7 @@ _SAVINGS_PARAM: Final = "savings"
 _METHOD_PARAM: Final = "method"
 _TITLE_PARAM: Final = "title"
 _OWNER_PARAM: Final = "owner"
+_CURRENCY_PARAM: Final = "currency"
 _FACT_FIELDS: Final = ("resource_name", "kind", "region", "owner", "cost_30d", "currency")
 
 
@@ -94,9 +97,11 @@ def matches_from_frame(
     ``matched`` is :meth:`RuleSet.evaluate_frame`'s result over ``facts``: ``row``,
     ``rule_id``, and a ``params`` struct. The ``savings`` parameter becomes
     ``monthly_savings``, ``method`` becomes ``savings_method``, ``title`` the title, ``owner``
-    (when a rule sets one, e.g. a default owner) overrides the fact's owner; every parameter is
-    kept in ``params`` as JSON. ``rule_params`` (rule id → its parameter names) keeps each
-    rule's JSON to its own parameters; without it, every parameter of the rule set appears.
+    (when a rule sets one, e.g. a default owner) overrides the fact's owner, and ``currency``
+    (a list price's, e.g. 'USD') the bill's; every parameter is
+    kept in ``params`` as JSON.
+    ``rule_params`` (rule id → its parameter names) keeps each rule's JSON to its own
+    parameters; without it, every parameter of the rule set appears.
     """
     if matched.height == 0:
         return empty_matches()
@@ -145,7 +150,10 @@ def matches_from_frame(
         _money(param(_SAVINGS_PARAM, pl.Float64())).alias("monthly_savings"),
         text(param(_METHOD_PARAM, pl.String()), "savings_method"),
         _money(fact("cost_30d", pl.Float64()), default=None).alias("cost_30d"),
-        text(fact("currency", pl.String()), "currency"),
+        text(
+            pl.coalesce(param(_CURRENCY_PARAM, pl.String()), fact("currency", pl.String())),
+            "currency",
+        ),
         params_json.alias("params"),
     )
     if frame.select(pl.col("resource_id").is_null().any()).item():
@@ -203,6 +211,9 @@ def record_run(
 ) -> RunResult:
     """Reconcile ``matches`` (``MATCH_COLUMNS``) with the store and write the result.
 
+    On a resource matched by several rules with a saving, only the dominant recommendation
+    keeps its saving (:func:`reclaim.recommend.overlap.supersede_plan`).
+
     ``facts`` (optional) feeds realized savings of implemented recommendations. If ``run_id``
     was already recorded, nothing changes and that run is returned.
     """
@@ -223,7 +234,8 @@ def record_run(
         stored = store.load_stored(connection, sorted(scope.rule_ids))
         timings["load"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        plan = plan_reconcile(stored, matches, scope=scope, now=now)
+        # One saving per resource, decided once the statuses are known (see overlap).
+        plan = supersede_plan(plan_reconcile(stored, matches, scope=scope, now=now))
         timings["plan"] = time.perf_counter() - clock
         counts = plan.counts
         total = plan.observed.select(pl.col("monthly_savings").fill_null(0.0).sum()).item() or 0.0
@@ -251,9 +263,9 @@ def record_run(
         realized = 0
         if facts is not None:
             clock = time.perf_counter()
-            implemented = store.load_implemented(connection, sorted(scope.rule_ids))
+            implemented = load_implemented(connection, sorted(scope.rule_ids))
             figures = realized_savings(implemented, facts, accounts=scope.accounts, now=now)
-            realized = store.record_realized(connection, figures, now)
+            realized = record_realized(connection, figures, now)
             timings["realized"] = time.perf_counter() - clock
     return RunResult(run, realized=realized, timings=timings)
 
@@ -271,7 +283,8 @@ def recommend(
 
     ``facts`` is the per-resource facts table (``reclaim.ingest``); its ``account_id`` values
     define the run's scope unless ``accounts`` is given, so recommendations of accounts absent
-    from these facts are never resolved by this run. The database must be migrated
+    from these facts are never resolved by this run. The rules are evaluated at the end of the
+    data (the facts' ``as_of``; ``now`` without one). The database must be migrated
     (``reclaim db upgrade``).
     """
     started = datetime.now(UTC)
@@ -281,8 +294,11 @@ def recommend(
             "the facts table has no resource_id column",
             fix="build facts with `reclaim collect` (reclaim.ingest)",
         )
+    as_of = _as_of(facts)
     clock = time.perf_counter()
-    matched = ruleset.evaluate_frame(facts, now=now)
+    # Rules see the end of the data as "now": days_since(last_seen) is how long before the end
+    # of the bill a resource stopped, whenever the run happens.
+    matched = ruleset.evaluate_frame(facts, now=as_of or now)
     evaluate_seconds = time.perf_counter() - clock
     clock = time.perf_counter()
     rule_params = {rule.id: list(rule.params) for rule in ruleset.active_rules}
@@ -294,7 +310,6 @@ def recommend(
         frozenset(rule.id for rule in ruleset.active_rules),
         None if accounts is None else frozenset(accounts),
     )
-    as_of = _as_of(facts)
     result = record_run(
         RecommendationStore(engine),
         matches,

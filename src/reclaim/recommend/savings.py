@@ -13,11 +13,25 @@ says now, per resource:
 - otherwise (the work is too recent) nothing is recorded yet.
 
 A negative figure is kept: the change made things dearer, and the report should say so.
+
+The figure is the resource's, not the rule's: when several implemented recommendations name one
+resource (idle-vm and previous-generation on a VM that was terminated), only one of them holds
+the figure, the others record 0 with method ``counted once on the resource``. The holder is
+the one that already holds it, else the dominant action (see :mod:`reclaim.recommend.overlap`).
+
+Times are the data's: ``implemented_at`` is the end of the data (``as_of``) of the run that saw
+the work done, and the windows are measured back from the ``as_of`` of the facts, so neither
+the wall clock of a run nor the time it is run at matters.
 """
 
 from __future__ import annotations
 
-__all__ = ["FINAL_REALIZED_METHODS", "REALIZED_COLUMNS", "realized_savings"]
+__all__ = [
+    "COUNTED_ONCE",
+    "FINAL_REALIZED_METHODS",
+    "REALIZED_COLUMNS",
+    "realized_savings",
+]
 
 from collections.abc import Collection
 from datetime import datetime, timedelta
@@ -30,6 +44,7 @@ REALIZED_COLUMNS: Final = ("id", "realized_monthly_savings", "realized_method")
 FULL_WINDOW: Final = "30-day actual after"
 RUN_RATE: Final = "7-day run rate after"
 GONE: Final = "gone from the bill"
+COUNTED_ONCE: Final = "counted once on the resource"
 FINAL_REALIZED_METHODS: Final = (FULL_WINDOW, GONE)
 """Methods whose figure no later bill changes; these recommendations are not measured again."""
 
@@ -45,10 +60,13 @@ def realized_savings(
 ) -> pl.DataFrame:
     """Realized monthly savings of ``implemented`` recommendations, from this run's ``facts``.
 
-    ``implemented`` has id, resource_id, account_id, cost_before, implemented_at; ``facts``
-    needs resource_id and may have account_id, cost_30d, cost_7d, as_of, in_bill. ``accounts``
-    are the accounts the facts cover (None: all). Returns ``REALIZED_COLUMNS`` for the
-    recommendations that can be measured now.
+    ``implemented`` has id, resource_id, account_id, cost_before, implemented_at, and may
+    have ``rank`` (class of the action, see ``overlap.ACTION_RANKS``), ``monthly_savings``,
+    ``holds`` (already holds the resource's figure) and ``measure`` (false: only there so the
+    figure is counted once; no result row). ``facts`` needs resource_id and may have
+    account_id, cost_30d, cost_7d, as_of, in_bill. ``accounts`` are the accounts the facts
+    cover (None: all). ``now`` is used only when the facts carry no ``as_of``. Returns
+    ``REALIZED_COLUMNS`` for the recommendations that can be measured now.
     """
     empty = pl.DataFrame(
         schema={
@@ -107,11 +125,32 @@ def realized_savings(
         .when(~present & covered)
         .then(pl.lit(GONE))
     )
-    result = joined.select(
-        pl.col("id"),
-        (pl.col("cost_before").fill_null(0.0) - cost_after)
-        .round(4)
-        .alias("realized_monthly_savings"),
-        method.alias("realized_method"),
+
+    def optional(name: str, default: object, dtype: pl.DataType) -> pl.Expr:
+        if name in implemented.columns:
+            return pl.col(name).cast(dtype).fill_null(pl.lit(default, dtype=dtype))
+        return pl.lit(default, dtype=dtype)
+
+    # One holder of the figure per resource: whoever holds it already, else the dominant action.
+    holder_order = joined.with_columns(
+        optional("holds", False, pl.Boolean()).alias("_holds"),
+        optional("rank", 2, pl.Int64()).alias("_rank"),
+        optional("monthly_savings", 0.0, pl.Float64()).alias("_savings"),
+        optional("measure", True, pl.Boolean()).alias("_measure"),
+    ).sort(["_holds", "_rank", "_savings", "id"], descending=[True, True, True, False])
+    holders = holder_order.unique(
+        subset=["resource_id", "account_id"], keep="first", maintain_order=True
+    ).select("resource_id", "account_id", pl.col("id").alias("_holder"))
+    ranked = holder_order.join(
+        holders, on=["resource_id", "account_id"], how="left", nulls_equal=True
     )
-    return result.filter(pl.col("realized_method").is_not_null())
+    holds = pl.col("id") == pl.col("_holder")
+    result = ranked.filter(pl.col("_measure")).select(
+        pl.col("id"),
+        pl.when(holds)
+        .then((pl.col("cost_before").fill_null(0.0) - cost_after).round(4))
+        .otherwise(pl.lit(0.0))
+        .alias("realized_monthly_savings"),
+        pl.when(holds).then(method).otherwise(pl.lit(COUNTED_ONCE)).alias("realized_method"),
+    )
+    return result.filter(pl.col("realized_method").is_not_null()).sort("id")

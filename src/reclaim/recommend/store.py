@@ -46,7 +46,7 @@ from reclaim.recommend.records import (
     replace_run,
     run_values,
 )
-from reclaim.recommend.savings import FINAL_REALIZED_METHODS
+from reclaim.recommend.reports import recommendation_filters
 from reclaim.store.tables.recommend import (
     MONEY,
     RUN_ID_LENGTH,
@@ -176,7 +176,10 @@ class RecommendationStore:
         _stage.create(connection)
         try:
             self._load_stage(connection, rows)
-            written = self._apply_stage(connection, plan.now, run.id)
+            # Work is dated by the data that showed it done, not by when the run happened, so
+            # realized savings can be measured by later data whenever the runs take place.
+            data_time = run.as_of if run.as_of is not None else plan.now
+            written = self._apply_stage(connection, plan.now, run.id, data_time)
         finally:
             if self.backend is Backend.SQLITE:
                 _stage.drop(connection)
@@ -236,10 +239,13 @@ class RecommendationStore:
         finally:
             cursor.close()
 
-    def _apply_stage(self, connection: Connection, now: datetime, run_id: str) -> int:
+    def _apply_stage(
+        self, connection: Connection, now: datetime, run_id: str, data_time: datetime
+    ) -> int:
         rec = recommendations
         stage = _stage.c
         now_param = sa.bindparam("now", now, type_=UtcDateTime())
+        data_time_param = sa.bindparam("data_time", data_time, type_=UtcDateTime())
         insert_columns = [
             "fingerprint",
             "rule_id",
@@ -292,6 +298,7 @@ class RecommendationStore:
         insert = dialect_insert(rec).from_select(insert_columns, select)
         excluded = insert.excluded
         changed = excluded.status != rec.c.status
+        reopened = excluded.status == Status.REOPENED.value
         upsert = insert.on_conflict_do_update(
             index_elements=[rec.c.fingerprint],
             set_={
@@ -315,9 +322,17 @@ class RecommendationStore:
                 "snoozed_until": excluded.snoozed_until,
                 # Reopened: the done ticket was not done after all; sync will set it again.
                 "ticket_done_at": sa.case(
-                    (excluded.status == Status.REOPENED.value, None),
+                    (reopened, None),
                     else_=rec.c.ticket_done_at,
                 ),
+                # … and the work it recorded, with what it saved, no longer stands.
+                "implemented_at": sa.case((reopened, None), else_=rec.c.implemented_at),
+                "resolved_at": sa.case((reopened, None), else_=rec.c.resolved_at),
+                "realized_monthly_savings": sa.case(
+                    (reopened, None), else_=rec.c.realized_monthly_savings
+                ),
+                "realized_method": sa.case((reopened, None), else_=rec.c.realized_method),
+                "realized_checked_at": sa.case((reopened, None), else_=rec.c.realized_checked_at),
                 "version": rec.c.version + 1,
             },
             where=rec.c.version == excluded.version - 1,
@@ -343,7 +358,7 @@ class RecommendationStore:
                     (stage.status == Status.RESOLVED.value, now_param), else_=rec.c.resolved_at
                 ),
                 implemented_at=sa.case(
-                    (stage.status == Status.IMPLEMENTED.value, now_param),
+                    (stage.status == Status.IMPLEMENTED.value, data_time_param),
                     else_=rec.c.implemented_at,
                 ),
                 snoozed_until=stage.snoozed_until,
@@ -395,17 +410,21 @@ class RecommendationStore:
         statuses: Sequence[Status] | None = None,
         rule_id: str | None = None,
         account_id: str | None = None,
+        owner: str | None = None,
+        region: str | None = None,
         limit: int | None = 100,
         offset: int = 0,
     ) -> list[RecommendationRecord]:
         """Recommendations, biggest monthly savings first."""
-        query = sa.select(recommendations)
-        if statuses:
-            query = query.where(recommendations.c.status.in_([s.value for s in statuses]))
-        if rule_id is not None:
-            query = query.where(recommendations.c.rule_id == rule_id)
-        if account_id is not None:
-            query = query.where(recommendations.c.account_id == account_id)
+        query = sa.select(recommendations).where(
+            *recommendation_filters(
+                statuses=statuses,
+                rule_id=rule_id,
+                account_id=account_id,
+                owner=owner,
+                region=region,
+            )
+        )
         query = query.order_by(
             recommendations.c.monthly_savings.desc(), recommendations.c.id
         ).offset(offset)
@@ -505,64 +524,6 @@ class RecommendationStore:
                 recommendations.update().where(recommendations.c.id == record.id).values(values)
             )
         return decision
-
-    def record_realized(self, connection: Connection, figures: pl.DataFrame, now: datetime) -> int:
-        """Store realized savings: ``figures`` has id, realized_monthly_savings, realized_method."""
-        if figures.height == 0:
-            return 0
-        params = [
-            {
-                "rid": row_id,
-                "saved": None if saved is None else Decimal(str(round(saved, 4))),
-                "method": method,
-                "checked": now,
-            }
-            for row_id, saved, method in figures.select(
-                "id", "realized_monthly_savings", "realized_method"
-            ).iter_rows()
-        ]
-        statement = (
-            recommendations.update()
-            .where(recommendations.c.id == sa.bindparam("rid"))
-            .values(
-                realized_monthly_savings=sa.bindparam("saved", type_=MONEY),
-                realized_method=sa.bindparam("method"),
-                realized_checked_at=sa.bindparam("checked", type_=UtcDateTime()),
-            )
-        )
-        connection.execute(statement, params)
-        return len(params)
-
-    def load_implemented(self, connection: Connection, rule_ids: Sequence[str]) -> pl.DataFrame:
-        """Implemented recommendations of these rules whose realized savings are not final yet.
-
-        A figure from a whole 30-day window after the work, or from the resource leaving the
-        bill, is final; measuring those again every week would only grow the run's work.
-        """
-        rec = recommendations.c
-        rows = connection.execute(
-            sa.select(
-                rec.id, rec.resource_id, rec.account_id, rec.cost_30d, rec.implemented_at
-            ).where(
-                rec.status == Status.IMPLEMENTED.value,
-                rec.rule_id.in_(list(rule_ids)),
-                sa.or_(
-                    rec.realized_method.is_(None),
-                    rec.realized_method.not_in(list(FINAL_REALIZED_METHODS)),
-                ),
-            )
-        ).all()
-        return pl.DataFrame(
-            [(r[0], r[1], r[2], None if r[3] is None else float(r[3]), r[4]) for r in rows],
-            schema={
-                "id": pl.Int64,
-                "resource_id": pl.String,
-                "account_id": pl.String,
-                "cost_before": pl.Float64,
-                "implemented_at": pl.Datetime("us", "UTC"),
-            },
-            orient="row",
-        )
 
 
 def _insert_for(backend: Backend) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from reclaim.ingest import conform_facts
+from reclaim.ingest import conform_facts, write_facts_parquet
 
 
 def reclaim(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -135,3 +135,100 @@ def test_recommend_reads_the_newest_stored_collection(tmp_path: Path) -> None:
     [record] = [json.loads(line) for line in listed.stdout.splitlines()]
     shown = reclaim(db, "recommendations", "show", str(record["id"]))
     assert f"✓ {record['rule_id']}: fired" in shown.stdout
+
+
+def _volumes(count: int) -> pl.DataFrame:
+    return conform_facts(
+        pl.DataFrame(
+            {
+                "resource_id": [f"vol-{index:03d}" for index in range(count)],
+                "account_id": ["111" if index % 3 else "222" for index in range(count)],
+                "region": ["eu-west-1" if index % 2 else "us-east-1" for index in range(count)],
+                "kind": ["volume"] * count,
+                "attached": [False] * count,
+                "days_since_attached": [40.0] * count,
+                "size_gb": [100.0] * count,
+                "cost_30d": [float(index + 1) for index in range(count)],
+                "in_bill": [True] * count,
+                "owner": ["storage" if index % 2 else "web" for index in range(count)],
+                "tag_count": [1] * count,
+                "currency": ["EUR"] * count,
+            }
+        )
+    ).collect()
+
+
+def test_list_shows_where_and_what_filters_totals_and_exports_everything(tmp_path: Path) -> None:
+    db = tmp_path / "reclaim.db"
+    facts = tmp_path / "volumes.parquet"
+    write_facts_parquet(_volumes(60), facts)
+    assert reclaim(db, "db", "upgrade").returncode == 0
+    assert reclaim(db, "recommend", "--facts", str(facts)).returncode == 0
+    command = [sys.executable, "-m", "reclaim", "--db", f"sqlite:///{db}", "recommendations"]
+    totals = ["--totals-by", "owner", "--totals-by", "account", "--totals-by", "rule"]
+    narrow = subprocess.run(
+        [*command, "list", *totals],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "80", "NO_COLOR": "1"},
+        timeout=120,
+        check=True,
+    ).stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "vol-059" in narrow
+    for text in ("us-east-1 · volume", "delete", "EUR", "by owner", "by account", "by rule"):
+        assert text in narrow, text
+    # 1 + 2 + … + 60 = 1,830 a month, of which the odd indexes (storage) hold 930.
+    assert "1,830.00" in narrow
+    assert "930.00" in narrow
+    exported = reclaim(db, "recommendations", "list", "--format", "csv").stdout.splitlines()
+    assert len(exported) == 61  # every recommendation, not the table's 50
+    header = exported[0].split(",")
+    assert {"resource_id", "region", "kind", "action", "currency", "owner"} <= set(header)
+    as_json = reclaim(db, "recommendations", "list", "-f", "json", "--owner", "web").stdout
+    records = [json.loads(line) for line in as_json.splitlines()]
+    assert len(records) == 30
+    assert {record["owner"] for record in records} == {"web"}
+    assert {record["action"] for record in records} == {"delete"}
+    in_region = reclaim(db, "recommendations", "list", "-f", "csv", "--region", "eu-west-1")
+    assert len(in_region.stdout.splitlines()) == 31
+    shown = reclaim(db, "recommendations", "show", "1").stdout
+    assert "region" in shown
+    assert "kind             volume" in shown
+
+
+def test_realized_savings_report_by_owner_and_month(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from reclaim.database import create_engine
+    from reclaim.recommend import Event, RecommendationStore, load_pack, recommend
+    from reclaim.store import upgrade
+
+    db = tmp_path / "reclaim.db"
+    engine = create_engine(f"sqlite:///{db}")
+    upgrade(engine)
+    end = datetime(2026, 10, 29, tzinfo=UTC)
+    volumes = _volumes(4).with_columns(pl.lit(end).dt.replace_time_zone("UTC").alias("as_of"))
+    keeper = volumes.head(1).with_columns(
+        pl.lit("i-keep").alias("resource_id"), pl.lit("vm").alias("kind")
+    )
+    recommend(engine, pl.concat([volumes, keeper]), load_pack(), run_id="w1", now=end)
+    store = RecommendationStore(engine)
+    for record in store.find(limit=None):
+        store.apply_event(record.id, Event.TICKET_CREATED, now=end)
+        store.apply_event(record.id, Event.TICKET_DONE, now=end)
+    # A week later (November) the volumes have left the bill of both accounts.
+    later = end + timedelta(days=7)
+    others = keeper.with_columns(pl.lit(later).dt.replace_time_zone("UTC").alias("as_of"))
+    others = pl.concat([others, others.with_columns(pl.lit("111").alias("account_id"))])
+    recommend(engine, others, load_pack(), run_id="w2", now=later)
+    engine.dispose()
+    report = reclaim(db, "recommendations", "realized", "--format", "csv").stdout.splitlines()
+    assert report == [
+        "owner,month,implemented,realized_monthly_savings,currency",
+        "storage,2026-11,2,6.00,EUR",
+        "web,2026-11,2,4.00,EUR",
+    ]
+    table = reclaim(db, "recommendations", "realized", "--owner", "web").stdout
+    assert "2026-11" in table
+    assert "storage" not in table

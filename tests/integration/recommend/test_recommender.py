@@ -48,6 +48,25 @@ def test_runs_over_sample_facts_never_duplicate(engine: Engine, sample_facts: pl
     assert rows(engine, observations) == 2 * first.run.matched
 
 
+def test_a_resource_carries_at_most_one_saving(engine: Engine, sample_facts: pl.DataFrame) -> None:
+    upgrade(engine)
+    recommend(
+        engine, sample_facts, load_pack(), run_id="w1", now=datetime(2026, 11, 27, tzinfo=UTC)
+    )
+    records = RecommendationStore(engine).find(limit=None)
+    saving: dict[tuple[str, str | None], list[str]] = {}
+    for record in records:
+        if record.monthly_savings > 0:
+            saving.setdefault((record.resource_id, record.account_id), []).append(record.rule_id)
+    assert saving
+    assert {key: rules for key, rules in saving.items() if len(rules) > 1} == {}
+    superseded = [record for record in records if "superseded_by" in record.params]
+    assert superseded  # the sample has VMs several rules fire on
+    for record in superseded:
+        assert record.monthly_savings == 0
+        assert (record.resource_id, record.account_id) in saving
+
+
 def test_implemented_work_shows_realized_savings(engine: Engine) -> None:
     upgrade(engine)
     pack = load_pack()

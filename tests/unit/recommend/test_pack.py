@@ -25,6 +25,10 @@ EXPECTED_RULES = {
     "idle-database",
     "unowned-resource",
     "bucket-without-lifecycle",
+    "idle-nat-gateway",
+    "graviton-candidate",
+    "nonprod-schedule",
+    "uncovered-steady-usage",
 }
 
 
@@ -32,7 +36,7 @@ def test_pack_has_the_rules_practitioners_expect() -> None:
     pack = load_pack()
     ids = {rule.id for rule in pack.rules}
     assert ids >= EXPECTED_RULES
-    assert len(ids) >= 12
+    assert len(ids) >= 16
     assert pack.kind == "savings"
 
 

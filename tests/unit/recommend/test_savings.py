@@ -100,3 +100,33 @@ def test_facts_without_billing_say_nothing() -> None:
         now=AS_OF,
     )
     assert result.height == 0
+
+
+def test_one_resource_realizes_its_saving_once_on_the_dominant_action() -> None:
+    rows = implemented(
+        (1, "i-1", "111", 150.0, AS_OF - timedelta(days=1)),
+        (2, "i-1", "111", 150.0, AS_OF - timedelta(days=1)),
+        (3, "i-2", "111", 80.0, AS_OF - timedelta(days=1)),
+    ).with_columns(
+        pl.Series("rank", [1, 3, 2]),
+        pl.Series("monthly_savings", [15.0, 150.0, 40.0]),
+    )
+    result = realized_savings(rows, facts(("x", "111", 1.0, 1.0)), accounts={"111"}, now=AS_OF)
+    assert as_dict(result) == {
+        1: (0.0, "counted once on the resource"),
+        2: (150.0, "gone from the bill"),
+        3: (80.0, "gone from the bill"),
+    }
+
+
+def test_a_figure_already_held_stays_with_its_holder() -> None:
+    rows = implemented(
+        (1, "i-1", "111", 150.0, AS_OF - timedelta(days=60)),
+        (2, "i-1", "111", 150.0, AS_OF - timedelta(days=1)),
+    ).with_columns(
+        pl.Series("rank", [1, 3]),
+        pl.Series("holds", [True, False]),
+        pl.Series("measure", [False, True]),
+    )
+    result = realized_savings(rows, facts(("x", "111", 1.0, 1.0)), accounts={"111"}, now=AS_OF)
+    assert as_dict(result) == {2: (0.0, "counted once on the resource")}
