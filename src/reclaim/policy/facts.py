@@ -75,6 +75,7 @@ FACT_FIELDS: Final[dict[str, str]] = {
     "cost_drivers": "string",
 }
 
+_TAG_KEYS: Final = ("tags", "tags_all", "labels", "effective_labels")
 _PUBLIC_ACLS: Final = frozenset({"public-read", "public-read-write", "authenticated-read"})
 _PUBLIC_MEMBERS: Final = frozenset({"allUsers", "allAuthenticatedUsers"})
 _INDEX = re.compile(r"\[[^\]]*\]")
@@ -138,15 +139,18 @@ def _resource_fact(
     before = view.before if isinstance(view.before, Mapping) else None
     unknown_root = change.after_unknown if isinstance(change.after_unknown, Mapping) else {}
     tags = tags_of(change.type, after)
-    if any(unknown_root.get(key) is True for key in ("tags_all", "effective_labels")):
-        # The effective tags include the provider's default tags, which we cannot see yet.
-        tags = None
     managed = change.mode == "managed"
     taggable = (
         managed
         and after is not None
         and any(key in after for key in ("tags", "tags_all", "labels", "effective_labels"))
     )
+    if any(unknown_root.get(key) is True for key in _TAG_KEYS):
+        # Tags set from values unknown until apply, or effective tags that include the
+        # provider's default tags, which we cannot see yet: unknown, not missing.
+        tags = None
+    elif tags is None and taggable:
+        tags = {}
     size = size_of(change.type, after)
     cost_before = prices.monthly_cost(change.type, before) if action != "create" else None
     cost_after = prices.monthly_cost(change.type, after) if action != "delete" else None

@@ -126,7 +126,8 @@ def parse_plan(data: bytes | str, path: str = "<plan>", *, expect: Kind = "plan"
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(text.rstrip())
+        # A string that never closes runs to the end of the text, wherever it started.
+        truncated = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
         reason = "the JSON ends early (truncated?)" if truncated else f"invalid JSON: {exc.msg}"
         raise PlanError(
             reason,
@@ -176,7 +177,9 @@ def parse_plan(data: bytes | str, path: str = "<plan>", *, expect: Kind = "plan"
     prior = dict(
         _state_resources(_object(prior_state.get("values"), "prior_state.values", where), where)
     )
-    raw_changes = document.get("resource_changes") or []
+    raw_changes = document.get("resource_changes")
+    if raw_changes is None:
+        raw_changes = []
     if not isinstance(raw_changes, list):
         raise PlanError(
             "'resource_changes' must be a list",
