@@ -87,7 +87,8 @@ def to_json(report: Report) -> str:
         "summary": _summary(report),
         "findings": [finding_dict(finding) for finding in report.findings],
     }
-    return json.dumps(document, indent=2, default=str) + "\n"
+    # Compact: the C encoder; with indent Python falls back to its pure-Python one, 8x slower.
+    return json.dumps(document, default=str) + "\n"
 
 
 def _fingerprint(finding: Finding) -> str:
@@ -178,7 +179,7 @@ def to_sarif(report: Report) -> str:
             }
         ],
     }
-    return json.dumps(document, indent=2) + "\n"
+    return json.dumps(document) + "\n"
 
 
 def _rule_help(params: Any) -> str:

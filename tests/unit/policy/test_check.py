@@ -234,3 +234,36 @@ def test_the_price_table_can_be_replaced(tmp_path: Path, pack: list[PolicySet]) 
     prices.write_text("catalog,size,unit,usd\naws_ebs,gp2,per-day,1\n")
     with pytest.raises(ConfigError, match=r"prices.csv:2: unit 'per-day'"):
         load_prices(prices)
+
+
+def test_explanations_in_ordered_mode_see_what_earlier_rules_set(tmp_path: Path) -> None:
+    policies = _policy(
+        tmp_path,
+        """
+kind: policy
+mode: ordered
+rules:
+  - id: mark
+    when: "'gp2' in volume_types"
+    action: set
+    params: {tier: "'old'"}
+  - id: flag
+    when: "tier == 'old'"
+    action: finding
+    params: {effect: warn, message: "{address} is {tier}"}
+""",
+    )
+    (finding,) = check_plan(parse_plan(_ONE_VOLUME), policies, now=NOW).findings
+    assert finding.message == "module.legacy.aws_ebs_volume.v is old"
+    assert finding.explanation.fired
+    assert "tier == 'old'  → 'old' == 'old' ✓" in finding.explanation.render()
+
+
+def test_the_explanation_is_the_fired_rules_only(pack: list[PolicySet]) -> None:
+    report = check_plan(load_plan(FIXTURES / "aws_plan.json"), pack, now=NOW)
+    finding = next(f for f in report.findings if f.rule_id == "public-bucket")
+    explanation = finding.explanation
+    assert explanation is finding.explanation  # computed once
+    assert explanation.to_dict()["rule_id"] == "public-bucket"
+    assert explanation.params is not None
+    assert explanation.params["effect"] == "deny"
