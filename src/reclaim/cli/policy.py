@@ -161,11 +161,11 @@ def check_command(
         if not paths or builtin:
             paths.append(builtin_pack_path())
         policies = load_policies(paths)
-    loaded = (
-        load_plan(plan, expect="plan")
-        if plan is not None
-        else load_plan(state or "", expect="state")
-    )
+    if plan is not None:
+        loaded = load_plan(plan, expect="plan")
+    else:
+        assert state is not None
+        loaded = load_plan(state, expect="state")
     moment = None
     if now is not None:
         moment = now if now.tzinfo else now.replace(tzinfo=datetime.UTC)
