@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -18,17 +18,12 @@ from rich.table import Table
 
 from reclaim.cli.context import console, err_console
 from reclaim.errors import ConfigError
-from reclaim.policy import (
-    Report,
-    builtin_pack_path,
-    check_plan,
-    load_plan,
-    load_policies,
-    load_prices,
-)
-from reclaim.policy.formats import render
-from reclaim.policy.testing import run_policy_tests
 from reclaim.rules import RuleFileError
+
+if TYPE_CHECKING:
+    from reclaim.policy import Report
+
+# reclaim.policy is imported inside the commands: every other command starts without it.
 
 app = typer.Typer(
     help="Check Terraform/OpenTofu plans against policies in CI, and test the policies.",
@@ -150,6 +145,9 @@ def check_command(
     ] = None,
 ) -> None:
     """Check a plan (or a state) against policies. Exit 0 clean, 1 on a deny, 2 on bad input."""
+    from reclaim.policy import builtin_pack_path, check_plan, load_plan, load_policies, load_prices
+    from reclaim.policy.formats import render
+
     if (plan is None) == (state is None):
         raise ConfigError(
             "give a plan file or --state FILE (one of them)",
@@ -196,6 +194,8 @@ def run_tests_command(
     ] = False,
 ) -> None:
     """Run policy tests (plan fragments with expected verdicts, and fact tests), like 'opa test'."""
+    from reclaim.policy.testing import run_policy_tests
+
     report = run_policy_tests(paths)
     for error in report.errors:
         err_console.print(
@@ -215,6 +215,8 @@ def pack_command(
     destination: Annotated[Path, typer.Argument(help="An empty or new folder.")],
 ) -> None:
     """Copy the built-in pack (policies, tests, price table) to a folder, to adapt it."""
+    from reclaim.policy import builtin_pack_path
+
     if destination.exists() and any(destination.iterdir()):
         raise ConfigError(
             f"{destination} is not empty",
