@@ -1,0 +1,1 @@
+"""The built-in policy pack: finops.yaml, its tests, and the price table."""
