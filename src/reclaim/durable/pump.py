@@ -107,6 +107,9 @@ class ItemPump:
                 try:
                     outcomes.put((claim, run_item(claim), None))
                 except BaseException as exc:
+                    # Stop the other slots before they take the next buffered item: the
+                    # pump's loop learns of the error only when it reads the outcome.
+                    stopping.set()
                     outcomes.put((claim, None, exc))
 
         slots = [
