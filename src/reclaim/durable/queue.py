@@ -56,6 +56,17 @@ class Settled:
     lost: list[ItemClaim]
 
 
+# _no_pipeline: on PostgreSQL the queue never runs an executemany inside its transactions.
+# psycopg runs one in pipeline mode, which leaves the server session without its
+# idle-in-transaction timer until the next statement: a process frozen right after one (before
+# its COMMIT) kept its locks indefinitely in tests/chaos/test_frozen_owner.py, where a single
+# statement is cut off after a lease (reclaim.durable.sessions).
+_ENQUEUE_UNNEST = sa.text(
+    "INSERT INTO durable_steps (run_id, step, item_key, status, attempts, fencing_token) "
+    "SELECT :run_id, :step, key, 'pending', 0, 0 FROM unnest(CAST(:keys AS TEXT[])) AS key "
+    "ON CONFLICT DO NOTHING"
+)
+
 # The fenced save of a batch of items on PostgreSQL: the same update as ``_save_statement``,
 # once per element of the parallel arrays.
 _SAVE_ARRAYS = {
@@ -193,7 +204,15 @@ class ItemQueue:
                 }
                 for key in keys
             ]
-            if rows:
+            if not rows:
+                return
+            if self.store.backend is Backend.POSTGRESQL:
+                # One statement, not an executemany: see _no_pipeline.
+                connection.execute(
+                    _ENQUEUE_UNNEST,
+                    {"run_id": claim.run_id, "step": step, "keys": list(keys)},
+                )
+            else:
                 connection.execute(d.insert(steps).on_conflict_do_nothing(), rows)
 
     def claim(
@@ -240,7 +259,8 @@ class ItemQueue:
         """
         with self.engine.begin() as connection:
             lost = self._save_many(connection, finished)
-            if release:
+            # One statement per item, not an executemany (see _no_pipeline): rare, on stop.
+            for item in release:
                 connection.execute(
                     sa.update(steps)
                     .where(
@@ -251,15 +271,12 @@ class ItemQueue:
                         steps.c.status == StepStatus.RUNNING.value,
                     )
                     .values(status=StepStatus.PENDING.value, owner=None, lease_expires_at=None),
-                    [
-                        {
-                            "key_run": c.run_id,
-                            "key_step": c.step,
-                            "key_item": c.item_key,
-                            "token": c.fencing_token,
-                        }
-                        for c in release
-                    ],
+                    {
+                        "key_run": item.run_id,
+                        "key_step": item.step,
+                        "key_item": item.item_key,
+                        "token": item.fencing_token,
+                    },
                 )
             claimed = (
                 self._claim(connection, worker_id, lease_seconds, limit, run_id, step, workflows)
@@ -274,9 +291,13 @@ class ItemQueue:
         if not finished:
             return []
         params = [self._save_params(claim, checkpoint) for claim, checkpoint in finished]
-        if len(params) > 1 and self.store.backend is Backend.POSTGRESQL:
-            return self._save_values(connection, finished, params)
-        written = connection.execute(self._save_statement, params).rowcount
+        if self.store.backend is Backend.POSTGRESQL:
+            if len(params) > 1:
+                return self._save_values(connection, finished, params)
+            # A list of one would still be an executemany: see _no_pipeline.
+            written = connection.execute(self._save_statement, params[0]).rowcount
+        else:
+            written = connection.execute(self._save_statement, params).rowcount
         if written == len(finished):
             return []
         # Rare (a lease ran out, the run was cancelled): find which saves matched no row.
