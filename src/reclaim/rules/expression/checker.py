@@ -16,7 +16,7 @@ from typing import Any
 
 from reclaim.errors import SourceLocation
 from reclaim.rules.expression.errors import ExpressionError
-from reclaim.rules.expression.functions import FUNCTIONS, compile_regex
+from reclaim.rules.expression.functions import FUNCTIONS, check_polars_regex, compile_regex
 from reclaim.rules.expression.grammar import BINOPS, CMPOPS, ORDERING, REJECTED, operator_text
 from reclaim.rules.expression.limits import Limits
 from reclaim.rules.expression.nodes import (
@@ -36,6 +36,7 @@ from reclaim.rules.expression.nodes import (
     is_null_literal,
     unify_branches,
 )
+from reclaim.rules.expression.runtime import INT64_MAX, INT64_MIN
 from reclaim.rules.expression.source import SourceText, offset
 from reclaim.rules.expression.types import (
     NUMERIC,
@@ -101,6 +102,14 @@ class Checker(SourceText):
                     node,
                     f"integer has more than {limits.max_int_digits} digits",
                     "use a smaller number",
+                )
+            if not INT64_MIN <= value <= INT64_MAX:
+                # Integers are 64-bit (the columnar evaluator's Int64); beyond, results of
+                # arithmetic are null, so a literal out there could never compare usefully.
+                raise self.error_at(
+                    node,
+                    "integer does not fit in 64 bits",
+                    "write it as a number with a decimal point or exponent, e.g. 1e20",
                 )
             return T.INTEGER
         if isinstance(value, float):
@@ -559,6 +568,15 @@ class Checker(SourceText):
                 f"invalid RE2 regular expression: {reason}",
                 "RE2 has no backreferences or lookaround; see "
                 "https://github.com/google/re2/wiki/Syntax",
+            ) from None
+        try:
+            check_polars_regex(pattern.value)
+        except ValueError as exc:
+            raise self.error_at(
+                node,
+                f"regular expression cannot run column-wise: {exc}",
+                "simplify the pattern (large counted repetitions of Unicode classes such as "
+                "\\pL{300} are too big for the columnar evaluator)",
             ) from None
 
     # --- type helpers ---

@@ -7,8 +7,9 @@ the row evaluator and explain; ``column`` builds the equivalent Polars expressio
 
 from __future__ import annotations
 
-__all__ = ["FUNCTIONS", "FunctionSpec", "compile_regex"]
+__all__ = ["FUNCTIONS", "FunctionSpec", "check_polars_regex", "compile_regex", "polars_regex"]
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from typing import Any
 import polars as pl
 import re2
 
-from reclaim.rules.expression.runtime import as_utc
+from reclaim.rules.expression.runtime import INT64_MIN, as_utc, int64
 from reclaim.rules.expression.types import NUMERIC, FieldType
 
 T = FieldType
@@ -69,24 +70,38 @@ def _len(value: Any) -> int | None:
 
 
 def _abs(value: Any) -> Any:
-    return None if value is None else abs(value)
+    return None if value is None else int64(abs(value))
+
+
+def _extreme(pick: Callable[..., Any], values: Sequence[Any]) -> Any:
+    # NaN is skipped like null (as Polars' min/max_horizontal do): Python's min() would answer
+    # by argument order, since every comparison with NaN is false.
+    present = [v for v in values if v is not None]
+    numbers = [v for v in present if v == v]
+    if numbers:
+        return pick(numbers)
+    return present[0] if present else None
 
 
 def _min(*values: Any) -> Any:
-    present = [v for v in values if v is not None]
-    return min(present) if present else None
+    return _extreme(min, values)
 
 
 def _max(*values: Any) -> Any:
-    present = [v for v in values if v is not None]
-    return max(present) if present else None
+    return _extreme(max, values)
 
 
 def _round(value: Any, digits: int = 0) -> Any:
     if value is None:
         return None
-    # Python's round() is half-to-even, as is Polars' default mode, so both evaluators agree.
-    return float(round(value, digits))
+    # Polars rounds x * 10**digits half to even and divides back; Python's round() works on
+    # the exact binary value instead (round(2.675, 2) == 2.67, Polars 2.68). We follow Polars,
+    # whose answer is also the one people expect from the decimal text.
+    scale = 10.0**digits
+    scaled = float(value) * scale
+    if not math.isfinite(scaled):
+        return scaled / scale
+    return round(scaled) / scale
 
 
 def _lower(value: str | None) -> str | None:
@@ -143,6 +158,15 @@ def _col_len(
     return args[0].str.len_chars().cast(pl.Int64)
 
 
+def _col_abs(
+    args: Sequence[pl.Expr], types: Sequence[FieldType], literals: Sequence[Any], now: datetime
+) -> pl.Expr:
+    if types[0] is T.INTEGER:
+        # abs(-2**63) does not fit in Int64: null, as in the row evaluator.
+        return pl.when(args[0] != INT64_MIN).then(args[0].abs())
+    return args[0].abs()
+
+
 def _epoch_us(expr: pl.Expr) -> pl.Expr:
     # Epoch microseconds treat a naive datetime as UTC and an aware one as its instant, which
     # is what the row evaluator does with as_utc(); comparing epochs sidesteps time zones.
@@ -167,7 +191,76 @@ def _col_matches(
     args: Sequence[pl.Expr], types: Sequence[FieldType], literals: Sequence[Any], now: datetime
 ) -> pl.Expr:
     # Polars uses Rust's regex crate: linear time like RE2, same syntax for what RE2 accepts.
-    return args[0].str.contains(literals[1], literal=False, strict=True)
+    return args[0].str.contains(polars_regex(literals[1]), literal=False, strict=True)
+
+
+# RE2's Perl classes and word boundaries are ASCII; Rust's are Unicode. Spelled out as ASCII
+# classes they mean the same in both (and case-fold the same under (?i)).
+_PERL_CLASSES = {
+    "d": "0-9",
+    "w": "0-9A-Za-z_",
+    "s": "\\t\\n\\f\\r ",
+}
+
+
+def polars_regex(pattern: str) -> str:
+    """``pattern`` (RE2 syntax) rewritten so that Rust's regex crate matches what RE2 does:
+    ``\\d \\w \\s`` and their negations become ASCII classes, ``\\b \\B`` ASCII boundaries."""
+    out: list[str] = []
+    in_class = False
+    class_start = 0
+    position = 0
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "\\" and position + 1 < len(pattern):
+            escaped = pattern[position + 1]
+            lower = escaped.lower()
+            if lower in _PERL_CLASSES:
+                members = _PERL_CLASSES[lower]
+                negated = escaped.isupper()
+                if in_class:
+                    # A nested class is a union inside a Rust class; RE2 has no nesting but
+                    # this text is only ever given to Rust.
+                    out.append(f"[^{members}]" if negated else members)
+                else:
+                    out.append(f"[^{members}]" if negated else f"[{members}]")
+            elif lower == "b" and not in_class:
+                out.append(f"(?-u:\\{escaped})")
+            else:
+                out.append(pattern[position : position + 2])
+            position += 2
+            continue
+        if in_class:
+            # "]" right after "[" or "[^" is a literal in RE2; "[:alpha:]" is a POSIX class.
+            if char == "]" and position > class_start:
+                in_class = False
+            elif char == "[" and pattern.startswith("[:", position):
+                end = pattern.find(":]", position + 2)
+                if end != -1:
+                    out.append(pattern[position : end + 2])
+                    position = end + 2
+                    continue
+        elif char == "[":
+            in_class = True
+            class_start = position + 1
+            if pattern.startswith("^", class_start):
+                class_start += 1
+            out.append(char)
+            position += 1
+            continue
+        out.append(char)
+        position += 1
+    return "".join(out)
+
+
+def check_polars_regex(pattern: str) -> None:
+    """Raise ValueError if the columnar evaluator cannot compile ``pattern`` (Rust's regex
+    crate has its own size limit: ``\\pL{300}`` passes RE2 but not Rust)."""
+    try:
+        pl.select(pl.lit("").str.contains(polars_regex(pattern), strict=True)).item()
+    except pl.exceptions.PolarsError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "rejected by Polars"
+        raise ValueError(first.removeprefix("regex error: ").rstrip(".")) from None
 
 
 def compile_regex(pattern: str) -> Any:
@@ -208,7 +301,7 @@ _TABLE = [
         returns=T.NUMBER,
         params=(_NUMBER,),
         row=_abs,
-        column=lambda a, t, k, n: a[0].abs(),
+        column=_col_abs,
         min_args=1,
         max_args=1,
         same_type_result=True,

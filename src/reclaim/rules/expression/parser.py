@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = ["parse"]
 
 import ast
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,7 +65,11 @@ class _Parser(SourceText):
         try:
             # Wrapped in brackets on lines of their own, so a condition may span lines (YAML
             # block scalars) while every line keeps its columns; lines are shifted back below.
-            tree = ast.parse("(\n" + self.source + "\n)", mode="eval")
+            with warnings.catch_warnings():
+                # '\w' in a string literal is an "invalid escape sequence" warning (an error
+                # under -W error) that keeps the backslash: exactly what a regex wants.
+                warnings.simplefilter("ignore")
+                tree = ast.parse("(\n" + self.source + "\n)", mode="eval")
         except SyntaxError as exc:
             line = min(max((exc.lineno or 2) - 1, 1), len(self.lines))
             column = exc.offset or 1
