@@ -24,10 +24,12 @@ from reclaim.errors import ConfigError, SourceLocation
 from reclaim.rules import (
     RuleFileError,
     RuleSet,
+    absent_fields,
     action_table,
     check_rule_files,
     function_table,
     load_rules,
+    parse_declared_datetimes,
     rule_file_schema,
     run_rule_tests,
 )
@@ -165,7 +167,7 @@ def _error_dict(error: ConfigError) -> dict[str, Any]:
     }
 
 
-def _read_facts(path: Path) -> pl.DataFrame:
+def _read_facts(path: Path, ruleset: RuleSet) -> pl.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -178,6 +180,17 @@ def _read_facts(path: Path) -> pl.DataFrame:
                 records = json.loads(text)
             else:
                 records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise ConfigError(
+                    "the facts must be JSON objects (mappings of fields)",
+                    location=SourceLocation(str(path)),
+                    fix='write a list such as [{"cpu_avg": 3}], or one object per line',
+                )
+            # JSON has no datetimes: parse ISO 8601 text where the rules declare one.
+            records = [
+                parse_declared_datetimes(ruleset.schema, record, where=f"{path}: fact {index}")
+                for index, record in enumerate(records)
+            ]
             # Every record decides the columns, not only the first hundred.
             return pl.DataFrame(records, infer_schema_length=None)
     except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
@@ -209,7 +222,8 @@ def eval_command(
     """Evaluate every fact of a table with the columnar evaluator and print the matches."""
     _import_modules(imports)
     ruleset = _load(rules)
-    frame = _read_facts(facts)
+    frame = _read_facts(facts, ruleset)
+    _warn_absent(ruleset, frame.columns)
     matches = ruleset.evaluate_frame(frame, now=now)
     records = matches.to_dicts()
     if as_json:
@@ -229,6 +243,13 @@ def eval_command(
             escape(_dumps(params)) if params else "",
         )
     console.print(table)
+
+
+def _warn_absent(ruleset: RuleSet, present: Sequence[str]) -> None:
+    for absent in absent_fields(ruleset, present):
+        err_console.print(
+            f"[yellow]warning:[/] {escape(str(absent))}", highlight=False, soft_wrap=True
+        )
 
 
 def _parse_fact(text: str) -> dict[str, Any]:
@@ -282,7 +303,9 @@ def explain_command(
     """Show for one fact why each rule fired or not, with actual and expected values."""
     _import_modules(imports)
     ruleset = _load(rules)
-    explanation = ruleset.explain(_parse_fact(fact), now=now, rule_ids=rule)
+    the_fact = parse_declared_datetimes(ruleset.schema, _parse_fact(fact))
+    _warn_absent(ruleset, list(the_fact))
+    explanation = ruleset.explain(the_fact, now=now, rule_ids=rule)
     if as_json:
         sys.stdout.write(_dumps(explanation.to_dict()) + "\n")
         return

@@ -58,3 +58,30 @@ def test_a_column_the_rules_cannot_use_is_one_line_naming_the_rule(tmp_path: Pat
     assert "rule 'big'" in lines[0]
     assert "'x > 5'" in lines[0]
     assert "declare" in lines[0]
+
+
+def test_eval_warns_about_fields_no_fact_has(tmp_path: Path) -> None:
+    rules, facts_path = _write(
+        tmp_path, "rules:\n  - {id: typo, condition: invoice_numbr}\n", [{"invoice_number": 1}]
+    )
+    result = reclaim("eval", rules, facts_path, "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+    assert "warning:" in result.stderr
+    assert "did you mean 'invoice_number'?" in result.stderr
+
+
+def test_json_facts_carry_datetimes_as_iso_text(tmp_path: Path) -> None:
+    rules_text = (
+        "facts: {created: datetime}\nrules:\n  - {id: old, when: days_since(created) > 30}\n"
+    )
+    facts = [{"created": "2020-01-01T00:00:00Z"}, {"created": "2020-01-01"}, {"created": None}]
+    rules, facts_path = _write(tmp_path, rules_text, facts)
+    now = "2024-06-01T00:00:00"
+    result = reclaim("eval", rules, facts_path, "--json", "--now", now)
+    assert result.returncode == 0, result.stderr
+    assert [m["row"] for m in json.loads(result.stdout)] == [0, 1]
+    fact = '{"created": "2020-01-01T00:00:00Z"}'
+    explained = reclaim("explain", rules, "--fact", fact, "--json", "--now", now)
+    assert explained.returncode == 0, explained.stderr
+    assert json.loads(explained.stdout)["fired"] == ["old"]

@@ -156,11 +156,15 @@ class Checker(SourceText):
             )
         if name in self.constants:
             return self.constant(node, self.constants[name], span)
-        if self.schema is None:
-            return Field(span, T.ANY, name)
-        spec = self.schema.get(name)
+        spec = self.schema.get(name) if self.schema is not None else None
         if spec is not None:
             return Field(span, spec.type, name)
+        if name in _LITERALS:
+            # JSON's and YAML's spellings, so `env == null` or `x > 5 and true` do not read
+            # a field of that name (null for every fact) and silently never match.
+            return Const(span, self.value_type(node, _LITERALS[name], 0), _LITERALS[name])
+        if self.schema is None:
+            return Field(span, T.ANY, name)
         if name in FUNCTIONS:
             raise self.error_at(
                 node, f"{name!r} is a function", f"call it: {FUNCTIONS[name].signature}"
@@ -297,6 +301,14 @@ class Checker(SourceText):
         return ListLit(span, T.LIST, tuple(items))
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Node:
+        literal = node.operand
+        if (
+            isinstance(node.op, ast.USub)
+            and isinstance(literal, ast.Constant)
+            and type(literal.value) is int
+        ):
+            # -9223372036854775808 is the literal 2**63 negated: check the negative value.
+            return self.constant(node, -literal.value, self.span(node))
         operand = self.visit(node.operand)
         span = self.span(node)
         if isinstance(node.op, ast.Not):
@@ -307,7 +319,10 @@ class Checker(SourceText):
         op = "-" if isinstance(node.op, ast.USub) else "+"
         self.require(node.operand, operand, NUMERIC, f"unary {op}")
         if isinstance(operand, Const) and type(operand.value) in (int, float):
-            return self.constant(node, -operand.value if op == "-" else operand.value, span)
+            value = -operand.value if op == "-" else operand.value
+            # -(-2**63) leaves 64 bits: not folded, so it evaluates to null like any overflow.
+            if type(value) is not int or INT64_MIN <= value <= INT64_MAX:
+                return self.constant(node, value, span)
         return UnaryOp(span, operand.type, op, operand)
 
     def visit_BinOp(self, node: ast.BinOp) -> Node:
@@ -425,7 +440,7 @@ class Checker(SourceText):
                 other = right if operand is left else left
                 raise self.error_at(
                     side,
-                    f"comparing with None using {op!r} is always null",
+                    f"comparing with {operand.span.text} using {op!r} is always null",
                     f"write {other.span.text or 'x'} is {negated}None",
                 )
         if op in ("in", "not in"):
@@ -610,6 +625,7 @@ class Checker(SourceText):
         )
 
 
+_LITERALS: dict[str, bool | None] = {"true": True, "false": False, "null": None}
 _NO_DUNDER = "expressions read fact fields only; host objects and their attributes are off-limits"
 _FUNCTION_FIX = "available functions: " + ", ".join(FUNCTIONS)
 _IN_FIX = "write x in ['a', 'b'], x in list_field or 'part' in text"

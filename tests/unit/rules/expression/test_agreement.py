@@ -9,6 +9,7 @@ exactly "the value is true".
 from __future__ import annotations
 
 import math
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,8 @@ SCHEMA = FactSchema.from_mapping(
         "l": "list",
         "m": {"k": "integer", "name": "string"},
         "d": "datetime",
+        "n": "number",
+        "z": "string",
     }
 )
 FRAME_SCHEMA = {
@@ -44,13 +47,21 @@ FRAME_SCHEMA = {
     "l": pl.List(pl.Int64),
     "m": pl.Struct({"k": pl.Int64, "name": pl.String}),
     "d": pl.Datetime("us"),
+    # Null in every row; "z" is declared but absent from the frame altogether.
+    "n": pl.Null,
 }
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 CONSTANTS = {"small": [1, 2, None], "names": ["a", "ab"]}
 
-ints = st.integers(-5, 5)
-floats = st.sampled_from([-2.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 3.25])
-texts = st.sampled_from(["", "a", "ab", "B", "ba", "abc"])
+SCALE = int(os.environ.get("RECLAIM_FUZZ_SCALE", "1"))
+BIG_INTS = [2**62, 2**63 - 1, -(2**63), 2**53 + 1, 3_037_000_500]
+SPECIAL_FLOATS = [0.1, 2.675, math.nan, math.inf, -math.inf, 1e308, -0.0]
+
+ints = st.one_of(st.integers(-5, 5), st.sampled_from(BIG_INTS))
+floats = st.sampled_from([-2.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 3.25, *SPECIAL_FLOATS])
+texts = st.sampled_from(
+    ["", "a", "ab", "B", "ba", "abc", "é", "٣", "a b", "a\u00a0b", "_1", "5", "ǅ x"]
+)
 
 
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -81,9 +92,11 @@ def facts(draw: st.DrawFn) -> dict[str, Any]:
 
 def leaf_num() -> st.SearchStrategy[str]:
     return st.one_of(
-        st.sampled_from(["a", "b", "x", "y", "m.k", "m['k']", "len(s)", "len(l)", "l[0]"]),
+        st.sampled_from(
+            ["a", "b", "x", "y", "n", "m.k", "m['k']", "len(s)", "len(l)", "len(z)", "l[0]"]
+        ),
         ints.map(str),
-        floats.map(repr),
+        floats.filter(math.isfinite).map(repr),
         st.just("days_since(d)"),
     )
 
@@ -101,6 +114,7 @@ def num(depth: int) -> st.SearchStrategy[str]:
         sub.map(lambda e: f"-({e})"),
         sub.map(lambda e: f"abs({e})"),
         sub.map(lambda e: f"round({e})"),
+        sub.map(lambda e: f"round({e}, 2)"),
         sub.map(lambda e: f"({e}) ** 2"),
         st.tuples(sub, sub).map(lambda p: f"min({p[0]}, {p[1]})"),
         st.tuples(sub, sub).map(lambda p: f"max({p[0]}, {p[1]}, 0)"),
@@ -111,7 +125,7 @@ def num(depth: int) -> st.SearchStrategy[str]:
 
 
 def text(depth: int) -> st.SearchStrategy[str]:
-    leaf = st.one_of(st.sampled_from(["s", "t", "m.name"]), texts.map(repr))
+    leaf = st.one_of(st.sampled_from(["s", "t", "z", "m.name"]), texts.map(repr))
     if depth <= 0:
         return leaf
     sub = text(depth - 1)
@@ -140,6 +154,10 @@ def cond(depth: int) -> st.SearchStrategy[str]:
             "(x is None)",
             "(m.k is not None)",
             "(d < now())",
+            # Bare values as conditions count by truthiness.
+            "(n or a)",
+            "(z and s)",
+            "(not x)",
         ]
     )
     if depth <= 0:
@@ -168,23 +186,31 @@ def cond(depth: int) -> st.SearchStrategy[str]:
         st.tuples(s, s).map(lambda p: f"endswith({p[0]}, {p[1]})"),
         st.tuples(s, s).map(lambda p: f"contains({p[0]}, {p[1]})"),
         s.map(lambda e: f"matches({e}, '^a+b?$')"),
+        st.tuples(s, st.sampled_from(REGEXES)).map(lambda p: f"matches({p[0]}, r'{p[1]}')"),
         n.map(lambda e: f"({e} is None)"),
     )
+
+
+# RE2's Perl classes are ASCII where Rust's are Unicode (the columnar side rewrites them).
+REGEXES = [r"^\w+$", r"\d", r"\s", r"a\b", r"\B", r"^[\w ]+$", r"[^\W\d]", r"(?i)^\w+$", r"\S\D"]
 
 
 def same(row: Any, column: Any) -> bool:
     if row is None or column is None:
         return row is None and column is None
     if isinstance(row, float) or isinstance(column, float):
-        if math.isnan(row) and math.isnan(column):
-            return True
-        return math.isclose(row, column, rel_tol=1e-9, abs_tol=1e-12)
+        if math.isnan(row) or math.isnan(column):
+            return math.isnan(row) and math.isnan(column)
+        return row == column or math.isclose(row, column, rel_tol=1e-9, abs_tol=1e-12)
     return bool(row == column) and type(row is True) is type(column is True)
 
 
 def check(source: str, rows: list[dict[str, Any]], schema: FactSchema | None = SCHEMA) -> None:
     expression = compile_expression(source, schema=schema, constants=CONSTANTS)
     frame = pl.DataFrame(rows, schema=FRAME_SCHEMA)
+    predicate = frame.with_columns(
+        expression.to_polars_predicate(now=NOW, schema=frame.schema).alias("p")
+    ).get_column("p")
     # with_columns broadcasts a constant expression to every row; select would not.
     column = frame.with_columns(expression.to_polars(now=NOW, schema=frame.schema).alias("v"))
     values = column.get_column("v").to_list()
@@ -195,10 +221,12 @@ def check(source: str, rows: list[dict[str, Any]], schema: FactSchema | None = S
         assert same(row_value, explained), (source, fact, row_value, explained)
         if expression.result_type == "boolean" or isinstance(row_value, bool):
             assert expression.matches(fact, now=NOW) is (row_value is True), (source, fact)
+    truths = [value is True for value in predicate.to_list()]
+    assert truths == [expression.matches(fact, now=NOW) for fact in rows], source
 
 
 AGREEMENT = settings(
-    max_examples=250,
+    max_examples=250 * SCALE,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -219,14 +247,14 @@ def test_numbers_agree(source: str, rows: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.timeout(300)
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(source=text(3), rows=st.lists(facts(), min_size=1, max_size=8))
 def test_strings_agree(source: str, rows: list[dict[str, Any]]) -> None:
     check(source, rows)
 
 
 @pytest.mark.timeout(300)
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     sources=st.lists(cond(2), min_size=1, max_size=6),
     rows=st.lists(facts(), min_size=1, max_size=8),
@@ -242,7 +270,7 @@ def test_compiled_predicates_match_each_expression(
 
 
 @pytest.mark.timeout(300)
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(source=st.one_of(cond(3), num(2)), rows=st.lists(facts(), min_size=1, max_size=8))
 def test_undeclared_types_agree_using_the_frame_schema(
     source: str, rows: list[dict[str, Any]]
