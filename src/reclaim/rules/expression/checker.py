@@ -16,7 +16,7 @@ from typing import Any
 
 from reclaim.errors import SourceLocation
 from reclaim.rules.expression.errors import ExpressionError
-from reclaim.rules.expression.functions import FUNCTIONS, check_polars_regex, compile_regex
+from reclaim.rules.expression.functions import FUNCTIONS
 from reclaim.rules.expression.grammar import BINOPS, CMPOPS, ORDERING, REJECTED, operator_text
 from reclaim.rules.expression.limits import Limits
 from reclaim.rules.expression.nodes import (
@@ -36,6 +36,7 @@ from reclaim.rules.expression.nodes import (
     is_null_literal,
     unify_branches,
 )
+from reclaim.rules.expression.regex import check_polars_regex, compile_regex
 from reclaim.rules.expression.runtime import INT64_MAX, INT64_MIN
 from reclaim.rules.expression.source import SourceText, offset
 from reclaim.rules.expression.types import (

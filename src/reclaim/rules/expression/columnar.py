@@ -21,7 +21,7 @@ import polars as pl
 
 from reclaim.rules.expression.errors import EvaluationError, ExpressionError
 from reclaim.rules.expression.explain import explain_node
-from reclaim.rules.expression.functions import FUNCTIONS
+from reclaim.rules.expression.functions import FUNCTIONS, element_truth
 from reclaim.rules.expression.nodes import (
     BinOp,
     BoolOp,
@@ -405,6 +405,8 @@ class _Columnar:
         raise self.unknown_type(right_node, "membership ('in')")
 
     def call(self, node: Call) -> pl.Expr:
+        if node.name in ("any", "all"):
+            return self.any_all(node)
         spec = FUNCTIONS[node.name]
         args = [self.value(arg) for arg in node.args]
         types = [self.type_of(arg) for arg in node.args]
@@ -412,6 +414,26 @@ class _Columnar:
         if node.name == "len" and types[0] not in (T.STRING, T.LIST):
             raise self.unknown_type(node.args[0], "len()")
         return spec.column(args, types, literals, self.now)
+
+    def any_all(self, node: Call) -> pl.Expr:
+        """any()/all() by the truthiness of each item, null items skipped (as the row
+        evaluator does); the item dtype comes from the frame's schema."""
+        items = node.args[0]
+        if isinstance(items, ListLit):
+            truths = [self.bool3(item) for item in items.items]
+            if node.name == "any":
+                return pl.any_horizontal([truth.fill_null(False) for truth in truths])
+            return pl.all_horizontal([truth.fill_null(True) for truth in truths])
+        if self.type_of(items) is not T.LIST:
+            raise self.unknown_type(items, f"{node.name}()")
+        dtype = self.dtype(items)
+        inner = dtype.inner if isinstance(dtype, pl.List | pl.Array) else None
+        truths_list = self.value(items).list.eval(element_truth(_optional(inner)))
+        return truths_list.list.any() if node.name == "any" else truths_list.list.all()
+
+
+def _optional(dtype: Any) -> pl.DataType | None:
+    return None if dtype is None else _instance(dtype)
 
 
 def _aware(value: datetime) -> datetime:

@@ -16,7 +16,7 @@ from typing import Any
 
 from reclaim.rules.expression import runtime
 from reclaim.rules.expression.errors import EvaluationError
-from reclaim.rules.expression.functions import FUNCTIONS, compile_regex
+from reclaim.rules.expression.functions import FUNCTIONS
 from reclaim.rules.expression.nodes import (
     BinOp,
     BoolOp,
@@ -31,6 +31,7 @@ from reclaim.rules.expression.nodes import (
     UnaryOp,
     children,
 )
+from reclaim.rules.expression.regex import compile_regex
 from reclaim.rules.expression.types import NUMERIC, FieldType
 
 T = FieldType

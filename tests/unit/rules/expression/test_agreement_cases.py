@@ -202,3 +202,58 @@ def test_text_ordered_against_a_number_is_an_error_on_both_paths() -> None:
 def test_integer_literals_beyond_64_bits_are_rejected() -> None:
     with pytest.raises(ExpressionError, match="64 bits"):
         compile_expression("x > 10000000000000000000")
+
+
+# --- item 11: conversions and any/all, the same on both paths ---
+
+
+def test_number_accepts_plain_decimal_text_only() -> None:
+    texts = ["1", "1.5", "+2", ".5", "5.", "1e5", " 5", "1_0", "nan", "inf", "", "abc", "٣"]
+    values = agree("number(s)", [{"s": text} for text in texts] + [{"s": None}])
+    assert values == [1.0, 1.5, 2.0, 0.5, 5.0, 1e5, *[None] * 8]
+    assert agree("number(b)", [{"b": True}, {"b": False}]) == [1.0, 0.0]
+    assert agree("number(n) + 1", [{"n": 2}]) == [3.0]
+
+
+def test_datetime_parses_iso_8601_text() -> None:
+    texts = [
+        "2024-01-02",
+        "2024-01-02T03:04",
+        "2024-01-02 03:04:05",
+        "2024-01-02T03:04:05.123456Z",
+        "2024-01-02T03:04+05:30",
+        "20240102",
+        "2024-02-30",
+        "2024-01-02T24:00",
+        "2024-01-02Z",
+    ]
+    values = agree("datetime(s)", [{"s": text} for text in texts])
+    assert values[0] == datetime(2024, 1, 2, tzinfo=UTC)
+    assert values[4] == datetime(2024, 1, 1, 21, 34, tzinfo=UTC)
+    assert values[5:] == [None] * 4
+    assert agree("days_since(datetime(s)) > 30", [{"s": "2020-01-01"}]) == [True]
+
+
+def test_any_and_all_skip_null_items() -> None:
+    lists = [[1, 0], [None], [], None, [0, None], [2]]
+    rows = [{"l": items} for items in lists]
+    frame_schema = {"l": pl.List(pl.Int64)}
+    assert agree("any(l)", rows, frame_schema=frame_schema) == [
+        True,
+        False,
+        False,
+        None,
+        False,
+        True,
+    ]
+    assert agree("all(l)", rows, frame_schema=frame_schema) == [
+        False,
+        True,
+        True,
+        None,
+        False,
+        True,
+    ]
+    texts = [{"s": "a"}, {"s": ""}, {"s": None}]
+    assert agree("any([s, 0])", texts) == [True, False, False]
+    assert agree("all([s, 1])", texts) == [True, False, True]
