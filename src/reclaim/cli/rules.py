@@ -34,8 +34,9 @@ from reclaim.rules import (
     run_rule_tests,
 )
 from reclaim.rules.expression import ExplainNode
+from reclaim.rules.reports import junit_xml, sarif
 from reclaim.rules.source import load_yaml
-from reclaim.rules.testing import find_rule_tests, load_rule_tests
+from reclaim.rules.testing import RuleTestReport, find_rule_tests, load_rule_tests
 
 app = typer.Typer(
     help="Check, evaluate, explain and test YAML rule files.",
@@ -333,11 +334,20 @@ def explain_command(
 def run_tests_command(
     paths: Annotated[list[Path], typer.Argument(help="Rule files, test files, or folders.")],
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing tests.")] = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", help="Also write the results as JUnit XML to this file."),
+    ] = None,
+    sarif_path: Annotated[
+        Path | None,
+        typer.Option("--sarif", help="Also write failures as SARIF 2.1.0 to this file."),
+    ] = None,
     imports: ImportOption = None,
 ) -> None:
     """Run the rule tests kept beside the rules; exit 1 if any fails."""
     _import_modules(imports)
     report = run_rule_tests(paths)
+    _write_reports(report, junit, sarif_path)
     _print_errors(report.errors)
     for result in report.results:
         if result.passed:
@@ -363,6 +373,21 @@ def run_tests_command(
         raise typer.Exit(code=1)
     if not report.passed:
         raise typer.Exit(code=1)
+
+
+def _write_reports(report: RuleTestReport, junit: Path | None, sarif_path: Path | None) -> None:
+    for path, kind in ((junit, "junit"), (sarif_path, "sarif")):
+        if path is None:
+            continue
+        text = junit_xml(report) if kind == "junit" else json.dumps(sarif(report), indent=2)
+        try:
+            path.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the report: {exc.strerror or exc}",
+                location=SourceLocation(str(path)),
+                fix="check that the folder exists and is writable",
+            ) from exc
 
 
 @app.command("schema")

@@ -85,3 +85,20 @@ def test_json_facts_carry_datetimes_as_iso_text(tmp_path: Path) -> None:
     explained = reclaim("explain", rules, "--fact", fact, "--json", "--now", now)
     assert explained.returncode == 0, explained.stderr
     assert json.loads(explained.stdout)["fired"] == ["old"]
+
+
+def test_rule_tests_write_junit_and_sarif(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "rules:\n  - {id: idle, when: cpu < 10}\n"
+        "tests:\n  - {name: busy, fact: {cpu: 50}, fired: [idle]}\n"
+    )
+    junit, sarif = tmp_path / "out" / "junit.xml", tmp_path / "sarif.json"
+    result = reclaim("test", str(rules), "--junit", str(junit), "--sarif", str(sarif))
+    assert result.returncode == 2, result.stderr
+    assert "cannot write the report" in result.stderr
+    (tmp_path / "out").mkdir()
+    result = reclaim("test", str(rules), "--junit", str(junit), "--sarif", str(sarif))
+    assert result.returncode == 1, result.stderr
+    assert '<testcase classname="' in junit.read_text()
+    assert json.loads(sarif.read_text())["runs"][0]["results"][0]["ruleId"] == "rule-test-failed"
