@@ -236,28 +236,28 @@ AGREEMENT = settings(
 )
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(300 * SCALE)
 @AGREEMENT
 @given(source=cond(3), rows=st.lists(facts(), min_size=1, max_size=12))
 def test_conditions_agree(source: str, rows: list[dict[str, Any]]) -> None:
     check(source, rows)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(300 * SCALE)
 @AGREEMENT
 @given(source=num(3), rows=st.lists(facts(), min_size=1, max_size=12))
 def test_numbers_agree(source: str, rows: list[dict[str, Any]]) -> None:
     check(source, rows)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(300 * SCALE)
 @settings(max_examples=100 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(source=text(3), rows=st.lists(facts(), min_size=1, max_size=8))
 def test_strings_agree(source: str, rows: list[dict[str, Any]]) -> None:
     check(source, rows)
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(300 * SCALE)
 @settings(max_examples=100 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     sources=st.lists(cond(2), min_size=1, max_size=6),
@@ -273,7 +273,7 @@ def test_compiled_predicates_match_each_expression(
         assert predicates(fact, NOW) == expected
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(300 * SCALE)
 @settings(max_examples=150 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(source=st.one_of(cond(3), num(2)), rows=st.lists(facts(), min_size=1, max_size=8))
 def test_undeclared_types_agree_using_the_frame_schema(
@@ -312,7 +312,7 @@ def big_int_facts(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(300 * SCALE)
 @settings(max_examples=150 * SCALE, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     source=st.one_of(
