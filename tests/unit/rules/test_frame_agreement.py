@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from reclaim.errors import ExecutionError
 from reclaim.rules import RuleSet, load_rules_text
 from reclaim.rules.expression import EvaluationError
 
@@ -64,3 +65,10 @@ def test_a_column_the_rule_cannot_use_is_one_error_naming_the_rule() -> None:
     assert "'tags > 5'" in message
     assert "\n" not in message
     assert "declare the fields' types" in message
+
+
+def test_explain_names_the_rule_a_fact_breaks() -> None:
+    ruleset = load_rules_text("rules:\n  - {id: listy, condition: tags > 5}\n", "r.yaml")
+    with pytest.raises(ExecutionError) as caught:
+        ruleset.explain({"tags": [1]})
+    assert str(caught.value).startswith("r.yaml:2:5: rule 'listy': cannot evaluate 'tags > 5'")
