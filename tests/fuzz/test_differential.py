@@ -282,23 +282,28 @@ def test_expressions_agree(source: str, rows: list[dict[str, Any]], declared: bo
 @st.composite
 def rule_sets(draw: st.DrawFn) -> dict[str, Any]:
     mode = draw(st.sampled_from(["all", "first", "ordered"]))
+    declared = draw(st.booleans())
     rules: list[dict[str, Any]] = []
     for index in range(draw(st.integers(1, 5))):
-        rule: dict[str, Any] = {
-            "id": f"r{index}",
-            "when": draw(cond(2)),
-            "priority": draw(st.integers(0, 2)),
-        }
+        when = draw(cond(2))
+        typed = compile_expression(when, schema=SCHEMA if declared else None).result_type
+        if typed not in ("boolean", "any"):
+            # A rule file refuses a condition typed number or text ("compare it"); `and true`
+            # keeps its truthiness. A bare field of type any stays bare (the user's format).
+            when = f"({when}) and true"
+        rule: dict[str, Any] = {"id": f"r{index}", "when": when}
+        if mode != "ordered":  # ordered runs in file order and refuses priorities
+            rule["priority"] = draw(st.integers(0, 2))
         kind = draw(st.sampled_from(["none", "params", "set"]))
         if kind == "params":
             rule["action"] = "emit"
-            rule["params"] = {"v": draw(num(1)), "label": "id {s}"}
+            rule["params"] = {"type": "flag", "savings": draw(num(1)), "title": "id {s}"}
         elif kind == "set":
             rule["action"] = "set"
             rule["params"] = {"x": draw(num(1))}
         rules.append(rule)
     document: dict[str, Any] = {"mode": mode, "rules": rules}
-    if draw(st.booleans()):
+    if declared:
         document["facts"] = FIELDS
     return document
 

@@ -145,10 +145,10 @@ class _Columnar:
             dtype = self.dtype(node)
             return dtype_to_field_type(dtype) if dtype is not None else T.ANY
         if isinstance(node, IfElse):
-            branches = [b for b in (node.body, node.orelse) if not is_null_literal(b)]
+            branches = [b for b in (node.body, node.orelse) if not self.null_everywhere(b)]
             return unify_all([self.type_of(b) for b in branches]) or T.ANY
         if isinstance(node, Call) and FUNCTIONS[node.name].same_type_result:
-            args = [self.type_of(a) for a in node.args if not is_null_literal(a)]
+            args = [self.type_of(a) for a in node.args if not self.null_everywhere(a)]
             return unify_all(args) or T.ANY
         if isinstance(node, UnaryOp) and node.op != "not":
             return self.type_of(node.operand)
@@ -160,6 +160,10 @@ class _Columnar:
             if node.op == "+" and left is T.STRING and right is T.STRING:
                 return T.STRING
         return T.ANY
+
+    def null_everywhere(self, node: Node) -> bool:
+        """Whether ``node`` is null in every row (so it says nothing about a type)."""
+        return is_null_literal(node) or (self.constant(node) and self.fold(node) is None)
 
     def unknown_type(self, node: Node, what: str) -> ExpressionError:
         return ExpressionError(

@@ -109,6 +109,12 @@ def test_a_condition_over_an_all_null_field_is_a_full_column() -> None:
     )
 
 
+def test_an_all_null_argument_says_nothing_about_the_type() -> None:
+    # Found by the differential fuzzer: min(a, n) with n null in every row was "type any".
+    assert agree("not min(a, n)", [{"a": 0, "n": None}, {"a": 2, "n": None}]) == [True, False]
+    assert agree("not (a if a else n)", [{"a": 0, "n": None}]) == [None]
+
+
 def test_a_struct_key_absent_from_the_frame_is_null() -> None:
     assert agree("lower(tags.team) == 'web'", [{"tags": {"owner": "a"}}]) == [None]
 
