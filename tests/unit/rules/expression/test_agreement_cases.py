@@ -131,6 +131,13 @@ def test_regex_classes_are_ascii_on_both_paths() -> None:
     assert agree(r"matches(name, '[^\W\d]')", rows) == [False, True, False, True]
 
 
+def test_a_counted_ascii_class_runs_on_both_paths() -> None:
+    # \w{300} passed check and then failed column-wise ("regex exceeds size limit"): as an
+    # ASCII class it is small enough for Rust's regex too.
+    rows = [{"name": "a" * 300}, {"name": "é" * 300}]
+    assert agree(r"matches(name, '^\w{300}$')", rows) == [True, False]
+
+
 def test_a_regex_too_large_for_the_columnar_engine_is_rejected_when_checked() -> None:
     with pytest.raises(ExpressionError, match="cannot run column-wise"):
         compile_expression(r"matches(name, '\pL{300}')")
