@@ -9,9 +9,17 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 from sqlalchemy.engine import Engine
 
 from reclaim.database import create_engine
+
+# Property tests run derandomized (a seed derived from each test) in `make test`, so a lucky new
+# example cannot fail a submission; `make fuzz` loads the "fuzz" profile: random seeds, and many
+# more examples through RECLAIM_FUZZ_SCALE (read by the property tests themselves).
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("fuzz", derandomize=False, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("RECLAIM_HYPOTHESIS_PROFILE", "ci"))
 
 POSTGRES_URL_ENV = "RECLAIM_TEST_POSTGRES_URL"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

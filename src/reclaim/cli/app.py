@@ -92,6 +92,9 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)
+    except Exception as exc:
+        # The last resort: no input may make a command print a traceback (use --debug).
+        _fail(exc, exit_code=1, prefix=f"internal error ({type(exc).__name__}): ")
 
 
 def _fail(exc: BaseException, *, exit_code: int, prefix: str = "") -> None:

@@ -24,16 +24,19 @@ from reclaim.errors import ConfigError, SourceLocation
 from reclaim.rules import (
     RuleFileError,
     RuleSet,
+    absent_fields,
     action_table,
     check_rule_files,
     function_table,
     load_rules,
+    parse_declared_datetimes,
     rule_file_schema,
     run_rule_tests,
 )
 from reclaim.rules.expression import ExplainNode
+from reclaim.rules.reports import junit_xml, sarif
 from reclaim.rules.source import load_yaml
-from reclaim.rules.testing import find_rule_tests, load_rule_tests
+from reclaim.rules.testing import RuleTestReport, find_rule_tests, load_rule_tests
 
 app = typer.Typer(
     help="Check, evaluate, explain and test YAML rule files.",
@@ -165,7 +168,7 @@ def _error_dict(error: ConfigError) -> dict[str, Any]:
     }
 
 
-def _read_facts(path: Path) -> pl.DataFrame:
+def _read_facts(path: Path, ruleset: RuleSet) -> pl.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -178,6 +181,17 @@ def _read_facts(path: Path) -> pl.DataFrame:
                 records = json.loads(text)
             else:
                 records = [json.loads(line) for line in text.splitlines() if line.strip()]
+            if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+                raise ConfigError(
+                    "the facts must be JSON objects (mappings of fields)",
+                    location=SourceLocation(str(path)),
+                    fix='write a list such as [{"cpu_avg": 3}], or one object per line',
+                )
+            # JSON has no datetimes: parse ISO 8601 text where the rules declare one.
+            records = [
+                parse_declared_datetimes(ruleset.schema, record, where=f"{path}: fact {index}")
+                for index, record in enumerate(records)
+            ]
             # Every record decides the columns, not only the first hundred.
             return pl.DataFrame(records, infer_schema_length=None)
     except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
@@ -209,7 +223,8 @@ def eval_command(
     """Evaluate every fact of a table with the columnar evaluator and print the matches."""
     _import_modules(imports)
     ruleset = _load(rules)
-    frame = _read_facts(facts)
+    frame = _read_facts(facts, ruleset)
+    _warn_absent(ruleset, frame.columns)
     matches = ruleset.evaluate_frame(frame, now=now)
     records = matches.to_dicts()
     if as_json:
@@ -229,6 +244,13 @@ def eval_command(
             escape(_dumps(params)) if params else "",
         )
     console.print(table)
+
+
+def _warn_absent(ruleset: RuleSet, present: Sequence[str]) -> None:
+    for absent in absent_fields(ruleset, present):
+        err_console.print(
+            f"[yellow]warning:[/] {escape(str(absent))}", highlight=False, soft_wrap=True
+        )
 
 
 def _parse_fact(text: str) -> dict[str, Any]:
@@ -282,7 +304,9 @@ def explain_command(
     """Show for one fact why each rule fired or not, with actual and expected values."""
     _import_modules(imports)
     ruleset = _load(rules)
-    explanation = ruleset.explain(_parse_fact(fact), now=now, rule_ids=rule)
+    the_fact = parse_declared_datetimes(ruleset.schema, _parse_fact(fact))
+    _warn_absent(ruleset, list(the_fact))
+    explanation = ruleset.explain(the_fact, now=now, rule_ids=rule)
     if as_json:
         sys.stdout.write(_dumps(explanation.to_dict()) + "\n")
         return
@@ -310,11 +334,20 @@ def explain_command(
 def run_tests_command(
     paths: Annotated[list[Path], typer.Argument(help="Rule files, test files, or folders.")],
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List passing tests.")] = False,
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", help="Also write the results as JUnit XML to this file."),
+    ] = None,
+    sarif_path: Annotated[
+        Path | None,
+        typer.Option("--sarif", help="Also write failures as SARIF 2.1.0 to this file."),
+    ] = None,
     imports: ImportOption = None,
 ) -> None:
     """Run the rule tests kept beside the rules; exit 1 if any fails."""
     _import_modules(imports)
     report = run_rule_tests(paths)
+    _write_reports(report, junit, sarif_path)
     _print_errors(report.errors)
     for result in report.results:
         if result.passed:
@@ -340,6 +373,21 @@ def run_tests_command(
         raise typer.Exit(code=1)
     if not report.passed:
         raise typer.Exit(code=1)
+
+
+def _write_reports(report: RuleTestReport, junit: Path | None, sarif_path: Path | None) -> None:
+    for path, kind in ((junit, "junit"), (sarif_path, "sarif")):
+        if path is None:
+            continue
+        text = junit_xml(report) if kind == "junit" else json.dumps(sarif(report), indent=2)
+        try:
+            path.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the report: {exc.strerror or exc}",
+                location=SourceLocation(str(path)),
+                fix="check that the folder exists and is writable",
+            ) from exc
 
 
 @app.command("schema")

@@ -34,6 +34,7 @@ from reclaim.rules.expression import (
     FieldType,
     compile_expression,
 )
+from reclaim.rules.facts import AbsentField, absent_fields, parse_declared_datetimes
 from reclaim.rules.loader import check_rule_files, find_rule_files, load_rules, load_rules_text
 from reclaim.rules.ruleset import Match, Outcome, Rule, RuleSet
 from reclaim.rules.schema import action_table, function_table, rule_file_schema
@@ -43,6 +44,7 @@ from reclaim.rules.testing import RuleTestReport, RuleTestResult, run_rule_tests
 __all__ = [
     "ACTIONS",
     "CONSTANTS",
+    "AbsentField",
     "ActionParamsError",
     "ActionRegistry",
     "ActionSpec",
@@ -67,6 +69,7 @@ __all__ = [
     "YamlLimitError",
     "YamlLimits",
     "YamlSyntaxError",
+    "absent_fields",
     "action_table",
     "check_rule_files",
     "compile_expression",
@@ -75,6 +78,7 @@ __all__ = [
     "function_table",
     "load_rules",
     "load_rules_text",
+    "parse_declared_datetimes",
     "register_action",
     "register_constants",
     "rule_file_schema",

@@ -29,8 +29,8 @@ from typing import Any
 
 import polars as pl
 
-from reclaim.errors import ExecutionError
-from reclaim.rules.expression import FieldType
+from reclaim.errors import ExecutionError, ReclaimError, SourceLocation
+from reclaim.rules.expression import EvaluationError, FieldType
 from reclaim.rules.ruleset import Match, Outcome, Rule, RuleSet
 
 _MATCH_COLUMNS = ("row", "rule_id", "action", "priority")
@@ -293,7 +293,76 @@ def _assemble(parts: list[pl.DataFrame], param_names: list[str]) -> pl.DataFrame
 def evaluate_frame(
     ruleset: RuleSet, frame: pl.DataFrame, *, now: datetime.datetime | None = None
 ) -> pl.DataFrame:
-    """Evaluate a table of facts column-wise; see :meth:`RuleSet.evaluate_frame`."""
+    """Evaluate a table of facts column-wise; see :meth:`RuleSet.evaluate_frame`.
+
+    Raises EvaluationError naming the rule and the expression when Polars cannot compute one
+    (a column whose dtype the rule cannot use, for instance).
+    """
+    try:
+        return _evaluate_frame(ruleset, frame, now)
+    except _FRAME_ERRORS as exc:
+        raise _frame_error(ruleset, frame, now, exc) from exc
+
+
+# Errors Polars (or building its expressions) raises for a table the rules cannot use.
+_FRAME_ERRORS = (pl.exceptions.PolarsError, ReclaimError, TypeError, ValueError, OverflowError)
+
+
+def _first_line(exc: BaseException) -> str:
+    if isinstance(exc, ReclaimError):
+        return exc.message
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _frame_error(
+    ruleset: RuleSet, frame: pl.DataFrame, now: datetime.datetime | None, exc: BaseException
+) -> EvaluationError:
+    """The error of the first rule that fails on its own, as one line: rule, place,
+    expression, cause and fix. Run only after evaluation failed, so it may be slow."""
+    work = _with_missing_fields(frame, ruleset).with_row_index("__row")
+    for rule in ruleset.active_rules:
+        expressions = [rule.condition] + [
+            expression for value in rule.params.values() for expression in value.expressions
+        ]
+        for expression in expressions:
+            try:
+                built = (
+                    expression.to_polars_predicate(now=now, schema=work.schema)
+                    if expression is rule.condition
+                    else expression.to_polars(now=now, schema=work.schema)
+                )
+                work.select(_values_of(built))
+            except _FRAME_ERRORS as cause:
+                return _rule_error(rule, expression.source, cause)
+    return EvaluationError(
+        f"rule set {ruleset.name!r} cannot be evaluated column-wise: {_first_line(exc)}",
+        location=SourceLocation(ruleset.path) if ruleset.path else None,
+        fix=_FRAME_FIX,
+    )
+
+
+def _rule_error(rule: Rule, source: str, cause: BaseException) -> EvaluationError:
+    fix = cause.fix if isinstance(cause, ReclaimError) and cause.fix else _FRAME_FIX
+    text = " ".join(source.split())
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return EvaluationError(
+        f"rule {rule.id!r}: {text!r} cannot be evaluated column-wise: {_first_line(cause)}",
+        location=rule.location,
+        fix=fix,
+    )
+
+
+_FRAME_FIX = (
+    "declare the fields' types under 'facts:' in the rule file, or correct the facts "
+    "(e.g. numbers written as text)"
+)
+
+
+def _evaluate_frame(
+    ruleset: RuleSet, frame: pl.DataFrame, now: datetime.datetime | None
+) -> pl.DataFrame:
     rules = ruleset.active_rules
     param_names = _param_names(rules)
     work = _with_missing_fields(frame, ruleset).with_row_index("__row")
@@ -305,7 +374,7 @@ def evaluate_frame(
     # One select computes every condition: Polars runs them in parallel over shared columns.
     schema = work.schema
     hits = work.select(
-        _column_of(rule.condition.to_polars(now=now, schema=schema)).alias(name)
+        _column_of(rule.condition.to_polars_predicate(now=now, schema=schema)).alias(name)
         for rule, name in zip(rules, hit_names, strict=True)
     )
     if ruleset.mode == "first":
@@ -337,7 +406,7 @@ def _evaluate_frame_ordered(
 ) -> pl.DataFrame:
     parts: list[pl.DataFrame] = []
     for index, rule in enumerate(rules):
-        condition = rule.condition.to_polars(now=now, schema=work.schema)
+        condition = rule.condition.to_polars_predicate(now=now, schema=work.schema)
         hit = work.select(_column_of(condition)).to_series()
         if not hit.any():
             continue

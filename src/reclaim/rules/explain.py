@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reclaim.errors import ConfigError, SourceLocation
+from reclaim.errors import ConfigError, ExecutionError, SourceLocation
 from reclaim.rules.expression import ExplainNode
 from reclaim.rules.ruleset import RuleSet, format_value
 
@@ -147,9 +147,14 @@ def explain(
                 location=rule.location,
             )
         else:
-            tree = rule.condition.explain(context, now=now)
-            matched = rule.condition.matches(context, now=now)
-            params = rule.evaluate_params(context, now) if matched else None
+            try:
+                tree = rule.condition.explain(context, now=now)
+                matched = rule.condition.matches(context, now=now)
+                params = rule.evaluate_params(context, now) if matched else None
+            except ExecutionError as exc:
+                raise ExecutionError(
+                    f"rule {rule.id!r}: {exc.message}", location=rule.location, fix=exc.fix
+                ) from exc
             status: Status = "not matched"
             if matched:
                 status = "shadowed" if ruleset.mode == "first" and fired_first else "fired"

@@ -6,6 +6,7 @@ import reclaim.rules
 
 PUBLIC = [
     "ACTIONS",
+    "AbsentField",
     "CONSTANTS",
     "ActionParamsError",
     "ActionRegistry",
@@ -31,6 +32,7 @@ PUBLIC = [
     "YamlLimitError",
     "YamlLimits",
     "YamlSyntaxError",
+    "absent_fields",
     "action_table",
     "check_rule_files",
     "compile_expression",
@@ -39,6 +41,7 @@ PUBLIC = [
     "function_table",
     "load_rules",
     "load_rules_text",
+    "parse_declared_datetimes",
     "register_action",
     "register_constants",
     "rule_file_schema",

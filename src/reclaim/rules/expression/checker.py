@@ -16,7 +16,7 @@ from typing import Any
 
 from reclaim.errors import SourceLocation
 from reclaim.rules.expression.errors import ExpressionError
-from reclaim.rules.expression.functions import FUNCTIONS, compile_regex
+from reclaim.rules.expression.functions import FUNCTIONS
 from reclaim.rules.expression.grammar import BINOPS, CMPOPS, ORDERING, REJECTED, operator_text
 from reclaim.rules.expression.limits import Limits
 from reclaim.rules.expression.nodes import (
@@ -36,6 +36,8 @@ from reclaim.rules.expression.nodes import (
     is_null_literal,
     unify_branches,
 )
+from reclaim.rules.expression.regex import check_polars_regex, compile_regex
+from reclaim.rules.expression.runtime import INT64_MAX, INT64_MIN
 from reclaim.rules.expression.source import SourceText, offset
 from reclaim.rules.expression.types import (
     NUMERIC,
@@ -102,6 +104,14 @@ class Checker(SourceText):
                     f"integer has more than {limits.max_int_digits} digits",
                     "use a smaller number",
                 )
+            if not INT64_MIN <= value <= INT64_MAX:
+                # Integers are 64-bit (the columnar evaluator's Int64); beyond, results of
+                # arithmetic are null, so a literal out there could never compare usefully.
+                raise self.error_at(
+                    node,
+                    "integer does not fit in 64 bits",
+                    "write it as a number with a decimal point or exponent, e.g. 1e20",
+                )
             return T.INTEGER
         if isinstance(value, float):
             return T.NUMBER
@@ -147,11 +157,15 @@ class Checker(SourceText):
             )
         if name in self.constants:
             return self.constant(node, self.constants[name], span)
-        if self.schema is None:
-            return Field(span, T.ANY, name)
-        spec = self.schema.get(name)
+        spec = self.schema.get(name) if self.schema is not None else None
         if spec is not None:
             return Field(span, spec.type, name)
+        if name in _LITERALS:
+            # JSON's and YAML's spellings, so `env == null` or `x > 5 and true` do not read
+            # a field of that name (null for every fact) and silently never match.
+            return Const(span, self.value_type(node, _LITERALS[name], 0), _LITERALS[name])
+        if self.schema is None:
+            return Field(span, T.ANY, name)
         if name in FUNCTIONS:
             raise self.error_at(
                 node, f"{name!r} is a function", f"call it: {FUNCTIONS[name].signature}"
@@ -288,6 +302,14 @@ class Checker(SourceText):
         return ListLit(span, T.LIST, tuple(items))
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Node:
+        literal = node.operand
+        if (
+            isinstance(node.op, ast.USub)
+            and isinstance(literal, ast.Constant)
+            and type(literal.value) is int
+        ):
+            # -9223372036854775808 is the literal 2**63 negated: check the negative value.
+            return self.constant(node, -literal.value, self.span(node))
         operand = self.visit(node.operand)
         span = self.span(node)
         if isinstance(node.op, ast.Not):
@@ -298,7 +320,10 @@ class Checker(SourceText):
         op = "-" if isinstance(node.op, ast.USub) else "+"
         self.require(node.operand, operand, NUMERIC, f"unary {op}")
         if isinstance(operand, Const) and type(operand.value) in (int, float):
-            return self.constant(node, -operand.value if op == "-" else operand.value, span)
+            value = -operand.value if op == "-" else operand.value
+            # -(-2**63) leaves 64 bits: not folded, so it evaluates to null like any overflow.
+            if type(value) is not int or INT64_MIN <= value <= INT64_MAX:
+                return self.constant(node, value, span)
         return UnaryOp(span, operand.type, op, operand)
 
     def visit_BinOp(self, node: ast.BinOp) -> Node:
@@ -416,7 +441,7 @@ class Checker(SourceText):
                 other = right if operand is left else left
                 raise self.error_at(
                     side,
-                    f"comparing with None using {op!r} is always null",
+                    f"comparing with {operand.span.text} using {op!r} is always null",
                     f"write {other.span.text or 'x'} is {negated}None",
                 )
         if op in ("in", "not in"):
@@ -560,6 +585,15 @@ class Checker(SourceText):
                 "RE2 has no backreferences or lookaround; see "
                 "https://github.com/google/re2/wiki/Syntax",
             ) from None
+        try:
+            check_polars_regex(pattern.value)
+        except ValueError as exc:
+            raise self.error_at(
+                node,
+                f"regular expression cannot run column-wise: {exc}",
+                "simplify the pattern (large counted repetitions of Unicode classes such as "
+                "\\pL{300} are too big for the columnar evaluator)",
+            ) from None
 
     # --- type helpers ---
 
@@ -592,6 +626,7 @@ class Checker(SourceText):
         )
 
 
+_LITERALS: dict[str, bool | None] = {"true": True, "false": False, "null": None}
 _NO_DUNDER = "expressions read fact fields only; host objects and their attributes are off-limits"
 _FUNCTION_FIX = "available functions: " + ", ".join(FUNCTIONS)
 _IN_FIX = "write x in ['a', 'b'], x in list_field or 'part' in text"

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 __all__ = ["compile_columnar"]
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 
-from reclaim.rules.expression.errors import ExpressionError
+from reclaim.rules.expression.errors import EvaluationError, ExpressionError
 from reclaim.rules.expression.explain import explain_node
-from reclaim.rules.expression.functions import FUNCTIONS
+from reclaim.rules.expression.functions import FUNCTIONS, element_truth
 from reclaim.rules.expression.nodes import (
     BinOp,
     BoolOp,
@@ -36,7 +37,7 @@ from reclaim.rules.expression.nodes import (
     children,
     is_null_literal,
 )
-from reclaim.rules.expression.runtime import as_utc
+from reclaim.rules.expression.runtime import INT64_MAX, INT64_MIN, as_utc, truthy
 from reclaim.rules.expression.types import NUMERIC, FieldType, unify_all
 
 T = FieldType
@@ -45,10 +46,20 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def compile_columnar(
-    node: Node, *, now: datetime, schema: Mapping[str, pl.DataType] | None = None
+    node: Node,
+    *,
+    now: datetime,
+    schema: Mapping[str, pl.DataType] | None = None,
+    predicate: bool = False,
 ) -> pl.Expr:
-    """The Polars expression computing ``node`` for every row; null where the value is null."""
-    return _Columnar(now, schema).value(node)
+    """The Polars expression computing ``node`` for every row; null where the value is null.
+
+    With ``predicate`` the result is the truth value of ``node`` (a Boolean column: 0, '' and
+    [] are false, as the row evaluator's ``row_predicate`` decides), for a bare condition such
+    as ``invoice_number``.
+    """
+    compiler = _Columnar(now, schema)
+    return compiler.bool3(node) if predicate else compiler.value(node)
 
 
 def dtype_to_field_type(dtype: pl.DataType) -> FieldType:
@@ -77,13 +88,37 @@ class _Columnar:
         self.constants: dict[int, bool] = {}
 
     def constant(self, node: Node) -> bool:
+        """Whether ``node`` has one value for every row: it reads no field, or only fields
+        that are null in every row (absent from the frame, or a column of dtype Null)."""
         known = self.constants.get(id(node))
         if known is None:
-            known = not isinstance(node, Field) and all(
-                self.constant(child) for child in children(node)
-            )
+            if isinstance(node, Field | Member) and self.always_null(node):
+                known = True
+            else:
+                known = not isinstance(node, Field) and all(
+                    self.constant(child) for child in children(node)
+                )
             self.constants[id(node)] = known
         return known
+
+    def always_null(self, node: Field | Member) -> bool:
+        if self.schema is None:
+            return False
+        if isinstance(node, Field):
+            dtype = self.schema.get(node.name)
+            return dtype is None or _instance(dtype) == pl.Null
+        parent = node.obj
+        if isinstance(parent, Field | Member) and self.always_null(parent):
+            return True
+        parent_dtype = self.dtype(parent)
+        if isinstance(parent_dtype, pl.Struct) and isinstance(node.key, str):
+            dtype = self.dtype(node)
+            return dtype is None or dtype == pl.Null
+        return parent_dtype == pl.Null
+
+    def fold(self, node: Node) -> Any:
+        """The one value of a constant ``node``: the row semantics on a fact with no fields."""
+        return explain_node(node, {}, self.now).value
 
     def dtype(self, node: Node) -> pl.DataType | None:
         """The frame's dtype of a field or struct member, if the frame schema is known."""
@@ -110,10 +145,10 @@ class _Columnar:
             dtype = self.dtype(node)
             return dtype_to_field_type(dtype) if dtype is not None else T.ANY
         if isinstance(node, IfElse):
-            branches = [b for b in (node.body, node.orelse) if not is_null_literal(b)]
+            branches = [b for b in (node.body, node.orelse) if not self.null_everywhere(b)]
             return unify_all([self.type_of(b) for b in branches]) or T.ANY
         if isinstance(node, Call) and FUNCTIONS[node.name].same_type_result:
-            args = [self.type_of(a) for a in node.args if not is_null_literal(a)]
+            args = [self.type_of(a) for a in node.args if not self.null_everywhere(a)]
             return unify_all(args) or T.ANY
         if isinstance(node, UnaryOp) and node.op != "not":
             return self.type_of(node.operand)
@@ -126,6 +161,10 @@ class _Columnar:
                 return T.STRING
         return T.ANY
 
+    def null_everywhere(self, node: Node) -> bool:
+        """Whether ``node`` is null in every row (so it says nothing about a type)."""
+        return is_null_literal(node) or (self.constant(node) and self.fold(node) is None)
+
     def unknown_type(self, node: Node, what: str) -> ExpressionError:
         return ExpressionError(
             f"{what} of {node.span.text!r} (type any) cannot be computed column-wise",
@@ -137,10 +176,13 @@ class _Columnar:
     def value(self, node: Node) -> pl.Expr:
         if isinstance(node, Const):
             return self.const(node.value)
-        if not isinstance(node, Field) and self.constant(node):
-            # A sub-expression that reads no field is computed once, here, and becomes a
-            # literal: Polars broadcasts literals, but not e.g. lit(0).is_in(...) (length 1).
-            return self.const(explain_node(node, {}, self.now).value)
+        if self.constant(node):
+            # A sub-expression that reads no field (or only fields null in every row) is
+            # computed once, here, by the row semantics, and becomes a literal: Polars
+            # broadcasts literals, but not e.g. lit(0).is_in(...) (length 1), and a Null-typed
+            # column would refuse typed operations (str.*, abs) that the row evaluator skips.
+            value = self.fold(node)
+            return _typed_null(self.type_of(node)) if value is None else self.const(value)
         if isinstance(node, Field):
             return self.field(node)
         if isinstance(node, Member):
@@ -149,7 +191,12 @@ class _Columnar:
             if node.op == "not":
                 return ~self.bool3(node.operand)
             operand = self.value(node.operand)
-            return -operand if node.op == "-" else operand
+            if node.op == "+":
+                return operand
+            if self.type_of(node.operand) is T.INTEGER:
+                # -(-2**63) does not fit in Int64: null, as in the row evaluator.
+                return pl.when(operand != INT64_MIN).then(-operand)
+            return -operand
         if isinstance(node, BinOp):
             return self.binop(node)
         if isinstance(node, Compare):
@@ -179,7 +226,15 @@ class _Columnar:
                 # Absent, or a column of nothing but nulls: a null of the declared type, so
                 # typed operations (str.*, comparisons) still apply.
                 return _typed_null(node.type)
-            return pl.col(node.name)
+            column = pl.col(node.name)
+            if node.type is T.NUMBER and dtype.is_integer():
+                # A number field holding whole numbers computes as floats, as the row
+                # evaluator mixes them, never with Int64's wrap-around.
+                return column.cast(pl.Float64)
+            if node.type is T.DATETIME and dtype in (pl.String, pl.Categorical):
+                # JSON carries datetimes as ISO 8601 text; the row evaluator parses them too.
+                return column.cast(pl.String).str.to_datetime(time_unit="us", time_zone="UTC")
+            return column
         target = _POLARS_TYPES.get(node.type)
         # Without the frame's schema an all-null column may arrive as dtype Null; casting to
         # the declared type is free when the dtype already matches.
@@ -207,6 +262,8 @@ class _Columnar:
 
     def bool3(self, node: Node) -> pl.Expr:
         """Truthiness as a Boolean column: 0, '' and [] are false, null stays null."""
+        if self.constant(node):
+            return pl.lit(truthy(self.fold(node)), dtype=pl.Boolean)
         expr = self.value(node)
         kind = self.type_of(node)
         if kind is T.BOOLEAN:
@@ -233,19 +290,24 @@ class _Columnar:
                 result = pl.when(left == 0).then(_NULL).otherwise(result)
             return result
         right = self.value(node.right)
-        if node.op == "+":
-            return left + right
-        if node.op == "-":
-            return left - right
-        if node.op == "*":
-            return left * right
+        whole = self.type_of(node.left) is T.INTEGER and self.type_of(node.right) is T.INTEGER
+        if node.op in ("+", "-", "*"):
+            if whole:
+                # Exact in Int128 (a product of two Int64 fits), then null outside Int64: the
+                # row evaluator's integers are unbounded and it nulls the same results.
+                wide = _ARITHMETIC[node.op](left.cast(pl.Int128), right.cast(pl.Int128))
+                return pl.when(wide.is_between(INT64_MIN, INT64_MAX)).then(wide.cast(pl.Int64))
+            return _ARITHMETIC[node.op](left, right)
+        zero = right == 0
         if node.op == "/":
             divided = left / right
         elif node.op == "//":
             divided = left // right
+            if whole:
+                zero = zero | ((left == INT64_MIN) & (right == -1))
         else:
             divided = left % right
-        return pl.when(right == 0).then(_NULL).otherwise(divided)
+        return pl.when(zero).then(_NULL).otherwise(divided)
 
     def epoch(self, node: Node, expr: pl.Expr) -> pl.Expr:
         if isinstance(node, Const) and isinstance(node.value, datetime):
@@ -262,20 +324,52 @@ class _Columnar:
             found = self.membership(node, left)
             return ~found if node.op == "not in" else found
         right = self.value(node.right)
-        if T.DATETIME in (self.type_of(node.left), self.type_of(node.right)):
+        left_type, right_type = self.type_of(node.left), self.type_of(node.right)
+        if _never_equal(left_type, right_type):
+            return self.mismatch(node, left, right)
+        if T.DATETIME in (left_type, right_type):
             left = self.epoch(node.left, left)
             right = self.epoch(node.right, right)
-        if node.op == "==":
-            return left == right
+        result: pl.Expr = _COMPARE[node.op](left, right)
+        # Polars orders NaN above every number and makes it equal to itself; the language
+        # (like Python and the row evaluator) follows IEEE 754: every comparison with NaN is
+        # false, except !=. Only the sides that can hold NaN pay for the correction.
+        nan_left = self.may_be_nan(node.left, left_type)
+        nan_right = self.may_be_nan(node.right, right_type)
         if node.op == "!=":
-            return left != right
-        if node.op == "<":
-            return left < right
-        if node.op == "<=":
-            return left <= right
-        if node.op == ">":
-            return left > right
-        return left >= right
+            if nan_left:
+                result = result | (left.is_nan() & right.is_not_null())
+            return result
+        # Which side's NaN Polars gets wrong: a > NaN and NaN < b are already false there.
+        masked = (
+            [(left, right, node.right, nan_left)]
+            if node.op in ("==", ">", ">=")
+            else [(right, left, node.left, nan_right)]
+        )
+        for side, other, other_node, nan in masked:
+            if nan:
+                keep = side.is_not_nan()
+                if not _never_null(other_node):
+                    keep = keep | other.is_null()
+                result = result & keep
+        return result
+
+    def may_be_nan(self, node: Node, kind: FieldType) -> bool:
+        if isinstance(node, Const):
+            return isinstance(node.value, float) and math.isnan(node.value)
+        return kind is T.NUMBER
+
+    def mismatch(self, node: Compare, left: pl.Expr, right: pl.Expr) -> pl.Expr:
+        """Values of types that never compare (a string column against a number): == is
+        false and != true, as in Python; ordering is an error, as in the row evaluator."""
+        if node.op in ("==", "!="):
+            either_null = left.is_null() | right.is_null()
+            return pl.when(either_null).then(_NULL).otherwise(pl.lit(node.op == "!="))
+        raise EvaluationError(
+            f"{self.type_of(node.left)} and {self.type_of(node.right)} values cannot be "
+            f"ordered: {node.span.text!r}",
+            fix="declare the fields' types in the schema, or correct the facts",
+        )
 
     def membership(self, node: Compare, left: pl.Expr) -> pl.Expr:
         right_node = node.right
@@ -315,6 +409,8 @@ class _Columnar:
         raise self.unknown_type(right_node, "membership ('in')")
 
     def call(self, node: Call) -> pl.Expr:
+        if node.name in ("any", "all"):
+            return self.any_all(node)
         spec = FUNCTIONS[node.name]
         args = [self.value(arg) for arg in node.args]
         types = [self.type_of(arg) for arg in node.args]
@@ -322,6 +418,26 @@ class _Columnar:
         if node.name == "len" and types[0] not in (T.STRING, T.LIST):
             raise self.unknown_type(node.args[0], "len()")
         return spec.column(args, types, literals, self.now)
+
+    def any_all(self, node: Call) -> pl.Expr:
+        """any()/all() by the truthiness of each item, null items skipped (as the row
+        evaluator does); the item dtype comes from the frame's schema."""
+        items = node.args[0]
+        if isinstance(items, ListLit):
+            truths = [self.bool3(item) for item in items.items]
+            if node.name == "any":
+                return pl.any_horizontal([truth.fill_null(False) for truth in truths])
+            return pl.all_horizontal([truth.fill_null(True) for truth in truths])
+        if self.type_of(items) is not T.LIST:
+            raise self.unknown_type(items, f"{node.name}()")
+        dtype = self.dtype(items)
+        inner = dtype.inner if isinstance(dtype, pl.List | pl.Array) else None
+        truths_list = self.value(items).list.eval(element_truth(_optional(inner)))
+        return truths_list.list.any() if node.name == "any" else truths_list.list.all()
+
+
+def _optional(dtype: Any) -> pl.DataType | None:
+    return None if dtype is None else _instance(dtype)
 
 
 def _aware(value: datetime) -> datetime:
@@ -333,6 +449,31 @@ def _instance(dtype: Any) -> pl.DataType:
     # Polars schemas may hold dtype classes (pl.Int64) as well as instances (pl.Int64()).
     result: pl.DataType = dtype if isinstance(dtype, pl.DataType) else dtype()
     return result
+
+
+_ARITHMETIC: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+}
+_COMPARE: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _never_equal(left: FieldType, right: FieldType) -> bool:
+    # Text against numbers or booleans: Python answers == with False, Polars raises.
+    others = NUMERIC | {T.BOOLEAN}
+    return (left is T.STRING and right in others) or (right is T.STRING and left in others)
+
+
+def _never_null(node: Node) -> bool:
+    return isinstance(node, Const) and node.value is not None
 
 
 _POLARS_TYPES: dict[FieldType, pl.DataType] = {

@@ -108,6 +108,20 @@ class Expression:
         # that frame.filter() accepts it.
         return expr.cast(pl.Boolean) if self.result_type is FieldType.BOOLEAN else expr
 
+    def to_polars_predicate(
+        self,
+        *,
+        now: datetime | None = None,
+        schema: Mapping[str, pl.DataType] | None = None,
+    ) -> pl.Expr:
+        """The expression as a condition over a frame: a Boolean column, true exactly where
+        ``matches`` is true for that row's fact, false or null elsewhere.
+
+        Unlike ``to_polars``, a value that is not a boolean counts by its truthiness (a bare
+        ``invoice_number`` is true where the text is not empty), as in the row evaluator.
+        """
+        return compile_columnar(self.tree, now=normalize_now(now), schema=schema, predicate=True)
+
     def explain(self, fact: Mapping[str, Any], *, now: datetime | None = None) -> ExplainNode:
         """Every sub-expression's value for ``fact``, as a tree; ``render()`` prints it."""
         return explain_node(self.tree, fact, normalize_now(now))

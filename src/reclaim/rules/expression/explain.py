@@ -16,7 +16,7 @@ from typing import Any
 
 from reclaim.rules.expression import runtime
 from reclaim.rules.expression.errors import EvaluationError
-from reclaim.rules.expression.functions import FUNCTIONS, compile_regex
+from reclaim.rules.expression.functions import FUNCTIONS
 from reclaim.rules.expression.nodes import (
     BinOp,
     BoolOp,
@@ -29,7 +29,9 @@ from reclaim.rules.expression.nodes import (
     Member,
     Node,
     UnaryOp,
+    children,
 )
+from reclaim.rules.expression.regex import compile_regex
 from reclaim.rules.expression.types import NUMERIC, FieldType
 
 T = FieldType
@@ -131,7 +133,7 @@ class _Interpreter:
             if node.op == "not":
                 value = runtime.not3(_bool3(node.operand, operand.value))
             elif node.op == "-":
-                value = None if operand.value is None else -operand.value
+                value = None if operand.value is None else _bounded(node, -operand.value)
             else:
                 value = operand.value
             return ExplainNode(text, value, children=[operand])
@@ -175,11 +177,11 @@ class _Interpreter:
         elif a is None or b is None:
             value = None
         elif node.op == "+":
-            value = a + b
+            value = _bounded(node, a + b)
         elif node.op == "-":
-            value = a - b
+            value = _bounded(node, a - b)
         else:
-            value = a * b
+            value = _bounded(node, a * b)
         return ExplainNode(node.span.text, value, children=[left, right])
 
     def compare(self, node: Compare) -> ExplainNode:
@@ -218,6 +220,13 @@ class _Interpreter:
         if spec.needs_now:
             args.insert(0, self.now)
         return ExplainNode(node.span.text, spec.row(*args), children=children)
+
+
+def _bounded(node: Node, value: Any) -> Any:
+    # As the row evaluator: integer results outside 64 bits are null (see runtime.int64).
+    if all(child.type in (T.INTEGER, T.ANY) for child in children(node)):
+        return runtime.int64(value)
+    return value
 
 
 def _bool3(node: Node, value: Any) -> bool | None:

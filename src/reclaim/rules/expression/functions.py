@@ -7,18 +7,20 @@ the row evaluator and explain; ``column`` builds the equivalent Polars expressio
 
 from __future__ import annotations
 
-__all__ = ["FUNCTIONS", "FunctionSpec", "compile_regex"]
+__all__ = ["FUNCTIONS", "FunctionSpec", "element_truth"]
 
+import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
 import polars as pl
-import re2
 
-from reclaim.rules.expression.runtime import as_utc
+from reclaim.rules.expression.regex import polars_regex
+from reclaim.rules.expression.runtime import INT64_MIN, as_utc, int64, parse_datetime
 from reclaim.rules.expression.types import NUMERIC, FieldType
 
 T = FieldType
@@ -29,6 +31,8 @@ _NUMBER = NUMERIC | {T.ANY}
 _STRING = frozenset({T.STRING, T.ANY})
 _SIZED = frozenset({T.STRING, T.LIST, T.ANY})
 _TIME = frozenset({T.DATETIME, T.ANY})
+_LIST = frozenset({T.LIST, T.ANY})
+_CONVERTIBLE = frozenset({T.STRING, T.NUMBER, T.INTEGER, T.BOOLEAN, T.ANY})
 
 # (argument expressions, argument types, literal argument values or None, evaluation time)
 ColumnBuilder = Callable[[Sequence[pl.Expr], Sequence[FieldType], Sequence[Any], datetime], pl.Expr]
@@ -69,24 +73,38 @@ def _len(value: Any) -> int | None:
 
 
 def _abs(value: Any) -> Any:
-    return None if value is None else abs(value)
+    return None if value is None else int64(abs(value))
+
+
+def _extreme(pick: Callable[..., Any], values: Sequence[Any]) -> Any:
+    # NaN is skipped like null (as Polars' min/max_horizontal do): Python's min() would answer
+    # by argument order, since every comparison with NaN is false.
+    present = [v for v in values if v is not None]
+    numbers = [v for v in present if v == v]
+    if numbers:
+        return pick(numbers)
+    return present[0] if present else None
 
 
 def _min(*values: Any) -> Any:
-    present = [v for v in values if v is not None]
-    return min(present) if present else None
+    return _extreme(min, values)
 
 
 def _max(*values: Any) -> Any:
-    present = [v for v in values if v is not None]
-    return max(present) if present else None
+    return _extreme(max, values)
 
 
 def _round(value: Any, digits: int = 0) -> Any:
     if value is None:
         return None
-    # Python's round() is half-to-even, as is Polars' default mode, so both evaluators agree.
-    return float(round(value, digits))
+    # Polars rounds x * 10**digits half to even and divides back; Python's round() works on
+    # the exact binary value instead (round(2.675, 2) == 2.67, Polars 2.68). We follow Polars,
+    # whose answer is also the one people expect from the decimal text.
+    scale = 10.0**digits
+    scaled = float(value) * scale
+    if not math.isfinite(scaled):
+        return scaled / scale
+    return round(scaled) / scale
 
 
 def _lower(value: str | None) -> str | None:
@@ -132,6 +150,61 @@ def _matches(value: str | None, regex: Any) -> bool | None:
     return None if value is None else regex.search(value) is not None
 
 
+# The text number() and datetime() accept, the same on both paths (Python's float() and
+# fromisoformat() alone accept more: '1_0', ' 5', 'nan', '20240102', week dates).
+_NUMBER_TEXT = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_DATETIME_TEXT = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?$"
+)
+_NUMBER_RE = re.compile(_NUMBER_TEXT)
+_DATETIME_RE = re.compile(_DATETIME_TEXT)
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return float(value) if _NUMBER_RE.match(value) else None
+    if isinstance(value, bool | int | float):
+        return float(value)
+    raise TypeError(f"number() cannot take a {type(value).__name__}")
+
+
+def _datetime(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not _DATETIME_RE.match(value):
+            return None
+        try:
+            return parse_datetime(value).astimezone(UTC)
+        except ValueError:  # well-formed but not a date: 2024-02-30, 24:00
+            return None
+    if isinstance(value, datetime | date):
+        result: datetime = as_utc(value)
+        return result
+    raise TypeError(f"datetime() cannot take a {type(value).__name__}")
+
+
+def _truths(values: Any) -> list[bool] | None:
+    if values is None:
+        return None
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise TypeError(f"any() and all() take a list, not a {type(values).__name__}")
+    return [bool(value) for value in values if value is not None]
+
+
+def _any(values: Any) -> bool | None:
+    truths = _truths(values)
+    return None if truths is None else any(truths)
+
+
+def _all(values: Any) -> bool | None:
+    truths = _truths(values)
+    return None if truths is None else all(truths)
+
+
 # --- column builders ---
 
 
@@ -141,6 +214,15 @@ def _col_len(
     if types[0] is T.LIST:
         return args[0].list.len().cast(pl.Int64)
     return args[0].str.len_chars().cast(pl.Int64)
+
+
+def _col_abs(
+    args: Sequence[pl.Expr], types: Sequence[FieldType], literals: Sequence[Any], now: datetime
+) -> pl.Expr:
+    if types[0] is T.INTEGER:
+        # abs(-2**63) does not fit in Int64: null, as in the row evaluator.
+        return pl.when(args[0] != INT64_MIN).then(args[0].abs())
+    return args[0].abs()
 
 
 def _epoch_us(expr: pl.Expr) -> pl.Expr:
@@ -167,14 +249,48 @@ def _col_matches(
     args: Sequence[pl.Expr], types: Sequence[FieldType], literals: Sequence[Any], now: datetime
 ) -> pl.Expr:
     # Polars uses Rust's regex crate: linear time like RE2, same syntax for what RE2 accepts.
-    return args[0].str.contains(literals[1], literal=False, strict=True)
+    return args[0].str.contains(polars_regex(literals[1]), literal=False, strict=True)
 
 
-def compile_regex(pattern: str) -> Any:
-    """Compile ``pattern`` with RE2 (linear time, no backtracking); raises re2.error."""
-    options = re2.Options()
-    options.log_errors = False
-    return re2.compile(pattern, options=options)
+def _col_number(
+    args: Sequence[pl.Expr], types: Sequence[FieldType], literals: Sequence[Any], now: datetime
+) -> pl.Expr:
+    if types[0] is T.STRING:
+        text = args[0]
+        parsed = text.cast(pl.Float64, strict=False)
+        return pl.when(text.str.contains(_NUMBER_TEXT)).then(parsed)
+    return args[0].cast(pl.Float64)
+
+
+def _col_datetime(
+    args: Sequence[pl.Expr], types: Sequence[FieldType], literals: Sequence[Any], now: datetime
+) -> pl.Expr:
+    if types[0] is T.DATETIME:
+        return args[0]
+    text = args[0]
+    # Every accepted shape rewritten to the full one, then parsed with a single format.
+    full = (
+        text.str.replace(" ", "T", literal=True)
+        .str.replace(r"^([0-9]{4}-[0-9]{2}-[0-9]{2})$", "${1}T00:00")
+        .str.replace(r"T([0-9]{2}):([0-9]{2})(Z|[+-]|$)", "T${1}:${2}:00${3}")
+        .str.replace(r"Z$", "+00:00")
+        .str.replace(r"(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?)$", "${1}+00:00")
+    )
+    parsed = full.str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False)
+    return pl.when(text.str.contains(_DATETIME_TEXT)).then(parsed)
+
+
+def element_truth(inner: pl.DataType | None) -> pl.Expr:
+    element = pl.element()
+    if inner is None or inner == pl.Boolean:
+        return element
+    if inner.is_numeric():
+        return element != 0
+    if inner == pl.String:
+        return element.str.len_chars() > 0
+    if isinstance(inner, pl.List | pl.Array):
+        return element.list.len() > 0
+    return element.is_not_null()
 
 
 def _spec(**kwargs: Any) -> FunctionSpec:
@@ -208,7 +324,7 @@ _TABLE = [
         returns=T.NUMBER,
         params=(_NUMBER,),
         row=_abs,
-        column=lambda a, t, k, n: a[0].abs(),
+        column=_col_abs,
         min_args=1,
         max_args=1,
         same_type_result=True,
@@ -409,6 +525,75 @@ _TABLE = [
         min_args=2,
         max_args=2,
         literal_args=frozenset({1}),
+    ),
+]
+
+_TABLE += [
+    _spec(
+        name="number",
+        signature="number(x: string | number | boolean) -> number",
+        doc=(
+            "x as a number: text such as '12', '-3.5' or '1e6' (no spaces, no 'nan'), true "
+            "as 1 and false as 0. Text that is not a number gives null."
+        ),
+        nulls="null if x is null or is text that is not a number",
+        example="number(cost_text) > 100",
+        example_fact={"cost_text": "120.50"},
+        example_result=True,
+        returns=T.NUMBER,
+        params=(_CONVERTIBLE,),
+        row=_number,
+        column=_col_number,
+        min_args=1,
+        max_args=1,
+    ),
+    _spec(
+        name="datetime",
+        signature="datetime(x: string | datetime) -> datetime",
+        doc=(
+            "x as a datetime: ISO 8601 text 'YYYY-MM-DD', optionally followed by 'THH:MM', "
+            "':SS', '.ffffff' and 'Z' or '+HH:MM' (naive means UTC). Other text gives null."
+        ),
+        nulls="null if x is null or is text that is not such a datetime",
+        example="days_since(datetime(created)) > 30",
+        example_fact={"created": "2020-01-31T08:00:00Z"},
+        example_result=True,
+        returns=T.DATETIME,
+        params=(frozenset({T.STRING, T.DATETIME, T.ANY}),),
+        row=_datetime,
+        column=_col_datetime,
+        min_args=1,
+        max_args=1,
+    ),
+    _spec(
+        name="any",
+        signature="any(items: list) -> boolean",
+        doc="Whether any item is true by truthiness (0, '' and [] are false); nulls are skipped.",
+        nulls="null if items is null; null items are skipped (any([]) is false)",
+        example="any(flags)",
+        example_fact={"flags": [False, None, True]},
+        example_result=True,
+        returns=T.BOOLEAN,
+        params=(_LIST,),
+        row=_any,
+        column=lambda a, t, k, n: a[0],  # built by the columnar compiler (element dtype)
+        min_args=1,
+        max_args=1,
+    ),
+    _spec(
+        name="all",
+        signature="all(items: list) -> boolean",
+        doc="Whether every item is true by truthiness; nulls are skipped (all([]) is true).",
+        nulls="null if items is null; null items are skipped",
+        example="all(checks)",
+        example_fact={"checks": [1, None, 2]},
+        example_result=True,
+        returns=T.BOOLEAN,
+        params=(_LIST,),
+        row=_all,
+        column=lambda a, t, k, n: a[0],  # built by the columnar compiler (element dtype)
+        min_args=1,
+        max_args=1,
     ),
 ]
 

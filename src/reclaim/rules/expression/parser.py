@@ -14,6 +14,10 @@ from __future__ import annotations
 __all__ = ["parse"]
 
 import ast
+import io
+import itertools
+import tokenize
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +30,15 @@ from reclaim.rules.expression.source import SourceText
 from reclaim.rules.expression.types import FactSchema
 
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
+# Spellings people bring from JavaScript, C and SQL, and ours (checked longest first).
+_FOREIGN_OPERATORS = (
+    ("===", "=="),
+    ("!==", "!="),
+    ("&&", "and"),
+    ("||", "or"),
+    ("!", "not"),
+    ("<>", "!="),
+)
 
 
 def parse(
@@ -64,8 +77,13 @@ class _Parser(SourceText):
         try:
             # Wrapped in brackets on lines of their own, so a condition may span lines (YAML
             # block scalars) while every line keeps its columns; lines are shifted back below.
-            tree = ast.parse("(\n" + self.source + "\n)", mode="eval")
+            with warnings.catch_warnings():
+                # '\w' in a string literal is an "invalid escape sequence" warning (an error
+                # under -W error) that keeps the backslash: exactly what a regex wants.
+                warnings.simplefilter("ignore")
+                tree = ast.parse("(\n" + self.source + "\n)", mode="eval")
         except SyntaxError as exc:
+            self._check_foreign_operators()
             line = min(max((exc.lineno or 2) - 1, 1), len(self.lines))
             column = exc.offset or 1
             if (exc.lineno or 2) - 1 > len(self.lines):
@@ -85,6 +103,27 @@ class _Parser(SourceText):
         ast.increment_lineno(tree, -1)
         self._check_size(tree)
         return tree
+
+    def _check_foreign_operators(self) -> None:
+        """After a syntax error: point at operators from other languages, with ours."""
+        try:
+            tokens = list(tokenize.generate_tokens(io.StringIO(self.source).readline))
+        except (tokenize.TokenError, SyntaxError):
+            return
+        for token, following in itertools.pairwise(tokens):
+            adjacent = following.start == token.end
+            pair = token.string + following.string if adjacent else token.string
+            for spelling, ours in _FOREIGN_OPERATORS:
+                if pair.startswith(spelling) or (spelling == "!" and token.string == "!"):
+                    if spelling == "!" and pair.startswith("!="):
+                        continue
+                    line, column = token.start
+                    raise self.error(
+                        f"{spelling!r} is not an operator of this language",
+                        f"write {ours!r} instead",
+                        line,
+                        column + 1,
+                    )
 
     def _check_bracket_depth(self) -> None:
         depth = 0

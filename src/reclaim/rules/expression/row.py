@@ -29,7 +29,7 @@ from typing import Any
 
 from reclaim.rules.expression import runtime
 from reclaim.rules.expression.errors import EvaluationError
-from reclaim.rules.expression.functions import FUNCTIONS, compile_regex
+from reclaim.rules.expression.functions import FUNCTIONS
 from reclaim.rules.expression.nodes import (
     BinOp,
     BoolOp,
@@ -42,7 +42,9 @@ from reclaim.rules.expression.nodes import (
     Member,
     Node,
     UnaryOp,
+    children,
 )
+from reclaim.rules.expression.regex import compile_regex
 from reclaim.rules.expression.types import NUMERIC, FieldType
 
 T = FieldType
@@ -78,6 +80,7 @@ _HELPERS: dict[str, Callable[..., Any]] = {
     "_floordiv": runtime.floordiv,
     "_mod": runtime.mod,
     "_power": runtime.power,
+    "_int64": runtime.int64,
     "_as_utc": runtime.as_utc,
     "_normalize_now": runtime.normalize_now,
 }
@@ -216,9 +219,10 @@ class _Generator:
             if node.op == "+":
                 return self.value(node.operand)
             if self.optimistic:
-                return ast.UnaryOp(op=ast.USub(), operand=self.value(node.operand))
+                negative = ast.UnaryOp(op=ast.USub(), operand=self.value(node.operand))
+                return self.bounded(node, negative)
             first, later = self.temp(self.value(node.operand))
-            negated = ast.UnaryOp(op=ast.USub(), operand=later)
+            negated = self.bounded(node, ast.UnaryOp(op=ast.USub(), operand=later))
             return ast.IfExp(test=_is_none(first), body=_const(None), orelse=negated)
         if isinstance(node, BinOp):
             return self.binop(node)
@@ -275,18 +279,26 @@ class _Generator:
             return build(refs)
         return ast.IfExp(test=_or(*checks), body=_const(None), orelse=build(refs))
 
+    def bounded(self, node: Node, expr: ast.expr) -> ast.expr:
+        """``expr`` nulled outside 64 bits when ``node`` may compute an integer."""
+        operands = [child.type for child in children(node)]
+        if all(kind in (T.INTEGER, T.ANY) for kind in operands):
+            return _call(self.helper("_int64"), expr)
+        return expr
+
     def binop(self, node: BinOp) -> ast.expr:
         if node.op == "**":
             assert isinstance(node.right, Const)
             return _call(self.helper("_power"), self.value(node.left), _const(node.right.value))
         numeric = node.left.type in NUMERIC and node.right.type in NUMERIC
-        # Inline only a division by a non-zero constant of a known number: with an undeclared
-        # type, "%" on a string from the data would be printf formatting ('%0999999999d').
+        # Inline only integer division by a non-zero constant (neither -1, whose quotient can
+        # leave 64 bits): with floats the helpers floor as Polars does, and with an undeclared
+        # type "%" on a string from the data would be printf formatting ('%0999999999d').
         if node.op in _DIVISIONS and not (
-            _never_null(node.right)
-            and isinstance(node.right, Const)
-            and node.right.value != 0
-            and node.left.type in NUMERIC
+            isinstance(node.right, Const)
+            and type(node.right.value) is int
+            and node.right.value not in (0, -1)
+            and node.left.type is T.INTEGER
         ):
             return _call(
                 self.helper(_DIVISIONS[node.op]), self.value(node.left), self.value(node.right)
@@ -295,7 +307,12 @@ class _Generator:
             return _call(self.helper("_mul"), self.value(node.left), self.value(node.right))
         op = _BIN_AST[node.op]
         return self.null_guarded(
-            (node.left, node.right), lambda r: ast.BinOp(left=r[0], op=op(), right=r[1])
+            (node.left, node.right),
+            lambda r: (
+                self.bounded(node, ast.BinOp(left=r[0], op=op(), right=r[1]))
+                if node.op in ("+", "-", "*")
+                else ast.BinOp(left=r[0], op=op(), right=r[1])
+            ),
         )
 
     def compare_operands(self, node: Compare) -> tuple[ast.expr, ast.expr]:

@@ -7,17 +7,21 @@ row evaluator, the explain interpreter and, by the tests, the columnar evaluator
 from __future__ import annotations
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
     "and3",
     "as_utc",
     "div",
     "floordiv",
     "index",
+    "int64",
     "member",
     "mod",
     "mul",
     "normalize_now",
     "not3",
     "or3",
+    "parse_datetime",
     "power",
     "truthy",
 ]
@@ -28,6 +32,25 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from reclaim.rules.expression.errors import EvaluationError
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def int64(value: Any) -> Any:
+    """An integer result that does not fit in 64 bits is null.
+
+    The columnar evaluator computes integers as Int64 (and checks for overflow there too), so
+    Python's unbounded integers would otherwise give answers the columnar path cannot.
+    """
+    if value.__class__ is int and not INT64_MIN <= value <= INT64_MAX:
+        return None
+    return value
+
+
+def _floor(quotient: float) -> float:
+    # Polars floors the quotient of two floats; floor() of inf or NaN is itself there.
+    return float(math.floor(quotient)) if math.isfinite(quotient) else quotient
 
 
 def truthy(value: Any) -> bool | None:
@@ -102,7 +125,7 @@ def mul(left: Any, right: Any) -> Any:
             "'*' on a string or list would repeat it; repetition is not supported",
             fix="declare the field as a number in the schema, or fix the fact",
         )
-    return left * right
+    return int64(left * right)
 
 
 def div(left: Any, right: Any) -> Any:
@@ -113,18 +136,29 @@ def div(left: Any, right: Any) -> Any:
 
 
 def floordiv(left: Any, right: Any) -> Any:
-    """``//``: floor division; null if either side is null or the divisor is zero."""
+    """``//``: floor division; null if either side is null or the divisor is zero.
+
+    With a float operand the quotient is ``floor(left / right)``, as Polars computes it (so
+    ``1.0 // 0.1`` is 10.0, where Python's exact floor division gives 9.0).
+    """
     if left is None or right is None or right == 0:
         return None
-    return left // right
+    if isinstance(left, float) or isinstance(right, float):
+        return _floor(left / right)
+    return int64(left // right)
 
 
 def mod(left: Any, right: Any) -> Any:
-    """``%``: modulo with the sign of the divisor; null if null or the divisor is zero."""
+    """``%``: modulo with the sign of the divisor; null if null or the divisor is zero.
+
+    With a float operand it is ``left - right * floor(left / right)``, as Polars computes it.
+    """
     if left is None or right is None or right == 0:
         return None
     if isinstance(left, str):
         raise EvaluationError("'%' formatting of strings is not supported", fix="use numbers")
+    if isinstance(left, float) or isinstance(right, float):
+        return left - right * _floor(left / right)
     return left % right
 
 
@@ -145,12 +179,26 @@ def power(base: Any, exponent: int) -> float | None:
 
 
 def as_utc(value: Any) -> Any:
-    """Datetimes compare as instants: naive ones are taken to be UTC, dates as UTC midnight."""
+    """Datetimes compare as instants: naive ones are taken to be UTC, dates as UTC midnight,
+    and ISO 8601 text (as JSON carries datetimes) is parsed."""
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        return parse_datetime(value)
     return value
+
+
+def parse_datetime(text: str) -> datetime:
+    """ISO 8601 text as an aware datetime (naive means UTC); ValueError if it is not one."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"{text[:40]!r} is not an ISO 8601 datetime such as 2024-01-31T12:00:00Z"
+        ) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
 
 
 def normalize_now(now: datetime | None) -> datetime:

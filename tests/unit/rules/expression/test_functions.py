@@ -12,7 +12,7 @@ from reclaim.rules.expression import FUNCTIONS, compile_expression
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
 REQUIRED = {
     "len", "abs", "min", "max", "round", "lower", "upper", "startswith", "endswith",
-    "contains", "coalesce", "days_since", "now", "matches",
+    "contains", "coalesce", "days_since", "now", "matches", "number", "datetime", "any", "all",
 }  # fmt: skip
 
 
