@@ -20,16 +20,18 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
-import polars as pl
-
 from reclaim.errors import SourceLocation
 from reclaim.rules.actions import ActionSpec
 from reclaim.rules.expression import Expression, FactSchema, compile_predicates
 from reclaim.rules.model import Kind, Mode, RuleTestCaseModel
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from reclaim.rules.explain import Explanation
     from reclaim.rules.testing import RuleTestReport
+else:
+    from reclaim.rules.expression.lazy import polars as pl
 
 _VERDICT_RANK = {"allow": 0, "warn": 1, "deny": 2}
 

@@ -13,13 +13,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import re2
 
 from reclaim.rules.expression.runtime import as_utc
 from reclaim.rules.expression.types import NUMERIC, FieldType
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from reclaim.rules.expression.lazy import polars as pl
 
 T = FieldType
 _MICROSECOND = timedelta(microseconds=1)
@@ -31,7 +35,9 @@ _SIZED = frozenset({T.STRING, T.LIST, T.ANY})
 _TIME = frozenset({T.DATETIME, T.ANY})
 
 # (argument expressions, argument types, literal argument values or None, evaluation time)
-ColumnBuilder = Callable[[Sequence[pl.Expr], Sequence[FieldType], Sequence[Any], datetime], pl.Expr]
+ColumnBuilder = Callable[
+    [Sequence["pl.Expr"], Sequence[FieldType], Sequence[Any], datetime], "pl.Expr"
+]
 
 
 @dataclass(frozen=True)
