@@ -74,10 +74,13 @@ class YamlLimits:
     stays under any node limit, yet every evaluator would copy it thousands of times).
     """
 
-    max_bytes: int = 5_000_000
+    max_bytes: int = 1_000_000
+    """Bytes of the file. Reading YAML costs about 4 s per MB on one core (the parser is pure
+    Python), which with the per-file limits of :class:`Limits` keeps any file that passes
+    within the 10 s budget of checking and first evaluation (docs/rules.md, "Limits")."""
     max_depth: int = 64
     max_nodes: int = 500_000
-    max_expanded_bytes: int = 5_000_000
+    max_expanded_bytes: int = 1_000_000
     """Characters of scalar text after alias expansion (by default no more than a file may
     hold: aliases may shorten a file, not make it bigger)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from reclaim.rules import (
     load_rules,
     load_rules_text,
 )
-from reclaim.rules.source import load_yaml
+from reclaim.rules.expression import Limits
+from reclaim.rules.source import YamlLimits, load_yaml
 
 
 def _errors(text: str, path: str = "r.yaml") -> list[str]:
@@ -41,7 +43,7 @@ def test_aliases_of_one_long_string_are_counted_by_the_text_they_repeat() -> Non
     assert len(text) < 101_000
     (error,) = _errors(text)
     assert error.startswith("r.yaml:3:")
-    assert "expands to more than 5,000,000 characters of text" in error
+    assert "expands to more than 1,000,000 characters of text" in error
     assert "remove aliases that repeat long values" in error
 
 
@@ -138,11 +140,11 @@ def test_a_folder_given_as_a_rule_file_is_refused(tmp_path: Path) -> None:
 
 def test_a_huge_integer_is_not_echoed_whole_into_the_error() -> None:
     with pytest.raises(YamlSyntaxError) as caught:
-        load_yaml("vars:\n  n: " + "9" * 1_000_000 + "\n", "r.yaml")
+        load_yaml("vars:\n  n: " + "9" * 900_000 + "\n", "r.yaml")
     message = str(caught.value)
     assert len(message) < 400
     assert message.startswith("r.yaml:2:6: cannot read '99999999999999999999'…")
-    assert "(1,000,000 characters) as int" in message
+    assert "(900,000 characters) as int" in message
 
 
 def test_explain_shows_integers_past_4300_digits_and_deep_values() -> None:
@@ -184,3 +186,52 @@ def test_bidi_check_applies_to_a_bare_expression() -> None:
 
     with pytest.raises(ExpressionError, match="U\\+202E"):
         compile_expression("x == '\u202e'")
+
+
+# --- item 7: a total budget per file, refused up front with the limit it passes -------------
+
+
+def _limited(text: str, **limits: int) -> list[str]:
+    with pytest.raises(RuleFileError) as caught:
+        load_rules_text(text, "r.yaml", limits=Limits(**limits))
+    return [str(error) for error in caught.value.errors]
+
+
+def test_too_many_rules_are_refused_before_any_is_checked() -> None:
+    rules = "".join(f"  - {{id: r{i}, when: 'x >'}}\n" for i in range(51))
+    assert _limited("rules:\n" + rules, max_rules=50) == [
+        "r.yaml:2:3: the file has 51 rules; a rule file may have 50; split the rules into "
+        "several files in one folder"
+    ]
+
+
+def test_the_files_syntax_nodes_are_budgeted_and_checking_stops_there() -> None:
+    # Each condition is 7 nodes (and, 2 comparisons of 2 operands): the 4th passes 25.
+    rules = "".join(f"  - id: r{i}\n    when: x > {i} and y < 3\n" for i in range(6))
+    rules += "  - id: bad\n    when: 'x >'\n"
+    errors = _limited("rules:\n" + rules, max_file_nodes=25)
+    assert errors == [
+        "r.yaml:9:11: the file's conditions and parameters have more than 25 syntax nodes in "
+        "all; the limit was passed here; split the rules into several files, or use long "
+        "lists in fewer rules"
+    ]
+
+
+def test_each_use_of_a_long_var_counts_against_the_file() -> None:
+    items = ", ".join(f"u{i}" for i in range(1_000))
+    rules = "".join(f"  - id: r{i}\n    when: owner in big\n" for i in range(3))
+    errors = _limited(f"vars:\n  big: [{items}]\nrules:\n{rules}", max_file_constant_items=2_500)
+    assert len(errors) == 1
+    assert errors[0].startswith("r.yaml:9:11: the file's expressions use more than 2,500 ")
+
+
+def test_the_documented_limits_are_the_defaults() -> None:
+    docs = (Path(__file__).parents[3] / "docs" / "rules.md").read_text(encoding="utf-8")
+    documented = dict(re.findall(r"^\| `(max_\w+)` \| ([\d,]+) \|", docs, flags=re.MULTILINE))
+    defaults = {**vars(YamlLimits()), **vars(Limits())}
+    for name in ("max_bytes", "max_expanded_bytes", "max_rules", "max_file_nodes"):
+        assert int(documented[name].replace(",", "")) == defaults[name], name
+    assert (
+        int(documented["max_file_constant_items"].replace(",", ""))
+        == (defaults["max_file_constant_items"])
+    )
