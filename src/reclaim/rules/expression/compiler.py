@@ -140,13 +140,12 @@ def compile_expression(
     return Expression(source, tree, schema=schema, location=location)
 
 
-def compile_predicates(
-    exprs: Sequence[Expression],
-) -> Callable[..., list[bool]]:
+def compile_predicates(exprs: Sequence[Expression], *, as_mask: bool = False) -> Callable[..., Any]:
     """One compiled function ``f(fact, now=None) -> list[bool]`` testing every expression.
 
     The fast path for "all rules per fact": each fact field is fetched once for all rules and
     there is one Python call per fact, not one per rule. Element i is ``exprs[i].matches``.
+    With ``as_mask=True`` the function returns an int instead, bit i set for ``exprs[i]``.
     """
     expressions = list(exprs)
 
@@ -157,9 +156,9 @@ def compile_predicates(
 
     program = compile_row(
         [expression.tree for expression in expressions],
-        mode="truths",
+        mode="mask" if as_mask else "truths",
         sources=[expression.source for expression in expressions],
         locate=locate,
     )
-    function: Callable[..., list[bool]] = program.function
+    function: Callable[..., Any] = program.function
     return function
