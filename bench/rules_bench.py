@@ -190,29 +190,197 @@ def bench_row(
     print(line)
 
 
-def bench_ruleset(
-    report: Report, facts: list[dict[str, Any]], frame: pl.DataFrame, repeats: int
+def timed_gc_on(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, Any]]:
+    """Like timed_together(), with the garbage collector left on as in a user's program: the
+    API builds result objects per fact, and the collections they cause are part of its cost."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    results: dict[str, Any] = {}
+    order = list(runs)
+    shuffle = random.Random(2)
+    for _ in range(repeats):
+        shuffle.shuffle(order)
+        for name in order:
+            gc.collect()
+            results[name] = None
+            start = time.perf_counter()
+            results[name] = runs[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(times[name]), results[name]) for name in runs}
+
+
+API_RULES = "\n".join(
+    f'  - id: r{i}\n    when: "{rule}"\n    action: emit\n    params:\n      type: flag\n'
+    for i, rule in enumerate(RULES)
+)
+API_FILE = (
+    "kind: plain\nmode: all\nfacts:\n"
+    + "\n".join(f"  {name}: {kind}" for name, kind in FIELDS.items())
+    + f"\n  id: string\nvars:\n  watch_list: {json.dumps(WATCH_LIST)}\nrules:\n{API_RULES}"
+)
+
+
+def hand_written_decide() -> Callable[[dict[str, Any]], list[tuple[str, dict[str, str]]]]:
+    """What a user writes by hand for the same 5 rules: one function per fact returning the
+    fired rules with their parameters, in rule order."""
+    watch = frozenset(WATCH_LIST)
+
+    def decide(f: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
+        fired = []
+        if f["cpu_avg"] < 10 and f["monthly_cost"] > 50:
+            fired.append(("r0", {"type": "flag"}))
+        if f["state"] == "unattached" and f["age_days"] > 7:
+            fired.append(("r1", {"type": "flag"}))
+        if f["owner"] in watch:
+            fired.append(("r2", {"type": "flag"}))
+        if f["env"] == "dev" and f["mem_avg"] < 20 and f["cpu_avg"] < 30:
+            fired.append(("r3", {"type": "flag"}))
+        if f["monthly_cost"] > 400 and f["age_days"] < 3:
+            fired.append(("r4", {"type": "flag"}))
+        return fired
+
+    return decide
+
+
+def hand_written_polars(frame: pl.DataFrame) -> pl.DataFrame:
+    """The same matches as RuleSet.evaluate_frame, written by hand with Polars' lazy API: one
+    filtered projection per rule, concatenated (in parallel) and ordered by fact, then rule."""
+    c = pl.col
+    conditions = [
+        (c("cpu_avg") < 10) & (c("monthly_cost") > 50),
+        (c("state") == "unattached") & (c("age_days") > 7),
+        c("owner").is_in(pl.Series(WATCH_LIST).implode()),
+        (c("env") == "dev") & (c("mem_avg") < 20) & (c("cpu_avg") < 30),
+        (c("monthly_cost") > 400) & (c("age_days") < 3),
+    ]
+    facts = frame.lazy().with_row_index("row")
+    parts = [
+        facts.filter(condition).select(
+            c("row"),
+            pl.lit(f"r{index}").alias("rule_id"),
+            pl.lit("emit").alias("action"),
+            pl.lit(0, dtype=pl.Int64).alias("priority"),
+            pl.struct(pl.lit("flag").alias("type")).alias("params"),
+        )
+        for index, condition in enumerate(conditions)
+    ]
+    return pl.concat(parts).sort("row", maintain_order=True).collect()
+
+
+def zen_decision(sources: Sequence[str]) -> dict[str, Any]:
+    """The 5 rules as a zen-engine decision: one expression node computing r0..r4."""
+    return {
+        "nodes": [
+            {"id": "in", "type": "inputNode", "name": "request", "position": {"x": 0, "y": 0}},
+            {
+                "id": "rules",
+                "type": "expressionNode",
+                "name": "rules",
+                "position": {"x": 1, "y": 0},
+                "content": {
+                    "expressions": [
+                        {"id": f"e{i}", "key": f"r{i}", "value": s} for i, s in enumerate(sources)
+                    ]
+                },
+            },
+            {"id": "out", "type": "outputNode", "name": "response", "position": {"x": 2, "y": 0}},
+        ],
+        "edges": [
+            {"id": "a", "sourceId": "in", "targetId": "rules", "type": "edge"},
+            {"id": "b", "sourceId": "rules", "targetId": "out", "type": "edge"},
+        ],
+    }
+
+
+def bench_api(
+    report: Report,
+    facts: list[dict[str, Any]],
+    frame: pl.DataFrame,
+    peer_facts: list[dict[str, Any]],
+    repeats: int,
+    expected: list[int],
 ) -> None:
-    try:
-        from reclaim.rules import load_rules_text
-    except ImportError:
-        print("RuleSet: not available")
-        return
-    fields = "\n".join(f"  {name}: {kind}" for name, kind in FIELDS.items())
-    rules = "\n".join(
-        f'  - id: r{i}\n    when: "{rule}"\n    action: emit\n    params:\n      type: flag\n'
-        for i, rule in enumerate(RULES)
+    """Issue 9, item 12: the API a user calls, beside what they would write by hand, in one
+    run, garbage collector on, the median of every contestant."""
+    from reclaim.rules import load_rules_text
+
+    ruleset = load_rules_text(API_FILE, "bench.yaml")
+    decide = hand_written_decide()
+    evaluate = ruleset.evaluate
+
+    def fired_counts(outcomes: Sequence[Any]) -> list[int]:
+        counts = [0] * len(RULES)
+        for outcome in outcomes:
+            for match in outcome.matches:
+                counts[int(match.rule_id[1:])] += 1
+        return counts
+
+    row = timed_gc_on(
+        {
+            "API: hand-written function per fact": lambda: [decide(f) for f in facts],
+            "API: RuleSet.evaluate_many": lambda: ruleset.evaluate_many(facts),
+            "API: RuleSet.evaluate per fact": lambda: [evaluate(f) for f in facts],
+        },
+        repeats,
     )
-    text = f"kind: plain\nmode: all\nfacts:\n{fields}\n  id: string\nvars:\n  watch_list: {json.dumps(WATCH_LIST)}\nrules:\n{rules}"
+    for name, (seconds, result) in row.items():
+        if "hand-written" in name:
+            counts = [0] * len(RULES)
+            for fired in result:
+                for rule_id, _ in fired:
+                    counts[int(rule_id[1:])] += 1
+        else:
+            counts = fired_counts(result)
+        assert counts == expected, (name, counts, expected)
+        report.add(name, len(facts), seconds)
+
+    # A columnar run takes milliseconds: more rounds for a stable median.
+    columnar = timed_gc_on(
+        {
+            "API: hand-written Polars (same matches frame)": lambda: hand_written_polars(frame),
+            "API: RuleSet.evaluate_frame": lambda: ruleset.evaluate_frame(frame),
+        },
+        repeats * 4,
+    )
+    reference = columnar["API: hand-written Polars (same matches frame)"][1]
+    for name, (seconds, result) in columnar.items():
+        counts = [int((result["rule_id"] == f"r{i}").sum()) for i in range(len(RULES))]
+        assert counts == expected, (name, counts, expected)
+        assert result.select("row", "rule_id").equals(reference.select("row", "rule_id")), name
+        report.add(name, frame.height, seconds)
+
     try:
-        ruleset = load_rules_text(text, "bench.yaml")
-    except Exception as exc:  # the rule-file format may differ from this guess; report, go on
-        print(f"RuleSet: could not load the bench rules ({exc})")
+        import zen
+    except ImportError:
+        print("zen-engine: not installed (pip install -e '.[bench]')")
         return
-    seconds, _ = timed(lambda: ruleset.evaluate_many(facts), repeats)
-    report.add("RuleSet.evaluate_many (rule files)", len(facts), seconds)
-    seconds, _ = timed(lambda: ruleset.evaluate_frame(frame), repeats)
-    report.add("RuleSet.evaluate_frame (rule files)", frame.height, seconds)
+    watch = "[" + ", ".join(f"'{o}'" for o in WATCH_LIST) + "]"
+    sources = [r.replace("watch_list", watch) for r in RULES]
+    content = json.dumps(zen_decision(sources))
+    engine = zen.ZenEngine({"loader": lambda key: content})
+    engine.evaluate("rules", peer_facts[0])  # load and cache the decision before timing
+
+    def zen_by_key() -> list[list[bool]]:
+        out = []
+        for f in peer_facts:
+            result = engine.evaluate("rules", f)["result"]
+            out.append([result[f"r{i}"] for i in range(len(RULES))])
+        return out
+
+    zen_runs = timed_gc_on({"API: zen-engine evaluate(key), per fact": zen_by_key}, repeats)
+    seconds, rows = zen_runs["API: zen-engine evaluate(key), per fact"]
+    peer_expected = counts_of_rows(rows)
+    report.add("API: zen-engine evaluate(key), per fact", len(peer_facts), seconds)
+    direct = [
+        [
+            f["cpu_avg"] < 10 and f["monthly_cost"] > 50,
+            f["state"] == "unattached" and f["age_days"] > 7,
+            f["owner"] in set(WATCH_LIST),
+            f["env"] == "dev" and f["mem_avg"] < 20 and f["cpu_avg"] < 30,
+            f["monthly_cost"] > 400 and f["age_days"] < 3,
+        ]
+        for f in peer_facts
+    ]
+    assert peer_expected == counts_of_rows(direct)
 
 
 def bench_columnar(report: Report, frame: pl.DataFrame, repeats: int, expected: list[int]) -> None:
@@ -472,7 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report = Report()
     bench_row(report, facts, args.repeats + 2, expected)
-    bench_ruleset(report, facts, frame, args.repeats)
+    bench_api(report, facts, frame, peer_facts, args.repeats, expected)
     # One columnar run over 100,000 facts takes milliseconds: more repeats for a stable median.
     bench_columnar(report, frame, args.repeats * 6, expected)
     bench_zen(report, peer_facts, args.repeats, peer_expected)
@@ -507,6 +675,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "zen-engine (best)",
     )
     report.ratio("row / zen-engine best", "ours: row (compile_predicates)", "zen-engine (best)")
+
+    print("\nratios through the API a user calls (issue 9, item 12; GC on, medians)")
+    report.ratio(
+        "evaluate_many / hand-written fn (goal >= 0.9)",
+        "API: RuleSet.evaluate_many",
+        "API: hand-written function per fact",
+    )
+    report.ratio(
+        "evaluate per fact / hand-written fn",
+        "API: RuleSet.evaluate per fact",
+        "API: hand-written function per fact",
+    )
+    report.ratio(
+        "evaluate_frame / hand Polars (goal >= 0.8)",
+        "API: RuleSet.evaluate_frame",
+        "API: hand-written Polars (same matches frame)",
+    )
+    report.ratio(
+        "evaluate_frame / zen evaluate(key) (goal >= 100)",
+        "API: RuleSet.evaluate_frame",
+        "API: zen-engine evaluate(key), per fact",
+    )
+    report.ratio(
+        "evaluate_many / zen evaluate(key)",
+        "API: RuleSet.evaluate_many",
+        "API: zen-engine evaluate(key), per fact",
+    )
     return 0
 
 

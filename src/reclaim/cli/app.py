@@ -2,26 +2,125 @@
 
 from __future__ import annotations
 
-__all__ = ["app", "main"]
+__all__ = ["LAZY_COMMANDS", "LazyCommand", "app", "main"]
 
+import importlib
 import sys
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperCommand, TyperGroup
 
 from reclaim import __version__
-from reclaim.cli import collect as collect_commands
-from reclaim.cli import db as db_commands
-from reclaim.cli import demo as demo_commands
-from reclaim.cli import policy as policy_commands
-from reclaim.cli import recommend as recommend_commands
-from reclaim.cli import rules as rules_commands
-from reclaim.cli import run as run_commands
-from reclaim.cli import runs as runs_commands
-from reclaim.cli import worker as worker_commands
 from reclaim.cli.context import err_console, state
 from reclaim.errors import ConfigError, ReclaimError
+
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """A sub-command whose module is imported only when it runs (or shows its own help).
+
+    ``attribute`` names a Typer app (a group such as ``reclaim rules``) or a function (a
+    command such as ``reclaim run``) in ``module``. ``summary`` is what ``reclaim --help``
+    shows: the first paragraph of the command's own help, which a test keeps equal.
+    """
+
+    module: str
+    attribute: str
+    summary: str
+
+
+# In the order ``reclaim --help`` lists them (Typer lists commands before groups).
+LAZY_COMMANDS: dict[str, LazyCommand] = {
+    "run": LazyCommand(
+        "reclaim.cli.run",
+        "run_command",
+        "Run the weekly loop (collect, recommend, report) as a durable workflow.",
+    ),
+    "recommend": LazyCommand(
+        "reclaim.cli.recommend",
+        "recommend_command",
+        "Evaluate the savings rules over the facts and store the recommendations.",
+    ),
+    "worker": LazyCommand(
+        "reclaim.cli.worker",
+        "worker",
+        "Run a worker: claim durable runs and drive them, resuming what dead workers left.",
+    ),
+    "demo": LazyCommand(
+        "reclaim.cli.demo",
+        "demo",
+        "Run the weekly loop on bundled sample data in a SQLite demo database.",
+    ),
+    "db": LazyCommand("reclaim.cli.db", "app", "Create or migrate reclaim's database."),
+    "collect": LazyCommand(
+        "reclaim.cli.collect",
+        "app",
+        "Collect billing, inventory and utilization into per-resource facts.",
+    ),
+    "sample": LazyCommand(
+        "reclaim.cli.collect", "sample_app", "Synthetic sample data to try reclaim on."
+    ),
+    "rules": LazyCommand(
+        "reclaim.cli.rules", "app", "Check, evaluate, explain and test YAML rule files."
+    ),
+    "runs": LazyCommand("reclaim.cli.runs", "app", "Inspect and operate durable workflow runs."),
+    "recommendations": LazyCommand(
+        "reclaim.cli.recommend",
+        "recommendations_app",
+        "List, inspect and dismiss the stored recommendations.",
+    ),
+    "schedules": LazyCommand(
+        "reclaim.cli.worker", "schedules_app", "Cron schedules: each tick starts exactly one run."
+    ),
+    "policy": LazyCommand(
+        "reclaim.cli.policy",
+        "app",
+        "Check Terraform/OpenTofu plans against policies in CI, and test the policies.",
+    ),
+}
+
+
+class _Placeholder(TyperCommand):
+    """Stands in for a sub-command in ``reclaim --help`` until the sub-command is used."""
+
+
+def load_command(name: str) -> Any:
+    """The real (click) command of a lazy sub-command, importing its module.
+
+    Typed ``Any``: Typer builds on Click or, from 0.29, on its own copy of Click, and this
+    module must not depend on which."""
+    entry = LAZY_COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_group(target)
+        group.name = name
+        return group
+    holder = typer.Typer(rich_markup_mode="rich")
+    holder.command(name)(target)
+    return typer.main.get_command(holder)
+
+
+class _LazyGroup(TyperGroup):
+    """The root group: lists every sub-command from :data:`LAZY_COMMANDS` and imports a
+    sub-command's module only when it is invoked.
+
+    Importing every command module up front pulled in SQLAlchemy, Polars, boto3 and the
+    collectors for ``reclaim --help`` and ``reclaim rules check``, which need none of them.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        for name, entry in LAZY_COMMANDS.items():
+            self.commands.setdefault(name, _Placeholder(name, help=entry.summary))
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if isinstance(command, _Placeholder) and name is not None:
+            command = self.commands[name] = load_command(name)
+        return name, command, rest
+
 
 app = typer.Typer(
     name="reclaim",
@@ -30,19 +129,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=_LazyGroup,
 )
-app.add_typer(db_commands.app, name="db")
-app.command("run")(run_commands.run_command)
-app.add_typer(collect_commands.app, name="collect")
-app.add_typer(collect_commands.sample_app, name="sample")
-app.add_typer(rules_commands.app, name="rules")
-app.add_typer(runs_commands.app, name="runs")
-app.command("recommend")(recommend_commands.recommend_command)
-app.add_typer(recommend_commands.recommendations_app, name="recommendations")
-app.command("worker")(worker_commands.worker)
-app.add_typer(worker_commands.schedules_app, name="schedules")
-app.command("demo")(demo_commands.demo)
-app.add_typer(policy_commands.app, name="policy")
 
 # Read before Typer parses anything, so an error while parsing can still honour --debug.
 _debug_requested = "--debug" in sys.argv
@@ -87,14 +175,16 @@ def main() -> None:
         app()
     except ReclaimError as exc:
         _fail(exc, exit_code=2 if isinstance(exc, ConfigError) else 1)
-    except SQLAlchemyError as exc:
-        _fail(exc, exit_code=1, prefix="database error: ")
+    except Exception as exc:
+        # SQLAlchemy is imported only by the commands that use a database, so a database
+        # error can only come after it was; checking sys.modules keeps it out of the others.
+        sqlalchemy_errors = sys.modules.get("sqlalchemy.exc")
+        if sqlalchemy_errors is not None and isinstance(exc, sqlalchemy_errors.SQLAlchemyError):
+            _fail(exc, exit_code=1, prefix="database error: ")
+        raise
     except KeyboardInterrupt:
         err_console.print("[yellow]interrupted[/]")
         sys.exit(130)
-    except Exception as exc:
-        # The last resort: no input may make a command print a traceback (use --debug).
-        _fail(exc, exit_code=1, prefix=f"internal error ({type(exc).__name__}): ")
 
 
 def _fail(exc: BaseException, *, exit_code: int, prefix: str = "") -> None:

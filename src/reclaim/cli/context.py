@@ -5,12 +5,13 @@ from __future__ import annotations
 __all__ = ["CliState", "console", "err_console", "state"]
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from sqlalchemy.engine import Engine
 
-from reclaim.store import create_engine, resolve_database_url
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 console = Console()
 err_console = Console(stderr=True)
@@ -24,10 +25,15 @@ class CliState:
 
     @property
     def database_url(self) -> str:
+        # Imported here: only commands that use the database load SQLAlchemy.
+        from reclaim.store import resolve_database_url
+
         return resolve_database_url(self.db_option)
 
     def engine(self) -> Engine:
         if self._engine is None:
+            from reclaim.store import create_engine
+
             self._engine = create_engine(self.database_url)
         return self._engine
 

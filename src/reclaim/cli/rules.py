@@ -11,9 +11,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -34,9 +33,13 @@ from reclaim.rules import (
     run_rule_tests,
 )
 from reclaim.rules.expression import ExplainNode
+from reclaim.rules.expression.display import plain_value
 from reclaim.rules.reports import junit_xml, sarif
-from reclaim.rules.source import load_yaml
+from reclaim.rules.source import DEFAULT_YAML_LIMITS, load_yaml, read_rule_file, shorten
 from reclaim.rules.testing import RuleTestReport, find_rule_tests, load_rule_tests
+
+if TYPE_CHECKING:
+    import polars as pl
 
 app = typer.Typer(
     help="Check, evaluate, explain and test YAML rule files.",
@@ -94,7 +97,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, default=_json_default, ensure_ascii=False)
+    return json.dumps(plain_value(value), default=_json_default, ensure_ascii=False)
 
 
 @app.command("check")
@@ -169,6 +172,8 @@ def _error_dict(error: ConfigError) -> dict[str, Any]:
 
 
 def _read_facts(path: Path, ruleset: RuleSet) -> pl.DataFrame:
+    import polars as pl  # here: only commands that read a table of facts load Polars
+
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -194,7 +199,7 @@ def _read_facts(path: Path, ruleset: RuleSet) -> pl.DataFrame:
             ]
             # Every record decides the columns, not only the first hundred.
             return pl.DataFrame(records, infer_schema_length=None)
-    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+    except (OSError, ValueError, RecursionError, pl.exceptions.PolarsError) as exc:
         raise ConfigError(
             f"cannot read the facts: {exc}",
             location=SourceLocation(str(path)),
@@ -256,14 +261,9 @@ def _warn_absent(ruleset: RuleSet, present: Sequence[str]) -> None:
 def _parse_fact(text: str) -> dict[str, Any]:
     if text.startswith("@"):
         path = Path(text[1:])
-        try:
-            data = load_yaml(path.read_bytes(), str(path)).data
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read the fact file: {exc.strerror or exc}",
-                location=SourceLocation(str(path)),
-                fix="check the path after '@'",
-            ) from exc
+        data = load_yaml(
+            read_rule_file(path, DEFAULT_YAML_LIMITS.max_bytes, what="fact file"), str(path)
+        ).data
         source = str(path)
     else:
         try:
@@ -272,6 +272,16 @@ def _parse_fact(text: str) -> dict[str, Any]:
             raise ConfigError(
                 f"--fact is not valid JSON: {exc.msg} at column {exc.colno}",
                 fix="write a JSON object such as '{\"cpu_avg\": 3}', or @file.json",
+            ) from exc
+        except ValueError as exc:  # an integer longer than Python converts (4,300 digits)
+            raise ConfigError(
+                f"--fact cannot be read: {shorten(str(exc), 200)}",
+                fix="give long numbers as strings, or shorten them",
+            ) from exc
+        except RecursionError as exc:
+            raise ConfigError(
+                "--fact nests lists or objects too deeply to read",
+                fix="flatten the fact; rule conditions read fields a few levels deep at most",
             ) from exc
         source = "--fact"
     if not isinstance(data, dict):

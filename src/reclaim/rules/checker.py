@@ -25,6 +25,7 @@ from reclaim.rules.errors import (
     TypeMismatchError,
     UnknownActionError,
     UnknownKeyError,
+    YamlLimitError,
 )
 from reclaim.rules.expression import (
     Expression,
@@ -34,6 +35,7 @@ from reclaim.rules.expression import (
     Limits,
     compile_expression,
 )
+from reclaim.rules.expression.nodes import Const, Node, children
 from reclaim.rules.model import (
     RuleModel,
     RuleSetModel,
@@ -77,6 +79,10 @@ class RuleChecker:
         self.host_constants = constants
         self.limits = limits
         self.errors: list[ConfigError] = []
+        # The file's running totals against the per-file limits (see Limits.max_file_nodes).
+        self.total_nodes = 0
+        self.total_constant_items = 0
+        self.over_budget = False
 
     # -- schema stage -------------------------------------------------------------------------
 
@@ -181,6 +187,16 @@ class RuleChecker:
                 )
             )
             raw_rules = []
+        if len(raw_rules) > self.limits.max_rules:
+            self.errors.append(
+                YamlLimitError(
+                    f"the file has {len(raw_rules):,} rules; a rule file may have "
+                    f"{self.limits.max_rules:,}",
+                    location=self.doc.location(("rules",)),
+                    fix="split the rules into several files in one folder",
+                )
+            )
+            return None
         rule_models: list[tuple[int, RuleModel]] = []
         for index, raw in enumerate(raw_rules):
             try:
@@ -332,19 +348,52 @@ class RuleChecker:
         *,
         offset: int = 0,
     ) -> Expression | None:
+        if self.over_budget:
+            return None
         location = self.doc.text_location(path)
         if offset and location.column is not None:
             location = SourceLocation(location.path, location.line, location.column + offset)
         try:
-            return compile_expression(
+            expression = compile_expression(
                 source, schema=schema, constants=constants, location=location, limits=self.limits
             )
+            self._spend(expression, location)
+            return expression
         except RuleFileError as exc:
             self.errors.extend(exc.errors)
         except ExpressionError as exc:
             exc.location = self._in_file(exc.location, location, path, offset)
             self.errors.append(exc)
         return None
+
+    def _spend(self, expression: Expression, location: SourceLocation) -> None:
+        """Add one expression to the file's totals; past a per-file limit, record the error
+        once and compile nothing more (the file is refused before anything evaluates it)."""
+        nodes, items = expression_cost(expression.tree)
+        self.total_nodes += nodes
+        self.total_constant_items += items
+        limits = self.limits
+        if self.total_nodes > limits.max_file_nodes:
+            message = (
+                f"the file's conditions and parameters have more than {limits.max_file_nodes:,} "
+                "syntax nodes in all"
+            )
+        elif self.total_constant_items > limits.max_file_constant_items:
+            message = (
+                "the file's expressions use more than "
+                f"{limits.max_file_constant_items:,} characters and list items of constants "
+                "in all (each use of a var counts its size)"
+            )
+        else:
+            return
+        self.over_budget = True
+        self.errors.append(
+            YamlLimitError(
+                f"{message}; the limit was passed here",
+                location=location,
+                fix="split the rules into several files, or use long lists in fewer rules",
+            )
+        )
 
     def _in_file(
         self,
@@ -540,6 +589,19 @@ class RuleChecker:
         if all(isinstance(part, str) for part in compiled):
             return ParamValue("const", "".join(compiled))
         return ParamValue("template", tuple(compiled))
+
+
+def expression_cost(tree: Node) -> tuple[int, int]:
+    """(syntax nodes, characters and items of constants) of a checked tree."""
+    nodes = items = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        nodes += 1
+        if isinstance(node, Const) and isinstance(node.value, str | list | tuple | Mapping):
+            items += len(node.value)
+        stack.extend(children(node))
+    return nodes, items
 
 
 def _params_fix(spec: ActionSpec) -> str:

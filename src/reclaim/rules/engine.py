@@ -1,9 +1,11 @@
 """Evaluating a rule set: one fact at a time (row) or a whole table at once (columnar).
 
 Row: all conditions of a rule set are tested per fact by one compiled function
-(``compile_predicates``), then actions run only for the rules that matched, so a rule set costs
-little more than its conditions. Columnar: every condition becomes a Polars expression and all
-are computed in one ``select``; parameters are computed only over the matching rows.
+(``compile_predicates``) that returns the fired rules as a bit mask, then actions run only for
+the rules that matched; the matches of rules whose parameters are constants are built once and
+looked up by mask, so a rule set costs little more than its conditions. Columnar: every
+condition becomes a Polars expression; one lazy query per rule filters the matching rows and
+computes the parameters over them only, and the queries run together (in parallel).
 
 Both follow the same modes and the same null semantics (a condition that is null does not
 match), and give the same matches; a test holds them to it.
@@ -80,25 +82,59 @@ def evaluate_fact(
     run_actions: bool = True,
 ) -> Outcome:
     """Evaluate one fact; see the module doc for the modes. The fact is not modified."""
-    rules = ruleset.active_rules
     if ruleset.mode == "ordered" and ruleset.updates_context:
-        return _evaluate_ordered(rules, fact, now, run_actions)
-    flags = ruleset.predicates(fact, now)
+        return _evaluate_ordered(ruleset.active_rules, fact, now, run_actions)
+    mask = ruleset.predicate_mask(fact, now)
+    if not mask:
+        return Outcome(fact, fact, ())
+    matches = ruleset.match_plans.get(mask)
+    if matches is not None:
+        return Outcome(fact, fact, matches)
+    return _outcome_of_mask(ruleset, fact, mask, now, run_actions)
+
+
+# Distinct fired-rule masks remembered per rule set; beyond it, outcomes are built each time.
+_MAX_PLANS = 4096
+
+
+def _outcome_of_mask(
+    ruleset: RuleSet,
+    fact: Mapping[str, Any],
+    mask: int,
+    now: datetime.datetime | None,
+    run_actions: bool,
+) -> Outcome:
+    """The outcome of a fact whose fired rules are the bits of ``mask`` (in evaluation
+    order); remembered in ``ruleset.match_plans`` when it cannot depend on the fact."""
+    rules = ruleset.active_rules
+    static = ruleset.static_matches
     first_only = ruleset.mode == "first"
     matches: list[Match] = []
     context: dict[str, Any] | None = None
-    for rule, hit in zip(rules, flags, strict=True):
-        if not hit:
-            continue
-        match, updates = _fire(rule, fact, now, run_actions)
-        matches.append(match)
-        if updates:
-            if context is None:
-                context = dict(fact)
-            context.update(updates)
+    reusable = True
+    remaining = mask
+    while remaining:
+        lowest = remaining & -remaining
+        remaining ^= lowest
+        index = lowest.bit_length() - 1
+        shared = static[index]
+        if shared is not None:
+            matches.append(shared)
+        else:
+            reusable = False
+            match, updates = _fire(rules[index], fact, now, run_actions)
+            matches.append(match)
+            if updates:
+                if context is None:
+                    context = dict(fact)
+                context.update(updates)
         if first_only:
             break
-    return Outcome(fact, fact if context is None else context, tuple(matches))
+    found = tuple(matches)
+    plans = ruleset.match_plans
+    if reusable and len(plans) < _MAX_PLANS:
+        plans[mask] = found
+    return Outcome(fact, fact if context is None else context, found)
 
 
 def _evaluate_ordered(
@@ -129,50 +165,27 @@ def evaluate_facts(
     """Evaluate many facts with the row evaluator, in order.
 
     The same as calling :func:`evaluate_fact` on each, with the per-fact overhead hoisted:
-    one compiled call tests every condition, and facts that match nothing cost nothing more.
+    one compiled call tests every condition and returns the fired rules as a bit mask; a
+    fact that fires nothing, or only rules whose match is always the same, costs that call
+    and one table lookup.
     """
     if ruleset.mode == "ordered" and ruleset.updates_context:
         return [evaluate_fact(ruleset, fact, now=now, run_actions=run_actions) for fact in facts]
-    predicates = ruleset.predicates
-    rules = ruleset.active_rules
-    first_only = ruleset.mode == "first"
+    mask_of = ruleset.predicate_mask
+    plans = ruleset.match_plans
+    plan = plans.get
     outcomes: list[Outcome] = []
     append = outcomes.append
     for fact in facts:
-        flags = predicates(fact, now)
-        if True not in flags:
+        mask = mask_of(fact, now)
+        if not mask:
             append(Outcome(fact, fact, ()))
             continue
-        matches: list[Match] = []
-        context = None
-        for index, hit in enumerate(flags):
-            if not hit:
-                continue
-            rule = rules[index]
-            spec = rule.action
-            if spec is None or (spec.builtin and not spec.updates_context):
-                # The common case, inlined: no handler to call, no context to update.
-                params = rule.evaluate_params(fact, now) if rule.params else {}
-                matches.append(
-                    Match(
-                        rule.id,
-                        None if spec is None else spec.name,
-                        params,
-                        None if spec is None else params,
-                        rule.priority,
-                        rule.tags,
-                    )
-                )
-            else:
-                match, updates = _fire(rule, fact, now, run_actions)
-                matches.append(match)
-                if updates:
-                    if context is None:
-                        context = dict(fact)
-                    context.update(updates)
-            if first_only:
-                break
-        append(Outcome(fact, fact if context is None else context, tuple(matches)))
+        matches = plan(mask)
+        if matches is None:
+            append(_outcome_of_mask(ruleset, fact, mask, now, run_actions))
+        else:
+            append(Outcome(fact, fact, matches))
     return outcomes
 
 
@@ -243,24 +256,21 @@ def _with_missing_fields(frame: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
     return frame.with_columns(columns) if columns else frame
 
 
-def _param_fields(rule: Rule) -> list[str]:
-    names: set[str] = set()
-    for value in rule.params.values():
-        for expression in value.expressions:
-            names |= expression.fields
-    return sorted(names)
-
-
 def _match_rows(
-    work: pl.DataFrame,
-    mask: pl.Series,
+    source: pl.LazyFrame,
+    condition: pl.Expr | pl.Series,
     rule: Rule,
     order: int,
     now: datetime.datetime | None,
-) -> pl.DataFrame:
-    # Filter only the columns the parameters read, not the whole table.
-    columns_needed = ["__row", *(name for name in _param_fields(rule) if name in work.columns)]
-    source = work.select(columns_needed).filter(mask)
+    schema: Mapping[str, pl.DataType],
+) -> pl.LazyFrame:
+    # Lazy, so Polars reads only the columns the condition and the parameters need.
+    return source.filter(condition).select(_match_columns(rule, order, now, schema))
+
+
+def _match_columns(
+    rule: Rule, order: int, now: datetime.datetime | None, schema: Mapping[str, pl.DataType]
+) -> list[pl.Expr]:
     columns: list[pl.Expr] = [
         pl.col("__row").alias("row"),
         pl.lit(rule.id, dtype=pl.String).alias("rule_id"),
@@ -268,26 +278,28 @@ def _match_rows(
         pl.lit(rule.priority, dtype=pl.Int64).alias("priority"),
         pl.lit(order, dtype=pl.Int64).alias("__order"),
     ]
-    schema = source.schema
     columns.extend(
         _values_of(value.to_polars(now, schema)).alias(f"__p_{name}")
         for name, value in rule.params.items()
     )
-    return source.select(columns)
+    return columns
 
 
 def _assemble(parts: list[pl.DataFrame], param_names: list[str]) -> pl.DataFrame:
     parts = [part for part in parts if part.height]
     if not parts:
         return _empty_matches(param_names)
-    combined = pl.concat(parts, how="diagonal_relaxed").sort(["row", "__order"])
     columns: list[pl.Expr] = [pl.col(name) for name in _MATCH_COLUMNS]
-    present = [name for name in param_names if f"__p_{name}" in combined.columns]
+    found = {name for part in parts for name in part.columns}
+    present = [name for name in param_names if f"__p_{name}" in found]
     if present:
         columns.append(
             pl.struct([pl.col(f"__p_{name}").alias(name) for name in present]).alias("params")
         )
-    return combined.select(columns)
+    # Parts come in rule order, so a stable sort by fact keeps the rules' order within a fact.
+    # One lazy query: the concatenation, sort and struct are fused rather than copied thrice.
+    combined = pl.concat([part.lazy() for part in parts], how="diagonal_relaxed")
+    return combined.sort("row", maintain_order=True).select(columns).collect()
 
 
 def evaluate_frame(
@@ -370,32 +382,66 @@ def _evaluate_frame(
         return _evaluate_frame_ordered(rules, work, now, param_names)
     if not rules:
         return _empty_matches(param_names)
-    hit_names = [f"__hit{index}" for index in range(len(rules))]
-    # One select computes every condition: Polars runs them in parallel over shared columns.
-    schema = work.schema
-    hits = work.select(
-        _column_of(rule.condition.to_polars_predicate(now=now, schema=schema)).alias(name)
-        for rule, name in zip(rules, hit_names, strict=True)
-    )
+    conditions, selections = _frame_plan(ruleset, work.schema, now)
     if ruleset.mode == "first":
         winner = pl.coalesce(
             [
-                pl.when(pl.col(name)).then(pl.lit(index, dtype=pl.Int64))
-                for index, name in enumerate(hit_names)
+                pl.when(condition).then(pl.lit(index, dtype=pl.Int64))
+                for index, condition in enumerate(conditions)
             ]
         )
-        masks = hits.select(
-            (winner == index).fill_null(False).alias(name) for index, name in enumerate(hit_names)
-        )
+        work = work.with_columns(winner.alias("__winner"))
+        conditions = [(pl.col("__winner") == index).fill_null(False) for index in range(len(rules))]
+    source = work.lazy()
+    if len(rules) <= _FEW_RULES:
+        # One lazy query per rule, run together: each filters the rows its condition keeps
+        # and computes the parameters over those only.
+        queries = [
+            source.filter(condition).select(columns)
+            for condition, columns in zip(conditions, selections, strict=True)
+        ]
     else:
-        masks = hits
-    parts: list[pl.DataFrame] = []
-    for index, (rule, name) in enumerate(zip(rules, hit_names, strict=True)):
-        mask = masks.get_column(name)
-        if not mask.any():
-            continue
-        parts.append(_match_rows(work, mask, rule, index, now))
-    return _assemble(parts, param_names)
+        # Many rules: every condition in one select first, then queries only for the rules
+        # that matched some fact (a query per rule would cost more to plan than to run).
+        hits = work.select(
+            condition.alias(f"__hit{index}") for index, condition in enumerate(conditions)
+        )
+        queries = [
+            source.filter(mask).select(columns)
+            for mask, columns in zip(hits.iter_columns(), selections, strict=True)
+            if mask.any()
+        ]
+    return _assemble(pl.collect_all(queries), param_names)
+
+
+# Up to this many rules, the columnar evaluator plans one lazy query per rule.
+_FEW_RULES = 64
+
+
+# Frame schemas whose compiled Polars expressions are kept per rule set.
+_MAX_FRAME_PLANS = 8
+
+
+def _frame_plan(
+    ruleset: RuleSet, schema: Mapping[str, pl.DataType], now: datetime.datetime | None
+) -> tuple[list[pl.Expr], list[list[pl.Expr]]]:
+    """Every active rule's condition and match columns as Polars expressions over frames of
+    ``schema``: compiled once per schema, unless a rule reads the time (``now()``)."""
+    rules = ruleset.active_rules
+    key = None if ruleset.uses_now else tuple(schema.items())
+    plans = ruleset.frame_plans
+    if key is not None and key in plans:
+        return plans[key]
+    plan = (
+        [
+            _column_of(rule.condition.to_polars_predicate(now=now, schema=schema))
+            for rule in rules
+        ],
+        [_match_columns(rule, index, now, schema) for index, rule in enumerate(rules)],
+    )
+    if key is not None and len(plans) < _MAX_FRAME_PLANS:
+        plans[key] = plan
+    return plan
 
 
 def _evaluate_frame_ordered(
@@ -410,7 +456,7 @@ def _evaluate_frame_ordered(
         hit = work.select(_column_of(condition)).to_series()
         if not hit.any():
             continue
-        parts.append(_match_rows(work, hit, rule, index, now))
+        parts.append(_match_rows(work.lazy(), hit, rule, index, now, work.schema).collect())
         spec = rule.action
         if spec is not None and spec.updates_context and spec.builtin:
             updates = [

@@ -30,7 +30,8 @@ class YamlSyntaxError(ConfigError):
 
 
 class YamlLimitError(ConfigError):
-    """The YAML file is larger, deeper or expands to more nodes than a rule file may."""
+    """The file is larger, deeper, expands to more, or asks for more work (rules, syntax nodes,
+    constants) than a rule file may; see the limits in docs/rules.md."""
 
 
 class DuplicateKeyError(ConfigError):

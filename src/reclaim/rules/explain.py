@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from reclaim.errors import ConfigError, ExecutionError, SourceLocation
 from reclaim.rules.expression import ExplainNode
+from reclaim.rules.expression.display import plain_value, show_value
 from reclaim.rules.ruleset import RuleSet, format_value
 
 Status = Literal["fired", "not matched", "shadowed", "disabled"]
@@ -58,7 +59,7 @@ class RuleExplanation:
             "fired": self.fired,
             "condition": self.condition,
             "location": str(self.location) if self.location else None,
-            "params": dict(self.params) if self.params is not None else None,
+            "params": plain_value(self.params) if self.params is not None else None,
             "tree": _node_dict(self.tree) if self.tree is not None else None,
         }
 
@@ -71,7 +72,10 @@ class RuleExplanation:
             lines.extend("    " + line for line in self.tree.render().splitlines())
         if self.params:
             for name, value in self.params.items():
-                shown = "null" if value is None else format_value(value)
+                if isinstance(value, str | float | datetime.datetime):
+                    shown = format_value(value)
+                else:  # bounded: a parameter can carry a huge integer or a deep value
+                    shown = show_value(value)
                 lines.append(f"    {name} = {shown}")
         return "\n".join(lines)
 
@@ -96,7 +100,7 @@ class Explanation:
             "ruleset": self.ruleset,
             "mode": self.mode,
             "fired": self.fired,
-            "context": dict(self.context),
+            "context": plain_value(self.context),
             "rules": [rule.to_dict() for rule in self.rules],
         }
 
@@ -106,9 +110,11 @@ class Explanation:
 
 
 def _node_dict(node: ExplainNode) -> dict[str, Any]:
-    data: dict[str, Any] = {"text": node.text, "value": node.value}
+    data: dict[str, Any] = {"text": node.text, "value": plain_value(node.value)}
     if node.op is not None:
-        data.update(op=node.op, actual=node.actual, expected=node.expected)
+        data.update(
+            op=node.op, actual=plain_value(node.actual), expected=plain_value(node.expected)
+        )
     if node.children:
         data["children"] = [_node_dict(child) for child in node.children]
     return data

@@ -26,19 +26,18 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path as FilePath
 from typing import Any
 
-from reclaim.errors import ConfigError, SourceLocation
+from reclaim.errors import ConfigError
 from reclaim.rules.actions import ACTIONS, CONSTANTS, ActionRegistry
 from reclaim.rules.checker import RuleChecker
 from reclaim.rules.errors import (
     RuleFileError,
-    YamlLimitError,
 )
 from reclaim.rules.expression import (
     DEFAULT_LIMITS,
     Limits,
 )
 from reclaim.rules.ruleset import RuleSet
-from reclaim.rules.source import DEFAULT_YAML_LIMITS, YamlLimits, load_yaml
+from reclaim.rules.source import DEFAULT_YAML_LIMITS, YamlLimits, load_yaml, read_rule_file
 
 RULE_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIXES = (".tests.yaml", ".tests.yml")
@@ -90,32 +89,10 @@ def load_rules(
     limits: Limits = DEFAULT_LIMITS,
 ) -> RuleSet:
     """Load and check one rule file. See :func:`load_rules_text` for the options and errors."""
-    file_path = FilePath(path)
     try:
-        size = file_path.stat().st_size
-        if size > yaml_limits.max_bytes:
-            # Checked before reading, so a huge file costs nothing.
-            raise RuleFileError(
-                [
-                    YamlLimitError(
-                        f"the file is {size:,} bytes, more than the {yaml_limits.max_bytes:,} "
-                        "a rule file may be",
-                        location=SourceLocation(str(path)),
-                        fix="split it into several files in one folder",
-                    )
-                ]
-            )
-        data = file_path.read_bytes()
-    except OSError as exc:
-        raise RuleFileError(
-            [
-                ConfigError(
-                    f"cannot read the rule file: {exc.strerror or exc}",
-                    location=SourceLocation(str(path)),
-                    fix="check the path",
-                )
-            ]
-        ) from exc
+        data = read_rule_file(path, yaml_limits.max_bytes)
+    except ConfigError as exc:
+        raise RuleFileError([exc]) from exc
     return load_rules_text(
         data,
         str(path),

@@ -15,12 +15,12 @@ __all__ = [
 ]
 
 import datetime
+import importlib
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
-
-import polars as pl
 
 from reclaim.errors import SourceLocation
 from reclaim.rules.actions import ActionSpec
@@ -28,8 +28,12 @@ from reclaim.rules.expression import Expression, FactSchema, compile_predicates
 from reclaim.rules.model import Kind, Mode, RuleTestCaseModel
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from reclaim.rules.explain import Explanation
     from reclaim.rules.testing import RuleTestReport
+else:
+    from reclaim.rules.expression.lazy import polars as pl
 
 _VERDICT_RANK = {"allow": 0, "warn": 1, "deny": 2}
 
@@ -248,6 +252,65 @@ class RuleSet:
         return compile_predicates([rule.condition for rule in self.active_rules])
 
     @cached_property
+    def predicate_mask(self) -> Callable[..., int]:
+        """``f(fact, now) -> int``: every active rule's condition in one call, bit i set when
+        rule i of :attr:`active_rules` matches (what the row evaluator runs)."""
+        return compile_predicates([rule.condition for rule in self.active_rules], as_mask=True)
+
+    @cached_property
+    def static_matches(self) -> tuple[Match | None, ...]:
+        """Per active rule, the one Match it always gives when it fires, or None when its
+        match depends on the fact (a parameter is an expression or template) or calls code.
+
+        Such a Match (and its ``params``) is shared by every outcome the rule fires in; like
+        every Match, treat it as read-only.
+        """
+        shared: list[Match | None] = []
+        for rule in self.active_rules:
+            spec = rule.action
+            static = all(value.kind == "const" for value in rule.params.values()) and (
+                spec is None or (spec.builtin and not spec.updates_context)
+            )
+            if not static:
+                shared.append(None)
+                continue
+            params = {name: value.value for name, value in rule.params.items()}
+            shared.append(
+                Match(
+                    rule.id,
+                    None if spec is None else spec.name,
+                    params,
+                    None if spec is None else params,
+                    rule.priority,
+                    rule.tags,
+                )
+            )
+        return tuple(shared)
+
+    @cached_property
+    def match_plans(self) -> dict[int, tuple[Match, ...]]:
+        """Matches by the bit mask of the rules that fired, filled as masks are met, for masks
+        whose every match is static: a fact then costs one compiled call and one lookup."""
+        return {}
+
+    @cached_property
+    def frame_plans(self) -> dict[Any, tuple[list[pl.Expr], list[list[pl.Expr]]]]:
+        """The columnar evaluator's compiled Polars expressions, by frame schema."""
+        return {}
+
+    @cached_property
+    def uses_now(self) -> bool:
+        """Whether any condition or parameter reads the evaluation time."""
+        return any(
+            expression.uses_now
+            for rule in self.rules
+            for expression in (
+                rule.condition,
+                *(e for value in rule.params.values() for e in value.expressions),
+            )
+        )
+
+    @cached_property
     def updates_context(self) -> bool:
         """Whether any active rule's action writes to the context (``set`` and the like)."""
         return any(rule.action is not None and rule.action.updates_context for rule in self.rules)
@@ -278,9 +341,8 @@ class RuleSet:
         run_actions: bool = True,
     ) -> Outcome:
         """Evaluate one fact. With ``run_actions=False`` impure (host) actions are not called."""
-        from reclaim.rules.engine import evaluate_fact
-
-        return evaluate_fact(self, fact, now=now, run_actions=run_actions)
+        outcome: Outcome = _engine().evaluate_fact(self, fact, now=now, run_actions=run_actions)
+        return outcome
 
     def evaluate_many(
         self,
@@ -290,9 +352,10 @@ class RuleSet:
         run_actions: bool = True,
     ) -> list[Outcome]:
         """Evaluate many facts one by one (the row evaluator)."""
-        from reclaim.rules.engine import evaluate_facts
-
-        return evaluate_facts(self, facts, now=now, run_actions=run_actions)
+        outcomes: list[Outcome] = _engine().evaluate_facts(
+            self, facts, now=now, run_actions=run_actions
+        )
+        return outcomes
 
     def evaluate_frame(
         self, frame: pl.DataFrame, *, now: datetime.datetime | None = None
@@ -303,9 +366,8 @@ class RuleSet:
         ``priority`` and ``params`` (a struct of every parameter name used in the rule set;
         null where a rule has no such parameter). Host (impure) actions are not called.
         """
-        from reclaim.rules.engine import evaluate_frame
-
-        return evaluate_frame(self, frame, now=now)
+        matches: pl.DataFrame = _engine().evaluate_frame(self, frame, now=now)
+        return matches
 
     def explain(
         self,
@@ -324,3 +386,12 @@ class RuleSet:
         from reclaim.rules.testing import run_tests
 
         return run_tests(self, self.tests, source=self.path or self.name)
+
+
+def _engine() -> Any:
+    """:mod:`reclaim.rules.engine`, which imports this module: imported on first use, then
+    read from ``sys.modules`` (an import statement per ``evaluate`` call cost a microsecond)."""
+    engine = sys.modules.get("reclaim.rules.engine")
+    if engine is None:
+        engine = importlib.import_module("reclaim.rules.engine")
+    return engine

@@ -17,10 +17,15 @@ __all__ = [
     "YamlDocument",
     "YamlLimits",
     "load_yaml",
+    "read_rule_file",
+    "shorten",
 ]
 
 import datetime
+import os
+import stat
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -63,13 +68,21 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 class YamlLimits:
     """Bounds checked while reading, before the content is used.
 
-    ``max_nodes`` counts nodes after alias expansion: an alias costs as much as the node it
-    names, which is what stops exponential alias bombs.
+    ``max_nodes`` and ``max_expanded_bytes`` count the document after alias expansion: an
+    alias costs as many nodes and bytes as the node it names. Nodes stop exponential alias
+    bombs; bytes stop linear ones (one long anchored string repeated by thousands of aliases
+    stays under any node limit, yet every evaluator would copy it thousands of times).
     """
 
-    max_bytes: int = 5_000_000
+    max_bytes: int = 1_000_000
+    """Bytes of the file. Reading YAML costs about 4 s per MB on one core (the parser is pure
+    Python), which with the per-file limits of :class:`Limits` keeps any file that passes
+    within the 10 s budget of checking and first evaluation (docs/rules.md, "Limits")."""
     max_depth: int = 64
     max_nodes: int = 500_000
+    max_expanded_bytes: int = 1_000_000
+    """Characters of scalar text after alias expansion (by default no more than a file may
+    hold: aliases may shorten a file, not make it bigger)."""
 
 
 DEFAULT_YAML_LIMITS = YamlLimits()
@@ -93,6 +106,12 @@ class YamlDocument:
     data: Any
     key_positions: dict[Path, Position] = field(default_factory=dict)
     value_positions: dict[Path, Position] = field(default_factory=dict)
+
+    @cached_property
+    def lines(self) -> list[str]:
+        """The file's lines, split once: every error of a file is located in them, and
+        splitting per error made reporting N errors cost N times the file."""
+        return self.text.splitlines()
 
     def location(self, path: Path, *, key: bool = False) -> SourceLocation:
         """Where ``path`` is in the file; the nearest enclosing item when it is not recorded.
@@ -119,7 +138,7 @@ class YamlDocument:
             return SourceLocation(self.path, position.line, position.column + 1)
         if position.style in ("|", ">"):
             # Block scalar content starts on the next non-empty line, at its indentation.
-            lines = self.text.splitlines()
+            lines = self.lines
             for number in range(position.line, len(lines)):
                 content = lines[number]
                 if content.strip():
@@ -140,7 +159,7 @@ class YamlDocument:
             return start
         if position.style == "|" or line > 1:
             return SourceLocation(self.path, start.line + line - 1, start.column + column - 1)
-        lines = self.text.splitlines()
+        lines = self.lines
         offset = column - 1
         number = start.line
         content_column = start.column
@@ -163,6 +182,7 @@ class _Frame:
     path: Path
     anchor: str | None
     start_nodes: int
+    start_bytes: int
     pending_key: Any = None
     has_key: bool = False
     key_position: Position | None = None
@@ -184,8 +204,9 @@ class _Builder:
         self._constructor = yaml.constructor
         self.document = YamlDocument(path, text, None)
         self.errors: list[ConfigError] = []
-        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.anchors: dict[str, tuple[Any, int, int]] = {}
         self.nodes = 0
+        self.bytes = 0
         self.stack: list[_Frame] = []
         self.root: Any = _MISSING
         self.documents = 0
@@ -198,14 +219,22 @@ class _Builder:
         mark = event.start_mark
         return Position(mark.line + 1, mark.column + 1, style)
 
-    def _count(self, amount: int, event: Event) -> None:
+    def _count(self, amount: int, event: Event, size: int = 0) -> None:
         self.nodes += amount
+        self.bytes += size
         if self.nodes > self.limits.max_nodes:
             raise YamlLimitError(
                 f"the document expands to more than {self.limits.max_nodes:,} nodes "
                 "(aliases count as the size of what they repeat)",
                 location=self._loc(event),
                 fix="split the file, or remove aliases that repeat large parts",
+            )
+        if self.bytes > self.limits.max_expanded_bytes:
+            raise YamlLimitError(
+                f"the document expands to more than {self.limits.max_expanded_bytes:,} "
+                "characters of text (aliases count as the size of what they repeat)",
+                location=self._loc(event),
+                fix="remove aliases that repeat long values, or split the file",
             )
 
     def build(self) -> YamlDocument:
@@ -263,7 +292,7 @@ class _Builder:
         return str(value) if value is not None else None
 
     def _scalar(self, event: ScalarEvent) -> None:
-        self._count(1, event)
+        self._count(1, event, len(event.value))
         tag = self._tag(event)
         if tag is None or tag == "!":
             resolved = self._resolver.resolve(ScalarNode, event.value, event.implicit)
@@ -285,14 +314,15 @@ class _Builder:
             value = self._constructor.yaml_constructors[tag](self._constructor, node)
         except (ValueError, YAMLError) as exc:
             raise YamlSyntaxError(
-                f"cannot read {event.value!r} as {tag.rsplit(':', 1)[-1]}: {exc}",
+                f"cannot read {shorten(event.value)} as {tag.rsplit(':', 1)[-1]}: "
+                f"{shorten(str(exc), 200)}",
                 location=self._loc(event),
                 fix="quote the value to keep it as text",
             ) from exc
         if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
             value = datetime.datetime(value.year, value.month, value.day)
         if event.anchor:
-            self.anchors[event.anchor] = (value, 1)
+            self.anchors[event.anchor] = (value, 1, len(event.value))
         self._add(value, event, self._position(event, event.style))
 
     def _start(self, event: MappingStartEvent | SequenceStartEvent) -> None:
@@ -314,7 +344,7 @@ class _Builder:
         container: Any = {} if kind == "map" else []
         path = self._child_path(event)
         self.document.value_positions[path] = self._position(event)
-        self.stack.append(_Frame(kind, container, path, event.anchor, self.nodes - 1))
+        self.stack.append(_Frame(kind, container, path, event.anchor, self.nodes - 1, self.bytes))
 
     def _end(self) -> None:
         frame = self.stack.pop()
@@ -323,7 +353,11 @@ class _Builder:
                 for key, value in merged.items():
                     frame.value.setdefault(key, value)
         if frame.anchor:
-            self.anchors[frame.anchor] = (frame.value, self.nodes - frame.start_nodes)
+            self.anchors[frame.anchor] = (
+                frame.value,
+                self.nodes - frame.start_nodes,
+                self.bytes - frame.start_bytes,
+            )
         self._attach(frame.value, frame.path)
 
     def _alias(self, event: AliasEvent) -> None:
@@ -334,8 +368,8 @@ class _Builder:
                 location=self._loc(event),
                 fix=f"define &{anchor} earlier in the file",
             )
-        value, size = self.anchors[anchor]
-        self._count(size, event)
+        value, nodes, size = self.anchors[anchor]
+        self._count(nodes, event, size)
         self._add(value, event, self._position(event))
 
     def _child_path(self, event: Event) -> Path:
@@ -409,6 +443,71 @@ class _Builder:
         frame.pending_key = None
 
 
+def shorten(text: str, limit: int = 40) -> str:
+    """``repr(text)``, cut in the middle when long: a value echoed into an error line must
+    not make the line as long as the value (a million-digit integer, say)."""
+    if len(text) <= limit:
+        return repr(text)
+    half = limit // 2
+    return f"{text[:half]!r}…{text[-half:]!r} ({len(text):,} characters)"
+
+
+def read_rule_file(
+    path: str | os.PathLike[str], max_bytes: int, *, what: str = "rule file"
+) -> bytes:
+    """The bytes of the regular file at ``path``, refused (ConfigError) when it is anything
+    else or larger than ``max_bytes``.
+
+    Rule files come from pull requests in CI, so the path may be a symlink to /dev/zero (an
+    endless read) or a FIFO (an open that never returns). The file is opened without blocking
+    and checked with ``fstat`` on the open descriptor, so what is checked is what is read.
+    """
+    name = str(path)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the {what}: {exc.strerror or exc}",
+            location=SourceLocation(name),
+            fix="check the path",
+        ) from exc
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        raise ConfigError(
+            f"the {what} is not a regular file but {_file_kind(info.st_mode)}",
+            location=SourceLocation(name),
+            fix="give the path of a regular file, or of a symlink to one",
+        )
+    with os.fdopen(descriptor, "rb") as handle:
+        if info.st_size > max_bytes:
+            raise _too_big(info.st_size, max_bytes, name, what)
+        # Read one byte past the limit: a file that grows after fstat is still caught.
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise _too_big(len(data), max_bytes, name, what)
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((text for test, text in kinds if test(mode)), "a special file")
+
+
+def _too_big(size: int, max_bytes: int, path: str, what: str = "rule file") -> YamlLimitError:
+    return YamlLimitError(
+        f"the file is {size:,} bytes, more than the {max_bytes:,} a {what} may be",
+        location=SourceLocation(path),
+        fix="split it into several files in one folder",
+    )
+
+
 def load_yaml(
     text: str | bytes, path: str = "<string>", *, limits: YamlLimits = DEFAULT_YAML_LIMITS
 ) -> YamlDocument:
@@ -420,11 +519,7 @@ def load_yaml(
     """
     size = len(text)
     if size > limits.max_bytes:
-        raise YamlLimitError(
-            f"the file is {size:,} bytes, more than the {limits.max_bytes:,} a rule file may be",
-            location=SourceLocation(path),
-            fix="split it into several files in one folder",
-        )
+        raise _too_big(size, limits.max_bytes, path)
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")

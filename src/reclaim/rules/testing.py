@@ -51,7 +51,7 @@ from reclaim.rules.loader import (
 )
 from reclaim.rules.model import RuleTestCaseModel, RuleTestFileModel
 from reclaim.rules.ruleset import RuleSet, format_value
-from reclaim.rules.source import load_yaml
+from reclaim.rules.source import DEFAULT_YAML_LIMITS, load_yaml, read_rule_file
 
 
 @dataclass(frozen=True)
@@ -223,7 +223,8 @@ def load_rule_tests(
 ) -> tuple[RuleSet, list[RuleTestCaseModel]]:
     """Load a ``*.tests.yaml`` file and the rule file it tests."""
     test_path = Path(path)
-    document = load_yaml(test_path.read_bytes(), str(test_path))
+    data_bytes = read_rule_file(test_path, DEFAULT_YAML_LIMITS.max_bytes, what="rule test file")
+    document = load_yaml(data_bytes, str(test_path))
     checker = RuleChecker(document, actions=ActionRegistry(), constants={}, limits=DEFAULT_LIMITS)
     data = document.data
     if not isinstance(data, dict):

@@ -197,7 +197,7 @@ def test_hostile_yaml_is_rejected_quickly(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "expands to more than" in result.stderr
     assert "nests deeper than 64 levels" in result.stderr
-    assert "more than the 5,000,000 a rule file may be" in result.stderr
+    assert "more than the 1,000,000 a rule file may be" in result.stderr
 
 
 def test_check_also_checks_the_rule_tests(tmp_path: Path) -> None:

@@ -6,12 +6,9 @@ __all__ = ["Expression", "compile_expression", "compile_predicates"]
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from reclaim.errors import SourceLocation
-from reclaim.rules.expression.columnar import compile_columnar
 from reclaim.rules.expression.explain import ExplainNode, explain_node
 from reclaim.rules.expression.limits import DEFAULT_LIMITS, Limits
 from reclaim.rules.expression.nodes import Call, Field, Node, children
@@ -19,6 +16,9 @@ from reclaim.rules.expression.parser import parse
 from reclaim.rules.expression.row import RowFunction, compile_row
 from reclaim.rules.expression.runtime import normalize_now
 from reclaim.rules.expression.types import FactSchema, FieldType
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class Expression:
@@ -103,6 +103,11 @@ class Expression:
         column, evaluate to null, and gives fields typed ``any`` their column's type. Use
         ``frame.filter(expr)`` to keep matching facts (null rows are dropped).
         """
+        # Imported here: Polars is loaded on the first columnar use, not with the rules engine.
+        import polars as pl
+
+        from reclaim.rules.expression.columnar import compile_columnar
+
         expr = compile_columnar(self.tree, now=normalize_now(now), schema=schema)
         # A condition is always a Boolean column, even when it folds to a null literal, so
         # that frame.filter() accepts it.
@@ -149,13 +154,12 @@ def compile_expression(
     return Expression(source, tree, schema=schema, location=location)
 
 
-def compile_predicates(
-    exprs: Sequence[Expression],
-) -> Callable[..., list[bool]]:
+def compile_predicates(exprs: Sequence[Expression], *, as_mask: bool = False) -> Callable[..., Any]:
     """One compiled function ``f(fact, now=None) -> list[bool]`` testing every expression.
 
     The fast path for "all rules per fact": each fact field is fetched once for all rules and
     there is one Python call per fact, not one per rule. Element i is ``exprs[i].matches``.
+    With ``as_mask=True`` the function returns an int instead, bit i set for ``exprs[i]``.
     """
     expressions = list(exprs)
 
@@ -166,9 +170,9 @@ def compile_predicates(
 
     program = compile_row(
         [expression.tree for expression in expressions],
-        mode="truths",
+        mode="mask" if as_mask else "truths",
         sources=[expression.source for expression in expressions],
         locate=locate,
     )
-    function: Callable[..., list[bool]] = program.function
+    function: Callable[..., Any] = program.function
     return function

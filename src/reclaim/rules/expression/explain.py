@@ -11,10 +11,11 @@ __all__ = ["ExplainNode", "explain_node"]
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from reclaim.rules.expression import runtime
+from reclaim.rules.expression.display import show_value
 from reclaim.rules.expression.errors import EvaluationError
 from reclaim.rules.expression.functions import FUNCTIONS
 from reclaim.rules.expression.nodes import (
@@ -80,11 +81,7 @@ class ExplainNode:
 
 
 def _show(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return repr(value)
+    return show_value(value)
 
 
 def _mark(value: Any) -> str:
@@ -92,7 +89,7 @@ def _mark(value: Any) -> str:
         return "✓"
     if value is False:
         return "✗"
-    return "null" if value is None else repr(value)
+    return show_value(value)
 
 
 def explain_node(node: Node, fact: Mapping[str, Any], now: datetime) -> ExplainNode:

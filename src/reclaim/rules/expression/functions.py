@@ -15,13 +15,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 
 from reclaim.rules.expression.regex import polars_regex
 from reclaim.rules.expression.runtime import INT64_MIN, as_utc, int64, parse_datetime
 from reclaim.rules.expression.types import NUMERIC, FieldType
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from reclaim.rules.expression.lazy import polars as pl
 
 T = FieldType
 _MICROSECOND = timedelta(microseconds=1)
@@ -35,7 +39,9 @@ _LIST = frozenset({T.LIST, T.ANY})
 _CONVERTIBLE = frozenset({T.STRING, T.NUMBER, T.INTEGER, T.BOOLEAN, T.ANY})
 
 # (argument expressions, argument types, literal argument values or None, evaluation time)
-ColumnBuilder = Callable[[Sequence[pl.Expr], Sequence[FieldType], Sequence[Any], datetime], pl.Expr]
+ColumnBuilder = Callable[
+    [Sequence["pl.Expr"], Sequence[FieldType], Sequence[Any], datetime], "pl.Expr"
+]
 
 
 @dataclass(frozen=True)

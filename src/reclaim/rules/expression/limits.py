@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on what one expression may ask for.
+    """Bounds on what one expression, and one rule file, may ask for.
 
     Every bound is checked at compile time, in order from cheapest to most expensive (source
     length, raw bracket depth, then the parsed tree), so a hostile expression is rejected before
@@ -30,6 +30,17 @@ class Limits:
     """Largest absolute exponent of ``**``; the exponent must be an integer literal."""
     max_int_digits: int = 30
     """Decimal digits in one integer literal."""
+
+    # Per rule file: what a file may ask of the checker and of the first evaluation, whose
+    # cost grows with these totals (see "Limits" in docs/rules.md for the time budget).
+    max_rules: int = 2_000
+    """Rules in one file."""
+    max_file_nodes: int = 50_000
+    """Syntax-tree nodes of every condition and parameter expression of one file together."""
+    max_file_constant_items: int = 500_000
+    """Characters and list items of the constants (``vars`` and literals) that the expressions
+    of one file use, counted once per use: a 100,000-item list used by 1,000 rules is
+    100,000,000, as the evaluators copy or hash it that many times."""
 
 
 DEFAULT_LIMITS = Limits()

@@ -5,8 +5,9 @@ Order of work, cheapest first, so hostile input is rejected before it can cost a
 and can exhaust the C stack or raise MemoryError before we see a tree); 3. ``ast.parse`` in
 ``eval`` mode (an expression, never statements), its own failures turned into ExpressionError;
 4. node count and tree depth, walked iteratively; 5. the allow-list walk of checker.py, which
-builds our own tree and checks names against the schema and types against each other. The
-Python tree is dropped afterwards: nothing of it is ever executed.
+builds our own tree and checks names against the schema and types against each other; 6. the
+size of what ``+`` can build from constants. The Python tree is dropped afterwards: nothing of it
+is ever executed.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ __all__ = ["parse"]
 import ast
 import io
 import itertools
+import re
 import tokenize
+import unicodedata
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -25,7 +28,7 @@ from reclaim.errors import SourceLocation
 from reclaim.rules.expression.checker import Checker
 from reclaim.rules.expression.errors import ExpressionError
 from reclaim.rules.expression.limits import Limits
-from reclaim.rules.expression.nodes import Node
+from reclaim.rules.expression.nodes import BinOp, Call, Const, IfElse, Node, children
 from reclaim.rules.expression.source import SourceText
 from reclaim.rules.expression.types import FactSchema
 
@@ -39,6 +42,9 @@ _FOREIGN_OPERATORS = (
     ("!", "not"),
     ("<>", "!="),
 )
+# Invisible characters that reorder how text is displayed: a string literal holding them can
+# show one thing in a review and mean another ("Trojan Source", CVE-2021-42574).
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def parse(
@@ -56,8 +62,26 @@ def parse(
             location=location,
             fix="quote the expression in the rule file",
         )
-    tree = _Parser(source, location, limits).check()
-    return Checker(source, location, limits, schema, constants or {}).visit(tree.body)
+    parser = _Parser(source, location, limits)
+    tree = parser.check()
+    checked = Checker(source, location, limits, schema, constants or {}).visit(tree.body)
+    parser.check_concatenation(checked)
+    return checked
+
+
+def _constant_size(node: Node, sizes: dict[int, int]) -> int:
+    """Characters (or items) of constants that ``node``'s value can carry, as far as ``+``
+    joins them; fact values do not count (they are the data's own size)."""
+    if isinstance(node, Const):
+        return len(node.value) if isinstance(node.value, str | list | tuple) else 0
+    if isinstance(node, BinOp) and node.op == "+":
+        return sizes[id(node.left)] + sizes[id(node.right)]
+    if isinstance(node, IfElse):
+        return max(sizes[id(node.body)], sizes[id(node.orelse)])
+    if isinstance(node, Call) and node.args:
+        # coalesce, min, max, lower, upper pass (one of) their arguments through.
+        return max(sizes[id(arg)] for arg in node.args)
+    return 0
 
 
 class _Parser(SourceText):
@@ -73,6 +97,7 @@ class _Parser(SourceText):
             )
         if not self.source.strip():
             raise self.error("expression is empty", "write a condition such as: cpu_avg < 10")
+        self._check_bidi_controls()
         self._check_bracket_depth()
         try:
             # Wrapped in brackets on lines of their own, so a condition may span lines (YAML
@@ -125,6 +150,24 @@ class _Parser(SourceText):
                         column + 1,
                     )
 
+    def _check_bidi_controls(self) -> None:
+        found = _BIDI_CONTROLS.search(self.source)
+        if found is None:
+            return
+        char = found.group()
+        code = f"\\u{ord(char):04x}"
+        before = self.source[: found.start()]
+        line = before.count("\n") + 1
+        column = found.start() - (before.rfind("\n") + 1) + 1
+        raise self.error(
+            f"expression contains the invisible bidirectional control character "
+            f"U+{ord(char):04X} ({unicodedata.name(char, 'bidi control')}), which makes text "
+            "display in another order than it is read",
+            f"remove it; to match it in the data, write the escape '{code}' inside the quotes",
+            line,
+            column,
+        )
+
     def _check_bracket_depth(self) -> None:
         depth = 0
         line, column = 1, 0
@@ -165,6 +208,33 @@ class _Parser(SourceText):
                     raise self.error(
                         f"unmatched {char!r}", "remove it or add the opening bracket", line, column
                     )
+
+    def check_concatenation(self, tree: Node) -> None:
+        """Refuse ``+`` chains whose constants alone exceed the string limit.
+
+        Each constant is within ``max_string_len``, but ``s + s + … + s`` over a 100,000
+        character ``vars`` string would build megabytes on every evaluation of every fact.
+        """
+        limit = max(self.limits.max_string_len, self.limits.max_list_len)
+        sizes: dict[int, int] = {}
+        order: list[Node] = []
+        stack = [tree]
+        while stack:
+            node = stack.pop()
+            order.append(node)
+            stack.extend(children(node))
+        for node in reversed(order):
+            size = _constant_size(node, sizes)
+            sizes[id(node)] = size
+            if size > limit and isinstance(node, BinOp):
+                span = node.span
+                raise self.error(
+                    f"'+' here joins constants of {size:,} characters or items in all, on "
+                    f"every evaluation; the limit is {limit:,}",
+                    "use each constant on its own (e.g. 'x in a or x in b'), or shorten them",
+                    span.line,
+                    span.column,
+                )
 
     def _check_size(self, tree: ast.AST) -> None:
         count = 0

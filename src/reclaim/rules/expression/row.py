@@ -471,7 +471,8 @@ def compile_row(
     """Compile ``roots`` into ``f(fact, now=None)``.
 
     ``mode`` is "truth" (one predicate: returns bool), "value" (one expression: returns its
-    value, None for null) or "truths" (many predicates: returns list[bool]). When a fact's
+    value, None for null), "truths" (many predicates: returns list[bool]) or "mask" (many
+    predicates: returns an int whose bit i is predicate i). When a fact's
     value has an undeclared type, ``locate`` (if given) is called to raise a precise error,
     else an EvaluationError naming ``sources`` is raised.
     """
@@ -482,6 +483,21 @@ def compile_row(
             return generator.value(roots[0])
         if mode == "truth":
             return generator.truth(roots[0])
+        if mode == "mask":
+            # Bit i set when predicate i holds: an int, not a list, so a caller can look the
+            # whole answer up in a table without allocating per fact (small ints are shared).
+            # Joined as a balanced tree: a chain of 2,000 "|" would nest too deep to compile.
+            bits: list[ast.expr] = [
+                ast.BinOp(left=generator.truth(root), op=ast.LShift(), right=_const(position))
+                for position, root in enumerate(roots)
+            ] or [_const(0)]
+            while len(bits) > 1:
+                pairs = [
+                    ast.BinOp(left=bits[i], op=ast.BitOr(), right=bits[i + 1])
+                    for i in range(0, len(bits) - 1, 2)
+                ]
+                bits = pairs + bits[len(pairs) * 2 :]
+            return bits[0]
         return ast.List(elts=[generator.truth(root) for root in roots], ctx=ast.Load())
 
     checked = build()

@@ -1,0 +1,171 @@
+"""Rule files at the limits, and cold start (issue 9, items 7 and 13).
+
+Limits: for each per-file limit of docs/rules.md, a file as close to it as the limits allow
+(every other limit kept), timed to check (``load_rules_text``) and to evaluate first, row
+(``RuleSet.evaluate``) and columnar (``RuleSet.evaluate_frame``). The budget is 10 s for the
+three together on one core.
+
+Cold start: ``reclaim --help`` and ``reclaim rules check`` of a one-rule file as subprocesses
+(wall and CPU time: the CPU time is what a shared machine cannot inflate much); 2,000 rules
+loaded and first evaluated, beside zen-engine compiling the same 2,000 expressions.
+
+Run: .venv/bin/python bench/rules_limits_bench.py [--repeats 3] [--skip-limits]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from reclaim.rules import load_rules_text
+from reclaim.rules.expression import DEFAULT_LIMITS, compile_expression
+from reclaim.rules.source import DEFAULT_YAML_LIMITS
+
+FACT = {"cpu_avg": 3.0, "monthly_cost": 100.0, "state": "a", "env": "dev", "owner": "u1"}
+
+
+def _yaml_heavy() -> str:
+    # The largest list a var may hold, written out to nearly the byte limit.
+    items = ", ".join(f"v{i:06d}" for i in range(DEFAULT_LIMITS.max_list_len))
+    return f"vars:\n  big: [{items}]\nrules:\n  - id: watched\n    when: owner in big\n"
+
+
+def _nodes_heavy() -> str:
+    # Expressions about as large as one may be, as many as the file's node budget allows.
+    from reclaim.rules.checker import expression_cost
+
+    condition = " and ".join(f"cpu_avg > {i}" for i in range(380))
+    nodes, _ = expression_cost(compile_expression(condition).tree)
+    count = DEFAULT_LIMITS.max_file_nodes // nodes
+    return "rules:\n" + "".join(f"  - id: r{i}\n    when: {condition}\n" for i in range(count))
+
+
+def _rules_heavy() -> str:
+    rules = "".join(
+        f"  - id: r{i}\n    when: cpu_avg < {i} and env == 'dev'\n"
+        for i in range(DEFAULT_LIMITS.max_rules)
+    )
+    return "facts: {cpu_avg: number, env: string}\nrules:\n" + rules
+
+
+def _constants_heavy() -> str:
+    items = ", ".join(f"u{i}" for i in range(DEFAULT_LIMITS.max_list_len))
+    uses = DEFAULT_LIMITS.max_file_constant_items // DEFAULT_LIMITS.max_list_len
+    rules = "".join(f"  - id: r{i}\n    when: owner in big\n" for i in range(uses))
+    return f"vars:\n  big: [{items}]\nrules:\n{rules}"
+
+
+def bench_limits() -> None:
+    import polars as pl
+
+    frame = pl.DataFrame([FACT])
+    cases: list[tuple[str, Callable[[], str]]] = [
+        (f"{DEFAULT_YAML_LIMITS.max_bytes:,} bytes of YAML", _yaml_heavy),
+        (f"{DEFAULT_LIMITS.max_file_nodes:,} syntax nodes", _nodes_heavy),
+        (f"{DEFAULT_LIMITS.max_rules:,} rules", _rules_heavy),
+        (f"{DEFAULT_LIMITS.max_file_constant_items:,} constant items", _constants_heavy),
+    ]
+    print(
+        f"{'file at the limit':<32} {'bytes':>10} {'check':>8} {'row':>8} {'frame':>8} {'total':>8}"
+    )
+    for name, build in cases:
+        text = build()
+        start = time.process_time()
+        ruleset = load_rules_text(text, "limit.yaml")
+        checked = time.process_time()
+        ruleset.evaluate(FACT)
+        row = time.process_time()
+        ruleset.evaluate_frame(frame)
+        done = time.process_time()
+        print(
+            f"{name:<32} {len(text):>10,} {checked - start:>7.2f}s {row - checked:>7.2f}s "
+            f"{done - row:>7.2f}s {done - start:>7.2f}s  (CPU time, budget 10 s)",
+            flush=True,
+        )
+
+
+def _run_cli(args: Sequence[str]) -> tuple[float, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "reclaim", *args], capture_output=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def bench_cold_start(repeats: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        one = Path(folder) / "one.yaml"
+        one.write_text("rules:\n  - id: idle\n    when: cpu_avg < 10\n", encoding="utf-8")
+        for label, args in (
+            ("reclaim --help", ["--help"]),
+            ("reclaim rules check (one rule)", ["rules", "check", str(one)]),
+        ):
+            runs = [_run_cli(args) for _ in range(repeats)]
+            wall = statistics.median(run[0] for run in runs)
+            cpu = statistics.median(run[1] for run in runs)
+            print(f"{label:<44} wall {wall:6.2f} s, CPU {cpu:6.2f} s (goal < 0.3 s)", flush=True)
+
+    sources = [
+        f"cpu_avg < {i} and monthly_cost > 50 and state in ['a', 'b'] or env == 'dev'"
+        for i in range(2_000)
+    ]
+    text = "facts: {cpu_avg: number, monthly_cost: number, state: string, env: string}\n"
+    text += "rules:\n" + "".join(f'  - id: r{i}\n    when: "{s}"\n' for i, s in enumerate(sources))
+    loads, firsts = [], []
+    for _ in range(repeats):
+        start = time.process_time()
+        ruleset = load_rules_text(text, "2000.yaml")
+        loaded = time.process_time()
+        ruleset.evaluate(FACT)
+        loads.append(loaded - start)
+        firsts.append(time.process_time() - loaded)
+    load, first = statistics.median(loads), statistics.median(firsts)
+    print(
+        f"{'2,000 rules: load, first evaluate':<44} {load * 1e3:6.0f} ms + {first * 1e3:.0f} ms = "
+        f"{(load + first) * 1e3:.0f} ms CPU (goal < 500 ms)",
+        flush=True,
+    )
+    try:
+        import zen
+    except ImportError:
+        print("zen-engine: not installed (pip install -e '.[bench]')")
+        return
+    times = []
+    for _ in range(repeats):
+        start = time.process_time()
+        compiled: list[Any] = [zen.compile_expression(source) for source in sources]
+        times.append(time.process_time() - start)
+    assert len(compiled) == len(sources)
+    print(
+        f"{'zen-engine: compile the same 2,000':<44} {statistics.median(times) * 1e3:6.0f} ms CPU",
+        flush=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-limits", action="store_true")
+    args = parser.parse_args(argv)
+    print(f"Python {sys.version.split()[0]}, load average {os.getloadavg()[0]:.1f}")
+    bench_cold_start(args.repeats)
+    if not args.skip_limits:
+        bench_limits()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

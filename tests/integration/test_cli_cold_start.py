@@ -1,0 +1,93 @@
+"""Cold start: what ``reclaim --help`` and ``reclaim rules check`` import (issue 9, item 13).
+
+Each case runs the CLI in a fresh interpreter and lists the heavy modules it loaded, so the
+test holds whatever the machine's speed: no timings are asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from reclaim.cli.app import LAZY_COMMANDS, app, load_command
+
+HEAVY = (
+    "sqlalchemy",
+    "alembic",
+    "polars",
+    "boto3",
+    "httpx",
+    "reclaim.store",
+    "reclaim.ingest",
+    "reclaim.recommend",
+    "reclaim.durable",
+    "reclaim.pipeline",
+)
+
+_PROBE = """
+import json, sys
+heavy = json.loads(sys.argv[2])
+sys.argv = ["reclaim", *json.loads(sys.argv[1])]
+from reclaim.cli import main
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+print(json.dumps({"code": code, "loaded": [name for name in heavy if name in sys.modules]}),
+      file=sys.stderr)
+"""
+
+
+def _loaded(*args: str, heavy: tuple[str, ...] = HEAVY) -> tuple[int, list[str]]:
+    # sys.argv is rewritten by the probe; the JSON arguments travel after "-c".
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(list(args)), json.dumps(list(heavy))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = json.loads(result.stderr.strip().splitlines()[-1])
+    return report["code"], report["loaded"]
+
+
+def test_help_imports_no_database_table_or_cloud_library() -> None:
+    code, loaded = _loaded("--help", heavy=(*HEAVY, "pydantic", "reclaim.rules"))
+    assert code == 0
+    assert loaded == []
+
+
+def test_checking_one_rule_imports_no_database_table_or_cloud_library(tmp_path: Path) -> None:
+    rules = tmp_path / "one.yaml"
+    rules.write_text("rules:\n  - id: idle\n    when: cpu_avg < 10\n", encoding="utf-8")
+    code, loaded = _loaded("rules", "check", str(rules))
+    assert code == 0
+    assert loaded == []
+
+
+def test_importing_the_rules_engine_does_not_import_polars() -> None:
+    probe = "import sys, reclaim.rules; print('polars' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", list(LAZY_COMMANDS))
+def test_the_summary_in_root_help_is_the_commands_own(name: str) -> None:
+    command = load_command(name)
+    first_paragraph = (command.help or "").strip().split("\n\n")[0].replace("\n", " ")
+    assert LAZY_COMMANDS[name].summary == first_paragraph
+
+
+def test_every_command_is_listed_in_order() -> None:
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    ctx = typer.Context(group)
+    assert group.list_commands(ctx) == list(LAZY_COMMANDS)
