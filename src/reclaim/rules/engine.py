@@ -433,10 +433,7 @@ def _frame_plan(
     if key is not None and key in plans:
         return plans[key]
     plan = (
-        [
-            _column_of(rule.condition.to_polars_predicate(now=now, schema=schema))
-            for rule in rules
-        ],
+        [_column_of(rule.condition.to_polars_predicate(now=now, schema=schema)) for rule in rules],
         [_match_columns(rule, index, now, schema) for index, rule in enumerate(rules)],
     )
     if key is not None and len(plans) < _MAX_FRAME_PLANS:

@@ -125,6 +125,8 @@ class Expression:
         Unlike ``to_polars``, a value that is not a boolean counts by its truthiness (a bare
         ``invoice_number`` is true where the text is not empty), as in the row evaluator.
         """
+        from reclaim.rules.expression.columnar import compile_columnar
+
         return compile_columnar(self.tree, now=normalize_now(now), schema=schema, predicate=True)
 
     def explain(self, fact: Mapping[str, Any], *, now: datetime | None = None) -> ExplainNode:

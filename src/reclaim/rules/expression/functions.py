@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-
 from reclaim.rules.expression.regex import polars_regex
 from reclaim.rules.expression.runtime import INT64_MIN, as_utc, int64, parse_datetime
 from reclaim.rules.expression.types import NUMERIC, FieldType
