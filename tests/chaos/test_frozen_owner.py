@@ -141,6 +141,12 @@ def test_a_worker_frozen_anywhere_is_taken_over_within_lease_and_poll(
             )
         )
         _, status = os.waitpid(victim, os.WUNTRACED)
+        if distribute and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            # Queued items are saved in batches whose size depends on timing: this run
+            # passed fewer points than the probe and finished before reaching this one.
+            assert point > len(labels) - 10, f"{where}: the worker did not stop"
+            assert durable.get_run(run_id).status is RunStatus.SUCCEEDED, where
+            continue
         assert os.WIFSTOPPED(status), f"{where}: the worker did not stop ({status})"
         frozen_at = time.monotonic()
         before = durable.get_run(run_id)
