@@ -14,6 +14,7 @@ from reclaim import __version__
 from reclaim.cli import collect as collect_commands
 from reclaim.cli import db as db_commands
 from reclaim.cli import demo as demo_commands
+from reclaim.cli import jira as jira_commands
 from reclaim.cli import recommend as recommend_commands
 from reclaim.cli import rules as rules_commands
 from reclaim.cli import run as run_commands
@@ -41,6 +42,7 @@ app.add_typer(recommend_commands.recommendations_app, name="recommendations")
 app.command("worker")(worker_commands.worker)
 app.add_typer(worker_commands.schedules_app, name="schedules")
 app.command("demo")(demo_commands.demo)
+app.add_typer(jira_commands.sim_app, name="jira-sim")
 
 # Read before Typer parses anything, so an error while parsing can still honour --debug.
 _debug_requested = "--debug" in sys.argv

@@ -59,6 +59,15 @@ class JiraClient:
         self.session = session
         self.flavor = flavor
 
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> JiraClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- helpers -------------------------------------------------------------------------
 
     def _path(self, tail: str) -> str:

@@ -121,6 +121,9 @@ class JiraSession:
                 raise JiraUnavailableError(method, path, number, decision.reason)
             self._wait(decision)
 
+    def close(self) -> None:
+        self.http.close()
+
     def _give_up_unless(
         self, decision: Decision, method: str, path: str, number: int, last: str
     ) -> None:
