@@ -42,6 +42,7 @@ app.add_typer(recommend_commands.recommendations_app, name="recommendations")
 app.command("worker")(worker_commands.worker)
 app.add_typer(worker_commands.schedules_app, name="schedules")
 app.command("demo")(demo_commands.demo)
+app.add_typer(jira_commands.jira_app, name="jira")
 app.add_typer(jira_commands.sim_app, name="jira-sim")
 
 # Read before Typer parses anything, so an error while parsing can still honour --debug.

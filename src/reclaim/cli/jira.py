@@ -1,19 +1,26 @@
-"""``reclaim jira-sim serve|act``: the bundled Jira simulator and the humans who use it."""
+"""``reclaim jira check`` and ``reclaim jira-sim serve|act`` (the bundled simulator)."""
 
 from __future__ import annotations
 
-__all__ = ["sim_app"]
+__all__ = ["jira_app", "recommendation_facts", "sim_app"]
 
-from typing import Annotated
+import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from reclaim.cli.context import console
+from reclaim.cli.context import console, err_console, state
 from reclaim.errors import ConfigError
+from reclaim.recommend import RecommendationRecord, RecommendationStore, Status
 from reclaim.tickets import JiraCredentials, connect, credentials_from_env
+from reclaim.tickets.check import check_routes
+from reclaim.tickets.routing import load_routing
 from reclaim.tickets.simulator import FaultPlan, JiraState, SimulatorApp, serve
 from reclaim.tickets.simulator.actor import Shares, act
+from reclaim.tickets.templates import load_templates
 
+jira_app = typer.Typer(help="Connect reclaim to Jira.", no_args_is_help=True)
 sim_app = typer.Typer(
     help="A Jira Cloud simulator for trying reclaim without a Jira site.", no_args_is_help=True
 )
@@ -93,3 +100,97 @@ def act_command(
         counts[action.kind] = counts.get(action.kind, 0) + 1
     summary = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "nothing to do"
     console.print(f"{len(actions)} actions: {summary}", highlight=False)
+
+
+def recommendation_facts(record: RecommendationRecord) -> dict[str, Any]:
+    """What routing rules and ticket templates see of one recommendation."""
+    params = dict(record.params or {})
+    facts: dict[str, Any] = {
+        "fingerprint": record.fingerprint,
+        "rule_id": record.rule_id,
+        "resource_id": record.resource_id,
+        "account_id": record.account_id,
+        "resource_name": record.resource_name,
+        "kind": record.kind,
+        "region": record.region,
+        "owner": record.owner,
+        "title": record.title,
+        "monthly_savings": float(record.monthly_savings),
+        "cost_30d": float(record.cost_30d) if record.cost_30d is not None else None,
+        "currency": record.currency,
+        "tags": params.get("tags") if isinstance(params.get("tags"), dict) else {},
+        "explanation": params.get("description"),
+        "how_to_fix": params.get("how_to_fix"),
+        "link": None,
+        "params": params,
+    }
+    return facts
+
+
+def _facts_from_file(path: Path) -> list[dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read facts: {exc.strerror}", fix=f"check the path {path}"
+        ) from exc
+    try:
+        if text.lstrip().startswith("["):
+            rows = json.loads(text)
+        else:
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except ValueError as exc:
+        raise ConfigError(
+            f"{path}: not JSON or JSON lines ({exc})", fix="give one JSON object per line"
+        ) from exc
+    return [dict(row) for row in rows]
+
+
+@jira_app.command("check")
+def check_command(
+    ctx: typer.Context,
+    routing: Annotated[
+        Path | None, typer.Option(help="Routing rule file (kind routing, action ticket).")
+    ] = None,
+    templates: Annotated[
+        Path | None, typer.Option(help="Ticket templates (summary, description, labels).")
+    ] = None,
+    default_project: Annotated[
+        str | None, typer.Option(help="Project for items no routing rule claims.")
+    ] = None,
+    facts: Annotated[
+        Path | None,
+        typer.Option(help="Items to route (JSON lines); default: the open recommendations."),
+    ] = None,
+) -> None:
+    """Check routing, templates and the Jira site before the first ticket is created."""
+    router = load_routing(routing, default_project=default_project)
+    ticket_templates = load_templates(templates)
+    if facts is not None:
+        items = _facts_from_file(facts)
+    else:
+        store = RecommendationStore(state(ctx).engine())
+        records = store.find(statuses=[Status.OPEN, Status.REOPENED], limit=None)
+        items = [recommendation_facts(r) for r in records]
+    routes = {}
+    for item in items:
+        route = router.route(item)
+        ticket_templates.render(item)
+        routes[route] = item
+    if not routes and default_project:
+        routes[router.route({})] = {}
+    with connect(credentials_from_env()) as client:
+        problems = check_routes(client, routes)
+    for problem in problems:
+        err_console.print(f"[red]✗[/] {problem}", highlight=False, soft_wrap=True)
+    projects = sorted({r.project for r in routes})
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} problem(s) with the Jira setup",
+            fix="fix them before running reclaim tickets distribute",
+        )
+    console.print(
+        f"ok: {len(items)} item(s) route to {', '.join(projects) or 'no project'}; "
+        "projects, issue types, components, fields and workflows exist",
+        highlight=False,
+    )

@@ -138,6 +138,17 @@ class JiraClient:
             components=tuple(str(c["name"]) for c in raw.get("components") or ()),
         )
 
+    def project_statuses(self, key: str) -> dict[str, list[tuple[str, str]]]:
+        """Per issue type of the project: its workflow's (status name, category key) pairs."""
+        raw = self._get(f"project/{key}/statuses")
+        return {
+            str(item["name"]): [
+                (str(s["name"]), str((s.get("statusCategory") or {}).get("key", "")))
+                for s in item.get("statuses") or ()
+            ]
+            for item in raw
+        }
+
     # -- create --------------------------------------------------------------------------
 
     def create_issue(self, draft: IssueDraft) -> CreatedIssue:

@@ -126,6 +126,7 @@ class SimulatorApp:
             (f"{api}/field", self.field, ["GET"]),
             (f"{api}/project", self.projects, ["GET"]),
             (f"{api}/project/{{key}}", self.project, ["GET"]),
+            (f"{api}/project/{{key}}/statuses", self.project_statuses, ["GET"]),
             (f"{api}/issue", self.create, ["POST"]),
             (f"{api}/issue/bulk", self.create_bulk, ["POST"]),
             (f"{api}/issue/{{key}}", self.issue, ["GET", "PUT"]),
@@ -243,6 +244,23 @@ class SimulatorApp:
     async def project(self, request: Request) -> Response:
         project = self.state.project(request.path_params["key"])
         return JSONResponse(self._renderer(request).project(project))
+
+    async def project_statuses(self, request: Request) -> Response:
+        project = self.state.project(request.path_params["key"])
+        renderer = self._renderer(request)
+        statuses = [renderer.status(project, s) for s in project.workflow.statuses]
+        return JSONResponse(
+            [
+                {
+                    "self": renderer.api(f"issuetype/{type_id}"),
+                    "id": type_id,
+                    "name": name,
+                    "subtask": False,
+                    "statuses": statuses,
+                }
+                for type_id, name in project.issue_types
+            ]
+        )
 
     # -- issues --------------------------------------------------------------------------
 
