@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["jira_app", "recommendation_facts", "sim_app"]
+__all__ = ["jira_app", "sim_app"]
 
 import json
 from pathlib import Path
@@ -12,7 +12,8 @@ import typer
 
 from reclaim.cli.context import console, err_console, state
 from reclaim.errors import ConfigError
-from reclaim.recommend import RecommendationRecord, RecommendationStore, Status
+from reclaim.recommend import RecommendationStore, Status
+from reclaim.sync import recommendation_facts
 from reclaim.tickets import JiraCredentials, connect, credentials_from_env
 from reclaim.tickets.check import check_routes
 from reclaim.tickets.routing import load_routing
@@ -100,31 +101,6 @@ def act_command(
         counts[action.kind] = counts.get(action.kind, 0) + 1
     summary = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "nothing to do"
     console.print(f"{len(actions)} actions: {summary}", highlight=False)
-
-
-def recommendation_facts(record: RecommendationRecord) -> dict[str, Any]:
-    """What routing rules and ticket templates see of one recommendation."""
-    params = dict(record.params or {})
-    facts: dict[str, Any] = {
-        "fingerprint": record.fingerprint,
-        "rule_id": record.rule_id,
-        "resource_id": record.resource_id,
-        "account_id": record.account_id,
-        "resource_name": record.resource_name,
-        "kind": record.kind,
-        "region": record.region,
-        "owner": record.owner,
-        "title": record.title,
-        "monthly_savings": float(record.monthly_savings),
-        "cost_30d": float(record.cost_30d) if record.cost_30d is not None else None,
-        "currency": record.currency,
-        "tags": params.get("tags") if isinstance(params.get("tags"), dict) else {},
-        "explanation": params.get("description"),
-        "how_to_fix": params.get("how_to_fix"),
-        "link": None,
-        "params": params,
-    }
-    return facts
 
 
 def _facts_from_file(path: Path) -> list[dict[str, Any]]:

@@ -155,6 +155,7 @@ class RenderedTicket:
     summary: str
     description: Document
     labels: tuple[str, ...]
+    markup: str = ""
 
 
 class TicketTemplates:
@@ -189,7 +190,8 @@ class TicketTemplates:
         facts = {**dict.fromkeys(TEMPLATE_FIELDS), "monthly_savings": 0.0, **facts}
         try:
             summary = " ".join(self.summary.render(facts).split())
-            description = markup_to_document(self.description.render(facts))
+            markup = self.description.render(facts)
+            description = markup_to_document(markup)
             labels = tuple(
                 label for label in (sanitize_label(t.render(facts)) for t in self.labels) if label
             )
@@ -200,7 +202,9 @@ class TicketTemplates:
                 "or guard with `{% if x is defined %}`",
             ) from exc
         # Jira refuses a summary over 255 characters.
-        return RenderedTicket(summary[:255] or "reclaim recommendation", description, labels)
+        return RenderedTicket(
+            summary[:255] or "reclaim recommendation", description, labels, markup
+        )
 
 
 def load_templates(path: str | Path | None) -> TicketTemplates:
