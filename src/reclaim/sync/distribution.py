@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -133,10 +134,24 @@ def plan_of(item: TicketItem) -> TicketPlan:
     return TicketPlan(item.fingerprint, item.recommendation_id, draft)
 
 
+_clients: dict[float | None, JiraClient] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(options: DistributeInput) -> JiraClient:
+    """One client per process: the map step's concurrent items share its pacer."""
+    with _clients_lock:
+        client = _clients.get(options.requests_per_second)
+        if client is None:
+            client = connect(
+                credentials_from_env(), requests_per_second=options.requests_per_second
+            )
+            _clients[options.requests_per_second] = client
+        return client
+
+
 # The Jira client a run uses; tests and embedding applications may replace the factory.
-client_factory: Callable[[DistributeInput], JiraClient] = lambda options: connect(  # noqa: E731
-    credentials_from_env(), requests_per_second=options.requests_per_second
-)
+client_factory: Callable[[DistributeInput], JiraClient] = shared_client
 
 distribute_workflow = Workflow(
     "reclaim.tickets.distribute", version="1", input_type=DistributeInput
@@ -177,10 +192,9 @@ def select(ctx: StepContext) -> list[TicketItem]:
 )
 def distribute(ctx: StepContext, item: TicketItem) -> str:
     options = DistributeInput.model_validate(ctx.input or {})
-    with client_factory(options) as client:
-        key = Distributor(client, TicketLedger(_database(ctx)), grace=options.grace).distribute(
-            plan_of(item)
-        )
+    client = client_factory(options)
+    ledger = TicketLedger(_database(ctx))
+    key = Distributor(client, ledger, grace=options.grace).distribute(plan_of(item))
     _mark_ticketed(RecommendationStore(_database(ctx)), [item.recommendation_id])
     return key
 
