@@ -15,9 +15,11 @@ from reclaim.sync.distribution import (
     plan_items,
     recommendation_facts,
 )
+from reclaim.sync.inbound import Poller, PollResult, StatusMapping, map_status
 from reclaim.sync.ledger import TicketLedger, TicketRow
 from reclaim.sync.outbound import (
     FINGERPRINT_LABEL_PREFIX,
+    MANAGED_LABEL,
     Distributor,
     TicketPlan,
     add_progress_observer,
@@ -26,8 +28,12 @@ from reclaim.sync.outbound import (
 
 __all__ = [
     "FINGERPRINT_LABEL_PREFIX",
+    "MANAGED_LABEL",
     "DistributeInput",
     "Distributor",
+    "PollResult",
+    "Poller",
+    "StatusMapping",
     "TicketItem",
     "TicketLedger",
     "TicketPlan",
@@ -36,6 +42,7 @@ __all__ = [
     "distribute_bulk",
     "distribute_workflow",
     "fingerprint_label",
+    "map_status",
     "plan_items",
     "recommendation_facts",
 ]

@@ -32,6 +32,8 @@ from reclaim.sync.ledger import TicketLedger, TicketRow
 from reclaim.tickets import Document, Issue, IssueDraft, JiraClient, JiraRequestError
 
 FINGERPRINT_LABEL_PREFIX = "reclaim-fp-"
+# On every ticket reclaim creates, so the inbound poll can find them all with one clause.
+MANAGED_LABEL = "reclaim"
 PROPERTY_KEY = "reclaim"
 # Keep a reconcile search's JQL well under Jira's URL and clause limits.
 _SEARCH_BATCH = 50
@@ -69,7 +71,7 @@ class TicketPlan:
     def keyed_draft(self) -> IssueDraft:
         """The draft with the fingerprint label and property that make reconciliation possible."""
         label = fingerprint_label(self.fingerprint)
-        labels = tuple(dict.fromkeys((*self.draft.labels, label)))
+        labels = tuple(dict.fromkeys((*self.draft.labels, MANAGED_LABEL, label)))
         properties = {**self.draft.properties, PROPERTY_KEY: {"fingerprint": self.fingerprint}}
         return replace(self.draft, labels=labels, properties=properties)
 

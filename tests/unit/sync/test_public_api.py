@@ -9,6 +9,11 @@ def test_public_names_are_frozen() -> None:
     assert sorted(reclaim.sync.__all__) == sorted(
         [
             "FINGERPRINT_LABEL_PREFIX",
+            "MANAGED_LABEL",
+            "PollResult",
+            "Poller",
+            "StatusMapping",
+            "map_status",
             "DistributeInput",
             "Distributor",
             "TicketItem",
