@@ -19,6 +19,7 @@ from reclaim.cli import recommend as recommend_commands
 from reclaim.cli import rules as rules_commands
 from reclaim.cli import run as run_commands
 from reclaim.cli import runs as runs_commands
+from reclaim.cli import tickets as tickets_commands
 from reclaim.cli import worker as worker_commands
 from reclaim.cli.context import err_console, state
 from reclaim.errors import ConfigError, ReclaimError
@@ -43,6 +44,7 @@ app.command("worker")(worker_commands.worker)
 app.add_typer(worker_commands.schedules_app, name="schedules")
 app.command("demo")(demo_commands.demo)
 app.add_typer(jira_commands.jira_app, name="jira")
+app.add_typer(tickets_commands.app, name="tickets")
 app.add_typer(jira_commands.sim_app, name="jira-sim")
 
 # Read before Typer parses anything, so an error while parsing can still honour --debug.

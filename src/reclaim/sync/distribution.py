@@ -134,19 +134,19 @@ def plan_of(item: TicketItem) -> TicketPlan:
     return TicketPlan(item.fingerprint, item.recommendation_id, draft)
 
 
-_clients: dict[float | None, JiraClient] = {}
+_clients: dict[tuple[object, ...], JiraClient] = {}
 _clients_lock = threading.Lock()
 
 
 def shared_client(options: DistributeInput) -> JiraClient:
     """One client per process: the map step's concurrent items share its pacer."""
+    credentials = credentials_from_env()
+    key = (credentials, options.requests_per_second)
     with _clients_lock:
-        client = _clients.get(options.requests_per_second)
+        client = _clients.get(key)
         if client is None:
-            client = connect(
-                credentials_from_env(), requests_per_second=options.requests_per_second
-            )
-            _clients[options.requests_per_second] = client
+            client = connect(credentials, requests_per_second=options.requests_per_second)
+            _clients[key] = client
         return client
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from reclaim.tickets import IssueDraft, JiraCredentials, connect
 
@@ -20,6 +21,7 @@ def free_port() -> int:
         return port
 
 
+@pytest.mark.timeout(300)
 def test_serve_then_act(tmp_path: object) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RECLAIM_JIRA")}
