@@ -103,9 +103,12 @@ def reclaim_threads(url: str, n: int, limit: float) -> None:
     """Four threads share one paced client, as the distribute map step's items do."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with connect(
-        JiraCredentials.cloud(url, EMAIL, TOKEN), requests_per_second=limit, burst=10
-    ) as jira, ThreadPoolExecutor(4) as pool:
+    with (
+        connect(
+            JiraCredentials.cloud(url, EMAIL, TOKEN), requests_per_second=limit, burst=10
+        ) as jira,
+        ThreadPoolExecutor(4) as pool,
+    ):
         list(pool.map(jira.create_issue, drafts(n, "threads")))
 
 
