@@ -25,6 +25,7 @@ from reclaim.sync.outbound import (
     add_progress_observer,
     fingerprint_label,
 )
+from reclaim.sync.webhooks import WebhookReceiver, verify_signature
 
 __all__ = [
     "FINGERPRINT_LABEL_PREFIX",
@@ -38,6 +39,7 @@ __all__ = [
     "TicketLedger",
     "TicketPlan",
     "TicketRow",
+    "WebhookReceiver",
     "add_progress_observer",
     "distribute_bulk",
     "distribute_workflow",
@@ -45,4 +47,5 @@ __all__ = [
     "map_status",
     "plan_items",
     "recommendation_facts",
+    "verify_signature",
 ]

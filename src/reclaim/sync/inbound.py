@@ -9,10 +9,17 @@ before ``now``), ordered by updated then key. What was already applied is recogn
 
 from __future__ import annotations
 
-__all__ = ["PollResult", "Poller", "StatusMapping", "map_status"]
+__all__ = [
+    "PollResult",
+    "Poller",
+    "StatusMapping",
+    "apply_events",
+    "map_status",
+    "record_issue_changes",
+]
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -87,7 +94,6 @@ class Poller:
         self.mapping = mapping or StatusMapping()
         self.clock_ms = clock_ms
         self.page_size = page_size
-        self.store = RecommendationStore(database)
 
     def watermark(self) -> int:
         with self.database.connect() as connection:
@@ -118,53 +124,14 @@ class Poller:
 
     def _apply(self, issues: tuple[Issue, ...], result: PollResult) -> list[tuple[int, Event, str]]:
         """Record one page and advance the cursor, in one transaction; return the events."""
-        events: list[tuple[int, Event, str]] = []
-        now = datetime.now(UTC)
         with self.database.begin() as connection:
-            for issue in issues:
-                row = connection.execute(
-                    sa.select(
-                        tickets.c.id, tickets.c.status_category, tickets.c.jira_updated_ms
-                    ).where(tickets.c.key == issue.key)
-                ).first()
-                if row is None or (row.jira_updated_ms or 0) >= issue.updated_ms:
-                    continue  # not ours, or this version was applied by an earlier poll
-                connection.execute(
-                    tickets.update()
-                    .where(tickets.c.id == row.id)
-                    .values(
-                        status=issue.status,
-                        status_category=issue.status_category,
-                        resolution=issue.resolution,
-                        jira_updated_ms=issue.updated_ms,
-                        last_synced_at=now,
-                    )
-                )
-                result.applied += 1
-                event = map_status(
-                    self.mapping,
-                    issue.project,
-                    row.status_category,
-                    issue.status_category,
-                    issue.resolution,
-                )
-                if event is not None:
-                    for recommendation_id in self._recommendations(connection, row.id):
-                        events.append((recommendation_id, event, issue.project))
+            applied, events = record_issue_changes(connection, issues, self.mapping)
+            result.applied += applied
             if issues:
                 newest = max(issue.updated_ms for issue in issues)
                 result.watermark_ms = max(result.watermark_ms, newest)
-                self._save_cursor(connection, result.watermark_ms, now)
+                self._save_cursor(connection, result.watermark_ms, datetime.now(UTC))
         return events
-
-    def _recommendations(self, connection: Connection, ticket_id: int) -> list[int]:
-        return list(
-            connection.execute(
-                sa.select(recommendation_tickets.c.recommendation_id).where(
-                    recommendation_tickets.c.ticket_id == ticket_id
-                )
-            ).scalars()
-        )
 
     def _save_cursor(self, connection: Connection, cursor_ms: int, now: datetime) -> None:
         updated = connection.execute(
@@ -182,10 +149,69 @@ class Poller:
     def _event(
         self, recommendation_id: int, event: Event, project: str, result: PollResult
     ) -> None:
-        snooze = self.mapping.snooze if event is Event.TICKET_WONT_DO else None
+        counts = apply_events(self.database, [(recommendation_id, event, project)], self.mapping)
+        for name, count in counts.items():
+            result.events[name] = result.events.get(name, 0) + count
+
+
+def record_issue_changes(
+    connection: Connection, issues: Iterable[Issue], mapping: StatusMapping
+) -> tuple[int, list[tuple[int, Event, str]]]:
+    """Update the ticket rows of ``issues`` that are newer than what was applied.
+
+    Returns how many changed and the recommendation events their status changes mean. An issue
+    reclaim did not create, or a version already applied (same or older ``updated``), is
+    skipped: that is what makes polling with an overlap and webhook retries harmless.
+    """
+    events: list[tuple[int, Event, str]] = []
+    applied = 0
+    now = datetime.now(UTC)
+    for issue in issues:
+        row = connection.execute(
+            sa.select(tickets.c.id, tickets.c.status_category, tickets.c.jira_updated_ms).where(
+                tickets.c.key == issue.key
+            )
+        ).first()
+        if row is None or (row.jira_updated_ms or 0) >= issue.updated_ms:
+            continue
+        connection.execute(
+            tickets.update()
+            .where(tickets.c.id == row.id)
+            .values(
+                status=issue.status,
+                status_category=issue.status_category,
+                resolution=issue.resolution,
+                jira_updated_ms=issue.updated_ms,
+                last_synced_at=now,
+            )
+        )
+        applied += 1
+        event = map_status(
+            mapping, issue.project, row.status_category, issue.status_category, issue.resolution
+        )
+        if event is None:
+            continue
+        linked = connection.execute(
+            sa.select(recommendation_tickets.c.recommendation_id).where(
+                recommendation_tickets.c.ticket_id == row.id
+            )
+        ).scalars()
+        events.extend((recommendation_id, event, issue.project) for recommendation_id in linked)
+    return applied, events
+
+
+def apply_events(
+    database: Engine, events: Iterable[tuple[int, Event, str]], mapping: StatusMapping
+) -> dict[str, int]:
+    """Apply ticket events to the recommendations; returns how many of each took effect."""
+    store = RecommendationStore(database)
+    counts: dict[str, int] = {}
+    for recommendation_id, event, _project in events:
+        snooze = mapping.snooze if event is Event.TICKET_WONT_DO else None
         try:
-            self.store.apply_event(recommendation_id, event, snooze=snooze)
+            store.apply_event(recommendation_id, event, snooze=snooze)
         except LifecycleError:
             # The recommendation already moved on (a run saw the resource gone, say).
-            return
-        result.events[event.value] = result.events.get(event.value, 0) + 1
+            continue
+        counts[event.value] = counts.get(event.value, 0) + 1
+    return counts

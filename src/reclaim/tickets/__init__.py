@@ -15,7 +15,7 @@ from reclaim.tickets.errors import (
     JiraRequestError,
     JiraUnavailableError,
 )
-from reclaim.tickets.jira import BULK_LIMIT, SEARCH_FIELDS, JiraClient
+from reclaim.tickets.jira import BULK_LIMIT, SEARCH_FIELDS, JiraClient, issue_from_json
 from reclaim.tickets.model import (
     BulkCreateResult,
     ChangeItem,
@@ -69,5 +69,6 @@ __all__ = [
     "Transition",
     "connect",
     "credentials_from_env",
+    "issue_from_json",
     "open_http_client",
 ]

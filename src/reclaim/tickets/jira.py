@@ -6,7 +6,7 @@ retries and error translation; this module maps reclaim's values to Jira's JSON 
 
 from __future__ import annotations
 
-__all__ = ["BULK_LIMIT", "SEARCH_FIELDS", "JiraClient"]
+__all__ = ["BULK_LIMIT", "SEARCH_FIELDS", "JiraClient", "issue_from_json", "parse_time_ms"]
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -50,6 +50,25 @@ def parse_time_ms(value: Any) -> int:
         except ValueError:
             continue
     return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def issue_from_json(raw: Mapping[str, Any]) -> Issue:
+    """An issue as search, GET issue and webhooks send it (v2 or v3), as reclaim reads it."""
+    fields = raw.get("fields") or {}
+    status = fields.get("status") or {}
+    resolution = fields.get("resolution")
+    return Issue(
+        id=str(raw["id"]),
+        key=str(raw["key"]),
+        summary=str(fields.get("summary") or ""),
+        status=str(status.get("name", "")),
+        status_category=str((status.get("statusCategory") or {}).get("key", "")),
+        resolution=str(resolution["name"]) if resolution else None,
+        labels=tuple(fields.get("labels") or ()),
+        updated_ms=parse_time_ms(fields.get("updated")),
+        created_ms=parse_time_ms(fields.get("created")),
+        project=str((fields.get("project") or {}).get("key", "")),
+    )
 
 
 class JiraClient:
@@ -207,21 +226,7 @@ class JiraClient:
     # -- read ----------------------------------------------------------------------------
 
     def _issue(self, raw: Mapping[str, Any]) -> Issue:
-        fields = raw.get("fields") or {}
-        status = fields.get("status") or {}
-        resolution = fields.get("resolution")
-        return Issue(
-            id=str(raw["id"]),
-            key=str(raw["key"]),
-            summary=str(fields.get("summary") or ""),
-            status=str(status.get("name", "")),
-            status_category=str((status.get("statusCategory") or {}).get("key", "")),
-            resolution=str(resolution["name"]) if resolution else None,
-            labels=tuple(fields.get("labels") or ()),
-            updated_ms=parse_time_ms(fields.get("updated")),
-            created_ms=parse_time_ms(fields.get("created")),
-            project=str((fields.get("project") or {}).get("key", "")),
-        )
+        return issue_from_json(raw)
 
     def get_issue(self, key: str) -> Issue:
         return self._issue(self._get(f"issue/{key}", {"fields": ",".join(SEARCH_FIELDS)}))

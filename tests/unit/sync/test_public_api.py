@@ -26,6 +26,8 @@ def test_public_names_are_frozen() -> None:
             "fingerprint_label",
             "plan_items",
             "recommendation_facts",
+            "WebhookReceiver",
+            "verify_signature",
         ]
     )
     for name in reclaim.sync.__all__:

@@ -37,6 +37,7 @@ TICKETS_API = [
     "Transition",
     "connect",
     "credentials_from_env",
+    "issue_from_json",
     "open_http_client",
 ]
 
