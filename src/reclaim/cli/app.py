@@ -79,6 +79,15 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Check Terraform/OpenTofu plans against policies in CI, and test the policies.",
     ),
+    "jira": LazyCommand("reclaim.cli.jira", "jira_app", "Connect reclaim to Jira."),
+    "tickets": LazyCommand(
+        "reclaim.cli.tickets", "app", "Tickets in Jira: distribute, sync back, list, show."
+    ),
+    "jira-sim": LazyCommand(
+        "reclaim.cli.jira",
+        "sim_app",
+        "A Jira Cloud simulator for trying reclaim without a Jira site.",
+    ),
 }
 
 

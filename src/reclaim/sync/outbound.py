@@ -1,0 +1,266 @@
+"""Outbound, exactly once: one Jira issue per recommendation fingerprint, whatever crashes.
+
+Jira has no idempotency key, so the protocol is (DESIGN.md, "Exactly-once toward Jira"):
+
+1. record the intent (``tickets`` row, state ``creating``) and commit;
+2. create the issue carrying the fingerprint label ``reclaim-fp-<fp>`` (and an entity property);
+3. record its key and commit.
+
+A ``creating`` row found later means step 2 may or may not have happened. Jira's search lags
+writes, so the fingerprint label is searched only once ``grace`` seconds have passed since the
+intent; found, the oldest such issue is recorded; not found, the issue is created again.
+:meth:`Distributor.sweep_duplicates` closes any duplicate that still slipped through (say, a
+search that lagged beyond the grace period), keeping the oldest issue of each fingerprint.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FINGERPRINT_LABEL_PREFIX",
+    "Distributor",
+    "TicketPlan",
+    "add_progress_observer",
+    "fingerprint_label",
+]
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from reclaim.sync.ledger import TicketLedger, TicketRow
+from reclaim.tickets import Document, Issue, IssueDraft, JiraClient, JiraRequestError
+
+FINGERPRINT_LABEL_PREFIX = "reclaim-fp-"
+# On every ticket reclaim creates, so the inbound poll can find them all with one clause.
+MANAGED_LABEL = "reclaim"
+PROPERTY_KEY = "reclaim"
+# Keep a reconcile search's JQL well under Jira's URL and clause limits.
+_SEARCH_BATCH = 50
+
+Observer = Callable[[str, str], None]
+_observers: list[Observer] = []
+
+
+def add_progress_observer(observer: Observer) -> Callable[[], None]:
+    """Call ``observer(point, fingerprint)`` at each point of create-and-record.
+
+    Points: ``intent`` (intent committed), ``created`` (Jira answered), ``recorded`` (key
+    committed), ``chunk`` (a bulk chunk's keys committed). For metrics, and for the tests that
+    kill the process at each point. Returns a function that removes the observer.
+    """
+    _observers.append(observer)
+    return lambda: _observers.remove(observer)
+
+
+def _notify(point: str, fingerprint: str) -> None:
+    for observer in list(_observers):
+        observer(point, fingerprint)
+
+
+def fingerprint_label(fingerprint: str) -> str:
+    return FINGERPRINT_LABEL_PREFIX + fingerprint
+
+
+@dataclass(frozen=True)
+class TicketPlan:
+    fingerprint: str
+    recommendation_id: int | None
+    draft: IssueDraft
+
+    def keyed_draft(self) -> IssueDraft:
+        """The draft with the fingerprint label and property that make reconciliation possible."""
+        label = fingerprint_label(self.fingerprint)
+        labels = tuple(dict.fromkeys((*self.draft.labels, MANAGED_LABEL, label)))
+        properties = {**self.draft.properties, PROPERTY_KEY: {"fingerprint": self.fingerprint}}
+        return replace(self.draft, labels=labels, properties=properties)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Distributor:
+    def __init__(
+        self,
+        client: JiraClient,
+        ledger: TicketLedger,
+        *,
+        grace: float = 30.0,
+        now: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.ledger = ledger
+        self.grace = grace
+        self.now = now
+        self.sleep = sleep
+
+    # -- one at a time -------------------------------------------------------------------
+
+    def distribute(self, plan: TicketPlan) -> str:
+        """The key of the plan's ticket, created now unless it already exists."""
+        row = self.ledger.get(plan.fingerprint)
+        if row is not None and row.state == "created" and row.key:
+            self._link(plan, row)
+            return row.key
+        if row is None:
+            self.ledger.record_intents([(plan.fingerprint, plan.draft.project)], self.now())
+            _notify("intent", plan.fingerprint)
+        else:
+            found = self.reconcile([(plan, row)])
+            if plan.fingerprint in found:
+                return found[plan.fingerprint]
+            self.ledger.retry_intent(plan.fingerprint, self.now())
+        try:
+            created = self.client.create_issue(plan.keyed_draft())
+        except JiraRequestError:
+            self.ledger.forget_intent(plan.fingerprint)
+            raise
+        _notify("created", plan.fingerprint)
+        self.ledger.record_created(
+            [(plan.fingerprint, plan.recommendation_id, created.key, created.id, created.url)],
+            self.now(),
+        )
+        _notify("recorded", plan.fingerprint)
+        return created.key
+
+    def _link(self, plan: TicketPlan, row: TicketRow) -> None:
+        assert row.key is not None
+        self.ledger.record_created(
+            [
+                (
+                    plan.fingerprint,
+                    plan.recommendation_id,
+                    row.key,
+                    row.issue_id or "",
+                    row.url or "",
+                )
+            ],
+            self.now(),
+        )
+
+    # -- reconcile -----------------------------------------------------------------------
+
+    def reconcile(self, pending: Sequence[tuple[TicketPlan, TicketRow]]) -> dict[str, str]:
+        """Search Jira for intents whose outcome is unknown; record and return what exists.
+
+        Waits until the newest intent is ``grace`` seconds old, so the search index has caught
+        up with any create that did happen.
+        """
+        if not pending:
+            return {}
+        newest = max(row.intent_at for _, row in pending)
+        wait = (newest - self.now()).total_seconds() + self.grace
+        if wait > 0:
+            self.sleep(wait)
+        plans = {plan.fingerprint: plan for plan, _ in pending}
+        oldest: dict[str, Issue] = {}
+        for issue in self._search_labels(list(plans)):
+            for label in issue.labels:
+                fingerprint = label.removeprefix(FINGERPRINT_LABEL_PREFIX)
+                if label.startswith(FINGERPRINT_LABEL_PREFIX) and fingerprint in plans:
+                    known = oldest.get(fingerprint)
+                    if known is None or (issue.created_ms, int(issue.id)) < (
+                        known.created_ms,
+                        int(known.id),
+                    ):
+                        oldest[fingerprint] = issue
+        rows = [
+            (fp, plans[fp].recommendation_id, issue.key, issue.id, "")
+            for fp, issue in oldest.items()
+        ]
+        self.ledger.record_created(rows, self.now())
+        return {fp: issue.key for fp, issue in oldest.items()}
+
+    def _search_labels(self, fingerprints: list[str]) -> Iterable[Issue]:
+        for start in range(0, len(fingerprints), _SEARCH_BATCH):
+            batch = fingerprints[start : start + _SEARCH_BATCH]
+            labels = ", ".join(f'"{fingerprint_label(fp)}"' for fp in batch)
+            yield from self.client.search_all(f"labels IN ({labels}) ORDER BY created ASC")
+
+    # -- many at once --------------------------------------------------------------------
+
+    def distribute_many(self, plans: Sequence[TicketPlan]) -> tuple[dict[str, str], dict[str, str]]:
+        """Bulk create (50 per request) with the same protocol; returns (keys, refusals).
+
+        Refusals map a fingerprint to Jira's reason (bad field, unknown project): those intents
+        are dropped, since nothing was created, and the next run tries them again.
+        """
+        keys: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        fresh: list[TicketPlan] = []
+        pending: list[tuple[TicketPlan, TicketRow]] = []
+        for plan in plans:
+            row = self.ledger.get(plan.fingerprint)
+            if row is None:
+                fresh.append(plan)
+            elif row.state == "created" and row.key:
+                self._link(plan, row)
+                keys[plan.fingerprint] = row.key
+            else:
+                pending.append((plan, row))
+        found = self.reconcile(pending)
+        keys.update(found)
+        retry = [plan for plan, _ in pending if plan.fingerprint not in found]
+        for plan in retry:
+            self.ledger.retry_intent(plan.fingerprint, self.now())
+        self.ledger.record_intents([(p.fingerprint, p.draft.project) for p in fresh], self.now())
+        for plan in fresh:
+            _notify("intent", plan.fingerprint)
+        todo = retry + fresh
+        for start in range(0, len(todo), 50):
+            chunk = todo[start : start + 50]
+            result = self.client.create_issues([p.keyed_draft() for p in chunk])
+            rows = []
+            for plan, created in zip(chunk, result.created, strict=True):
+                if created is not None:
+                    rows.append(
+                        (
+                            plan.fingerprint,
+                            plan.recommendation_id,
+                            created.key,
+                            created.id,
+                            created.url,
+                        )
+                    )
+                    keys[plan.fingerprint] = created.key
+            for failure in result.failed:
+                plan = chunk[failure.index]
+                refused[plan.fingerprint] = failure.describe()
+                self.ledger.forget_intent(plan.fingerprint)
+            if chunk:
+                _notify("created", chunk[0].fingerprint)
+            self.ledger.record_created(rows, self.now())
+            _notify("chunk", chunk[-1].fingerprint)
+        return keys, refused
+
+    # -- duplicates ----------------------------------------------------------------------
+
+    def sweep_duplicates(self, fingerprints: Sequence[str]) -> list[str]:
+        """Close every issue but the oldest for each fingerprint; returns the closed keys."""
+        by_fp: dict[str, list[Issue]] = {}
+        for issue in self._search_labels(list(fingerprints)):
+            for label in issue.labels:
+                if label.startswith(FINGERPRINT_LABEL_PREFIX):
+                    by_fp.setdefault(label.removeprefix(FINGERPRINT_LABEL_PREFIX), []).append(issue)
+        closed: list[str] = []
+        for fingerprint, issues in by_fp.items():
+            if fingerprint not in fingerprints or len(issues) < 2:
+                continue
+            issues.sort(key=lambda i: (i.created_ms, int(i.id)))
+            keep = issues[0]
+            row = self.ledger.get(fingerprint)
+            if row is not None and row.key != keep.key:
+                self.ledger.replace_key(fingerprint, keep.key, keep.id, "")
+            for duplicate in issues[1:]:
+                if duplicate.status_category == "done":
+                    continue
+                self.client.move_to(
+                    duplicate.key,
+                    category="done",
+                    resolution="Duplicate",
+                    comment=Document.of_text(f"Duplicate of {keep.key}, closed by reclaim."),
+                )
+                closed.append(duplicate.key)
+        return closed
