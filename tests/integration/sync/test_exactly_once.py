@@ -145,8 +145,8 @@ def test_workflow_killed_at_each_point_then_resumed(
 ) -> None:
     fingerprints = add_recommendations(db[0], 6)
     assert run_child(sim, db, "workflow", point, at=3) == -signal.SIGKILL
-    if point == "intent":
-        assert len(sim.app.state.issues) == 2  # the third was decided, never sent
+    # Items run four at a time, so how many issues exist at the kill varies; not all of them.
+    assert len(sim.app.state.issues) < len(fingerprints)
     assert run_child(sim, db, "workflow") == 0
     check_books(sim, db[0], fingerprints)
 
