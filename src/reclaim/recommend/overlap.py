@@ -103,7 +103,12 @@ def supersede(
             descending=[False, False, True, True, False],
             nulls_last=True,
         )
-        .with_columns(pl.struct(keys).is_first_distinct().alias("_first"))
+        .with_columns(
+            (
+                pl.col("resource_id").ne_missing(pl.col("resource_id").shift(1))
+                | pl.col("account_id").ne_missing(pl.col("account_id").shift(1))
+            ).alias("_first")
+        )
         .with_columns(
             pl.when(pl.col("_first")).then(pl.col("rule_id")).forward_fill().alias("_winner_rule")
         )
@@ -155,5 +160,8 @@ def supersede_plan(plan: ReconcilePlan) -> ReconcilePlan:
     if rows.height == 0:
         return plan
     eligible = pl.col("observed") & (pl.col("status") != Status.DISMISSED.value)
-    action = pl.col("params").str.json_path_match("$.type")
+    action = pl.col("action")
+    if "action" not in rows.columns or rows.get_column("action").null_count() == rows.height:
+        # Rows built without an action column (hand-made matches): read it from the params.
+        action = pl.col("params").str.json_path_match("$.type")
     return replace(plan, rows=supersede(rows, action=action, eligible=eligible))

@@ -155,6 +155,7 @@ def matches_from_frame(
             "currency",
         ),
         params_json.alias("params"),
+        param("type", pl.String()).alias("action"),
     )
     if frame.select(pl.col("resource_id").is_null().any()).item():
         raise ConfigError(

@@ -61,8 +61,10 @@ MATCH_COLUMNS: Final[Mapping[str, pl.DataType]] = {
     "cost_30d": pl.Float64(),
     "currency": pl.String(),
     "params": pl.String(),
+    "action": pl.String(),
 }
-"""One row per rule match of this run; ``params`` is a JSON object (text)."""
+"""One row per rule match of this run; ``params`` is a JSON object (text); ``action`` is the
+action's ``type`` parameter (decides which of several matches on a resource keeps its saving)."""
 
 STORED_COLUMNS: Final[Mapping[str, pl.DataType]] = {
     "id": pl.Int64(),
