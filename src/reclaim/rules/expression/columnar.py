@@ -385,6 +385,9 @@ class _Columnar:
                     left = left.cast(pl.Float64)
                     items = [float(i) for i in items]
             return left.is_in(pl.Series(values=items).implode())
+        if self.null_everywhere(right_node):
+            # `x in z` with z null in every row (absent, or all null): null, as row-wise.
+            return pl.lit(None, dtype=pl.Boolean)
         if isinstance(right_node, ListLit):
             hits = [(left == self.value(item)).fill_null(False) for item in right_node.items]
             return pl.when(left.is_null()).then(_NULL).otherwise(pl.any_horizontal(hits))

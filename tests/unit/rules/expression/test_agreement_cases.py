@@ -115,6 +115,12 @@ def test_an_all_null_argument_says_nothing_about_the_type() -> None:
     assert agree("not (a if a else n)", [{"a": 0, "n": None}]) == [None]
 
 
+def test_membership_in_a_field_null_in_every_row_is_null() -> None:
+    # Found by the fuzzer's smoke pass in make test: "membership ('in') of 'z' (type any)".
+    assert agree("s in z", [{"s": "a"}, {"s": None}]) == [None, None]
+    assert agree("(s in z) or true", [{"s": "a"}]) == [True]
+
+
 def test_a_struct_key_absent_from_the_frame_is_null() -> None:
     assert agree("lower(tags.team) == 'web'", [{"tags": {"owner": "a"}}]) == [None]
 
