@@ -302,6 +302,26 @@ def _assemble(parts: list[pl.DataFrame], param_names: list[str]) -> pl.DataFrame
     return combined.sort("row", maintain_order=True).select(columns).collect()
 
 
+def _assemble_fused(
+    queries: list[pl.LazyFrame], rules: tuple[Rule, ...], param_names: list[str]
+) -> pl.DataFrame:
+    """Like _assemble over the collected queries, in one query: concatenated, then sorted by
+    fact (parts are in rule order, and the sort is stable). Only for plans whose parameter
+    columns have one type across rules, so concatenating the parts of rules that matched
+    nothing cannot change a column's type."""
+    combined = pl.concat(queries, how="diagonal").sort("row", maintain_order=True).collect()
+    if not combined.height:
+        return _empty_matches(param_names)
+    fired = set(combined.get_column("__order").unique().to_list())
+    present = [name for name in param_names if any(name in rules[o].params for o in fired)]
+    columns: list[pl.Expr] = [pl.col(name) for name in _MATCH_COLUMNS]
+    if present:
+        columns.append(
+            pl.struct([pl.col(f"__p_{name}").alias(name) for name in present]).alias("params")
+        )
+    return combined.select(columns)
+
+
 def evaluate_frame(
     ruleset: RuleSet, frame: pl.DataFrame, *, now: datetime.datetime | None = None
 ) -> pl.DataFrame:
@@ -382,7 +402,7 @@ def _evaluate_frame(
         return _evaluate_frame_ordered(rules, work, now, param_names)
     if not rules:
         return _empty_matches(param_names)
-    conditions, selections = _frame_plan(ruleset, work.schema, now)
+    conditions, selections, fusable = _frame_plan(ruleset, work.schema, now)
     if ruleset.mode == "first":
         winner = pl.coalesce(
             [
@@ -400,6 +420,8 @@ def _evaluate_frame(
             source.filter(condition).select(columns)
             for condition, columns in zip(conditions, selections, strict=True)
         ]
+        if fusable:
+            return _assemble_fused(queries, rules, param_names)
     else:
         # Many rules: every condition in one select first, then queries only for the rules
         # that matched some fact (a query per rule would cost more to plan than to run).
@@ -414,6 +436,22 @@ def _evaluate_frame(
     return _assemble(pl.collect_all(queries), param_names)
 
 
+def _one_type_per_param(
+    schema: Mapping[str, pl.DataType],
+    conditions: list[pl.Expr],
+    selections: list[list[pl.Expr]],
+) -> bool:
+    if len(conditions) > _FEW_RULES:
+        return False
+    empty = pl.LazyFrame(schema=dict(schema))
+    types: dict[str, pl.DataType] = {}
+    for condition, columns in zip(conditions, selections, strict=True):
+        for name, dtype in empty.filter(condition).select(columns).collect_schema().items():
+            if name.startswith("__p_") and types.setdefault(name, dtype) != dtype:
+                return False
+    return True
+
+
 # Up to this many rules, the columnar evaluator plans one lazy query per rule.
 _FEW_RULES = 64
 
@@ -424,7 +462,7 @@ _MAX_FRAME_PLANS = 8
 
 def _frame_plan(
     ruleset: RuleSet, schema: Mapping[str, pl.DataType], now: datetime.datetime | None
-) -> tuple[list[pl.Expr], list[list[pl.Expr]]]:
+) -> tuple[list[pl.Expr], list[list[pl.Expr]], bool]:
     """Every active rule's condition and match columns as Polars expressions over frames of
     ``schema``: compiled once per schema, unless a rule reads the time (``now()``)."""
     rules = ruleset.active_rules
@@ -432,10 +470,11 @@ def _frame_plan(
     plans = ruleset.frame_plans
     if key is not None and key in plans:
         return plans[key]
-    plan = (
-        [_column_of(rule.condition.to_polars_predicate(now=now, schema=schema)) for rule in rules],
-        [_match_columns(rule, index, now, schema) for index, rule in enumerate(rules)],
-    )
+    conditions = [
+        _column_of(rule.condition.to_polars_predicate(now=now, schema=schema)) for rule in rules
+    ]
+    selections = [_match_columns(rule, index, now, schema) for index, rule in enumerate(rules)]
+    plan = (conditions, selections, _one_type_per_param(schema, conditions, selections))
     if key is not None and len(plans) < _MAX_FRAME_PLANS:
         plans[key] = plan
     return plan

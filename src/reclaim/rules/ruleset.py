@@ -294,7 +294,7 @@ class RuleSet:
         return {}
 
     @cached_property
-    def frame_plans(self) -> dict[Any, tuple[list[pl.Expr], list[list[pl.Expr]]]]:
+    def frame_plans(self) -> dict[Any, tuple[list[pl.Expr], list[list[pl.Expr]], bool]]:
         """The columnar evaluator's compiled Polars expressions, by frame schema."""
         return {}
 
