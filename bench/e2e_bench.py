@@ -104,8 +104,10 @@ def spawn(url: str, schema: str | None, data: Path, migrate: bool) -> dict[str, 
         args += ["--schema", schema]
     if migrate:
         args.append("--migrate")
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
-    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(args, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"the run failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
