@@ -278,6 +278,13 @@ class _Columnar:
             return pl.when(expr.is_null()).then(_NULL).otherwise(pl.lit(True))
         if isinstance(node, Const) and node.value is None:
             return pl.lit(None, dtype=pl.Boolean)
+        if isinstance(node, IfElse):
+            # Branches of different types (text or a boolean): truthiness of the branch taken.
+            return (
+                pl.when(self.bool3(node.test))
+                .then(self.bool3(node.body))
+                .otherwise(self.bool3(node.orelse))
+            )
         raise self.unknown_type(node, "the truth value")
 
     def binop(self, node: BinOp) -> pl.Expr:

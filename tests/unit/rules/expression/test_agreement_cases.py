@@ -121,6 +121,17 @@ def test_membership_in_a_field_null_in_every_row_is_null() -> None:
     assert agree("(s in z) or true", [{"s": "a"}]) == [True]
 
 
+def test_truth_of_if_else_with_branches_of_different_types() -> None:
+    # Found by the fuzzer's smoke pass in make test: "(type any) cannot be computed".
+    # (Its value cannot be one Polars column; its truth can, and must agree.)
+    rows = [{"s": "", "flag": True}, {"s": "a", "flag": True}, {"s": "", "flag": None}]
+    expression = compile_expression("s if flag else (4 in [1, 2.5, None])")
+    frame = pl.DataFrame(rows)
+    truths = frame.select(expression.to_polars_predicate(schema=frame.schema)).to_series()
+    assert truths.to_list() == [False, True, False]
+    assert [expression.matches(fact) for fact in rows] == [False, True, False]
+
+
 def test_a_struct_key_absent_from_the_frame_is_null() -> None:
     assert agree("lower(tags.team) == 'web'", [{"tags": {"owner": "a"}}]) == [None]
 
