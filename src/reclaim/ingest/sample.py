@@ -388,7 +388,8 @@ def _utilization(rng: np.random.Generator, estate: pl.DataFrame, days: int) -> p
         np.where(over, rng.uniform(8, 18, m), rng.uniform(35, 70, m)),
     )
     mem_level = np.where(over | idle, rng.uniform(10, 25, m), rng.uniform(45, 80, m))
-    net_level = np.where(idle, rng.uniform(50, 500, m), rng.uniform(2e5, 5e6, m))
+    # Idle means under the savings pack's 5 MB a day (about 58 B/s) of network traffic.
+    net_level = np.where(idle, rng.uniform(5, 50, m), rng.uniform(2e5, 5e6, m))
     req_level = np.where(measured["lb_idle"].to_numpy(), 0.0, rng.uniform(50, 5000, m))
     conn_level = np.where(measured["db_idle"].to_numpy(), 0.0, rng.uniform(5, 200, m))
     rows = m * steps
@@ -417,7 +418,7 @@ def _utilization(rng: np.random.Generator, estate: pl.DataFrame, days: int) -> p
             "timestamp"
         ),
         pl.when(pl.col("kind").is_in(["vm", "database"])).then(pl.col("cpu")).alias("cpu"),
-        pl.when(pl.col("kind") == "vm").then(pl.col("mem")).alias("mem"),
+        pl.when(pl.col("kind").is_in(["vm", "database"])).then(pl.col("mem")).alias("mem"),
         pl.when(pl.col("kind") == "vm").then(pl.col("network")).alias("network"),
         pl.when(pl.col("kind") == "load_balancer").then(pl.col("requests")).alias("requests"),
         pl.when(pl.col("kind") == "database").then(pl.col("connections")).alias("connections"),
