@@ -144,9 +144,9 @@ def test_workflow_killed_at_each_point_then_resumed(
     sim: RunningSimulator, db: tuple[Engine, str, str], point: str
 ) -> None:
     fingerprints = add_recommendations(db[0], 6)
+    # Killed inside the third item, so the run cannot have finished. Items run four at a time,
+    # so how many issues already exist at the kill varies (on a quiet machine, all six).
     assert run_child(sim, db, "workflow", point, at=3) == -signal.SIGKILL
-    # Items run four at a time, so how many issues exist at the kill varies; not all of them.
-    assert len(sim.app.state.issues) < len(fingerprints)
     assert run_child(sim, db, "workflow") == 0
     check_books(sim, db[0], fingerprints)
 
