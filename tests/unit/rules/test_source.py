@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import time
 
 import pytest
 
@@ -81,15 +80,14 @@ def test_custom_tags_are_rejected() -> None:
         load_yaml("a: !!python/object:os.system x\n")
 
 
-def test_billion_laughs_is_rejected_quickly() -> None:
+def test_billion_laughs_is_rejected_before_it_expands() -> None:
     lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     for level in range(1, 10):
         previous, name = chr(96 + level), chr(97 + level)
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * 9) + "]")
-    start = time.perf_counter()
+    # Refused by counting what the aliases would repeat, not by building it (speed: bench/).
     with pytest.raises(YamlLimitError, match="expands to more than") as caught:
         load_yaml("\n".join(lines) + "\n", "lol.yaml")
-    assert time.perf_counter() - start < 5  # generous: the point is it does not expand
     assert str(caught.value).startswith("lol.yaml:")
 
 
