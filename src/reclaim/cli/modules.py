@@ -1,8 +1,9 @@
-"""Importing the user's modules that declare workflows: one way for every command.
+"""Importing the user's modules: one way for every command.
 
-``reclaim worker``, ``reclaim runs resume`` and ``reclaim schedules`` all find workflows by
+``reclaim worker``, ``reclaim runs resume`` and ``reclaim schedules`` find workflows by
 importing ``--module`` names, and must find the same ones: a run a worker can drive must also
-be resumable by hand from the same directory.
+be resumable by hand from the same directory. ``reclaim rules … --import`` finds the user's
+actions and functions the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from reclaim.errors import ConfigError, SourceLocation
 
 
-def import_modules(modules: Sequence[str] | None) -> None:
+def import_modules(modules: Sequence[str] | None, *, kind: str = "workflow module") -> None:
     """Import each module, looking in the current directory first, as ``python -m`` does.
 
     The ``reclaim`` console script starts with its own directory on the path, not the
@@ -31,13 +32,13 @@ def import_modules(modules: Sequence[str] | None) -> None:
             importlib.import_module(name)
         except SyntaxError as exc:
             raise ConfigError(
-                f"workflow module {name!r} does not parse: {exc.msg}",
+                f"{kind} {name!r} does not parse: {exc.msg}",
                 location=SourceLocation(exc.filename or name, exc.lineno, exc.offset),
                 fix="fix the syntax error, then run the command again",
             ) from exc
         except ImportError as exc:
             raise ConfigError(
-                f"cannot import workflow module {name!r}: {exc}",
+                f"cannot import {kind} {name!r}: {exc}",
                 fix="give a dotted module name importable from the current directory or "
-                "PYTHONPATH, e.g. --module myproject.workflows",
+                "PYTHONPATH (e.g. myproject.workflows), installed in this environment",
             ) from exc

@@ -5,7 +5,6 @@ from __future__ import annotations
 __all__ = ["app"]
 
 import datetime
-import importlib
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -19,6 +18,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from reclaim.cli.context import console, err_console
+from reclaim.cli.modules import import_modules
 from reclaim.errors import ConfigError, SourceLocation
 from reclaim.rules import (
     RuleFileError,
@@ -63,14 +63,7 @@ NowOption = Annotated[
 
 
 def _import_modules(modules: Sequence[str] | None) -> None:
-    for name in modules or ():
-        try:
-            importlib.import_module(name)
-        except ImportError as exc:
-            raise ConfigError(
-                f"cannot import {name!r}: {exc}",
-                fix="check the module name and that it is installed in this environment",
-            ) from exc
+    import_modules(modules, kind="module")
 
 
 def _print_errors(errors: Sequence[ConfigError]) -> None:
