@@ -53,7 +53,13 @@ from reclaim.policy.policies import (
     load_policies,
 )
 from reclaim.policy.pricing import PriceTable, load_prices
-from reclaim.rules import RuleFileError, RuleTestReport, RuleTestResult, run_rule_tests
+from reclaim.rules import (
+    RuleFileError,
+    RuleTestReport,
+    RuleTestResult,
+    run_rule_tests,
+)
+from reclaim.rules.testing import find_rule_tests
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -85,18 +91,7 @@ class PlanTestFile(BaseModel):
 
 def find_plan_tests(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Every ``*_test.yaml`` under ``paths`` (files as given, folders searched recursively)."""
-    found: list[Path] = []
-    for item in paths:
-        path = Path(item)
-        if path.is_dir():
-            found.extend(
-                candidate
-                for candidate in sorted(path.rglob("*"))
-                if candidate.is_file() and candidate.name.endswith(PLAN_TEST_SUFFIXES)
-            )
-        elif path.name.endswith(PLAN_TEST_SUFFIXES):
-            found.append(path)
-    return found
+    return find_rule_tests(paths, suffixes=PLAN_TEST_SUFFIXES)
 
 
 def run_policy_tests(

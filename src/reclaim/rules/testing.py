@@ -271,8 +271,11 @@ def _rules_name_for(test_name: str) -> str:
     return test_name
 
 
-def find_rule_tests(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Every ``*.tests.yaml`` under ``paths`` (files as given, folders searched recursively)."""
+def find_rule_tests(
+    paths: Iterable[str | os.PathLike[str]], *, suffixes: tuple[str, ...] = TEST_SUFFIXES
+) -> list[Path]:
+    """Every ``*.tests.yaml`` (or file ending in one of ``suffixes``) under ``paths``: files
+    as given, folders searched recursively."""
     found: list[Path] = []
     for item in paths:
         path = Path(item)
@@ -280,9 +283,9 @@ def find_rule_tests(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             found.extend(
                 candidate
                 for candidate in sorted(path.rglob("*"))
-                if candidate.is_file() and candidate.name.endswith(TEST_SUFFIXES)
+                if candidate.is_file() and candidate.name.endswith(suffixes)
             )
-        elif path.name.endswith(TEST_SUFFIXES):
+        elif path.name.endswith(suffixes):
             found.append(path)
     return found
 
