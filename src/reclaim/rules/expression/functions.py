@@ -108,7 +108,8 @@ def _round(value: Any, digits: int = 0) -> Any:
     scale = 10.0**digits
     scaled = float(value) * scale
     if not math.isfinite(scaled):
-        return scaled / scale
+        # Too large to scale (or not a number): Polars leaves such a value as it is.
+        return float(value)
     return round(scaled) / scale
 
 

@@ -214,6 +214,12 @@ def test_round_scales_then_rounds_half_to_even() -> None:
     assert agree("round(x)", rows, schema={"x": "number"})[3] == 2.0
 
 
+def test_round_of_a_value_too_large_to_scale_leaves_it_as_it_is() -> None:
+    # Found by test_numbers_agree: round(1e308, 2) was inf row-wise, 1e308 column-wise.
+    rows = [{"x": 1e308}, {"x": -1e308}, {"x": 1.7e306}]
+    assert agree("round(x, 2)", rows, schema={"x": "number"}) == [1e308, -1e308, 1.7e306]
+
+
 def test_text_compared_with_a_number_is_never_equal() -> None:
     rows = [{"x": "5"}, {"x": None}]
     assert agree("x == 5", rows) == [False, None]
