@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = ["TicketLedger", "TicketRow"]
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -106,11 +107,32 @@ class TicketLedger:
 
     def retry_intent(self, fingerprint: str, now: datetime) -> None:
         """A re-create is about to be sent: restart the grace period from now."""
+        self.retry_intents([fingerprint], now)
+
+    def retry_intents(self, fingerprints: Sequence[str], now: datetime) -> None:
+        """Re-creates are about to be sent: restart their grace period from now; one commit."""
+        if not fingerprints:
+            return
         with self.engine.begin() as connection:
             connection.execute(
                 tickets.update()
-                .where(tickets.c.fingerprint == fingerprint, tickets.c.state == "creating")
+                .where(tickets.c.fingerprint.in_(fingerprints), tickets.c.state == "creating")
                 .values(intent_at=now, attempts=tickets.c.attempts + 1)
+            )
+
+    def outcome_unknown(self, fingerprints: Sequence[str], now: datetime) -> None:
+        """Jira's answer to these creates was lost at ``now``: count the grace period from then.
+
+        The create may have been applied any time until the answer was lost, so a grace period
+        counted from the intent can end before the search index shows the issue.
+        """
+        if not fingerprints:
+            return
+        with self.engine.begin() as connection:
+            connection.execute(
+                tickets.update()
+                .where(tickets.c.fingerprint.in_(fingerprints), tickets.c.state == "creating")
+                .values(intent_at=now)
             )
 
     def forget_intent(self, fingerprint: str) -> None:

@@ -29,7 +29,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from reclaim.sync.ledger import TicketLedger, TicketRow
-from reclaim.tickets import Document, Issue, IssueDraft, JiraClient, JiraRequestError
+from reclaim.tickets import (
+    CreateOutcomeUnknown,
+    Document,
+    Issue,
+    IssueDraft,
+    JiraClient,
+    JiraRequestError,
+)
 
 FINGERPRINT_LABEL_PREFIX = "reclaim-fp-"
 # On every ticket reclaim creates, so the inbound poll can find them all with one clause.
@@ -117,6 +124,9 @@ class Distributor:
         except JiraRequestError:
             self.ledger.forget_intent(plan.fingerprint)
             raise
+        except CreateOutcomeUnknown:
+            self.ledger.outcome_unknown([plan.fingerprint], self.now())
+            raise
         _notify("created", plan.fingerprint)
         self.ledger.record_created(
             [(plan.fingerprint, plan.recommendation_id, created.key, created.id, created.url)],
@@ -202,16 +212,26 @@ class Distributor:
                 pending.append((plan, row))
         found = self.reconcile(pending)
         keys.update(found)
-        retry = [plan for plan, _ in pending if plan.fingerprint not in found]
-        for plan in retry:
-            self.ledger.retry_intent(plan.fingerprint, self.now())
-        self.ledger.record_intents([(p.fingerprint, p.draft.project) for p in fresh], self.now())
-        for plan in fresh:
-            _notify("intent", plan.fingerprint)
-        todo = retry + fresh
+        retry = {plan.fingerprint for plan, _ in pending if plan.fingerprint not in found}
+        todo = [plan for plan, _ in pending if plan.fingerprint in retry] + fresh
         for start in range(0, len(todo), 50):
             chunk = todo[start : start + 50]
-            result = self.client.create_issues([p.keyed_draft() for p in chunk])
+            # Intents are stamped chunk by chunk, just before the chunk is sent: the grace
+            # period of a later reconcile counts from the send, not from the start of the run.
+            self.ledger.retry_intents(
+                [p.fingerprint for p in chunk if p.fingerprint in retry], self.now()
+            )
+            new_intents = [p for p in chunk if p.fingerprint not in retry]
+            self.ledger.record_intents(
+                [(p.fingerprint, p.draft.project) for p in new_intents], self.now()
+            )
+            for plan in new_intents:
+                _notify("intent", plan.fingerprint)
+            try:
+                result = self.client.create_issues([p.keyed_draft() for p in chunk])
+            except CreateOutcomeUnknown:
+                self.ledger.outcome_unknown([p.fingerprint for p in chunk], self.now())
+                raise
             rows = []
             for plan, created in zip(chunk, result.created, strict=True):
                 if created is not None:

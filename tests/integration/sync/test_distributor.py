@@ -10,8 +10,9 @@ from sqlalchemy.engine import Engine
 
 from reclaim.store import upgrade
 from reclaim.sync import Distributor, TicketLedger, TicketPlan, fingerprint_label
-from reclaim.tickets import IssueDraft, JiraClient, JiraCredentials, connect
+from reclaim.tickets import CreateOutcomeUnknown, IssueDraft, JiraClient, JiraCredentials, connect
 from reclaim.tickets.simulator import JiraState, RunningSimulator, SimulatorApp, run_in_thread
+from reclaim.tickets.simulator.faults import FaultPlan
 
 
 class Clock:
@@ -115,3 +116,48 @@ def test_a_refused_create_leaves_no_intent(
     assert list(keys) == ["f00d"]
     assert "NOPE" in refused["bad"]
     assert ledger.get("bad") is None
+
+
+def test_a_lost_bulk_answer_is_reconciled_whatever_the_chunk_waited_to_be_sent(
+    sim: RunningSimulator,
+    jira: JiraClient,
+    ledger: TicketLedger,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chunks sent long after the run began: the grace period counts from each send.
+
+    Each chunk takes 25 s to reach Jira (a slow site); the third chunk's answer is lost. Had
+    every intent been stamped at the start, the next run's grace period would have ended
+    before the index (20 s behind) showed the third chunk, and it would be created again.
+    """
+    plans = [plan(f"{n:04x}") for n in range(150)]
+    sent = 0
+    create_issues = jira.create_issues
+
+    def slow_create_issues(drafts: list[IssueDraft]) -> object:
+        nonlocal sent
+        clock.now += 25
+        sent += 1
+        if sent == 3:
+            sim.app.faults.configure(FaultPlan(lose_creates=1))
+        return create_issues(drafts)
+
+    monkeypatch.setattr(jira, "create_issues", slow_create_issues)
+    first = Distributor(jira, ledger, grace=30, now=clock.utc, sleep=clock.sleep)
+    with pytest.raises(CreateOutcomeUnknown):
+        first.distribute_many(plans)
+    monkeypatch.setattr(jira, "create_issues", create_issues)
+    keys, refused = Distributor(
+        jira, ledger, grace=30, now=clock.utc, sleep=clock.sleep
+    ).distribute_many(plans)
+    assert refused == {}
+    assert len(keys) == 150
+    clock.now += 60
+    labelled = [
+        label
+        for issue in jira.search_all('labels = "reclaim" ORDER BY created ASC')
+        for label in issue.labels
+        if label.startswith("reclaim-fp-")
+    ]
+    assert len(labelled) == len(set(labelled)) == 150
