@@ -41,6 +41,7 @@ from types import FrameType
 
 from reclaim.durable.engine import DurableEngine
 from reclaim.durable.errors import DurableError, LeaseLost, RunCancelled, StepFailed
+from reclaim.durable.heartbeat import still_held
 from reclaim.durable.records import Claim, RunStatus
 from reclaim.durable.schedule import Scheduler
 from reclaim.durable.sessions import limit_idle_transactions
@@ -415,6 +416,9 @@ class Worker:
         try:
             alive = self.store.heartbeat(claim.run_id, claim.fencing_token, self.lease_seconds)
         except Exception as exc:
+            if still_held(self.store, claim):
+                held.confirmed = time.monotonic()
+                return
             # The lease has slack for a missed beat or two; past a whole lease without one,
             # another worker may own the run, so stop at the next boundary.
             if time.monotonic() - held.confirmed > self.lease_seconds:
