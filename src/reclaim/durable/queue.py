@@ -551,15 +551,28 @@ class ItemQueue:
             )
 
     def heartbeat(self, worker_id: str, lease_seconds: float) -> int:
-        """Extend the lease of every item ``worker_id`` holds; returns how many."""
+        """Extend the lease of every item ``worker_id`` holds that no other transaction has
+        locked right now; returns how many.
+
+        The rows locked elsewhere are this worker's own items being saved by a settle (or a
+        claim taking over an item whose lease ran out): waiting for them would lock the rows
+        in another order than the settle does, and PostgreSQL would break the deadlock by
+        failing one of the two after a second. Those items are finished (or lost) once that
+        transaction commits; the others are extended here, the skipped ones at the next beat.
+        """
+        held = (
+            sa.select(steps.c.run_id, steps.c.step, steps.c.item_key)
+            .where(
+                steps.c.owner == worker_id,
+                steps.c.status == StepStatus.RUNNING.value,
+                steps.c.lease_expires_at.is_not(None),
+            )
+            .with_for_update(skip_locked=True)
+        )
         with self.engine.begin() as connection:
             return connection.execute(
                 sa.update(steps)
-                .where(
-                    steps.c.owner == worker_id,
-                    steps.c.status == StepStatus.RUNNING.value,
-                    steps.c.lease_expires_at.is_not(None),
-                )
+                .where(sa.tuple_(steps.c.run_id, steps.c.step, steps.c.item_key).in_(held))
                 .values(lease_expires_at=self._d.later(lease_seconds))
             ).rowcount
 
