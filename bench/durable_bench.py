@@ -341,9 +341,12 @@ def child_reclaim_worker(url: str, workdir: str, lease: str) -> dict[str, float]
     worker = Worker(durable, poll_interval=0.05, schedules=False, workflows=[role_workflow(role)])
     worker.install_signal_handlers()
     peak = PeakConnections(durable.store.engine)
+    # CPU from ready to stopped (imports excluded): what one item costs its worker, in all.
+    cpu = time.process_time()
     (work / f"ready-{os.getpid()}").write_text("")
     worker.run()
     peak.stop()
+    (work / f"cpu-{os.getpid()}").write_text(repr(time.process_time() - cpu))
     (work / f"connections-{os.getpid()}").write_text(str(peak.peak))
     return {}
 
@@ -478,9 +481,11 @@ def measure_map(url: str, tmp: Path, items: int, workers: int) -> dict[str, floa
         proc.wait(timeout=60)
     assert finished == items, (finished, items)
     per_worker = [int(path.read_text()) for path in work.glob("connections-*")]
+    cpu = sum(float(path.read_text()) for path in work.glob("cpu-*"))
     engine.dispose()
     return {
         "items_per_s": items / elapsed,
+        "worker_cpu_ms_per_item": cpu * 1000 / items,
         "peak_connections_per_worker": max(per_worker),
         "server_peak_connections": server_peak,
     }
@@ -696,6 +701,7 @@ def main() -> None:
     takeover: dict[str, float] = {}
     map_rates: dict[int, float] = {}
     map_connections: dict[int, float] = {}
+    map_cpu: dict[int, float] = {}
     if "reclaim" in engines:
         takeover_backends = [b for b in ("sqlite-wal", "postgresql") if b in backends]
         if args.quick:
@@ -727,15 +733,18 @@ def main() -> None:
                         f"{sample['items_per_s']:6.0f} items/s, peak "
                         f"{sample['peak_connections_per_worker']:.0f} connections per worker "
                         f"(server saw {sample['server_peak_connections']:.0f}), "
+                        f"{sample['worker_cpu_ms_per_item']:.2f} ms worker CPU per item, "
                         f"load {os.getloadavg()[0]:.1f}",
                         flush=True,
                     )
             for count, runs in map_samples.items():
                 map_rates[count] = statistics.median(r["items_per_s"] for r in runs)
                 map_connections[count] = max(r["peak_connections_per_worker"] for r in runs)
+                map_cpu[count] = statistics.median(r["worker_cpu_ms_per_item"] for r in runs)
     results["worker_takeover_s"] = takeover
     results["map_items_per_s"] = map_rates
     results["map_peak_connections_per_worker"] = map_connections
+    results["map_worker_cpu_ms_per_item"] = map_cpu
 
     print()
     print("summary (median; ratio = DBOS / reclaim, higher is better for reclaim)")
@@ -777,7 +786,8 @@ def main() -> None:
             f"  map        postgresql  {count} worker(s) {rate:6.0f} items/s of "
             f"{MAP_ITEM_SECONDS * 1000:g} ms each; ideal {ideal:5.0f} ({count} x "
             f"{MAP_CONCURRENCY} in flight): {rate / ideal:.2f} of ideal; peak "
-            f"{map_connections[count]:.0f} connections per worker"
+            f"{map_connections[count]:.0f} connections per worker; worker CPU "
+            f"{map_cpu[count]:.2f} ms per item"
         )
     print(f"  load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     if args.json:

@@ -47,7 +47,9 @@ ModuleOption = Annotated[
 ]
 
 
-def _engine(ctx: typer.Context, *, parallel: int = 1) -> DurableEngine:
+def _engine(
+    ctx: typer.Context, *, parallel: int = 1, item_concurrency: int | None = None
+) -> DurableEngine:
     engine: Engine = state(ctx).engine()
     if not sa.inspect(engine).has_table(runs_table.name):
         raise ConfigError(
@@ -55,7 +57,7 @@ def _engine(ctx: typer.Context, *, parallel: int = 1) -> DurableEngine:
             fix="run `reclaim db upgrade` first",
         )
     executor = SequentialExecutor() if parallel <= 1 else ParallelExecutor(max_workers=parallel)
-    return DurableEngine(engine, executor=executor)
+    return DurableEngine(engine, executor=executor, item_concurrency=item_concurrency)
 
 
 def _when(value: datetime | None) -> str:
@@ -212,10 +214,19 @@ def resume_command(
     parallel: Annotated[
         int, typer.Option(help="Run up to this many ready steps at once (1: sequential).")
     ] = 1,
+    item_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--item-concurrency",
+            min=1,
+            help="Map items this process runs at once [default: the map step's concurrency].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run again what did not finish: finished steps are never re-run."""
     import_modules(module)
-    engine = _engine(ctx, parallel=parallel)
+    engine = _engine(ctx, parallel=parallel, item_concurrency=item_concurrency)
     engine.resume(run_id, force=force)
     run = engine.get_run(run_id)
     console.print(

@@ -132,6 +132,8 @@ class DurableEngine:
         self._views: OrderedDict[tuple[str, str], _MapView] = OrderedDict()
         self._views_lock = threading.Lock()
         self._views_loading = threading.Lock()
+        # Runs whose queued items this process refused (its code does not fit them).
+        self._refused: set[str] = set()
 
     def workflow(self, name: str) -> Workflow:
         """The definition registered under ``name`` (``UnknownWorkflow`` if none)."""
@@ -352,7 +354,10 @@ class DurableEngine:
         a slot is refilled as soon as it frees, at most ``batch`` items per claim. Each item is
         checkpointed under its own fencing token; a failed item is recorded and the run's owner
         fails the run. Items of workflows this process does not know are left. Once ``stop``
-        is set no more items are claimed; items claimed and not started are handed back.
+        is set no more items are claimed; items claimed and not started are handed back. An
+        item of a run this code does not fit (``DefinitionMismatch``) is handed back at once
+        with the reason recorded on it, the run's items are not claimed here again, and the
+        refusal is raised.
         """
         names = list(workflows) if workflows is not None else self._known_workflows()
         stopped = stop or threading.Event()
@@ -362,7 +367,16 @@ class DurableEngine:
                 raise _Stopped
 
         def run_item(item: ItemClaim) -> Checkpoint | None:
-            view = self._map_view(item.run_id, item.step)
+            try:
+                view = self._map_view(item.run_id, item.step)
+            except ConfigError as refusal:
+                # This code does not fit the run (another version, other keys): the item goes
+                # back at once for a process that has the right code, with the reason on it,
+                # and this process never claims the run's items again.
+                with self._views_lock:
+                    self._refused.add(item.run_id)
+                self.items.refuse(item, str(refusal))
+                raise
             # A failure is recorded on the item, a lost item is someone else's: either way the
             # run's owner decides what happens to the run.
             try:
@@ -378,7 +392,9 @@ class DurableEngine:
             batch=batch or self.item_batch,
         )
         with self.items.keep_alive(self.worker_id, self.lease_seconds):
-            drained = pump.drain(run_item, workflows=names, check=check)
+            with self._views_lock:
+                refused = sorted(self._refused)
+            drained = pump.drain(run_item, workflows=names, check=check, skip_runs=refused)
         errors = [error for error in drained.errors if not isinstance(error, _Stopped)]
         if errors:
             raise errors[0]

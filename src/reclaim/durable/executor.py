@@ -308,7 +308,8 @@ class Execution:
         if distribution is not None and todo and (distribution.always or queued):
             results.update(self._run_map_distributed(spec, kwargs, keyed, todo))
         else:
-            self._bounded(iter(todo), spec.concurrency, run_item)
+            limit = (distribution.concurrency if distribution else None) or spec.concurrency
+            self._bounded(iter(todo), limit, run_item)
         self._set_map_output(spec, {key: results[key] for key, _ in keyed})
         self._complete(
             spec,

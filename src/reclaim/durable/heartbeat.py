@@ -7,7 +7,7 @@ cost more than a short run itself.
 
 from __future__ import annotations
 
-__all__ = ["Heartbeats", "Lease"]
+__all__ = ["Heartbeats", "Lease", "still_held"]
 
 import contextlib
 import threading
@@ -15,8 +15,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from reclaim.database import Backend
 from reclaim.durable.errors import DurableError, LeaseLost, RunCancelled
 from reclaim.durable.records import Claim, RunStatus
+from reclaim.durable.schema import runs
 from reclaim.durable.store import Store
 
 
@@ -32,6 +34,43 @@ class Lease:
     def halt(self, reason: DurableError) -> None:
         self.reason = reason
         self.stop.set()
+
+
+def still_held(store: Store, claim: Claim) -> bool:
+    """After a heartbeat failed on SQLite: does the database still show ``claim`` as the run's?
+
+    A heartbeat is a write, and SQLite has one write lock: a step of this very process that
+    holds a transaction longer than the lease (a bulk insert of a million rows) keeps every
+    beat waiting until the busy timeout gives up. A read still goes through beside it (WAL),
+    and taking a run over is itself a write that moves the fencing token, so while the token
+    is ours nobody has taken the run and the lease is not lost, however long the beat waited.
+    Once that transaction commits, the lease in the database may have lapsed and a process
+    waiting to claim can win the lock before our next beat: that is an ordinary takeover (the
+    token moves on, our next checkpoint is refused and our next beat stops us).
+
+    On PostgreSQL a failed beat keeps its meaning (no contact for a lease: stop), since there
+    a write is blocked only by a lock on the run row, which a frozen peer may hold.
+    """
+    if store.backend is not Backend.SQLITE:
+        return False
+    try:
+        # Not through a SQLAlchemy connection: ours begins every transaction IMMEDIATE (it
+        # takes the write lock), and a lone SELECT in autocommit needs no lock in WAL mode.
+        connection = store.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(
+                f"SELECT status, fencing_token FROM {runs.name} WHERE id = ?", (claim.run_id,)
+            )
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            connection.close()
+    except Exception:
+        return False
+    return (
+        row is not None and row[0] == RunStatus.RUNNING.value and int(row[1]) == claim.fencing_token
+    )
 
 
 class Heartbeats:
@@ -76,6 +115,9 @@ class Heartbeats:
         try:
             alive = self.store.heartbeat(claim.run_id, claim.fencing_token, self.lease_seconds)
         except Exception as exc:
+            if still_held(self.store, claim):
+                lease.confirmed = time.monotonic()
+                return
             # A missed beat or two is fine (the lease has slack); a whole lease without one
             # means another process may own the run by now: stop at the next boundary.
             if time.monotonic() - lease.confirmed > self.lease_seconds:

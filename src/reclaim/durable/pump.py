@@ -78,6 +78,7 @@ class ItemPump:
         step: str | None = None,
         workflows: Collection[str] | None = None,
         check: Callable[[], None] | None = None,
+        skip_runs: Collection[str] = (),
     ) -> Drained:
         """Run claimable items (of one run/step, or of ``workflows``) until none is left.
 
@@ -85,7 +86,7 @@ class ItemPump:
         item needs no save, it was lost or already recorded its failure). An error from
         ``run_item`` or from ``check`` (called before each claim) stops the claiming: items
         not started are handed back, those running finish and are saved, and the errors are
-        returned.
+        returned. Items of ``skip_runs`` are never claimed.
         """
         drained = Drained()
         ready: _queue.SimpleQueue[ItemClaim | None] = _queue.SimpleQueue()
@@ -142,6 +143,7 @@ class ItemPump:
                         run_id=run_id,
                         step=step,
                         workflows=workflows,
+                        skip_runs=skip_runs,
                     )
                     # A refused save means the item is someone else's now (its lease ran out)
                     # or its run stopped: nothing to do here, the run's owner decides.

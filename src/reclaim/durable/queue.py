@@ -163,7 +163,7 @@ class ItemQueue:
         self.engine = store.engine
         self._d = store.dialect
         self._save_statement = _save_statement()
-        self._claim_statements: dict[tuple[bool, bool, bool], Any] = {}
+        self._claim_statements: dict[tuple[bool, bool, bool, bool], Any] = {}
 
     def enqueue(self, claim: Claim, step: str, keys: Sequence[str]) -> None:
         """Add a pending row per key that has none (fenced by the run's token)."""
@@ -224,6 +224,7 @@ class ItemQueue:
         run_id: str | None = None,
         step: str | None = None,
         workflows: Collection[str] | None = None,
+        skip_runs: Collection[str] = (),
     ) -> list[ItemClaim]:
         """Take up to ``limit`` claimable items of running runs (optionally of one run/step)."""
         return self.settle(
@@ -234,6 +235,7 @@ class ItemQueue:
             run_id=run_id,
             step=step,
             workflows=workflows,
+            skip_runs=skip_runs,
         ).claimed
 
     def settle(
@@ -247,6 +249,7 @@ class ItemQueue:
         step: str | None = None,
         workflows: Collection[str] | None = None,
         release: Sequence[ItemClaim] = (),
+        skip_runs: Collection[str] = (),
     ) -> Settled:
         """Save finished items, hand back ``release``d ones and claim up to ``limit`` more, in
         one transaction.
@@ -255,7 +258,8 @@ class ItemQueue:
         no row (taken over by another worker, or their run is no longer running) are listed in
         ``Settled.lost``. One commit for a whole batch is what lets a worker keep many short
         items in flight: a transaction per item would cost more than the item. A released item
-        (claimed, never started) is pending again at once for any worker.
+        (claimed, never started) is pending again at once for any worker. Items of
+        ``skip_runs`` (runs this process refused) are never claimed.
         """
         with self.engine.begin() as connection:
             lost = self._save_many(connection, finished)
@@ -279,7 +283,9 @@ class ItemQueue:
                     },
                 )
             claimed = (
-                self._claim(connection, worker_id, lease_seconds, limit, run_id, step, workflows)
+                self._claim(
+                    connection, worker_id, lease_seconds, limit, run_id, step, workflows, skip_runs
+                )
                 if limit > 0
                 else []
             )
@@ -333,7 +339,9 @@ class ItemQueue:
         done = {(row.run_id, row.step, row.item_key) for row in saved}
         return [c for c, _ in finished if (c.run_id, c.step, c.item_key) not in done]
 
-    def _claim_statement(self, by_run: bool, by_step: bool, by_workflow: bool) -> Any:
+    def _claim_statement(
+        self, by_run: bool, by_step: bool, by_workflow: bool, skipping: bool
+    ) -> Any:
         """The claim as one ``UPDATE … FROM (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``,
         built once per shape of scope."""
         d = self._d
@@ -366,6 +374,10 @@ class ItemQueue:
         if by_workflow:
             query = query.where(
                 runs.c.workflow.in_(sa.bindparam("workflows", expanding=True, type_=sa.String))
+            )
+        if skipping:
+            query = query.where(
+                steps.c.run_id.not_in(sa.bindparam("skip", expanding=True, type_=sa.String))
             )
         picked = query.subquery("picked")
         # The token counts an item's claims: one whose workers all died (it crashes them,
@@ -424,8 +436,9 @@ class ItemQueue:
         run_id: str | None,
         step: str | None,
         workflows: Collection[str] | None,
+        skip_runs: Collection[str] = (),
     ) -> list[ItemClaim]:
-        shape = (run_id is not None, step is not None, workflows is not None)
+        shape = (run_id is not None, step is not None, workflows is not None, bool(skip_runs))
         statement = self._claim_statements.get(shape)
         if statement is None:
             statement = self._claim_statements[shape] = self._claim_statement(*shape)
@@ -436,6 +449,8 @@ class ItemQueue:
             params["in_step"] = step
         if workflows is not None:
             params["workflows"] = list(workflows)
+        if skip_runs:
+            params["skip"] = list(skip_runs)
         rows = connection.execute(statement, params).all()
         claims = [
             ItemClaim(
@@ -510,16 +525,54 @@ class ItemQueue:
                 .values(status=StepStatus.PENDING.value, owner=None, lease_expires_at=None)
             ).rowcount
 
+    def refuse(self, claim: ItemClaim, reason: str) -> bool:
+        """Hand an item this process cannot run (its code does not match the run) back at
+        once, pending for any other worker, with ``reason`` recorded on it; fenced by its token.
+        """
+        with self.engine.begin() as connection:
+            return (
+                connection.execute(
+                    sa.update(steps)
+                    .where(
+                        steps.c.run_id == claim.run_id,
+                        steps.c.step == claim.step,
+                        steps.c.item_key == claim.item_key,
+                        steps.c.fencing_token == claim.fencing_token,
+                        steps.c.status == StepStatus.RUNNING.value,
+                    )
+                    .values(
+                        status=StepStatus.PENDING.value,
+                        owner=None,
+                        lease_expires_at=None,
+                        error=f"refused by {claim.worker_id}: {reason}",
+                    )
+                ).rowcount
+                == 1
+            )
+
     def heartbeat(self, worker_id: str, lease_seconds: float) -> int:
-        """Extend the lease of every item ``worker_id`` holds; returns how many."""
+        """Extend the lease of every item ``worker_id`` holds that no other transaction has
+        locked right now; returns how many.
+
+        The rows locked elsewhere are this worker's own items being saved by a settle (or a
+        claim taking over an item whose lease ran out): waiting for them would lock the rows
+        in another order than the settle does, and PostgreSQL would break the deadlock by
+        failing one of the two after a second. Those items are finished (or lost) once that
+        transaction commits; the others are extended here, the skipped ones at the next beat.
+        """
+        held = (
+            sa.select(steps.c.run_id, steps.c.step, steps.c.item_key)
+            .where(
+                steps.c.owner == worker_id,
+                steps.c.status == StepStatus.RUNNING.value,
+                steps.c.lease_expires_at.is_not(None),
+            )
+            .with_for_update(skip_locked=True)
+        )
         with self.engine.begin() as connection:
             return connection.execute(
                 sa.update(steps)
-                .where(
-                    steps.c.owner == worker_id,
-                    steps.c.status == StepStatus.RUNNING.value,
-                    steps.c.lease_expires_at.is_not(None),
-                )
+                .where(sa.tuple_(steps.c.run_id, steps.c.step, steps.c.item_key).in_(held))
                 .values(lease_expires_at=self._d.later(lease_seconds))
             ).rowcount
 

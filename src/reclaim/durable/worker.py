@@ -24,8 +24,10 @@ back immediately, their in-flight checkpoints are refused by the fencing token, 
 run again elsewhere.
 
 A worker only claims runs of workflows registered in its process (``--module`` imports them),
-so a worker without the code never burns a run's attempts. A run whose workers keep dying is
-marked ``dead`` by the store after its workflow's ``max_attempts`` claims.
+so a worker without the code never burns a run's attempts. A run whose stored definition does
+not fit the worker's code (another version, map items under other keys) is marked ``failed``
+with that reason, once, before any step runs. A run whose workers keep dying is marked ``dead``
+by the store after its workflow's ``max_attempts`` claims.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from types import FrameType
 
 from reclaim.durable.engine import DurableEngine
 from reclaim.durable.errors import DurableError, LeaseLost, RunCancelled, StepFailed
+from reclaim.durable.heartbeat import still_held
 from reclaim.durable.records import Claim, RunStatus
 from reclaim.durable.schedule import Scheduler
 from reclaim.durable.sessions import limit_idle_transactions
@@ -86,6 +89,14 @@ class _Held:
         if self.reason is None:
             self.reason = reason
         self.stop.set()
+
+
+class _Refused(Exception):
+    """Internal: the run does not fit this worker's code, found before any step ran."""
+
+    def __init__(self, reason: ConfigError) -> None:
+        super().__init__(str(reason))
+        self.reason = reason
 
 
 class Worker:
@@ -352,9 +363,12 @@ class Worker:
         except StepFailed as exc:
             self._count("failed")
             log.warning("worker %s: run %s failed: %s", self.worker_id, claim.run_id, exc)
+        except _Refused as refused:
+            self._count("errors")
+            log.error("worker %s: refused run %s: %s", self.worker_id, claim.run_id, refused)
+            self._refuse(held, refused.reason)
         except ConfigError as exc:
-            # Wrong code for this run: found before any step ran, the run is handed back for a
-            # worker that has the right code; found by a step, the run is already failed and
+            # Found by a step (its code no longer fits the run): the run is already failed and
             # this hand-back does nothing.
             self._count("errors")
             log.error("worker %s: cannot run %s: %s", self.worker_id, claim.run_id, exc)
@@ -376,9 +390,27 @@ class Worker:
         claim = held.claim
         # Like DurableEngine.execute, but stopped by our own event, so that a shutdown request
         # stops the run at a step boundary and not only a lost lease does.
-        workflow = self.engine.workflow(claim.run.workflow)
-        workflow.check_stored(claim.run_id, claim.run.version, claim.run.definition)
-        self.engine.execution(claim, stop=held.stop, stop_reason=lambda: held.reason).run()
+        try:
+            workflow = self.engine.workflow(claim.run.workflow)
+            workflow.check_stored(claim.run_id, claim.run.version, claim.run.definition)
+            execution = self.engine.execution(
+                claim, stop=held.stop, stop_reason=lambda: held.reason
+            )
+        except ConfigError as refusal:
+            raise _Refused(refusal) from refusal
+        execution.run()
+
+    def _refuse(self, held: _Held, reason: ConfigError) -> None:
+        # Refused before any step ran (another version of the workflow, map items stored under
+        # other keys). Handing it back would only have the next worker with this code refuse
+        # it again, each claim counting as an attempt, until the run is marked dead as if its
+        # processes kept dying: it ends here, failed with the reason, once. `reclaim runs
+        # resume RUN --module …` with the right code reopens it.
+        try:
+            self.store.finish_run(held.claim, RunStatus.FAILED, error=str(reason))
+        except DurableError as exc:
+            # Cancelled or taken over meanwhile: that outcome stands.
+            log.info("worker %s: run %s not failed: %s", self.worker_id, held.claim.run_id, exc)
 
     def _release(self, held: _Held) -> None:
         try:
@@ -415,6 +447,9 @@ class Worker:
         try:
             alive = self.store.heartbeat(claim.run_id, claim.fencing_token, self.lease_seconds)
         except Exception as exc:
+            if still_held(self.store, claim):
+                held.confirmed = time.monotonic()
+                return
             # The lease has slack for a missed beat or two; past a whole lease without one,
             # another worker may own the run, so stop at the next boundary.
             if time.monotonic() - held.confirmed > self.lease_seconds:

@@ -15,6 +15,7 @@ from reclaim.store import upgrade
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import concurrencyflow  # noqa: E402
 import crashflow  # noqa: E402
 
 
@@ -104,3 +105,28 @@ def test_failed_run_shows_its_error(engine: Engine, database_url: tuple[str, str
     shown = _cli(database_url, "show", "bad-1")
     assert "failed" in shown.stdout
     assert "the billing file is empty" in shown.stdout
+
+
+def test_resume_takes_an_item_concurrency(
+    engine: Engine, database_url: tuple[str, str | None]
+) -> None:
+    upgrade(engine)
+    durable = DurableEngine(Store(engine))
+    durable.start(concurrencyflow.workflow, run_id="one-at-a-time")
+    durable.start(concurrencyflow.workflow, run_id="as-declared")
+
+    resumed = _cli(
+        database_url,
+        "resume",
+        "one-at-a-time",
+        "--module",
+        "concurrencyflow",
+        "--item-concurrency",
+        "1",
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert durable.result("one-at-a-time") == 1
+
+    refused = _cli(database_url, "resume", "as-declared", "--item-concurrency", "0")
+    assert refused.returncode == 2
+    assert durable.get_run("as-declared").status is RunStatus.PENDING

@@ -344,3 +344,61 @@ def test_a_result_whose_json_does_not_read_back_fails_once(store: Store) -> None
     assert calls == [1]
     [run] = store.list_runs()
     assert run.status is RunStatus.FAILED
+
+
+def test_a_worker_fails_a_run_of_another_version_once_with_the_reason(store: Store) -> None:
+    started = Workflow("versioned", version="1", register=False)
+    started.step(name="only")(lambda ctx: 1)
+    deployed = Workflow("versioned", version="2", register=False)
+    deployed.step(name="only")(lambda ctx: 2)
+    run_id = _engine(store, started).start(started)
+    worker = Worker(
+        _engine(store, deployed, lease_seconds=1.0),
+        poll_interval=0.05,
+        schedules=False,
+        workflows=[deployed.name],
+    )
+    stats = worker.run(until_idle=True)
+    run = store.get_run(run_id)
+    assert run is not None
+    # Not handed back to be refused by every worker until it is "dead" for dying processes.
+    assert run.status is RunStatus.FAILED
+    assert run.attempts == 1
+    assert run.error is not None
+    assert "started by version 1" in run.error
+    assert "keeps dying" not in run.error
+    assert (stats.errors, stats.claimed) == (1, 1)
+    # The code that started it resumes it.
+    assert _engine(store, started).resume(run_id) == 1
+
+
+def test_a_helper_hands_back_an_item_it_refuses_at_once_with_the_reason(store: Store) -> None:
+    if store.engine.dialect.name == "sqlite":
+        pytest.skip("the item queue is for workers on PostgreSQL")
+    flow = _Tickets("refused-items", count=6)
+    flow.crash_on = "t-1"
+    owner = _engine(store, flow.workflow, distribute_items=True, lease_seconds=30)
+    run_id = owner.start(flow.workflow)
+    with pytest.raises(Crash):
+        owner.run(run_id)  # dies inside t-1: the items after it are queued, pending
+    _join_heartbeats()
+
+    deployed = Workflow("refused-items", version="2", register=False)
+    deployed.step(name="tickets")(lambda ctx: [])
+    deployed.map_step(over="tickets", key=lambda t: t["id"], concurrency=1, name="create")(
+        lambda ctx, item: ""
+    )
+    deployed.step(name="report", depends_on=("create",))(lambda ctx, create: 0)
+    helper = _engine(store, deployed, lease_seconds=30)
+    with pytest.raises(DefinitionMismatch, match="version 1"):
+        helper.work_items(limit=1, batch=1)
+    items = {s.item_key: s for s in store.load_steps(run_id) if s.item_key}
+    assert items["t-1"].status is StepStatus.RUNNING  # the dead owner's, until its lease ends
+    refused = [s for s in items.values() if s.error and "refused by" in s.error]
+    assert len(refused) == 1
+    assert refused[0].status is StepStatus.PENDING  # not held until a lease expires
+    assert "started by version 1" in (refused[0].error or "")
+    assert {s.status for k, s in items.items() if k not in ("t-0", "t-1")} == {StepStatus.PENDING}
+    # It takes no more items of that run (each claim would count towards the item's limit).
+    assert helper.work_items(limit=1, batch=1) == 0
+    assert flow.effects == [f"{run_id}/create/t-0", f"{run_id}/create/t-1"]

@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from reclaim.durable import (
     Checkpoint,
@@ -21,6 +22,7 @@ from reclaim.durable import (
     Workflow,
 )
 from reclaim.durable.queue import ItemQueue
+from reclaim.durable.schema import steps
 
 ITEMS = 40
 
@@ -157,3 +159,36 @@ def test_an_item_that_kills_every_worker_fails_after_max_attempts(store: Store) 
     failure = queue.failure(run_id, "work")
     assert failure is not None
     assert "claimed 3 time(s)" in failure
+
+
+def test_the_items_heartbeat_does_not_wait_for_an_item_being_saved(store: Store) -> None:
+    # A settle saving some of a worker's items holds their row locks until it commits. The
+    # items' heartbeat used to wait for them, locking the worker's rows in another order than
+    # the settle: PostgreSQL then failed one of the two as a deadlock (seen in bench/ with four
+    # workers: a settle failed, its run was interrupted and its items waited out their leases).
+    if store.engine.dialect.name == "sqlite":
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer")
+    calls: list[tuple[str, str]] = []
+    wf = _fanout("beat-beside-save", calls)
+    run_id = DurableEngine(store, workflows=[wf]).start(wf)
+    claim = store.claim_run("owner", 60, run_id=run_id)
+    assert claim is not None
+    queue = ItemQueue(store)
+    queue.enqueue(claim, "work", ["a", "b", "c"])
+    held = queue.claim("helper", 60, run_id=run_id, limit=3)
+    assert [c.item_key for c in held] == ["a", "b", "c"]
+    beaten: list[int] = []
+    with store.engine.begin() as saving:
+        # What the settle's save holds while its transaction is open.
+        saving.execute(
+            sa.update(steps)
+            .where(steps.c.run_id == run_id, steps.c.item_key == "b")
+            .values(output="1")
+        )
+        beat = threading.Thread(target=lambda: beaten.append(queue.heartbeat("helper", 60)))
+        beat.start()
+        beat.join(timeout=30)
+        waited = beat.is_alive()
+    beat.join()
+    assert not waited, "the heartbeat waited for the row being saved"
+    assert beaten == [2]
