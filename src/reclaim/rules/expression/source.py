@@ -56,6 +56,8 @@ class SourceText:
     def _char_column(self, line: int, byte_offset: int) -> int:
         # ast offsets count UTF-8 bytes; editors count characters.
         text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        if text.isascii():
+            return min(byte_offset, len(text)) + 1
         return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore")) + 1
 
     def span(self, node: ast.AST) -> Span:
