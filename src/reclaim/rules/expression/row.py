@@ -20,11 +20,9 @@ from __future__ import annotations
 __all__ = ["RowProgram", "compile_row"]
 
 import ast
-import contextlib
-import gc
 import types
 import warnings
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,6 +30,7 @@ from typing import Any
 from reclaim.rules.expression import runtime
 from reclaim.rules.expression.errors import EvaluationError
 from reclaim.rules.expression.functions import FUNCTIONS
+from reclaim.rules.expression.memory import collection_paused
 from reclaim.rules.expression.nodes import (
     BinOp,
     BoolOp,
@@ -502,11 +501,8 @@ def compile_row(
             return bits[0]
         return ast.List(elts=[generator.truth(root) for root in roots], ctx=ast.Load())
 
-    # A large rule set's function is hundreds of thousands of AST nodes, all alive until
-    # compile() returns: each allocation burst set off a full collection that walked them (and
-    # the rest of the heap) again, two thirds of a 2,000-rule first evaluation. Nothing built
-    # here forms a cycle, so collecting can wait until the code exists.
-    with _collection_paused():
+    # A large rule set's function is hundreds of thousands of AST nodes (see memory.py).
+    with collection_paused:
         return _compile_row(generator, build, mode, sources, locate)
 
 
@@ -605,18 +601,6 @@ def _compile_row(
     namespace: dict[str, Any] = {"__builtins__": {}, **generator.bound}
     function = types.FunctionType(function_code, namespace, "_expression", (None,))
     return RowProgram(function, definition)
-
-
-@contextlib.contextmanager
-def _collection_paused() -> Iterator[None]:
-    """The garbage collector off for the block, back on after it if it was on before."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _assign(target: str, value: ast.expr) -> ast.stmt:
