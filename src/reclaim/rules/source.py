@@ -87,9 +87,11 @@ class YamlLimits:
     """
 
     max_bytes: int = 1_000_000
-    """Bytes of the file. Reading YAML costs about 4 s per MB on one core (the parser is pure
-    Python), which with the per-file limits of :class:`Limits` keeps any file that passes
-    within the 10 s budget of checking and first evaluation (docs/rules.md, "Limits")."""
+    """Bytes of the file. Reading YAML costs about 4 s per MB on one core with ruamel.yaml's
+    pure-Python parser (libyaml's takes a twentieth of that, but a file it refuses is read
+    again by ruamel.yaml, and libyaml may be absent), which with the per-file limits of
+    :class:`Limits` keeps any file that passes within the 10 s budget of checking and first
+    evaluation (docs/rules.md, "Limits")."""
     max_depth: int = 64
     max_nodes: int = 500_000
     max_expanded_bytes: int = 1_000_000
