@@ -21,6 +21,27 @@ settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True
 settings.register_profile("fuzz", derandomize=False, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("RECLAIM_HYPOTHESIS_PROFILE", "ci"))
 
+
+def _without_local_constants() -> None:
+    """Derandomized examples depend on the test alone, not on which modules are loaded.
+
+    Hypothesis also draws values from a pool of constants it reads in the source of every
+    "local" module loaded so far: ours, imported lazily or not depending on which test files
+    run, and any module a test imports from a temporary folder. So the same derandomized test
+    generated other examples in another selection of test files (test_numbers_agree did). The
+    pool is Hypothesis-internal, without a setting; an attribute it no longer has fails here
+    (and test_property_settings) loudly rather than silently bringing the randomness back.
+    """
+    from hypothesis.internal.conjecture import providers
+
+    no_constants = providers.Constants()
+    assert callable(providers._get_local_constants)
+    providers._get_local_constants = lambda: no_constants
+
+
+if settings.get_current_profile_name() == "ci":
+    _without_local_constants()
+
 POSTGRES_URL_ENV = "RECLAIM_TEST_POSTGRES_URL"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -33,7 +33,7 @@ import polars as pl
 
 from reclaim.errors import ExecutionError, ReclaimError, SourceLocation
 from reclaim.rules.expression import EvaluationError, FieldType
-from reclaim.rules.ruleset import Match, Outcome, Rule, RuleSet
+from reclaim.rules.ruleset import Match, Outcome, Rule, RuleSet, rule_error
 
 _MATCH_COLUMNS = ("row", "rule_id", "action", "priority")
 
@@ -44,7 +44,10 @@ def _fire(
     now: datetime.datetime | None,
     run_actions: bool,
 ) -> tuple[Match, Mapping[str, Any] | None]:
-    params = rule.evaluate_params(context, now) if rule.params else {}
+    try:
+        params = rule.evaluate_params(context, now) if rule.params else {}
+    except EvaluationError as exc:
+        raise rule_error(rule, exc) from exc
     spec = rule.action
     updates: Mapping[str, Any] | None = None
     if spec is None:
@@ -146,8 +149,11 @@ def _evaluate_ordered(
     context = dict(fact)
     matches: list[Match] = []
     for rule in rules:
-        if not rule.condition.row_predicate(context, now):
-            continue
+        try:
+            if not rule.condition.row_predicate(context, now):
+                continue
+        except EvaluationError as exc:
+            raise rule_error(rule, exc) from exc
         match, updates = _fire(rule, context, now, run_actions)
         matches.append(match)
         if updates:

@@ -138,11 +138,22 @@ def explain(
                 f"rule set {ruleset.name!r} has no rule {rule_id!r}",
                 fix="use one of: " + ", ".join(sorted(known)),
             )
+    wanted = None if rule_ids is None else set(rule_ids)
     order = list(ruleset.active_rules) + [rule for rule in ruleset.rules if not rule.enabled]
     context: dict[str, Any] = dict(fact)
     fired_first = False
     explained: list[RuleExplanation] = []
     for rule in order:
+        shown = wanted is None or rule.id in wanted
+        spec = rule.action
+        # Rules left out still decide what later rules see: whether one fired first (mode
+        # first) and what it set (mode ordered); only their trees are not built.
+        sets_context = (
+            ruleset.mode == "ordered" and spec is not None and spec.updates_context and spec.pure
+        )
+        decides_later = sets_context or (ruleset.mode == "first" and not fired_first)
+        if not shown and (not rule.enabled or not decides_later):
+            continue
         if not rule.enabled:
             item = RuleExplanation(
                 rule.id,
@@ -154,9 +165,13 @@ def explain(
             )
         else:
             try:
-                tree = rule.condition.explain(context, now=now)
+                tree = rule.condition.explain(context, now=now) if shown else None
                 matched = rule.condition.matches(context, now=now)
-                params = rule.evaluate_params(context, now) if matched else None
+                params = (
+                    rule.evaluate_params(context, now)
+                    if matched and (shown or sets_context)
+                    else None
+                )
             except ExecutionError as exc:
                 raise ExecutionError(
                     f"rule {rule.id!r}: {exc.message}", location=rule.location, fix=exc.fix
@@ -166,15 +181,8 @@ def explain(
                 status = "shadowed" if ruleset.mode == "first" and fired_first else "fired"
             if status == "fired":
                 fired_first = True
-                spec = rule.action
                 # Only ordered mode shows later rules what earlier ones set.
-                if (
-                    ruleset.mode == "ordered"
-                    and spec is not None
-                    and spec.updates_context
-                    and spec.pure
-                    and params
-                ):
+                if sets_context and spec is not None and params:
                     update = spec.handler(dict(context), params)
                     if isinstance(update, Mapping):
                         context.update(update)
@@ -187,6 +195,6 @@ def explain(
                 description=rule.description,
                 location=rule.location,
             )
-        if rule_ids is None or rule.id in rule_ids:
+        if shown:
             explained.append(item)
     return Explanation(ruleset.name, ruleset.mode, fact, tuple(explained), context)

@@ -36,6 +36,7 @@ from reclaim.rules.expression import (
     DEFAULT_LIMITS,
     Limits,
 )
+from reclaim.rules.expression.memory import collection_paused
 from reclaim.rules.ruleset import RuleSet
 from reclaim.rules.source import DEFAULT_YAML_LIMITS, YamlLimits, load_yaml, read_rule_file
 
@@ -59,22 +60,24 @@ def load_rules_text(
     given to :func:`register_constants`; the file's ``vars`` win on a clash). Raises
     :class:`RuleFileError` listing every error found.
     """
-    try:
-        document = load_yaml(text, path, limits=yaml_limits)
-    except RuleFileError:
-        raise
-    except ConfigError as exc:
-        raise RuleFileError([exc]) from exc
-    checker = RuleChecker(
-        document,
-        actions=actions if actions is not None else ACTIONS,
-        constants=constants if constants is not None else CONSTANTS,
-        limits=limits,
-    )
-    stem = os.path.basename(path)
-    for suffix in RULE_SUFFIXES:
-        stem = stem.removesuffix(suffix)
-    ruleset = checker.check(stem)
+    # A large file is hundreds of thousands of short-lived objects (see memory.py).
+    with collection_paused:
+        try:
+            document = load_yaml(text, path, limits=yaml_limits)
+        except RuleFileError:
+            raise
+        except ConfigError as exc:
+            raise RuleFileError([exc]) from exc
+        checker = RuleChecker(
+            document,
+            actions=actions if actions is not None else ACTIONS,
+            constants=constants if constants is not None else CONSTANTS,
+            limits=limits,
+        )
+        stem = os.path.basename(path)
+        for suffix in RULE_SUFFIXES:
+            stem = stem.removesuffix(suffix)
+        ruleset = checker.check(stem)
     if checker.errors or ruleset is None:
         raise RuleFileError(checker.errors)
     return ruleset

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from reclaim.errors import SourceLocation
 from reclaim.rules.actions import ActionSpec
-from reclaim.rules.expression import Expression, FactSchema, compile_predicates
+from reclaim.rules.expression import EvaluationError, Expression, FactSchema, compile_predicates
 from reclaim.rules.model import Kind, Mode, RuleTestCaseModel
 
 if TYPE_CHECKING:
@@ -249,13 +249,27 @@ class RuleSet:
     @cached_property
     def predicates(self) -> Callable[..., list[bool]]:
         """``f(fact, now) -> list[bool]``: every active rule's condition tested in one call."""
-        return compile_predicates([rule.condition for rule in self.active_rules])
+        return compile_predicates(
+            [rule.condition for rule in self.active_rules], locate=self._locate_error
+        )
 
     @cached_property
     def predicate_mask(self) -> Callable[..., int]:
         """``f(fact, now) -> int``: every active rule's condition in one call, bit i set when
         rule i of :attr:`active_rules` matches (what the row evaluator runs)."""
-        return compile_predicates([rule.condition for rule in self.active_rules], as_mask=True)
+        return compile_predicates(
+            [rule.condition for rule in self.active_rules],
+            as_mask=True,
+            locate=self._locate_error,
+        )
+
+    def _locate_error(self, fact: Mapping[str, Any], now: datetime.datetime | None) -> None:
+        # Called only once the compiled call has failed: find the rule and name it.
+        for rule in self.active_rules:
+            try:
+                rule.condition.row_predicate(fact, now)
+            except EvaluationError as exc:
+                raise rule_error(rule, exc) from exc
 
     @cached_property
     def static_matches(self) -> tuple[Match | None, ...]:
@@ -386,6 +400,11 @@ class RuleSet:
         from reclaim.rules.testing import run_tests
 
         return run_tests(self, self.tests, source=self.path or self.name)
+
+
+def rule_error(rule: Rule, exc: EvaluationError) -> EvaluationError:
+    """``exc`` (raised evaluating ``rule`` for a fact) naming the rule and where it is."""
+    return EvaluationError(f"rule {rule.id!r}: {exc.message}", location=rule.location, fix=exc.fix)
 
 
 def _engine() -> Any:

@@ -1,11 +1,17 @@
 """Reading YAML into plain Python values while remembering where every key and value came from.
 
-We build the values ourselves from ruamel.yaml's parser events instead of using its constructor,
-for four reasons: every key and scalar keeps its line and column (so any later error can point
+We build the values ourselves from parser events instead of using a constructor, for four
+reasons: every key and scalar keeps its line and column (so any later error can point
 into the file); duplicate keys are all reported, not only the first; the builder is iterative,
 so a deeply nested file cannot overflow the Python stack; and aliases are counted by the size of
 what they stand for, so a "billion laughs" file is rejected after reading a few hundred bytes
 instead of being expanded. Aliases reuse the anchored object rather than copying it.
+
+The events come from libyaml's C parser (through PyYAML) when it is installed, which reads a
+file about 20 times faster than ruamel.yaml's pure-Python parser; values are still resolved and
+constructed by ruamel.yaml (YAML 1.2: ``yes`` is text). Any file the C parser refuses, and any
+file with a ``%`` directive (which changes how ruamel.yaml resolves values), is read again by
+ruamel.yaml's parser, so syntax errors and their file:line:col are the same either way.
 """
 
 from __future__ import annotations
@@ -24,22 +30,13 @@ __all__ = [
 import datetime
 import os
 import stat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    DocumentStartEvent,
-    Event,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-)
 from ruamel.yaml.nodes import ScalarNode
 
 from reclaim.errors import ConfigError, SourceLocation
@@ -47,6 +44,21 @@ from reclaim.rules.errors import DuplicateKeyError, RuleFileError, YamlLimitErro
 
 #: A path into a document: mapping keys and sequence indexes from the root.
 Path = tuple[Any, ...]
+
+#: A parser event, from PyYAML's C parser or ruamel.yaml's (the same shape).
+Event = Any
+
+
+class _NeedsRuamel(Exception):
+    """The C parser's events would not mean what ruamel.yaml's mean (a ``%`` directive)."""
+
+
+try:
+    from yaml import CBaseLoader as _CParser
+    from yaml import YAMLError as _CYamlError
+except ImportError:  # PyYAML absent, or built without libyaml: ruamel.yaml reads every file
+    _CParser = None
+    _CYamlError = _NeedsRuamel
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
@@ -75,9 +87,11 @@ class YamlLimits:
     """
 
     max_bytes: int = 1_000_000
-    """Bytes of the file. Reading YAML costs about 4 s per MB on one core (the parser is pure
-    Python), which with the per-file limits of :class:`Limits` keeps any file that passes
-    within the 10 s budget of checking and first evaluation (docs/rules.md, "Limits")."""
+    """Bytes of the file. Reading YAML costs about 4 s per MB on one core with ruamel.yaml's
+    pure-Python parser (libyaml's takes a twentieth of that, but a file it refuses is read
+    again by ruamel.yaml, and libyaml may be absent), which with the per-file limits of
+    :class:`Limits` keeps any file that passes within the 10 s budget of checking and first
+    evaluation (docs/rules.md, "Limits")."""
     max_depth: int = 64
     max_nodes: int = 500_000
     max_expanded_bytes: int = 1_000_000
@@ -194,12 +208,12 @@ _MISSING = object()
 
 
 class _Builder:
-    def __init__(self, path: str, text: str, limits: YamlLimits) -> None:
+    def __init__(self, path: str, text: str, limits: YamlLimits, *, from_libyaml: bool) -> None:
         self.path = path
+        self.from_libyaml = from_libyaml
         self.text = text
         self.limits = limits
         yaml = YAML(typ="safe", pure=True)
-        self._yaml = yaml
         self._resolver = yaml.resolver
         self._constructor = yaml.constructor
         self.document = YamlDocument(path, text, None)
@@ -237,63 +251,54 @@ class _Builder:
                 fix="remove aliases that repeat long values, or split the file",
             )
 
-    def build(self) -> YamlDocument:
-        try:
-            for event in self._yaml.parse(self.text):
-                self._event(event)
-        except MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            location = (
-                SourceLocation(self.path, mark.line + 1, mark.column + 1)
-                if mark is not None
-                else SourceLocation(self.path)
-            )
-            problem = exc.problem or exc.context or "invalid YAML"
-            context = f" {exc.context}" if exc.context and exc.problem else ""
-            raise YamlSyntaxError(
-                f"YAML syntax error: {problem}{context}",
-                location=location,
-                fix="check the indentation and quoting on this line or the one before it",
-            ) from exc
-        except YAMLError as exc:
-            raise YamlSyntaxError(
-                f"YAML syntax error: {exc}",
-                location=SourceLocation(self.path),
-                fix="check the file is valid YAML",
-            ) from exc
+    def build(self, events: Iterable[Event]) -> YamlDocument:
+        handlers = {
+            "DocumentStartEvent": self._document,
+            "ScalarEvent": self._scalar,
+            "MappingStartEvent": self._start,
+            "SequenceStartEvent": self._start,
+            "MappingEndEvent": self._end,
+            "SequenceEndEvent": self._end,
+            "AliasEvent": self._alias,
+        }
+        # Both parsers name their event classes alike; the rest (stream and document end)
+        # carries nothing to build.
+        for event in events:
+            handler = handlers.get(type(event).__name__)
+            if handler is not None:
+                handler(event)
         if self.errors:
             raise RuleFileError(self.errors)
         self.document.data = None if self.root is _MISSING else self.root
         return self.document
 
-    def _event(self, event: Event) -> None:
-        if isinstance(event, DocumentStartEvent):
-            self.documents += 1
-            if self.documents > 1:
-                raise YamlSyntaxError(
-                    "the file holds more than one YAML document",
-                    location=self._loc(event),
-                    fix="keep one document per file; remove the second '---'",
-                )
-        elif isinstance(event, ScalarEvent):
-            self._scalar(event)
-        elif isinstance(event, MappingStartEvent | SequenceStartEvent):
-            self._start(event)
-        elif isinstance(event, MappingEndEvent | SequenceEndEvent):
-            self._end()
-        elif isinstance(event, AliasEvent):
-            self._alias(event)
+    def _document(self, event: Event) -> None:
+        if self.from_libyaml and (event.version or event.tags):
+            raise _NeedsRuamel
+        self.documents += 1
+        if self.documents > 1:
+            raise YamlSyntaxError(
+                "the file holds more than one YAML document",
+                location=self._loc(event),
+                fix="keep one document per file; remove the second '---'",
+            )
 
-    def _tag(self, event: ScalarEvent | MappingStartEvent | SequenceStartEvent) -> str | None:
+    def _tag(self, event: Event) -> str | None:
         tag = event.tag
         if tag is None:
             return None
         value = getattr(tag, "value", tag)
         return str(value) if value is not None else None
 
-    def _scalar(self, event: ScalarEvent) -> None:
+    def _scalar(self, event: Event) -> None:
         self._count(1, event, len(event.value))
         tag = self._tag(event)
+        if tag is None and not event.implicit[0]:
+            # Quoted and block scalars are text: no resolver or constructor needed.
+            tag = _STR
+        if tag == _STR and not event.anchor:
+            self._add(event.value, event, self._position(event, event.style or None))
+            return
         if tag is None or tag == "!":
             resolved = self._resolver.resolve(ScalarNode, event.value, event.implicit)
             tag = str(getattr(resolved, "value", resolved))
@@ -309,7 +314,9 @@ class _Builder:
                 location=self._loc(event),
                 fix="remove the tag; rule files use plain strings, numbers, booleans and dates",
             )
-        node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+        node = ScalarNode(
+            tag, event.value, event.start_mark, event.end_mark, style=event.style or None
+        )
         try:
             value = self._constructor.yaml_constructors[tag](self._constructor, node)
         except (ValueError, YAMLError) as exc:
@@ -323,9 +330,10 @@ class _Builder:
             value = datetime.datetime(value.year, value.month, value.day)
         if event.anchor:
             self.anchors[event.anchor] = (value, 1, len(event.value))
-        self._add(value, event, self._position(event, event.style))
+        # PyYAML marks a plain scalar with style "", ruamel.yaml with None.
+        self._add(value, event, self._position(event, event.style or None))
 
-    def _start(self, event: MappingStartEvent | SequenceStartEvent) -> None:
+    def _start(self, event: Event) -> None:
         self._count(1, event)
         if len(self.stack) >= self.limits.max_depth:
             raise YamlLimitError(
@@ -334,7 +342,7 @@ class _Builder:
                 fix="flatten the structure",
             )
         tag = self._tag(event)
-        kind = "map" if isinstance(event, MappingStartEvent) else "seq"
+        kind = "map" if type(event).__name__ == "MappingStartEvent" else "seq"
         if tag not in (None, "!", _MAP_TAG if kind == "map" else _SEQ_TAG):
             raise YamlSyntaxError(
                 f"unsupported YAML tag {tag!r}",
@@ -346,7 +354,7 @@ class _Builder:
         self.document.value_positions[path] = self._position(event)
         self.stack.append(_Frame(kind, container, path, event.anchor, self.nodes - 1, self.bytes))
 
-    def _end(self) -> None:
+    def _end(self, event: Event) -> None:
         frame = self.stack.pop()
         if frame.kind == "map" and frame.merges:
             for merged in frame.merges:
@@ -360,7 +368,7 @@ class _Builder:
             )
         self._attach(frame.value, frame.path)
 
-    def _alias(self, event: AliasEvent) -> None:
+    def _alias(self, event: Event) -> None:
         anchor = event.anchor
         if anchor not in self.anchors:
             raise YamlSyntaxError(
@@ -529,4 +537,46 @@ def load_yaml(
                 location=SourceLocation(path),
                 fix="save it as UTF-8",
             ) from exc
-    return _Builder(path, text, limits).build()
+    if _CParser is not None:
+        try:
+            return _Builder(path, text, limits, from_libyaml=True).build(_c_events(text))
+        except (_CYamlError, _NeedsRuamel):
+            pass
+    return _read_with_ruamel(path, text, limits)
+
+
+def _c_events(text: str) -> Iterator[Event]:
+    assert _CParser is not None
+    parser = _CParser(str(text))  # exactly str: the C parser refuses subclasses
+    try:
+        while parser.check_event():
+            yield parser.get_event()
+    finally:
+        parser.dispose()
+
+
+def _read_with_ruamel(path: str, text: str, limits: YamlLimits) -> YamlDocument:
+    try:
+        return _Builder(path, text, limits, from_libyaml=False).build(
+            YAML(typ="safe", pure=True).parse(text)
+        )
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = (
+            SourceLocation(path, mark.line + 1, mark.column + 1)
+            if mark is not None
+            else SourceLocation(path)
+        )
+        problem = exc.problem or exc.context or "invalid YAML"
+        context = f" {exc.context}" if exc.context and exc.problem else ""
+        raise YamlSyntaxError(
+            f"YAML syntax error: {problem}{context}",
+            location=location,
+            fix="check the indentation and quoting on this line or the one before it",
+        ) from exc
+    except YAMLError as exc:
+        raise YamlSyntaxError(
+            f"YAML syntax error: {exc}",
+            location=SourceLocation(path),
+            fix="check the file is valid YAML",
+        ) from exc

@@ -11,6 +11,7 @@ import pytest
 
 from reclaim.errors import ExecutionError
 from reclaim.rules import ACTIONS, RuleSet, load_rules_text, register_action
+from reclaim.rules.expression import EvaluationError
 
 MODES_TEXT = """
 mode: {mode}
@@ -294,3 +295,38 @@ def test_evaluate_frame_with_all_null_undeclared_columns() -> None:
         assert result["params"].to_list() == [{"team": None, "labels": [None]}]
     (match,) = ruleset.evaluate(facts[1]).matches
     assert match.params == {"team": None, "labels": [None]}
+
+
+ROW_ERRORS = """
+facts: {x: number, s: string, n: number}
+rules:
+  - id: fine
+    when: s == 'a'
+  - id: big
+    when: x > 1
+  - id: priced
+    when: s == 'b'
+    action: emit
+    params: {type: t, savings: abs(n)}
+  - id: tagger
+    when: s == 'zzz'
+    action: set
+    params: {tier: "'x'"}
+"""
+
+
+@pytest.mark.parametrize("mode", ["all", "first", "ordered"])
+@pytest.mark.parametrize("how", ["evaluate", "evaluate_many"])
+def test_a_row_evaluation_error_names_the_rule_and_its_place(mode: str, how: str) -> None:
+    ruleset = load_rules_text(f"mode: {mode}\n{ROW_ERRORS}", "r.yaml")
+
+    def run(fact: dict[str, Any]) -> object:
+        return ruleset.evaluate(fact) if how == "evaluate" else ruleset.evaluate_many([fact])
+
+    with pytest.raises(EvaluationError) as condition:
+        run({"x": "a", "s": "a"})
+    assert str(condition.value).startswith("r.yaml:7:5: rule 'big': cannot evaluate 'x > 1'")
+    with pytest.raises(EvaluationError) as param:
+        run({"x": 0.0, "s": "b", "n": "a"})
+    assert "rule 'priced'" in str(param.value)
+    assert str(param.value).startswith("r.yaml:9:5: ")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from reclaim.errors import ConfigError
@@ -72,3 +74,38 @@ def test_explain_one_rule_and_unknown_rule() -> None:
     assert [item.rule_id for item in only.rules] == ["busy"]
     with pytest.raises(ConfigError, match="has no rule 'bussy'"):
         ruleset.explain({}, rule_ids=["bussy"])
+
+
+def test_explain_builds_the_trees_of_the_asked_rules_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    ruleset = load_rules_text(RULES, "r.yaml")
+    condition_type = type(ruleset.rules[0].condition)
+    built: list[str] = []
+    original = condition_type.explain
+
+    def spy(self: Any, *args: Any, **kwargs: Any) -> Any:
+        built.append(self.source)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(condition_type, "explain", spy)
+    only = ruleset.explain({"cpu": 4.2, "cost": 60}, rule_ids=["cheap"])
+    assert built == ["cost < 100"]
+    # 'idle' fired first (mode first), though it is not shown: 'cheap' is shadowed.
+    assert [(rule.rule_id, rule.status) for rule in only.rules] == [("cheap", "shadowed")]
+
+
+def test_explain_of_some_rules_still_applies_what_hidden_rules_set() -> None:
+    ruleset = load_rules_text(
+        """
+mode: ordered
+rules:
+  - id: tag
+    when: cost > 10
+    action: set
+    params: {tier: "'big'"}
+  - id: big
+    when: tier == 'big'
+""",
+        "r.yaml",
+    )
+    only = ruleset.explain({"cost": 50}, rule_ids=["big"])
+    assert [(rule.rule_id, rule.status) for rule in only.rules] == [("big", "fired")]

@@ -156,17 +156,23 @@ def compile_expression(
     return Expression(source, tree, schema=schema, location=location)
 
 
-def compile_predicates(exprs: Sequence[Expression], *, as_mask: bool = False) -> Callable[..., Any]:
+def compile_predicates(
+    exprs: Sequence[Expression],
+    *,
+    as_mask: bool = False,
+    locate: Callable[[Mapping[str, Any], datetime | None], None] | None = None,
+) -> Callable[..., Any]:
     """One compiled function ``f(fact, now=None) -> list[bool]`` testing every expression.
 
     The fast path for "all rules per fact": each fact field is fetched once for all rules and
     there is one Python call per fact, not one per rule. Element i is ``exprs[i].matches``.
     With ``as_mask=True`` the function returns an int instead, bit i set for ``exprs[i]``.
+    When a fact cannot be evaluated, ``locate(fact, now)`` is called to raise the error
+    (default: each expression is run alone, so the error names the one that failed).
     """
     expressions = list(exprs)
 
-    def locate(fact: Mapping[str, Any], now: datetime | None) -> None:
-        # Re-run rule by rule so the error names the expression that failed.
+    def run_each(fact: Mapping[str, Any], now: datetime | None) -> None:
         for expression in expressions:
             expression.row_predicate(fact, now)
 
@@ -174,7 +180,7 @@ def compile_predicates(exprs: Sequence[Expression], *, as_mask: bool = False) ->
         [expression.tree for expression in expressions],
         mode="mask" if as_mask else "truths",
         sources=[expression.source for expression in expressions],
-        locate=locate,
+        locate=locate or run_each,
     )
     function: Callable[..., Any] = program.function
     return function

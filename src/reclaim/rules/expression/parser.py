@@ -101,7 +101,7 @@ class _Parser(SourceText):
         self._check_bracket_depth()
         try:
             # Wrapped in brackets on lines of their own, so a condition may span lines (YAML
-            # block scalars) while every line keeps its columns; lines are shifted back below.
+            # block scalars) while every line keeps its columns; SourceText shifts lines back.
             with warnings.catch_warnings():
                 # '\w' in a string literal is an "invalid escape sequence" warning (an error
                 # under -W error) that keeps the backslash: exactly what a regex wants.
@@ -125,7 +125,6 @@ class _Parser(SourceText):
             raise self.error(
                 f"invalid expression text: {exc}", "remove control characters"
             ) from None
-        ast.increment_lineno(tree, -1)
         self._check_size(tree)
         return tree
 

@@ -338,3 +338,15 @@ def test_difference_datetime_text_columns_need_one_format() -> None:
     frame = pl.DataFrame(rows)
     with pytest.raises(pl.exceptions.PolarsError):
         frame.select(expression.to_polars(now=NOW, schema=frame.schema))
+
+
+@pytest.mark.parametrize("source", ["(true == number(flag))", "number(null == (m.k is not null))"])
+def test_comparisons_the_checker_refuses_before_any_evaluator_runs(source: str) -> None:
+    # Found by make fuzz (10,000 expressions): not a disagreement but a generator that wrote
+    # comparisons of a boolean with a number, and with null. The checker refuses both, so no
+    # evaluator gets to differ; the fuzzer now writes typed operands for '==' and if/else.
+    schema = FactSchema.from_mapping({"flag": "boolean", "m": {"k": "integer"}})
+    with pytest.raises(ExpressionError, match=r"type mismatch|comparing with null"):
+        compile_expression(source, schema=schema)
+    with pytest.raises(ExpressionError, match=r"type mismatch|comparing with null"):
+        compile_expression(source)
