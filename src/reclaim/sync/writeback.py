@@ -78,7 +78,8 @@ class WriteBackSettings:
     A saving is posted again when it moved by at least ``savings_ratio`` of the figure the
     ticket shows *and* by at least ``savings_minimum`` (in the recommendation's currency).
     ``lease``: how long a pending action belongs to the process that recorded it; past that,
-    another write-back checks Jira and finishes it.
+    another write-back checks Jira and finishes it (so a write-back resumed sooner than that
+    after a crash reports those tickets as ``busy`` and leaves them for its next call).
     """
 
     done_resolution: str = "Done"
@@ -86,7 +87,7 @@ class WriteBackSettings:
     reopen_categories: tuple[str, ...] = ("new", "indeterminate")
     savings_ratio: Decimal = Decimal("0.2")
     savings_minimum: Decimal = Decimal("10")
-    lease: timedelta = timedelta(minutes=10)
+    lease: timedelta = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
