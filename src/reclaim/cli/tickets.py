@@ -1,9 +1,10 @@
-"""``reclaim tickets distribute|sync|list|show``: recommendations to Jira and back."""
+"""``reclaim tickets distribute|sync|write-back|list|show``: recommendations to Jira and back."""
 
 from __future__ import annotations
 
 __all__ = ["app"]
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from rich.table import Table
 from reclaim.cli.context import console, state
 from reclaim.durable import DurableEngine
 from reclaim.errors import ConfigError
-from reclaim.sync import Poller, TicketLedger, distribute_workflow
+from reclaim.sync import Poller, TicketLedger, WriteBackSettings, distribute_workflow, write_back
 from reclaim.tickets import connect, credentials_from_env
 
 app = typer.Typer(help="Tickets in Jira: distribute, sync back, list, show.", no_args_is_help=True)
@@ -70,6 +71,39 @@ def sync_command(
         f"{events}; watermark {result.watermark_ms}",
         highlight=False,
     )
+
+
+@app.command("write-back")
+def write_back_command(
+    ctx: typer.Context,
+    rate: Annotated[float, typer.Option(help="Jira requests per second at most.")] = 10.0,
+    savings_ratio: Annotated[
+        float, typer.Option(help="Post a saving again when it moved by this share at least.")
+    ] = 0.2,
+    savings_minimum: Annotated[
+        float, typer.Option(help="… and by this amount at least (recommendation's currency).")
+    ] = 10.0,
+) -> None:
+    """Write reclaim's changes onto the tickets: reopen, close, savings (each exactly once).
+
+    Run it after `reclaim tickets sync`, so it decides on fresh ticket statuses.
+    """
+    settings = WriteBackSettings(
+        savings_ratio=Decimal(str(savings_ratio)), savings_minimum=Decimal(str(savings_minimum))
+    )
+    with connect(credentials_from_env(), requests_per_second=rate) as client:
+        report = write_back(state(ctx).engine(), client, settings=settings)
+    events = ", ".join(f"{k} {v}" for k, v in sorted(report.events.items())) or "no events"
+    console.print(
+        f"{report.reopened} reopened, {report.closed} closed, {report.savings_updated} savings "
+        f"update(s), {report.commented} comment(s) alone, {report.recognised} found already "
+        f"done; {events}",
+        highlight=False,
+    )
+    for key, reason in sorted(report.failed.items()):
+        console.print(f"[yellow]{key}[/yellow]: {reason}", highlight=False)
+    if report.busy:
+        console.print(f"{report.busy} ticket(s) held by another write-back", highlight=False)
 
 
 @app.command("list")

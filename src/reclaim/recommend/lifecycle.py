@@ -7,6 +7,7 @@
      │                          └──(gone, ticket not done)──► resolved
      └──(gone)──► resolved
     implemented | resolved ──(seen again)──► reopened ──ticket_created/ticket_reopened──► ticketed
+    ticketed (done) | dismissed ──ticket_reopened (a person reopened it in Jira)──► ticketed
     dismissed ──(snooze over, seen)──► reopened;  (snooze over, gone)──► resolved
 
 Two kinds of events drive it. A **run** says, for each stored recommendation in its scope,
@@ -206,9 +207,12 @@ def _ticket_transition(
     if not state.has_ticket:
         raise _invalid(state, event, "it has no ticket")
     if event is Event.TICKET_REOPENED:
-        if status is not Status.REOPENED:
+        # From reopened: reclaim reopened the ticket itself. From ticketed or dismissed: a
+        # person reopened a done or won't-do ticket in Jira, so the work is to do again (and a
+        # dismissal is withdrawn). Implemented and resolved stand: the waste is gone.
+        if status not in (Status.REOPENED, Status.TICKETED, Status.DISMISSED):
             raise _invalid(state, event)
-        after = replace(state, status=Status.TICKETED, ticket_done=False)
+        after = replace(state, status=Status.TICKETED, ticket_done=False, snoozed_until=None)
         return Transition(state, event, after)
     if event is Event.TICKET_DONE:
         if status not in (Status.TICKETED, Status.REOPENED):

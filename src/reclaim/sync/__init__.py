@@ -2,7 +2,9 @@
 
 :class:`Distributor` creates tickets with the intent → create → record protocol and reconciles
 by fingerprint label; :data:`distribute_workflow` runs it as a durable map step keyed by
-fingerprint. See docs/jira.md, "How exactly-once works".
+fingerprint; :class:`Poller` and :class:`WebhookReceiver` bring Jira's changes back;
+:func:`write_back` writes reclaim's lifecycle changes and savings back onto the tickets. See
+docs/jira.md, "How exactly-once works" and "Write-back".
 """
 
 from __future__ import annotations
@@ -26,6 +28,13 @@ from reclaim.sync.outbound import (
     fingerprint_label,
 )
 from reclaim.sync.webhooks import WebhookReceiver, verify_signature
+from reclaim.sync.writeback import (
+    WriteBackAction,
+    WriteBackReport,
+    WriteBackSettings,
+    plan_write_back,
+    write_back,
+)
 
 __all__ = [
     "FINGERPRINT_LABEL_PREFIX",
@@ -40,12 +49,17 @@ __all__ = [
     "TicketPlan",
     "TicketRow",
     "WebhookReceiver",
+    "WriteBackAction",
+    "WriteBackReport",
+    "WriteBackSettings",
     "add_progress_observer",
     "distribute_bulk",
     "distribute_workflow",
     "fingerprint_label",
     "map_status",
     "plan_items",
+    "plan_write_back",
     "recommendation_facts",
     "verify_signature",
+    "write_back",
 ]

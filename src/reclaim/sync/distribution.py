@@ -14,6 +14,7 @@ __all__ = [
     "TicketItem",
     "distribute_bulk",
     "distribute_workflow",
+    "needs_ticket",
     "plan_items",
     "recommendation_facts",
 ]
@@ -98,8 +99,11 @@ def recommendation_facts(record: RecommendationRecord) -> dict[str, Any]:
 def plan_items(
     records: Iterable[RecommendationRecord], router: Router, templates: TicketTemplates
 ) -> list[TicketItem]:
+    """Route and render a ticket for each record that needs one (:func:`needs_ticket`)."""
     items = []
     for record in records:
+        if not needs_ticket(record):
+            continue
         facts = recommendation_facts(record)
         route = router.route(facts)
         rendered = templates.render(facts)
@@ -176,10 +180,31 @@ def select(ctx: StepContext) -> list[TicketItem]:
     ledger = TicketLedger(_database(ctx))
     records = [
         r
-        for r in store.find(statuses=[Status.OPEN], limit=options.limit)
-        if (row := ledger.get(r.fingerprint)) is None or row.state != "created"
+        for r in store.find(statuses=list(TICKETABLE), limit=None)
+        if needs_ticket(r)
+        and ((row := ledger.get(r.fingerprint)) is None or row.state != "created")
     ]
-    return plan_items(records, router, templates)
+    return plan_items(records[: options.limit] if options.limit else records, router, templates)
+
+
+# Open, and reopened without a ticket (dismissed with no ticket, then back after its snooze).
+# A reopened one that has a ticket gets that ticket reopened by write-back, never a second one.
+TICKETABLE = (Status.OPEN, Status.REOPENED)
+
+
+def needs_ticket(record: RecommendationRecord) -> bool:
+    """Whether ``record`` should get a ticket: ticketable, not ticketed, not superseded.
+
+    A superseded recommendation (another rule on the same resource carries its saving, see
+    ``reclaim.recommend.overlap``) gets no ticket of its own: the team gets one ticket, for
+    the dominant action. If the dominant one goes away, the next run moves the saving back and
+    the recommendation is distributed then.
+    """
+    if record.status not in TICKETABLE:
+        return False
+    if record.status is Status.REOPENED and record.ticketed_at is not None:
+        return False
+    return not (record.params or {}).get("superseded_by")
 
 
 @distribute_workflow.map_step(

@@ -31,6 +31,9 @@ from reclaim.store.tables.sync import recommendation_tickets, sync_cursors, tick
 from reclaim.sync.outbound import MANAGED_LABEL
 from reclaim.tickets import Issue, JiraClient
 
+# Keys per lookup query: well under SQLite's and PostgreSQL's bound-parameter limits.
+_LOOKUP_BATCH = 500
+
 
 @dataclass(frozen=True)
 class StatusMapping:
@@ -163,41 +166,59 @@ def record_issue_changes(
     reclaim did not create, or a version already applied (same or older ``updated``), is
     skipped: that is what makes polling with an overlap and webhook retries harmless.
     """
+    issues = list(issues)
     events: list[tuple[int, Event, str]] = []
-    applied = 0
+    known: dict[str, tuple[int, str | None, int]] = {}
+    keys = list(dict.fromkeys(issue.key for issue in issues))
+    # One lookup per page, not one per issue: the poll reads pages of up to a few thousand.
+    for start in range(0, len(keys), _LOOKUP_BATCH):
+        for row in connection.execute(
+            sa.select(
+                tickets.c.id, tickets.c.key, tickets.c.status_category, tickets.c.jira_updated_ms
+            ).where(tickets.c.key.in_(keys[start : start + _LOOKUP_BATCH]))
+        ):
+            known[row.key] = (int(row.id), row.status_category, int(row.jira_updated_ms or 0))
     now = datetime.now(UTC)
+    updates: list[dict[str, object]] = []
     for issue in issues:
-        row = connection.execute(
-            sa.select(tickets.c.id, tickets.c.status_category, tickets.c.jira_updated_ms).where(
-                tickets.c.key == issue.key
-            )
-        ).first()
-        if row is None or (row.jira_updated_ms or 0) >= issue.updated_ms:
+        found = known.get(issue.key)
+        if found is None or found[2] >= issue.updated_ms:
             continue
-        connection.execute(
-            tickets.update()
-            .where(tickets.c.id == row.id)
-            .values(
-                status=issue.status,
-                status_category=issue.status_category,
-                resolution=issue.resolution,
-                jira_updated_ms=issue.updated_ms,
-                last_synced_at=now,
-            )
+        ticket_id, before, _ = found
+        known[issue.key] = (ticket_id, issue.status_category, issue.updated_ms)
+        updates.append(
+            {
+                "ticket_id": ticket_id,
+                "new_status": issue.status,
+                "new_status_category": issue.status_category,
+                "new_resolution": issue.resolution,
+                "new_jira_updated_ms": issue.updated_ms,
+                "new_last_synced_at": now,
+            }
         )
-        applied += 1
-        event = map_status(
-            mapping, issue.project, row.status_category, issue.status_category, issue.resolution
-        )
+        event = map_status(mapping, issue.project, before, issue.status_category, issue.resolution)
         if event is None:
             continue
         linked = connection.execute(
             sa.select(recommendation_tickets.c.recommendation_id).where(
-                recommendation_tickets.c.ticket_id == row.id
+                recommendation_tickets.c.ticket_id == ticket_id
             )
         ).scalars()
         events.extend((recommendation_id, event, issue.project) for recommendation_id in linked)
-    return applied, events
+    if updates:
+        connection.execute(
+            tickets.update()
+            .where(tickets.c.id == sa.bindparam("ticket_id"))
+            .values(
+                status=sa.bindparam("new_status"),
+                status_category=sa.bindparam("new_status_category"),
+                resolution=sa.bindparam("new_resolution"),
+                jira_updated_ms=sa.bindparam("new_jira_updated_ms"),
+                last_synced_at=sa.bindparam("new_last_synced_at"),
+            ),
+            updates,
+        )
+    return len(updates), events
 
 
 def apply_events(

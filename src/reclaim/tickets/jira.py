@@ -299,13 +299,18 @@ class JiraClient:
         *,
         resolution: str | None = None,
         comment: Document | None = None,
+        repeatable: bool = True,
     ) -> None:
+        """Take a transition. ``repeatable=False``: a lost answer raises ``CreateOutcomeUnknown``
+        instead of sending it again (a second send could add its comment twice)."""
         body: dict[str, Any] = {"transition": {"id": transition_id}}
         if resolution:
             body["fields"] = {"resolution": {"name": resolution}}
         if comment is not None:
             body["update"] = {"comment": [{"add": {"body": self._rich(comment)}}]}
-        self.session.request("POST", self._path(f"issue/{key}/transitions"), json=body)
+        self.session.request(
+            "POST", self._path(f"issue/{key}/transitions"), json=body, repeatable=repeatable
+        )
 
     def move_to(
         self,
@@ -345,9 +350,14 @@ class JiraClient:
             "PUT", self._path(f"issue/{key}"), json={"update": {"labels": operations}}
         )
 
-    def add_comment(self, key: str, body: Document) -> Comment:
+    def add_comment(self, key: str, body: Document, *, repeatable: bool = True) -> Comment:
+        """Add a comment. ``repeatable=False``: a lost answer raises ``CreateOutcomeUnknown``
+        rather than risk a second copy (Jira has no idempotency key for comments either)."""
         raw = self.session.request(
-            "POST", self._path(f"issue/{key}/comment"), json={"body": self._rich(body)}
+            "POST",
+            self._path(f"issue/{key}/comment"),
+            json={"body": self._rich(body)},
+            repeatable=repeatable,
         ).json()
         return self._comment(raw)
 

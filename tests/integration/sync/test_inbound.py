@@ -72,9 +72,19 @@ def test_poll_applies_each_change_once_and_advances_the_watermark(
     again = poller.poll()
     assert (again.applied, again.events) == (0, {})  # the overlap re-reads, nothing re-applied
 
-    # A person reopens a done ticket: the ticket row follows; the recommendation lifecycle has
-    # no event for that (it reopens tickets itself, on the next run), so nothing else changes.
+    # A person reopens a done ticket: the work is to do again, so the next run must not take
+    # the resource's absence as the team's work (implemented) while the ticket is open.
     jira.move_to(keys[done_fp], category="new")
     third = poller.poll()
-    assert (third.applied, third.events) == (1, {})
+    assert (third.applied, third.events) == (1, {"ticket_reopened": 1})
     assert third.watermark_ms > first.watermark_ms
+    reopened = store.get(by_fp[done_fp])
+    assert reopened is not None
+    assert (reopened.status, reopened.ticket_done_at) == (Status.TICKETED, None)
+
+    # … and one reopened from won't do withdraws the dismissal.
+    jira.move_to(keys[wont_fp], category="new")
+    assert poller.poll().events == {"ticket_reopened": 1}
+    undismissed = store.get(by_fp[wont_fp])
+    assert undismissed is not None
+    assert (undismissed.status, undismissed.snoozed_until) == (Status.TICKETED, None)

@@ -1,7 +1,8 @@
-"""``reclaim tickets distribute|list|show|sync`` against the simulator."""
+"""``reclaim tickets distribute|list|show|sync|write-back`` against the simulator."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from typer.testing import CliRunner
 
 from reclaim.cli.app import app
 from reclaim.database import create_engine
+from reclaim.recommend import Event, RecommendationStore
 from reclaim.store import upgrade
+from reclaim.sync import TicketLedger
 from reclaim.tickets import JiraCredentials, connect
 from reclaim.tickets.simulator import SimulatorApp, run_in_thread
 
@@ -54,5 +57,21 @@ def test_distribute_list_show_sync(tmp_path: Path) -> None:
         assert "Won't Do" in shown.output
         missing = runner.invoke(app, [*args, "show", "OPS-99"], env=env)
         assert missing.exit_code != 0
-        for result in (done, again, listed, synced, shown):
+
+        # Dismissed in reclaim while its ticket is open: write-back closes it as won't do.
+        engine = create_engine(url)
+        row = TicketLedger(engine).find("OPS-1")
+        assert row is not None
+        RecommendationStore(engine).apply_event(
+            row.fingerprint, Event.DISMISS, snooze=timedelta(days=30)
+        )
+        engine.dispose()
+        written = runner.invoke(app, [*args, "write-back", "--rate", "500"], env=env)
+        assert written.exit_code == 0, written.output
+        assert "0 reopened, 1 closed" in written.output
+        closed = sim.app.state.issue("OPS-1")
+        assert (closed.status, closed.resolution) == ("Done", "Won't Do")
+        twice = runner.invoke(app, [*args, "write-back"], env=env)
+        assert "0 reopened, 0 closed" in twice.output
+        for result in (done, again, listed, synced, shown, written):
             assert "not-printed-token" not in result.output

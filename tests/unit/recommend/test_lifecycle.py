@@ -84,6 +84,20 @@ def test_came_back_after_implemented_is_reopened() -> None:
     assert without_ticket.effect is Effect.CREATE_TICKET
 
 
+def test_a_person_reopening_a_done_or_wont_do_ticket_makes_it_work_to_do() -> None:
+    done = RecommendationState(Status.TICKETED, has_ticket=True, ticket_done=True)
+    after = step(done, Event.TICKET_REOPENED)
+    assert (after.status, after.ticket_done) == (Status.TICKETED, False)
+    # So the next run that no longer sees the waste resolves it instead of crediting the team.
+    assert transition(after, Event.GONE, now=NOW).after.status is Status.RESOLVED
+    dismissed = step(RecommendationState(Status.TICKETED, has_ticket=True), Event.TICKET_WONT_DO)
+    after = step(dismissed, Event.TICKET_REOPENED)
+    assert (after.status, after.snoozed_until) == (Status.TICKETED, None)
+    for status in (Status.IMPLEMENTED, Status.RESOLVED):
+        with pytest.raises(LifecycleError):
+            step(RecommendationState(status, has_ticket=True), Event.TICKET_REOPENED)
+
+
 @pytest.mark.parametrize(
     ("state", "event"),
     [

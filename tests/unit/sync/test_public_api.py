@@ -28,6 +28,11 @@ def test_public_names_are_frozen() -> None:
             "recommendation_facts",
             "WebhookReceiver",
             "verify_signature",
+            "WriteBackAction",
+            "WriteBackReport",
+            "WriteBackSettings",
+            "plan_write_back",
+            "write_back",
         ]
     )
     for name in reclaim.sync.__all__:

@@ -39,6 +39,12 @@ tickets = sa.Table(
     sa.Column("created_at", UtcDateTime()),
     sa.Column("last_synced_at", UtcDateTime()),
     sa.Column("attempts", sa.Integer(), nullable=False),
+    # Write-back to the ticket (reclaim.sync.writeback): the savings figure it last showed, the
+    # last lifecycle write-back applied, and the one in flight (checked against Jira on resume).
+    sa.Column("posted_savings", sa.Numeric(18, 4)),
+    sa.Column("writeback_done", sa.String(128)),
+    sa.Column("writeback_pending", sa.String(128)),
+    sa.Column("writeback_pending_at", UtcDateTime()),
     sa.CheckConstraint(
         "state IN (" + ", ".join(f"'{state}'" for state in TICKET_STATES) + ")", name="state"
     ),

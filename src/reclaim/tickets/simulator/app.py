@@ -203,6 +203,15 @@ class SimulatorApp:
             response.headers[LOSE_HEADER] = "1"
         return response
 
+    def _lost_write(self, response: Response) -> Response:
+        if not self.faults.lose_this_write():
+            return response
+        if response.status_code == 204:
+            # A 204 is complete at its headers: only a promised body can go missing.
+            response = JSONResponse({}, status_code=200)
+        response.headers[LOSE_HEADER] = "1"
+        return response
+
     # -- site ----------------------------------------------------------------------------
 
     async def server_info(self, request: Request) -> Response:
@@ -358,7 +367,7 @@ class SimulatorApp:
             resolution=resolution,
             comment=comments[0] if comments else None,
         )
-        return Response(status_code=204)
+        return self._lost_write(Response(status_code=204))
 
     async def comments(self, request: Request) -> Response:
         issue = self.state.issue(request.path_params["key"])
@@ -366,7 +375,7 @@ class SimulatorApp:
         if request.method == "POST":
             body = await self._json(request)
             comment = self.state.comment(issue.key, body.get("body"), author=request.state.user)
-            return JSONResponse(renderer.comment(issue, comment), status_code=201)
+            return self._lost_write(JSONResponse(renderer.comment(issue, comment), status_code=201))
         start = int(request.query_params.get("startAt", 0))
         size = int(request.query_params.get("maxResults", 5000))
         page = issue.comments[start : start + size]

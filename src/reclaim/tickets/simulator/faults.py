@@ -23,6 +23,7 @@ class FaultPlan:
     ``latency``: seconds added to every answer.
     ``lose_creates``: the next N creates (single or bulk) happen, then the connection drops
     before the answer is sent; ``lose_rate`` does the same to a share of creates.
+    ``lose_writes``: the same for the next N comments and transitions (what write-back sends).
     """
 
     rate_limit: float | None = None
@@ -31,6 +32,7 @@ class FaultPlan:
     latency: float = 0.0
     lose_creates: int = 0
     lose_rate: float = 0.0
+    lose_writes: int = 0
     seed: int = 0
 
     @classmethod
@@ -61,6 +63,7 @@ class Faults:
             self._tokens = plan.rate_limit or 0.0
             self._stamp = self.clock()
             self._lose_left = plan.lose_creates
+            self._lose_writes_left = plan.lose_writes
 
     def admit(self) -> float | None:
         """None to serve the request, else the seconds to put in ``Retry-After``."""
@@ -96,3 +99,11 @@ class Faults:
             if lose:
                 self.counts["lost"] += 1
             return lose
+
+    def lose_this_write(self) -> bool:
+        with self.lock:
+            if self._lose_writes_left <= 0:
+                return False
+            self._lose_writes_left -= 1
+            self.counts["lost"] += 1
+            return True
