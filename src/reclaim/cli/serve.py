@@ -5,8 +5,10 @@ from __future__ import annotations
 __all__ = ["serve", "tokens_app"]
 
 import logging
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -81,8 +83,6 @@ def serve(
     Stop with SIGTERM or Ctrl-C: requests in flight finish, the scheduler stops, the process
     exits 0. The API needs a token from `reclaim tokens create NAME`.
     """
-    import uvicorn
-
     from reclaim.service import ServiceSettings, create_app
     from reclaim.store import migration_status, redact_url
 
@@ -117,6 +117,8 @@ def serve(
         f"{'on' if settings.webhook_secret else 'off'})",
         highlight=False,
     )
+    import uvicorn
+
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -126,7 +128,22 @@ def serve(
         # The X-Forwarded-* headers of a reverse proxy are trusted only from these addresses.
         forwarded_allow_ips="127.0.0.1",
     )
-    uvicorn.Server(config).run()
+    _server_class()(config).run()
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            # uvicorn raises the signal again once it has stopped gracefully, so the process
+            # would end "killed by SIGTERM"; a finished graceful stop is a success (exit 0).
+            captured = getattr(self, "_captured_signals", None)
+            if sig == signal.SIGTERM and isinstance(captured, list) and sig in captured:
+                captured.remove(sig)
+
+    return Server
 
 
 def _store(ctx: typer.Context) -> TokenStore:

@@ -54,6 +54,10 @@ class ScheduleLoop:
         self.fired.extend(fired)
         return fired
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         if self._thread is not None:
             return
