@@ -93,3 +93,25 @@ def test_serve_answers_probes_needs_a_token_and_stops_on_sigterm(
         code = proc.wait(timeout=60)
     assert code == 0, errors.read_text()
     assert "Finished server process" in errors.read_text()
+
+
+def test_tokens_cli_lists_revokes_and_hashes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'tokens.db'}"
+    _reclaim(url, "db", "upgrade")
+    token = _reclaim(url, "tokens", "create", "grafana").strip()
+    listed = _reclaim(url, "tokens", "list")
+    assert "grafana" in listed
+    assert token not in listed
+    _reclaim(url, "tokens", "revoke", "grafana")
+    again = subprocess.run(
+        [sys.executable, "-m", "reclaim", "--db", url, "tokens", "revoke", "grafana"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 2
+    assert "no live token is named 'grafana'" in again.stderr
+    made, hashed = _reclaim(url, "tokens", "hash").split()
+    from reclaim.service import hash_token
+
+    assert hashed == hash_token(made)
