@@ -114,7 +114,7 @@ def fill_recommendations(url: str, rows: int) -> float:
             f"WHERE n < {rows}) SELECT {_values(backend)} FROM seq"
         )
     else:
-        source = f"SELECT {_values(backend)} FROM generate_series(1, {rows}) AS n"
+        source = f"SELECT {_values(backend)} FROM generate_series(1::bigint, {rows}) AS n"
     with engine.begin() as connection:
         connection.execute(sa.text(f"INSERT INTO recommendations ({_COLUMNS}) {source}"))
     with engine.begin() as connection:
