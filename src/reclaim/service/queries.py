@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 import base64
+import functools
 import io
 import json
 from collections.abc import Sequence
@@ -34,9 +35,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reclaim.errors import ReclaimError
-from reclaim.ingest import latest_collection, read_facts_parquet
+from reclaim.ingest import conform_facts, latest_collection
 from reclaim.recommend import RecommendationRecord, Status, load_pack
 from reclaim.recommend.records import record_of
+from reclaim.rules import RuleSet
 from reclaim.store.tables.ingest import fact_chunks
 from reclaim.store.tables.recommend import recommendations
 from reclaim.store.tables.sync import recommendation_tickets, sync_cursors, tickets
@@ -302,6 +304,20 @@ def sync_health(engine: Engine, *, now: datetime | None = None) -> SyncHealth:
 # ------------------------------------------------------------------------- explanation
 
 
+@functools.lru_cache(maxsize=4)
+def _cached_pack(path: Path | None, _mtime: float) -> RuleSet:
+    return load_pack(path)
+
+
+def _ruleset(path: Path | None) -> RuleSet:
+    """The savings rules, parsed once per file version (a pack is hundreds of lines of YAML)."""
+    try:
+        mtime = path.stat().st_mtime if path is not None else 0.0
+    except OSError:
+        mtime = -1.0  # load_pack reports the missing file with its own message
+    return _cached_pack(path, mtime)
+
+
 def explain_recommendation(
     engine: Engine, record: RecommendationRecord, rules: Path | None
 ) -> tuple[dict[str, Any] | None, str | None]:
@@ -314,6 +330,9 @@ def explain_recommendation(
     collection = latest_collection(engine)
     if collection is None:
         return None, "no facts collected yet"
+    wanted = pl.col("resource_id") == record.resource_id
+    if record.account_id is not None:
+        wanted = wanted & (pl.col("account_id") == record.account_id)
     match: dict[str, Any] | None = None
     with engine.connect() as connection:
         blobs = connection.execute(
@@ -323,19 +342,18 @@ def explain_recommendation(
         ).scalars()
         for blob in blobs:
             try:
-                frame = read_facts_parquet(io.BytesIO(blob))
-            except (ReclaimError, pl.exceptions.PolarsError) as exc:
+                # Filter while reading, then conform the one row: conforming a whole chunk
+                # (200,000 rows) costs more than finding the row.
+                rows = pl.scan_parquet(io.BytesIO(blob)).filter(wanted).collect()
+                if rows.height:
+                    match = conform_facts(rows).collect().row(0, named=True)
+                    break
+            except pl.exceptions.PolarsError as exc:
                 return None, f"the stored facts cannot be read: {exc}"
-            rows = frame.filter(pl.col("resource_id") == record.resource_id)
-            if record.account_id is not None and "account_id" in rows.columns:
-                rows = rows.filter(pl.col("account_id") == record.account_id)
-            if rows.height:
-                match = rows.row(0, named=True)
-                break
     if match is None:
         return None, "the resource is not in the latest facts (it may be gone)"
     try:
-        ruleset = load_pack(rules)
+        ruleset = _ruleset(rules)
     except ReclaimError as exc:
         return None, f"the rule pack cannot be loaded: {exc}"
     if record.rule_id not in {rule.id for rule in ruleset.rules}:
