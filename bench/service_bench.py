@@ -243,8 +243,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process (Linux), to tell a CPU-bound run."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def simulator(latency: float) -> Iterator[str]:
+def simulator(latency: float) -> Iterator[tuple[str, int]]:
     port = free_port()
     command = [PYTHON, "-m", "reclaim", "jira-sim", "serve", "--port", str(port)]
     command += ["--latency", str(latency)]
@@ -257,19 +263,21 @@ def simulator(latency: float) -> Iterator[str]:
                 break
             except httpx.TransportError:
                 time.sleep(0.05)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def bench_workers(pg_admin: str, tickets: int, workers: int, latency: float) -> dict[str, Any]:
+def bench_workers(
+    pg_admin: str, tickets: int, workers: int, latency: float, item_concurrency: int | None
+) -> dict[str, Any]:
     from reclaim.database import create_engine
     from reclaim.durable import DurableEngine, RunStatus
     from reclaim.durable.schema import steps
     from reclaim.sync import distribute_workflow
 
-    with database("postgresql", pg_admin) as url, simulator(latency) as jira:
+    with database("postgresql", pg_admin) as url, simulator(latency) as (jira, sim_pid):
         fill_recommendations(url, tickets)
         engine = create_engine(url)
         with engine.begin() as connection:
@@ -284,6 +292,8 @@ def bench_workers(pg_admin: str, tickets: int, workers: int, latency: float) -> 
         }
         command = [PYTHON, "-m", "reclaim", "worker", "--module", "reclaim.sync"]
         command += ["--poll", "0.05", "--no-schedules", "--lease", "30"]
+        if item_concurrency:
+            command += ["--item-concurrency", str(item_concurrency)]
         procs = [
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for _ in range(workers)
@@ -292,6 +302,7 @@ def bench_workers(pg_admin: str, tickets: int, workers: int, latency: float) -> 
             # Let every worker import its code and connect before the run exists, so the
             # figure is about sharing work and not about who started first.
             time.sleep(8)
+            cpu_before = [cpu_seconds(p.pid) for p in procs] + [cpu_seconds(sim_pid)]
             durable = DurableEngine(engine, workflows=[distribute_workflow])
             run_id = durable.start(
                 distribute_workflow,
@@ -305,6 +316,7 @@ def bench_workers(pg_admin: str, tickets: int, workers: int, latency: float) -> 
                 if time.monotonic() > deadline:
                     raise TimeoutError("the distribute run did not finish")
                 time.sleep(0.2)
+            cpu_after = [cpu_seconds(p.pid) for p in procs] + [cpu_seconds(sim_pid)]
             with engine.connect() as connection:
                 first, last, items = connection.execute(
                     sa.select(
@@ -342,6 +354,8 @@ def bench_workers(pg_admin: str, tickets: int, workers: int, latency: float) -> 
         "seconds": seconds,
         "tickets_per_s": items / seconds,
         "search_status": issues.status_code,
+        "worker_cpu_s": sum(cpu_after[:-1]) - sum(cpu_before[:-1]),
+        "simulator_cpu_s": cpu_after[-1] - cpu_before[-1],
     }
 
 
@@ -358,6 +372,13 @@ def main() -> None:
     work.add_argument("--latency", type=float, default=0.05)
     work.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     work.add_argument("--postgres-url", default=DEFAULT_PG)
+    work.add_argument(
+        "--item-concurrency",
+        type=int,
+        default=None,
+        help="map items each worker runs at once (default: the step's 4 for the run's owner, "
+        "8 for a helper)",
+    )
     args = parser.parse_args()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load()}")
     if args.part == "api":
@@ -375,14 +396,20 @@ def main() -> None:
                 print(f"load {load()}")
         return
     base: float | None = None
-    print(f"{'workers':>7} {'tickets':>8} {'seconds':>8} {'tickets/s':>10} {'x 1 worker':>10}")
+    print(
+        f"{'workers':>7} {'tickets':>8} {'seconds':>8} {'tickets/s':>10} {'x 1 worker':>10} "
+        f"{'worker cpu s':>12} {'sim cpu s':>9}"
+    )
     for count in args.workers:
-        row = bench_workers(args.postgres_url, args.tickets, count, args.latency)
+        row = bench_workers(
+            args.postgres_url, args.tickets, count, args.latency, args.item_concurrency
+        )
         assert row["created"] == row["tickets"] == args.tickets, row
         base = base or row["tickets_per_s"]
         print(
             f"{count:7d} {row['tickets']:8d} {row['seconds']:8.1f} "
-            f"{row['tickets_per_s']:10.1f} {row['tickets_per_s'] / base:10.2f}   load {load()}",
+            f"{row['tickets_per_s']:10.1f} {row['tickets_per_s'] / base:10.2f} "
+            f"{row['worker_cpu_s']:12.1f} {row['simulator_cpu_s']:9.1f}   load {load()}",
             flush=True,
         )
 
