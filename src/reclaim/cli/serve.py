@@ -32,7 +32,7 @@ def serve(
         str | None,
         typer.Option(
             "--host",
-            help="Address to listen on [default: 127.0.0.1, or RECLAIM_HOST].",
+            help="Address to listen on (default: 127.0.0.1, or RECLAIM_HOST).",
             show_default=False,
         ),
     ] = None,
@@ -42,7 +42,7 @@ def serve(
             "--port",
             min=0,
             max=65535,
-            help="Port to listen on [default: 8000, or RECLAIM_PORT].",
+            help="Port to listen on (default: 8000, or RECLAIM_PORT).",
             show_default=False,
         ),
     ] = None,
@@ -52,7 +52,7 @@ def serve(
             "--module",
             "-m",
             help="Import this module for its workflows (the scheduler starts only runs of "
-            "workflows it knows); repeatable [default: reclaim.pipeline and reclaim.sync].",
+            "workflows it knows); repeatable (default: reclaim.pipeline and reclaim.sync).",
             show_default=False,
         ),
     ] = None,
@@ -60,7 +60,7 @@ def serve(
         bool | None,
         typer.Option(
             "--schedules/--no-schedules",
-            help="Fire due cron ticks from this process [default: on, or RECLAIM_SCHEDULES].",
+            help="Fire due cron ticks from this process (default: on, or RECLAIM_SCHEDULES).",
             show_default=False,
         ),
     ] = None,
@@ -71,7 +71,7 @@ def serve(
         Path | None,
         typer.Option(
             "--rules",
-            help="Savings rules used to explain recommendations [default: the built-in pack].",
+            help="Savings rules used to explain recommendations (default: the built-in pack).",
         ),
     ] = None,
     log_level: Annotated[
