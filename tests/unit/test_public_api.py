@@ -32,6 +32,21 @@ PUBLIC_API = {
         "schema_drift",
         "upgrade",
     ],
+    "reclaim.service": [
+        "ApiToken",
+        "DatabaseCollector",
+        "ScheduleLoop",
+        "ServiceMetrics",
+        "ServiceSettings",
+        "ServiceState",
+        "TokenStore",
+        "WorkerCollector",
+        "create_app",
+        "dashboard_router",
+        "hash_token",
+        "require_token",
+        "service_state",
+    ],
 }
 
 

@@ -48,6 +48,11 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "worker",
         "Run a worker: claim durable runs and drive them, resuming what dead workers left.",
     ),
+    "serve": LazyCommand(
+        "reclaim.cli.serve",
+        "serve",
+        "Serve the JSON API, the Jira webhook, /metrics, /healthz, /readyz and the scheduler.",
+    ),
     "demo": LazyCommand(
         "reclaim.cli.demo",
         "demo",
@@ -78,6 +83,11 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "reclaim.cli.policy",
         "app",
         "Check Terraform/OpenTofu plans against policies in CI, and test the policies.",
+    ),
+    "tokens": LazyCommand(
+        "reclaim.cli.serve",
+        "tokens_app",
+        "API tokens for reclaim serve: shown once, stored as hashes.",
     ),
     "jira": LazyCommand("reclaim.cli.jira", "jira_app", "Connect reclaim to Jira."),
     "tickets": LazyCommand(

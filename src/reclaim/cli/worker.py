@@ -83,6 +83,19 @@ def worker(
             show_default=False,
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            help="Serve this worker's Prometheus metrics on this port (/metrics).",
+            show_default=False,
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address the metrics port listens on.")
+    ] = "0.0.0.0",  # noqa: S104  (a scrape comes from another machine)
     item_batch: Annotated[
         int | None,
         typer.Option(
@@ -132,6 +145,8 @@ def worker(
         item_batch=item_batch,
     )
     runner.install_signal_handlers()
+    if metrics_port is not None:
+        _serve_metrics(runner, metrics_host, metrics_port)
     err_console.print(
         f"worker {runner.worker_id}: workflows {', '.join(registry.names())}", highlight=False
     )
@@ -143,6 +158,20 @@ def worker(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
+
+
+def _serve_metrics(runner: Worker, host: str, port: int) -> None:
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from reclaim.service import WorkerCollector
+
+    registry = CollectorRegistry()
+    registry.register(WorkerCollector(runner))
+    # A daemon thread: it dies with the worker, after the work has been handed back.
+    start_http_server(port, addr=host, registry=registry)
+    err_console.print(
+        f"worker {runner.worker_id}: metrics on http://{host}:{port}/metrics", highlight=False
+    )
 
 
 def _scheduler(ctx: typer.Context, modules: list[str] | None) -> Scheduler:

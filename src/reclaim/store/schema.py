@@ -22,6 +22,7 @@ def all_metadata() -> list[sa.MetaData]:
     import reclaim.durable.schedule  # declares durable_schedules on the durable metadata
     import reclaim.store.tables.ingest  # declares its tables on ``metadata``
     import reclaim.store.tables.recommend
+    import reclaim.store.tables.service
     import reclaim.store.tables.sync  # noqa: F401  (declares its tables on ``metadata``)
     from reclaim.durable.schema import metadata as durable_metadata
 

@@ -108,6 +108,9 @@ recommendations = sa.Table(
         name="status",
     ),
     sa.Index("ix_recommendations_status", "status"),
+    # The order the API pages in (see reclaim.service.queries).
+    sa.Index("ix_recommendations_savings", "monthly_savings", "id"),
+    sa.Index("ix_recommendations_first_seen", "first_seen", "id"),
 )
 
 # The key starts with the recommendation, so its history is one range of the key and no second
