@@ -79,6 +79,11 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Check Terraform/OpenTofu plans against policies in CI, and test the policies.",
     ),
+    "infra": LazyCommand(
+        "reclaim.cli.infra",
+        "app",
+        "Plan and apply Terraform/OpenTofu stacks over their dependency DAG, durably.",
+    ),
     "jira": LazyCommand("reclaim.cli.jira", "jira_app", "Connect reclaim to Jira."),
     "tickets": LazyCommand(
         "reclaim.cli.tickets", "app", "Tickets in Jira: distribute, sync back, list, show."
