@@ -112,7 +112,7 @@ class InfraStore:
                 {"stack": stack, "run_id": run_id, "acquired_at": now, "expires_at": expires},
                 ["stack"],
             )
-            if connection.execute(insert).rowcount:
+            if _inserted(connection.execute(insert)):
                 return None
             holder = connection.execute(
                 sa.select(infra_locks.c.run_id).where(infra_locks.c.stack == stack)
@@ -252,9 +252,11 @@ class InfraStore:
                     "outputs": json.dumps(dict(outputs), sort_keys=True),
                     "created_at": now,
                 }
-                inserted = connection.execute(
-                    self._insert_ignore(infra_outputs, values, ["stack", "version"])
-                ).rowcount
+                inserted = _inserted(
+                    connection.execute(
+                        self._insert_ignore(infra_outputs, values, ["stack", "version"])
+                    )
+                )
             if inserted:
                 return self.output_versions(stack)[-1], True
         raise ExecutionError(
@@ -287,19 +289,21 @@ class InfraStore:
             if latest is not None and latest.digest == digest:
                 return int(latest.version), False
             version = (latest.version if latest is not None else 0) + 1
-            inserted = connection.execute(
-                self._insert_ignore(
-                    infra_global_outputs,
-                    {
-                        "version": version,
-                        "run_id": run_id,
-                        "digest": digest,
-                        "document": json.dumps(dict(document), sort_keys=True),
-                        "created_at": now,
-                    },
-                    ["version"],
+            inserted = _inserted(
+                connection.execute(
+                    self._insert_ignore(
+                        infra_global_outputs,
+                        {
+                            "version": version,
+                            "run_id": run_id,
+                            "digest": digest,
+                            "document": json.dumps(dict(document), sort_keys=True),
+                            "created_at": now,
+                        },
+                        ["version"],
+                    )
                 )
-            ).rowcount
+            )
         if not inserted:  # another run wrote this version first: compare with it
             return self.record_global(run_id, document)
         return version, True
@@ -317,13 +321,18 @@ class InfraStore:
     def _insert_ignore(
         self, table: sa.Table, values: Mapping[str, Any], keys: list[str]
     ) -> sa.Executable:
-        if self.engine.dialect.name == "postgresql":
-            return (
-                postgresql.insert(table)
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=keys)
-            )
-        return sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+        """``INSERT … ON CONFLICT DO NOTHING RETURNING`` the key: a row back means inserted.
+
+        RETURNING rather than ``rowcount``, which psycopg reports as -1 for this statement.
+        """
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+        return statement.returning(*(table.c[key] for key in keys))
+
+
+def _inserted(result: sa.CursorResult[Any]) -> bool:
+    # pysqlite gives a RETURNING statement that returned nothing no description at all.
+    return result.returns_rows and result.first() is not None
 
 
 def _version(row: Any) -> OutputVersion:
