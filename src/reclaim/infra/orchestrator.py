@@ -27,6 +27,8 @@ __all__ = [
 import hashlib
 import json
 import re
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -140,6 +142,8 @@ class Orchestrator:
         self.lock_wait = lock_wait
         self._policies: list[PolicySet] | None = None
         self._policies_lock = threading.Lock()
+        self._refs: frozenset[str] | None = None
+        self._refs_read = False
 
     # ------------------------------------------------------------- running
 
@@ -284,10 +288,20 @@ class Orchestrator:
         if not is_target and not triggered:
             return PlanOutcome(stack=name, status="skipped", reason="no source's outputs changed")
         trigger: Literal["target", "cascade"] = "target" if is_target else "cascade"
+        refs = self._checkout_refs()
+        if mode == "apply" and stack.tracks and refs is not None and stack.tracks not in refs:
+            return PlanOutcome(
+                stack=name,
+                status="skipped",
+                trigger=trigger,
+                reason=f"tracks {stack.tracks}; the checkout is at {', '.join(sorted(refs))}",
+            )
         self._lock(name, run_id)
         folder = stack.path
         log = self._run_dir(run_id) / f"{name}.log"
-        plan_file = self._run_dir(run_id) / f"{name}.tfplan"
+        # A file of its own per attempt: a plan orphaned by a killed orchestrator may still be
+        # writing the previous attempt's file. Not a checkpointed value: only a name.
+        plan_file = self._run_dir(run_id) / f"{name}.{uuid.uuid4().hex[:8]}.tfplan"
         self.terraform.init(name, folder, log)
         base = self.terraform.mark(name, folder, stack.local_state)
         changes = self.terraform.plan(name, folder, plan_file, variables=stack.variables, log=log)
@@ -448,6 +462,14 @@ class Orchestrator:
             if finding.failing
         ]
 
+    def _checkout_refs(self) -> frozenset[str] | None:
+        """The branch and tags the configuration's checkout is at; None outside git."""
+        with self._policies_lock:
+            if not self._refs_read:
+                self._refs = _git_refs(self.config.root)
+                self._refs_read = True
+            return self._refs
+
     def _lock(self, name: str, run_id: str) -> None:
         deadline = time.monotonic() + self.lock_wait
         while True:
@@ -465,6 +487,22 @@ class Orchestrator:
         folder = self.config.state_dir / "runs" / run_id
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+
+def _git_refs(folder: Path) -> frozenset[str] | None:
+    git = shutil.which("git")
+    if git is None:
+        return None
+    refs: set[str] = set()
+    for args in (["rev-parse", "--abbrev-ref", "HEAD"], ["tag", "--points-at", "HEAD"]):
+        done = subprocess.run(  # noqa: S603  (fixed git arguments, no shell)
+            [git, "-C", str(folder), *args], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            return None  # not a git checkout: nothing to compare the tracked refs with
+        refs.update(line.strip() for line in done.stdout.splitlines() if line.strip())
+    refs.discard("HEAD")  # a detached HEAD is on no branch
+    return frozenset(refs)
 
 
 def _as_result(value: Any) -> StackResult:

@@ -1,0 +1,48 @@
+"""A stack that tracks a branch or tag is applied only from a checkout at that ref."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reclaim.infra import Orchestrator, load_config
+from reclaim.store import create_engine, upgrade
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from stacks import write_repo  # noqa: E402
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_apply_skips_a_stack_whose_tracked_ref_is_not_checked_out(tmp_path: Path) -> None:
+    config = write_repo(tmp_path, {"network": []})
+    text = config.read_text().replace(
+        '"auto_apply": false', '"auto_apply": false, "tracks": "main"'
+    )
+    config.write_text(text)
+    _git(tmp_path, "init", "-q", "-b", "feature")
+    _git(tmp_path, "add", "-A")
+    _git(tmp_path, "commit", "-q", "-m", "stacks")
+    engine = create_engine(f"sqlite:///{tmp_path / 'reclaim.db'}")
+    upgrade(engine)
+    orchestrator = Orchestrator(load_config(config), engine)
+    outcome = orchestrator.plan_stack("run-1", "network", "apply", True, {})
+    assert outcome.status == "skipped"
+    assert outcome.reason == "tracks main; the checkout is at feature"
+    _git(tmp_path, "tag", "main")
+    orchestrator = Orchestrator(load_config(config), engine)
+    # At the tracked ref the stack proceeds to its lock and plan (a run of its own shows that).
+    assert orchestrator._checkout_refs() == frozenset({"feature", "main"})
