@@ -116,7 +116,8 @@ def test_sigkill_during_applies_then_resume_applies_every_stack_once(
     assert _output(root, "app") == f"v1+{network}"
     assert _output(root, "web") == f"v1+{_output(root, 'app')}"
     record = Store(engine).get_run(run_id)
-    assert record is not None and record.status is RunStatus.SUCCEEDED
+    assert record is not None
+    assert record.status is RunStatus.SUCCEEDED
     assert InfraStore(engine).locks() == {}
     summary = json.loads(record.output or "{}")
     assert {s["stack"]: s["status"] for s in summary["stacks"]} == dict.fromkeys(GRAPH, "applied")
