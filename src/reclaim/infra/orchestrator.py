@@ -421,6 +421,8 @@ class Orchestrator:
             )
             changed: list[str] = []
             if drifted:
+                # Exit code 2 is not proof: Terraform 1.15 returns it for a refresh-only plan
+                # whose every output is a no-op. The plan's JSON says what really moved.
                 shown = json.loads(self.terraform.show_json(name, stack.path, plan_file))
                 changed = [item["address"] for item in shown.get("resource_drift") or ()]
                 changed += [
@@ -428,6 +430,7 @@ class Orchestrator:
                     for output, change in (shown.get("output_changes") or {}).items()
                     if change.get("actions") != ["no-op"]
                 ]
+                drifted = bool(changed)
             return DriftReport(stack=name, drifted=drifted, log=str(log), resources=changed)
 
         with ThreadPoolExecutor(max_workers=self.slots) as pool:

@@ -29,6 +29,14 @@ resource "terraform_data" "this" {{
 output "value" {{
   value = terraform_data.this.output
 }}
+{echoes}"""
+
+# An output read straight from a source's state: it drifts when the source changes and this
+# stack is not applied again, which is what a refresh-only plan reports.
+_ECHO = """\
+output "from_{source}" {{
+  value = data.terraform_remote_state.{source}.outputs.value
+}}
 """
 
 _READ = """\
@@ -53,6 +61,7 @@ def write_repo(
     pause: float = 0.0,
     terraform: str = "embedded",
     parallelism: int = 2,
+    echo_sources: bool = False,
 ) -> Path:
     """Write one folder per stack (``stacks`` maps a name to the stacks it reads) and the YAML."""
     root.mkdir(parents=True, exist_ok=True)
@@ -67,6 +76,7 @@ def write_repo(
                     f", data.terraform_remote_state.{source}.outputs.value" for source in reads
                 ),
                 pause=f"sleep {pause}; " if pause else "",
+                echoes="".join(_ECHO.format(source=s) for s in reads) if echo_sources else "",
             )
         )
     write_config(

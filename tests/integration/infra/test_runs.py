@@ -164,3 +164,27 @@ def test_a_policy_deny_stops_the_stack_and_everything_after_it(
     assert sorted(applies(root)) == ["db", "network"]
     assert not (root / "app" / "terraform.tfstate").exists()
     assert InfraStore(sqlite_engine).locks() == {}
+
+
+def test_drift_reports_the_stack_whose_state_no_longer_matches(
+    tmp_path: Path, sqlite_engine: Engine
+) -> None:
+    root = tmp_path / "repo"
+    graph = {"network": [], "app": ["network"]}
+    config = write_repo(root, graph, echo_sources=True)
+    Orchestrator(load_config(config), sqlite_engine).run("apply")
+    assert [
+        (r.stack, r.drifted) for r in Orchestrator(load_config(config), sqlite_engine).drift()
+    ] == [
+        ("network", False),
+        ("app", False),
+    ]
+    # network changes; app (no auto_apply) is only planned, so its state keeps the old value.
+    write_config(root, graph, values={"network": "v2"})
+    run = Orchestrator(load_config(config), sqlite_engine).run("apply", ["network"])
+    assert _statuses(run) == {"network": "applied", "app": "needs_approval"}
+    reports = Orchestrator(load_config(config), sqlite_engine).drift()
+    assert [(r.stack, r.drifted, r.resources) for r in reports] == [
+        ("network", False, []),
+        ("app", True, ["output.from_network"]),
+    ]

@@ -1,4 +1,4 @@
-"""A stack that tracks a branch or tag is applied only from a checkout at that ref."""
+"""What stops a stack before Terraform runs: a tracked ref not checked out, another run's lock."""
 
 from __future__ import annotations
 
@@ -9,14 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from reclaim.infra import Orchestrator, load_config
+from reclaim.infra import InfraStore, LockHeld, Orchestrator, load_config
 from reclaim.store import create_engine, upgrade
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from stacks import write_repo  # noqa: E402
-
-pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
 
 def _git(root: Path, *args: str) -> None:
@@ -27,6 +25,7 @@ def _git(root: Path, *args: str) -> None:
     )
 
 
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_apply_skips_a_stack_whose_tracked_ref_is_not_checked_out(tmp_path: Path) -> None:
     config = write_repo(tmp_path, {"network": []})
     text = config.read_text().replace(
@@ -46,3 +45,15 @@ def test_apply_skips_a_stack_whose_tracked_ref_is_not_checked_out(tmp_path: Path
     orchestrator = Orchestrator(load_config(config), engine)
     # At the tracked ref the stack proceeds to its lock and plan (a run of its own shows that).
     assert orchestrator._checkout_refs() == frozenset({"feature", "main"})
+
+
+def test_a_stack_locked_by_another_run_is_not_touched(tmp_path: Path) -> None:
+    config = write_repo(tmp_path, {"network": []})
+    engine = create_engine(f"sqlite:///{tmp_path / 'reclaim.db'}")
+    upgrade(engine)
+    assert InfraStore(engine).acquire("network", "other-run", 60) is None
+    orchestrator = Orchestrator(load_config(config), engine, lock_wait=0)
+    with pytest.raises(LockHeld, match="stack 'network' is locked by run other-run"):
+        orchestrator.plan_stack("run-1", "network", "apply", True, {})
+    assert not (tmp_path / "network" / "terraform.tfstate").exists()
+    assert not list((tmp_path / ".reclaim-infra").glob("runs/run-1/*.tfplan"))
