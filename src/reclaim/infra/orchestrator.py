@@ -42,7 +42,7 @@ from sqlalchemy.engine import Engine
 
 from reclaim.durable import DurableEngine, ParallelExecutor, RunNotFound, StepContext, Workflow
 from reclaim.errors import ConfigError, ExecutionError
-from reclaim.infra.config import InfraConfig, load_config
+from reclaim.infra.config import InfraConfig
 from reclaim.infra.graph import StackGraph
 from reclaim.infra.store import InfraStore, LockHeld, StateMark
 from reclaim.infra.terraform import LineSink, Terraform
@@ -204,15 +204,11 @@ class Orchestrator:
     def workflow(self, spec: RunInput) -> Workflow:
         """The durable workflow for ``spec``: two steps per selected stack and a summary."""
         targets = list(spec.targets)
-        selected = (
-            self.graph.select(targets)
-            if spec.mode == "apply"
-            else (
-                self.graph.select([])
-                if not targets
-                else tuple(name for name in self.graph.order if name in set(targets))
-            )
-        )
+        # apply: the targets and everything downstream (a changed output may trigger them);
+        # plan: the targets alone, since nothing is applied and so nothing can cascade.
+        selected = self.graph.select(targets)
+        if spec.mode == "plan" and targets:
+            selected = tuple(name for name in selected if name in set(targets))
         target_set = set(targets) if targets else set(selected)
         workflow = Workflow(WORKFLOW, version="1", input_type=RunInput, register=False)
         last: dict[str, str] = {}
@@ -243,7 +239,7 @@ class Orchestrator:
         }
 
         def plan(ctx: StepContext, **upstream: Any) -> PlanOutcome:
-            results = {source_steps[k]: StackResult.model_validate(v) for k, v in upstream.items()}
+            results = {source_steps[k]: _as_result(v) for k, v in upstream.items()}
             return self.plan_stack(ctx.run_id, name, mode, is_target, results, ctx)
 
         return plan
@@ -509,18 +505,9 @@ def _git_refs(folder: Path) -> frozenset[str] | None:
 
 
 def _as_result(value: Any) -> StackResult:
-    if isinstance(value, Mapping) and "outputs_changed" not in value:
-        planned = PlanOutcome.model_validate(value)
-        return StackResult(
-            stack=planned.stack,
-            status=planned.status,
-            reason=planned.reason,
-            trigger=planned.trigger,
-            changes=planned.changes,
-            findings=planned.findings,
-        )
-    return StackResult.model_validate(value)
-
-
-def open_orchestrator(config_path: str | Path, engine: Engine, **options: Any) -> Orchestrator:
-    return Orchestrator(load_config(config_path), engine, **options)
+    """A step's output as a stack result: apply steps give one, plan steps a PlanOutcome."""
+    if isinstance(value, StackResult):
+        return value
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    return StackResult.model_validate(value)  # a PlanOutcome's fields minus the plan's own

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -57,3 +58,28 @@ def test_a_stack_locked_by_another_run_is_not_touched(tmp_path: Path) -> None:
         orchestrator.plan_stack("run-1", "network", "apply", True, {})
     assert not (tmp_path / "network" / "terraform.tfstate").exists()
     assert not list((tmp_path / ".reclaim-infra").glob("runs/run-1/*.tfplan"))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "reclaim", "infra", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_cli_graph_draws_the_dag_and_refuses_a_cycle_with_both_ends(tmp_path: Path) -> None:
+    config = write_repo(tmp_path, {"network": [], "app": ["network"]})
+    drawn = _cli("graph", "-c", str(config), "--format", "mermaid")
+    assert drawn.returncode == 0, drawn.stderr
+    assert drawn.stdout == 'flowchart LR\n  s0["network"]\n  s1["app"]\n  s0 -.-> s1\n'
+    write_repo(tmp_path, {"network": [], "app": ["network"]}, depends_on={"network": ["app"]})
+    refused = _cli("graph", "-c", str(tmp_path))
+    assert refused.returncode == 2
+    assert "stacks form a cycle: network -> app -> network" in refused.stderr
+    assert "network depends on app (" in refused.stderr
+    assert "app reads the remote state of network (" in refused.stderr

@@ -188,3 +188,16 @@ def test_drift_reports_the_stack_whose_state_no_longer_matches(
         ("network", False, []),
         ("app", True, ["output.from_network"]),
     ]
+
+
+def test_plan_checks_every_stack_and_applies_nothing(tmp_path: Path, sqlite_engine: Engine) -> None:
+    root = tmp_path / "repo"
+    config = write_repo(root, {"network": [], "db": []}, auto_apply=["network", "db"])
+    run = Orchestrator(load_config(config), sqlite_engine).run("plan")
+    assert run.mode == "plan"
+    assert _statuses(run) == {"network": "planned", "db": "planned"}
+    assert all(s.changes for s in run.stacks)
+    assert applies(root) == []
+    assert not (root / "network" / "terraform.tfstate").exists()
+    assert InfraStore(sqlite_engine).locks() == {}
+    assert InfraStore(sqlite_engine).applies() == []
