@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,28 @@ def test_plan_checks_every_stack_and_applies_nothing(tmp_path: Path, sqlite_engi
     assert not (root / "network" / "terraform.tfstate").exists()
     assert InfraStore(sqlite_engine).locks() == {}
     assert InfraStore(sqlite_engine).applies() == []
+
+
+def test_two_orchestrators_on_one_stack_take_turns(tmp_path: Path, sqlite_engine: Engine) -> None:
+    # Without the stack lock both would plan from the same state and the second apply would be
+    # refused as stale; with it, the second plans only after the first has applied.
+    root = tmp_path / "repo"
+    config = write_repo(root, {"network": []}, pause=1.0)
+    results: dict[str, object] = {}
+
+    def run(run_id: str) -> None:
+        orchestrator = Orchestrator(load_config(config), sqlite_engine)
+        results[run_id] = orchestrator.run("apply", run_id=run_id)
+
+    threads = [threading.Thread(target=run, args=(f"run-{i}",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {run_id: _statuses(run) for run_id, run in results.items()} == {
+        "run-0": {"network": "applied"},
+        "run-1": {"network": "applied"},
+    }
+    assert applies(root) == ["network", "network"]
+    first, second = sorted(InfraStore(sqlite_engine).applies(), key=lambda a: a.started_at)
+    assert second.base == first.result  # planned from the state the first apply left
