@@ -89,6 +89,11 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "tokens_app",
         "API tokens for reclaim serve: shown once, stored as hashes.",
     ),
+    "infra": LazyCommand(
+        "reclaim.cli.infra",
+        "app",
+        "Plan and apply Terraform/OpenTofu stacks over their dependency DAG, durably.",
+    ),
     "jira": LazyCommand("reclaim.cli.jira", "jira_app", "Connect reclaim to Jira."),
     "tickets": LazyCommand(
         "reclaim.cli.tickets", "app", "Tickets in Jira: distribute, sync back, list, show."

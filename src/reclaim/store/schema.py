@@ -20,7 +20,8 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 def all_metadata() -> list[sa.MetaData]:
     """Every table that ``reclaim db upgrade`` creates, across all components."""
     import reclaim.durable.schedule  # declares durable_schedules on the durable metadata
-    import reclaim.store.tables.ingest  # declares its tables on ``metadata``
+    import reclaim.store.tables.infra  # declares its tables on ``metadata``
+    import reclaim.store.tables.ingest
     import reclaim.store.tables.recommend
     import reclaim.store.tables.service
     import reclaim.store.tables.sync  # noqa: F401  (declares its tables on ``metadata``)
