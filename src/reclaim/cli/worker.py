@@ -69,7 +69,7 @@ def worker(
         typer.Option(
             "--distribute-items/--no-distribute-items",
             help="Queue map items so that idle workers share them "
-            "[default: on for PostgreSQL, off for SQLite].",
+            "(default: on for PostgreSQL, off for SQLite).",
             show_default=False,
         ),
     ] = None,
@@ -79,7 +79,7 @@ def worker(
             "--item-concurrency",
             min=1,
             help="Queued map items this process runs at once "
-            "[default: the map step's concurrency; 8 when helping].",
+            "(default: the map step's concurrency; 8 when helping).",
             show_default=False,
         ),
     ] = None,
@@ -102,7 +102,7 @@ def worker(
             "--item-batch",
             min=0,
             help="At most this many map items per claim (and held beyond the running ones); "
-            "0: never help other runs [default: twice the item concurrency].",
+            "0: never help other runs (default: twice the item concurrency).",
             show_default=False,
         ),
     ] = None,

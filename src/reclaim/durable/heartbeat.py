@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from sqlalchemy.pool import StaticPool
+
 from reclaim.database import Backend
 from reclaim.durable.errors import DurableError, LeaseLost, RunCancelled
 from reclaim.durable.records import Claim, RunStatus
@@ -51,7 +53,9 @@ def still_held(store: Store, claim: Claim) -> bool:
     On PostgreSQL a failed beat keeps its meaning (no contact for a lease: stop), since there
     a write is blocked only by a lock on the run row, which a frozen peer may hold.
     """
-    if store.backend is not Backend.SQLITE:
+    if store.backend is not Backend.SQLITE or isinstance(store.engine.pool, StaticPool):
+        # In memory every thread shares one connection: a read there would run inside (and
+        # its return to the pool roll back) whatever transaction another thread has open.
         return False
     try:
         # Not through a SQLAlchemy connection: ours begins every transaction IMMEDIATE (it
