@@ -24,7 +24,7 @@ import functools
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -191,7 +191,10 @@ class TicketView:
 
 
 def _ticket_select() -> sa.Select[Any]:
-    return sa.select(*tickets.c, recommendation_tickets.c.recommendation_id).select_from(
+    # The view's columns by name: the tickets table also keeps write-back bookkeeping that
+    # the API does not show.
+    columns = [tickets.c[f.name] for f in fields(TicketView) if f.name != "recommendation_id"]
+    return sa.select(*columns, recommendation_tickets.c.recommendation_id).select_from(
         tickets.outerjoin(
             recommendation_tickets, recommendation_tickets.c.ticket_id == tickets.c.id
         )
