@@ -35,14 +35,18 @@ from reclaim.store.tables.recommend import recommendations
 from reclaim.store.tables.sync import recommendation_tickets, sync_cursors, tickets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import dashflows as flows  # noqa: E402
+import dashflows as flows
 
 CHROMIUM_ENV = "RECLAIM_CHROMIUM"
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 
 
 def chromium_path() -> str | None:
-    for candidate in (os.environ.get(CHROMIUM_ENV), "/usr/bin/chromium", "/usr/bin/chromium-browser"):
+    for candidate in (
+        os.environ.get(CHROMIUM_ENV),
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+    ):
         if candidate and Path(candidate).is_file():
             return candidate
     found = shutil.which("chromium")
@@ -81,7 +85,11 @@ def _seed(engine: Engine, tmp: Path) -> Site:
     rec = recommendations.c
     now = datetime.now(UTC)
     with engine.begin() as connection:
-        ids = list(connection.execute(sa.select(rec.id).order_by(rec.monthly_savings.desc(), rec.id)).scalars())
+        ids = list(
+            connection.execute(
+                sa.select(rec.id).order_by(rec.monthly_savings.desc(), rec.id)
+            ).scalars()
+        )
         # Spread discovery over ten weeks and move part of it down the funnel, as weeks of
         # real runs would: the charts then have a history to draw.
         for position, rec_id in enumerate(ids):
@@ -94,11 +102,15 @@ def _seed(engine: Engine, tmp: Path) -> Site:
                     "status": "implemented",
                     "ticket_done_at": first_seen + timedelta(days=9),
                     "implemented_at": first_seen + timedelta(days=14),
-                    "realized_monthly_savings": sa.cast(rec.monthly_savings * Decimal("0.9"), rec.monthly_savings.type),
+                    "realized_monthly_savings": sa.cast(
+                        rec.monthly_savings * Decimal("0.9"), rec.monthly_savings.type
+                    ),
                 }
             connection.execute(sa.update(recommendations).where(rec.id == rec_id).values(**values))
         ticketed_id = ids[3]
-        fingerprint = connection.execute(sa.select(rec.fingerprint).where(rec.id == ticketed_id)).scalar_one()
+        fingerprint = connection.execute(
+            sa.select(rec.fingerprint).where(rec.id == ticketed_id)
+        ).scalar_one()
         ticket_id = connection.execute(
             tickets.insert()
             .values(
@@ -118,16 +130,25 @@ def _seed(engine: Engine, tmp: Path) -> Site:
             )
             .returning(tickets.c.id)
         ).scalar_one()
-        connection.execute(recommendation_tickets.insert().values(recommendation_id=ticketed_id, ticket_id=ticket_id))
+        connection.execute(
+            recommendation_tickets.insert().values(
+                recommendation_id=ticketed_id, ticket_id=ticket_id
+            )
+        )
         connection.execute(
             tickets.insert().values(
-                fingerprint="f" * 64, state="creating", system="jira", project="OPS",
-                intent_at=now - timedelta(minutes=5), attempts=2,
+                fingerprint="f" * 64,
+                state="creating",
+                system="jira",
+                project="OPS",
+                intent_at=now - timedelta(minutes=5),
+                attempts=2,
             )
         )
         connection.execute(
             sync_cursors.insert().values(
-                source="jira:OPS", cursor_ms=int((now - timedelta(minutes=20)).timestamp() * 1000),
+                source="jira:OPS",
+                cursor_ms=int((now - timedelta(minutes=20)).timestamp() * 1000),
                 updated_at=now - timedelta(minutes=15),
             )
         )
@@ -171,7 +192,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, chromium: str) -> Iterator[Si
     seeded = _seed(engine, tmp)
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(standalone_app(engine, overview_ttl=0), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            standalone_app(engine, overview_ttl=0), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -15,18 +15,21 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from conftest import Site, shoot
 from playwright.sync_api import Page, expect
 
+from conftest import Site, shoot
 from reclaim.store.tables.recommend import recommendations
 
 rec = recommendations.c
 
 
 def _savings(page: Page) -> list[Decimal]:
-    return [Decimal(v) for v in page.locator("td[data-savings]").evaluate_all(
-        "cells => cells.map(c => c.dataset.savings)"
-    )]
+    return [
+        Decimal(v)
+        for v in page.locator("td[data-savings]").evaluate_all(
+            "cells => cells.map(c => c.dataset.savings)"
+        )
+    ]
 
 
 def _count(site: Site, *clauses: Any) -> int:
@@ -80,7 +83,9 @@ def test_list_filters_sorts_and_pages(page: Page, site: Site) -> None:
     page.select_option("select[name=status]", "implemented")
     page.click("button[type=submit]")
     expect(page).to_have_url(re.compile(r"status=implemented"))
-    expect(page.locator("[data-total]")).to_have_text(f"{_count(site, rec.status == 'implemented'):,}")
+    expect(page.locator("[data-total]")).to_have_text(
+        f"{_count(site, rec.status == 'implemented'):,}"
+    )
     statuses = set(page.locator("tbody .pill").all_inner_texts())
     assert statuses == {"implemented"}
     with site.engine.connect() as connection:
@@ -104,7 +109,9 @@ def test_list_filters_sorts_and_pages(page: Page, site: Site) -> None:
 
 def _all_savings(site: Site) -> list[Decimal]:
     with site.engine.connect() as connection:
-        return [Decimal(str(v)) for v in connection.execute(sa.select(rec.monthly_savings)).scalars()]
+        return [
+            Decimal(str(v)) for v in connection.execute(sa.select(rec.monthly_savings)).scalars()
+        ]
 
 
 def test_export_downloads_csv_and_json(page: Page, site: Site) -> None:

@@ -55,12 +55,12 @@ def line_chart(
     labels: Sequence[str],
     series: Sequence[Series],
     *,
-    width: int = 760,
-    height: int = 260,
+    width: int = 1160,
+    height: int = 300,
     title: str = "",
 ) -> Markup:
     """Lines over shared x labels, with a y axis of round figures and a legend."""
-    left, right, top, bottom = 64, 16, 16, 40
+    left, right, top, bottom = 64, 40, 16, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = _nice_max(max((max(s.values, default=0.0) for s in series), default=0.0))
     n = len(labels)
@@ -136,7 +136,7 @@ class TimelineBar:
     note: str = ""
 
 
-def timeline(bars: Sequence[TimelineBar], *, now: datetime, width: int = 760) -> Markup:
+def timeline(bars: Sequence[TimelineBar], *, now: datetime, width: int = 1160) -> Markup:
     """A Gantt chart of a run's steps: one bar per step from its start to its end (or now)."""
     starts = [bar.start for bar in bars if bar.start is not None]
     if not starts:
