@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -207,7 +208,13 @@ def load_overview(engine: Engine, *, top: int = 10) -> Overview:
 
 
 class OverviewCache:
-    """The last overview, recomputed when older than ``ttl`` seconds (0: every time)."""
+    """The last overview, served at once; recomputed in the background once older than
+    ``ttl`` seconds (0: recomputed in the request, every time).
+
+    The aggregates read every recommendation (seconds at a million rows on SQLite), so a
+    request never waits for them once a first overview exists: it gets the previous one, marked
+    with its age, while a single background thread computes the next.
+    """
 
     def __init__(self, engine: Engine, ttl: float = 30.0) -> None:
         self.engine = engine
@@ -215,14 +222,40 @@ class OverviewCache:
         self._lock = threading.Lock()
         self._value: Overview | None = None
         self._at = 0.0
+        self._refreshing: threading.Thread | None = None
 
     def get(self, *, fresh: bool = False) -> Overview:
         with self._lock:
-            now = time.monotonic()
-            if fresh or self._value is None or now - self._at >= self.ttl:
-                self._value = load_overview(self.engine)
-                self._at = now
-            return self._value
+            value, at = self._value, self._at
+        if fresh or value is None or self.ttl <= 0:
+            return self._compute()
+        if time.monotonic() - at >= self.ttl:
+            self._refresh_in_background()
+        return value
+
+    def warm(self) -> None:
+        """Compute the first overview in the background (when the router is created)."""
+        self._refresh_in_background()
+
+    def _compute(self) -> Overview:
+        value = load_overview(self.engine)
+        with self._lock:
+            self._value, self._at = value, time.monotonic()
+        return value
+
+    def _refresh_in_background(self) -> None:
+        with self._lock:
+            if self._refreshing is not None and self._refreshing.is_alive():
+                return
+            self._refreshing = threading.Thread(
+                target=self._quietly, name="dashboard-overview", daemon=True
+            )
+            self._refreshing.start()
+
+    def _quietly(self) -> None:
+        # A failed refresh keeps the previous overview; the next stale request tries again.
+        with contextlib.suppress(Exception):
+            self._compute()
 
 
 # ---------------------------------------------------------------------------- the list

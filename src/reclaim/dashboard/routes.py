@@ -103,6 +103,8 @@ class _Dashboard:
     def __init__(self, engine: Engine, overview_ttl: float) -> None:
         self.engine = engine
         self.overview = queries.OverviewCache(engine, overview_ttl)
+        if overview_ttl > 0:
+            self.overview.warm()
         self.env = _environment()
         self.durable = DurableEngine(engine)
         self._drivers: dict[str, threading.Thread] = {}

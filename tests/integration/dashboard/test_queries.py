@@ -96,9 +96,7 @@ def test_pages_visit_every_row_once_in_order_both_ways(seeded: Engine, sort: str
 
 def test_filters_and_prefix_search(seeded: Engine) -> None:
     rec = recommendations.c
-    page = list_recommendations(
-        seeded, ListFilters(owner="team-1", rule="rule-2", size=200), None
-    )
+    page = list_recommendations(seeded, ListFilters(owner="team-1", rule="rule-2", size=200), None)
     expected = _ids(seeded, rec.owner == "team-1", rec.rule_id == "rule-2", order=[rec.id])
     assert sorted(row.id for row in page.rows) == expected
     page = list_recommendations(seeded, ListFilters(resource="r-01", size=200), None)
