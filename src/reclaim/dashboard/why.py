@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = ["Why", "WhyLine", "explain_recommendation"]
 
+import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -20,9 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reclaim.errors import ReclaimError
-from reclaim.ingest.ledger import load_facts
+from reclaim.ingest import FACTS_VERSION, latest_collection, read_facts_parquet
 from reclaim.recommend import load_pack
 from reclaim.rules.expression import ExplainNode
+from reclaim.store.tables.ingest import fact_chunks, fact_collections
 from reclaim.store.tables.recommend import recommendation_runs
 
 
@@ -69,21 +71,57 @@ def _rules_path(engine: Engine, run_id: str | None) -> Path | None:
     return path if path.is_file() else None
 
 
+def _fact_row(engine: Engine, resource_id: str, account_id: str | None) -> dict[str, Any] | str:
+    """The resource's row of the newest fact collection, or why there is none.
+
+    Chunk by chunk, reading only the key columns of each until the resource is found, then
+    that one chunk whole: a million facts are never all in memory for one page.
+    """
+    newest = latest_collection(engine)
+    if newest is None:
+        return "no facts collected yet"
+    with engine.connect() as connection:
+        version = connection.execute(
+            sa.select(fact_collections.c.facts_version).where(fact_collections.c.id == newest.id)
+        ).scalar_one()
+        if version != FACTS_VERSION:
+            return f"fact collection {newest.id} was stored by another version of reclaim"
+        seqs = list(
+            connection.execute(
+                sa.select(fact_chunks.c.seq)
+                .where(fact_chunks.c.collection_id == newest.id)
+                .order_by(fact_chunks.c.seq)
+            ).scalars()
+        )
+        for seq in seqs:
+            blob = connection.execute(
+                sa.select(fact_chunks.c.parquet).where(
+                    fact_chunks.c.collection_id == newest.id, fact_chunks.c.seq == seq
+                )
+            ).scalar_one()
+            names = pl.read_parquet_schema(io.BytesIO(blob))
+            keys: list[str] = [name for name in ("resource_id", "account_id") if name in names]
+            if "resource_id" not in keys:
+                continue
+            index = pl.read_parquet(io.BytesIO(blob), columns=keys).with_row_index("_row")
+            wanted = pl.col("resource_id") == resource_id
+            if account_id is not None and "account_id" in keys:
+                wanted = wanted & (pl.col("account_id") == account_id)
+            found = index.filter(wanted)
+            if found.height:
+                row = int(found["_row"][0])
+                return read_facts_parquet(io.BytesIO(blob)).row(row, named=True)
+    return "the resource is not in the newest fact collection (it may be gone)"
+
+
 def explain_recommendation(engine: Engine, row: Any) -> Why:
     """Explain ``row`` (a ``recommendations`` row) against the newest facts."""
     try:
-        facts = load_facts(engine)
+        fact = _fact_row(engine, row.resource_id, row.account_id)
     except ReclaimError as exc:
         return Why("unavailable", row.rule_id, reason=f"no facts to explain with: {exc}")
-    matches = facts.filter(pl.col("resource_id") == row.resource_id)
-    if row.account_id is not None and "account_id" in matches.columns:
-        matches = matches.filter(pl.col("account_id") == row.account_id)
-    if matches.height == 0:
-        return Why(
-            "unavailable",
-            row.rule_id,
-            reason="the resource is not in the newest fact collection (it may be gone)",
-        )
+    if isinstance(fact, str):
+        return Why("unavailable", row.rule_id, reason=fact)
     try:
         ruleset = load_pack(_rules_path(engine, row.last_run_id))
     except ReclaimError as exc:
@@ -94,7 +132,6 @@ def explain_recommendation(engine: Engine, row: Any) -> Why:
             row.rule_id,
             reason=f"rule {row.rule_id!r} is not in the rule set {ruleset.name}",
         )
-    fact = matches.row(0, named=True)
     # The run evaluated the rules at the end of the data; explain them at the same moment.
     as_of = fact.get("as_of")
     explanation = ruleset.explain(

@@ -3,6 +3,7 @@ order (ties on the saving included), filters select what SQL says, the overview 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from reclaim.dashboard.queries import (
     SORTS,
     Cursor,
     ListFilters,
+    OverviewCache,
     distinct_values,
     list_recommendations,
     load_overview,
@@ -140,3 +142,25 @@ def test_a_forged_cursor_is_refused() -> None:
     assert Cursor.decode("garbage") is None
     assert Cursor.decode(Cursor({"a": 1}, 1).encode()) is None  # type: ignore[arg-type]
     assert Cursor.decode(Cursor("1.5", 3, True).encode()) == Cursor("1.5", 3, True)
+
+
+def test_overview_cache_serves_the_last_overview_and_refreshes_it(seeded: Engine) -> None:
+    cache = OverviewCache(seeded, ttl=3600)
+    first = cache.get()
+    assert first.total.count == 157
+    with seeded.begin() as connection:
+        connection.execute(sa.delete(recommendations).where(recommendations.c.id <= 7))
+    # Within its time to live the same overview is served; fresh=1 recomputes it.
+    assert cache.get() is first
+    assert cache.get(fresh=True).total.count == 150
+    # Once stale, a request still gets the last overview at once, and the next one is
+    # computed by a background thread.
+    stale = OverviewCache(seeded, ttl=0.01)
+    before = stale.get()
+    with seeded.begin() as connection:
+        connection.execute(sa.delete(recommendations).where(recommendations.c.id <= 17))
+    deadline = time.monotonic() + 30
+    while stale.get().total.count != 140:
+        assert time.monotonic() < deadline, "the overview was never refreshed"
+        time.sleep(0.02)
+    assert before.total.count == 150
