@@ -163,4 +163,5 @@ def test_overview_cache_serves_the_last_overview_and_refreshes_it(seeded: Engine
     while stale.get().total.count != 140:
         assert time.monotonic() < deadline, "the overview was never refreshed"
         time.sleep(0.02)
+    stale.wait()
     assert before.total.count == 150
