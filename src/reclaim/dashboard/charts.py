@@ -188,6 +188,8 @@ def _clip(text: str, width: int) -> str:
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 120:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from reclaim.dashboard import charts, queries
 from reclaim.dashboard.queries import Cursor, ListFilters
 from reclaim.dashboard.why import explain_recommendation
+from reclaim.database import create_engine
 from reclaim.durable import DurableEngine, DurableError, RunStatus, StepStatus
 from reclaim.errors import ReclaimError
 from reclaim.recommend import RecommendationStore
@@ -102,7 +103,8 @@ class _Dashboard:
 
     def __init__(self, engine: Engine, overview_ttl: float) -> None:
         self.engine = engine
-        self.overview = queries.OverviewCache(engine, overview_ttl)
+        self.reader = reader_of(engine)
+        self.overview = queries.OverviewCache(self.reader, overview_ttl)
         if overview_ttl > 0:
             self.overview.warm()
         self.env = _environment()
@@ -140,10 +142,24 @@ class _Dashboard:
             self.durable.run(run_id)
 
 
+def reader_of(engine: Engine) -> Engine:
+    """An engine for the pages' reads: on a SQLite file, a read-only one whose transactions
+    are WAL snapshots (reclaim's engines begin every transaction with the write lock, and the
+    overview's scan of a million rows would hold it for seconds); elsewhere ``engine``."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return engine
+    if url.database in (None, "", ":memory:") or url.query.get("mode") == "memory":
+        return engine  # another engine would open another, empty, in-memory database
+    return create_engine(url.render_as_string(hide_password=False), read_only=True)
+
+
 def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
     """The dashboard's pages over ``engine``, to mount at ``/``; its CSS is served under
     ``/static/dashboard``. Authentication is the mounting application's job."""
     board = _Dashboard(engine, overview_ttl)
+    # Every page reads through the reader; only Resume and Cancel write, through the engine.
+    reader = board.reader
     router = APIRouter(include_in_schema=False)
 
     @router.get(STATIC_PREFIX + "/{name}")
@@ -207,7 +223,7 @@ def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
     ) -> HTMLResponse:
         filters = _filters(status, rule, account, owner, region, resource, sort, size)
         cursor = Cursor.decode(page) if page else None
-        result = queries.list_recommendations(engine, filters, cursor)
+        result = queries.list_recommendations(reader, filters, cursor)
         args = filters.query_args()
 
         def link(**extra: str) -> str:
@@ -222,9 +238,9 @@ def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
             statuses=RECOMMENDATION_STATUSES,
             sorts=queries.SORTS,
             sizes=queries.PAGE_SIZES,
-            rules=queries.distinct_values(engine, "rule_id"),
-            owners=queries.distinct_values(engine, "owner"),
-            accounts=queries.distinct_values(engine, "account_id"),
+            rules=queries.distinct_values(reader, "rule_id"),
+            owners=queries.distinct_values(reader, "owner"),
+            accounts=queries.distinct_values(reader, "account_id"),
             next_url=link(page=result.next.encode()) if result.next else None,
             prev_url=link(page=result.previous.encode()) if result.previous else None,
             first_url=link() if cursor else None,
@@ -233,7 +249,7 @@ def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
         )
 
     def _export_rows(filters: ListFilters) -> Iterator[dict[str, Any]]:
-        for row in queries.iter_export(engine, filters):
+        for row in queries.iter_export(reader, filters):
             values = row._mapping
             yield {
                 name: (
@@ -302,28 +318,28 @@ def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
 
     @router.get("/recommendations/{recommendation_id}", response_class=HTMLResponse)
     def recommendation(recommendation_id: int) -> HTMLResponse:
-        row = queries.recommendation_row(engine, recommendation_id)
+        row = queries.recommendation_row(reader, recommendation_id)
         if row is None:
             raise HTTPException(404, f"no recommendation {recommendation_id}")
-        history = RecommendationStore(engine).observations(recommendation_id)
+        history = RecommendationStore(reader).observations(recommendation_id)
         spark = charts.sparkline([float(obs.monthly_savings) for obs in history])
         return board.page(
             "recommendation.html",
             "recommendations",
             r=row,
-            ticket=queries.ticket_of(engine, recommendation_id, row.fingerprint),
+            ticket=queries.ticket_of(reader, recommendation_id, row.fingerprint),
             history=history[-12:],
             runs_seen=len(history),
             spark=spark,
-            why=explain_recommendation(engine, row),
+            why=explain_recommendation(reader, row),
             params=sorted((row.params or {}).items()),
         )
 
     @router.get("/runs", response_class=HTMLResponse)
     def runs(status: Text = "", before: Text = "") -> HTMLResponse:
         status = status if status in _RUN_STATUSES else ""
-        rows, more = queries.runs_page(engine, status=status, before=before)
-        counts = queries.step_counts(engine, [row.id for row in rows])
+        rows, more = queries.runs_page(reader, status=status, before=before)
+        counts = queries.step_counts(reader, [row.id for row in rows])
         older = "?" + urlencode({k: v for k, v in {"status": status, "before": more}.items() if v})
         return board.page(
             "runs.html",
@@ -452,7 +468,7 @@ def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
 
     @router.get("/sync", response_class=HTMLResponse)
     def sync() -> HTMLResponse:
-        return board.page("sync.html", "sync", h=queries.load_sync_health(engine))
+        return board.page("sync.html", "sync", h=queries.load_sync_health(reader))
 
     return router
 
