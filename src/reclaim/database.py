@@ -102,21 +102,26 @@ def backend_of(engine: Engine) -> Backend:
     return Backend.SQLITE if engine.dialect.name == "sqlite" else Backend.POSTGRESQL
 
 
-def create_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
+def create_engine(
+    url: str, *, schema: str | None = None, echo: bool = False, read_only: bool = False
+) -> Engine:
     """Build an engine for ``url``.
 
     ``schema`` (PostgreSQL only) puts reclaim's tables in that schema through the connection's
     ``search_path``; the test suite uses it to give every test a schema of its own.
+    ``read_only`` (SQLite only; ignored elsewhere) is for long reads such as the dashboard's:
+    its transactions are deferred snapshots that never take the write lock, so a scan of a
+    million rows does not hold up a run writing meanwhile, and any write is refused.
     """
     parsed = _parse(url)
     if parsed.get_backend_name() == "sqlite":
         if schema is not None:
             raise ConfigError("a schema can only be chosen on PostgreSQL")
-        return _sqlite_engine(parsed, echo=echo)
+        return _sqlite_engine(parsed, echo=echo, read_only=read_only)
     return _postgresql_engine(parsed, schema=schema, echo=echo)
 
 
-def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+def _sqlite_engine(url: URL, *, echo: bool, read_only: bool = False) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
     kwargs: dict[str, Any] = {"echo": echo}
@@ -141,14 +146,17 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
             cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=FULL")
+            if read_only:
+                cursor.execute("PRAGMA query_only=ON")
         finally:
             cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
         # IMMEDIATE takes the write lock up front, so two writers queue on the busy timeout
-        # instead of deadlocking when both try to upgrade a read lock.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # instead of deadlocking when both try to upgrade a read lock. A read-only engine never
+        # upgrades, so its deferred BEGIN is a WAL snapshot that blocks no writer.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

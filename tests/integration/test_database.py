@@ -43,6 +43,30 @@ def test_sqlite_transactions_take_the_write_lock_up_front(tmp_path: Path) -> Non
     raw.close()
 
 
+def test_a_read_only_sqlite_engine_reads_a_snapshot_beside_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    writer = create_engine(f"sqlite:///{path}")
+    reader = create_engine(f"sqlite:///{path}", read_only=True)
+    with writer.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+        connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+    with reader.begin() as reading:
+        assert reading.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 1
+        # The reader holds no write lock: a writer commits meanwhile, without waiting...
+        raw = writer.raw_connection()
+        raw.driver_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
+        raw.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        raw.driver_connection.execute("INSERT INTO t VALUES (2)")  # type: ignore[union-attr]
+        raw.driver_connection.execute("COMMIT")  # type: ignore[union-attr]
+        raw.close()
+        # ...and the reader's transaction still sees its snapshot.
+        assert reading.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 1
+    with reader.connect() as connection:
+        assert connection.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 2
+        with pytest.raises(sa.exc.OperationalError, match="readonly"):
+            connection.execute(sa.text("INSERT INTO t VALUES (3)"))
+
+
 def test_both_backends_round_trip(engine: Engine) -> None:
     check_connection(engine)
     with engine.begin() as connection:

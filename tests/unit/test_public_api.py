@@ -15,6 +15,7 @@ PUBLIC_API = {
         "ReclaimError",
         "SourceLocation",
     ],
+    "reclaim.dashboard": ["STATIC_PREFIX", "create_router", "standalone_app"],
     "reclaim.infra": [
         "CONFIG_FILE",
         "DriftReport",

@@ -58,6 +58,11 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
         "demo",
         "Run the weekly loop on bundled sample data in a SQLite demo database.",
     ),
+    "dashboard": LazyCommand(
+        "reclaim.cli.dashboard",
+        "dashboard_command",
+        "Serve the dashboard (savings, recommendations, runs, sync health) in a browser.",
+    ),
     "db": LazyCommand("reclaim.cli.db", "app", "Create or migrate reclaim's database."),
     "collect": LazyCommand(
         "reclaim.cli.collect",

@@ -10,9 +10,10 @@ What it serves:
   so mounted only when a secret is configured);
 - ``/healthz`` (the process answers), ``/readyz`` (the database answers and is migrated),
   ``/metrics`` (Prometheus): no token, for probes and scrapers;
-- the dashboard, when the ``reclaim.dashboard`` package is installed: its ``router`` is either
-  an ``APIRouter`` or a function ``router(state: ServiceState) -> APIRouter``; more routers can
-  be passed as ``routers``. Protect a router with ``Depends(require_token)`` if it needs it.
+- the dashboard (:mod:`reclaim.dashboard`, ``create_router(engine)``) at ``/``, behind the same
+  tokens: a browser logs in once at ``/login`` and keeps the token in an HttpOnly, SameSite
+  cookie; more routers can be passed as ``routers`` (protect them with
+  ``Depends(require_token)`` if they need it).
 
 The lifespan starts the scheduler (when ``settings.schedules``) and stops it on shutdown.
 """
@@ -29,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import Engine
@@ -38,6 +39,7 @@ from reclaim import __version__
 from reclaim.durable import DurableEngine
 from reclaim.errors import ReclaimError
 from reclaim.service.api import router as api_router
+from reclaim.service.auth import login_router, require_browser_token
 from reclaim.service.metrics import ServiceMetrics
 from reclaim.service.scheduler import ScheduleLoop
 from reclaim.service.settings import ServiceSettings
@@ -52,21 +54,18 @@ DASHBOARD_MODULE = "reclaim.dashboard"
 
 
 def dashboard_router(state: ServiceState) -> APIRouter | None:
-    """The dashboard's router when ``reclaim.dashboard`` is installed, else None."""
+    """The dashboard's pages over the service's database, when the package is installed."""
     if importlib.util.find_spec(DASHBOARD_MODULE) is None:
         return None
     module = importlib.import_module(DASHBOARD_MODULE)
-    router: Any = getattr(module, "router", None)
-    if isinstance(router, APIRouter):
-        return router
-    if callable(router):
-        built = router(state)
-        if isinstance(built, APIRouter):
-            return built
-    raise ReclaimError(
-        f"{DASHBOARD_MODULE}.router is neither an APIRouter nor a function returning one",
-        fix="see reclaim.service.app for what the service expects of the dashboard",
-    )
+    create_router: Any = getattr(module, "create_router", None)
+    built = create_router(state.engine) if callable(create_router) else None
+    if not isinstance(built, APIRouter):
+        raise ReclaimError(
+            f"{DASHBOARD_MODULE}.create_router(engine) did not give an APIRouter",
+            fix="see reclaim.service.app for what the service expects of the dashboard",
+        )
+    return built
 
 
 def create_app(
@@ -159,7 +158,8 @@ def create_app(
     for router in routers:
         app.include_router(router)
     if dashboard and (built := dashboard_router(state)) is not None:
-        app.include_router(built)
+        app.include_router(login_router())
+        app.include_router(built, dependencies=[Depends(require_browser_token)])
 
     if settings.webhook_secret is not None:
         receiver = WebhookReceiver(

@@ -107,9 +107,13 @@ recommendations = sa.Table(
         "status IN (" + ", ".join(f"'{status}'" for status in RECOMMENDATION_STATUSES) + ")",
         name="status",
     ),
-    sa.Index("ix_recommendations_status", "status"),
-    # The order the API pages in (see reclaim.service.queries).
+    # The dashboard's list: each filter, then the saving and id its keyset cursor orders by.
     sa.Index("ix_recommendations_savings", "monthly_savings", "id"),
+    sa.Index("ix_recommendations_status_savings", "status", "monthly_savings", "id"),
+    sa.Index("ix_recommendations_owner_savings", "owner", "monthly_savings", "id"),
+    sa.Index("ix_recommendations_account_savings", "account_id", "monthly_savings", "id"),
+    sa.Index("ix_recommendations_rule_savings", "rule_id", "monthly_savings", "id"),
+    # The API's oldest-first order (see reclaim.service.queries).
     sa.Index("ix_recommendations_first_seen", "first_seen", "id"),
 )
 
