@@ -42,6 +42,12 @@ def work(ctx: StepContext, item: str) -> str:
         os.write(fd, f"{os.getpid()} {time.time():.6f} {ctx.idempotency_key}\n".encode())
     finally:
         os.close(fd)
+    # The test kills the owner once both workers have run items: on a loaded machine the owner
+    # could finish every item before the helper got going, so items wait (bounded) for a
+    # second process to appear in the log.
+    deadline = time.monotonic() + 30
+    while len(_pids(os.environ[LOG_ENV])) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
     time.sleep(ITEM_SECONDS)
     assert ctx.database is not None
     with ctx.database.begin() as connection:
@@ -51,6 +57,11 @@ def work(ctx: StepContext, item: str) -> str:
             .on_conflict_do_nothing()
         )
     return item.upper()
+
+
+def _pids(log: str) -> set[str]:
+    with open(log) as lines:
+        return {line.split(" ", 1)[0] for line in lines if line.strip()}
 
 
 @workflow.step(depends_on=("work",))

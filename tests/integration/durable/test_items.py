@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -192,3 +193,50 @@ def test_the_items_heartbeat_does_not_wait_for_an_item_being_saved(store: Store)
     beat.join()
     assert not waited, "the heartbeat waited for the row being saved"
     assert beaten == [2]
+
+
+def test_a_batch_save_is_fenced_per_item_and_keeps_every_field(store: Store) -> None:
+    calls: list[tuple[str, str]] = []
+    wf = _fanout("batch-save", calls)
+    run_id = DurableEngine(store, workflows=[wf]).start(wf)
+    claim = store.claim_run("owner", 60, run_id=run_id)
+    assert claim is not None
+    queue = ItemQueue(store)
+    queue.enqueue(claim, "work", ["a", "b", "c"])
+    stale = queue.claim("slow-helper", -1.0, run_id=run_id, limit=3)  # leases already over
+    (taken,) = queue.claim("fast-helper", 60, run_id=run_id, limit=1)
+    assert taken.item_key == "a"
+    started = datetime(2026, 12, 7, 9, 23, 45, 137092, tzinfo=UTC)
+    finished = datetime(2026, 12, 7, 9, 23, 46, 1, tzinfo=UTC)
+    checkpoints = [
+        (
+            item,
+            Checkpoint(
+                "work",
+                item.item_key,
+                StepStatus.SUCCEEDED,
+                2,
+                output=f'"{item.item_key}\\u00e9"',
+                events='[{"kind": "now"}]',
+                started_at=started,
+                finished_at=finished,
+            ),
+        )
+        for item in stale
+    ]
+    settled = queue.settle("slow-helper", 60, checkpoints)
+    assert [lost.item_key for lost in settled.lost] == ["a"]
+    rows = {s.item_key: s for s in store.load_steps(run_id) if s.item_key}
+    assert rows["a"].status is StepStatus.RUNNING  # the fast helper's now
+    for key in ("b", "c"):
+        row = rows[key]
+        assert (row.status, row.attempts, row.output) == (
+            StepStatus.SUCCEEDED,
+            2,
+            f'"{key}\\u00e9"',
+        )
+        assert (row.events, row.started_at, row.finished_at) == (
+            '[{"kind": "now"}]',
+            started,
+            finished,
+        )
