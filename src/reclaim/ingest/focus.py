@@ -72,6 +72,14 @@ OPTIONAL_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "list_cost": ("ListCost",),
     "tags": ("Tags",),
     "billing_period": ("BillingPeriodStart",),
+    "commitment_id": ("CommitmentDiscountId",),
+    # FOCUS 1.0 added CommitmentDiscountStatus (Used, Unused); 0.5 said it in ChargeSubcategory
+    # ("Used Commitment", "Unused Commitment").
+    "commitment_status": ("CommitmentDiscountStatus", "ChargeSubcategory"),
+    "commitment_type": ("CommitmentDiscountType",),
+    "commitment_category": ("CommitmentDiscountCategory",),
+    "pricing_unit": ("PricingUnit",),
+    "consumed_unit": ("ConsumedUnit",),
 }
 """Normalized name → FOCUS columns that may carry it, preferred first."""
 
@@ -113,6 +121,10 @@ _STRING_COLUMNS: Final = (
     "region",
     "currency",
     "tags",
+    "commitment_id",
+    "commitment_status",
+    "commitment_type",
+    "commitment_category",
 )
 
 ROW_SCHEMA: Final[dict[str, pl.DataType]] = {
@@ -125,6 +137,7 @@ ROW_SCHEMA: Final[dict[str, pl.DataType]] = {
     "start": UTC_TIME,
     "end": UTC_TIME,
     "period": UTC_TIME,
+    "iops_unit": pl.Boolean(),
     "_hash": pl.UInt64(),
     "_bad": pl.String(),
 }
@@ -138,6 +151,8 @@ class BillingScan:
     rows: pl.LazyFrame
     has_list_cost: bool
     raw: pl.LazyFrame
+    has_commitments: bool = False
+    """The file has a CommitmentDiscountId column."""
     """The file as read, every column as given, with its ``_row`` number."""
 
 
@@ -235,6 +250,11 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
         text("service_category", optional.get("service_category")),
         text("region", optional.get("region")),
         text("currency", actual["BillingCurrency"]),
+        text("commitment_id", optional.get("commitment_id")),
+        _commitment_status(optional.get("commitment_status")),
+        text("commitment_type", optional.get("commitment_type")),
+        text("commitment_category", optional.get("commitment_category")),
+        _iops_unit(optional.get("pricing_unit"), optional.get("consumed_unit")),
         _tags_json(optional.get("tags"), dtype(optional["tags"]) if "tags" in optional else None),
     ]
     for key, column in costs.items():
@@ -307,13 +327,54 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
         period = pl.col("start").dt.truncate("1mo")
     # A cheap key for finding duplicates: rows equal in it are compared in every column later.
     same = pl.struct("resource_id", "start", "end", "effective", "billed").hash(seed=0x5EC1A1)
+    # The unused part of a commitment is that commitment's cost: rows without a ResourceId
+    # that say so are booked on the commitment, not counted as unattributed.
+    unused_on_commitment = (
+        pl.when(
+            pl.col("resource_id").is_null()
+            & (pl.col("commitment_status") == "unused")
+            & ~pl.col("commitment_id").is_in(NULL_STRINGS)
+        )
+        .then(pl.col("commitment_id"))
+        .otherwise(pl.col("resource_id"))
+        .alias("resource_id")
+    )
     rows = (
         frame.select(parsed)
-        .with_columns(bad.alias("_bad"), period.alias("period"))
+        .with_columns(bad.alias("_bad"), period.alias("period"), unused_on_commitment)
         .with_columns(same.alias("_hash"))
         .select(list(ROW_SCHEMA))
     )
-    return BillingScan(file=file, rows=rows, has_list_cost="list" in costs, raw=frame)
+    return BillingScan(
+        file=file,
+        rows=rows,
+        has_list_cost="list" in costs,
+        raw=frame,
+        has_commitments="commitment_id" in optional,
+    )
+
+
+def _commitment_status(column: str | None) -> pl.Expr:
+    """'used', 'unused' or null, from CommitmentDiscountStatus or a 0.5 ChargeSubcategory."""
+    if column is None:
+        return pl.lit(None, dtype=pl.String).alias("commitment_status")
+    value = pl.col(column).cast(pl.String).str.to_lowercase()
+    return (
+        pl.when(value.str.contains("unused"))
+        .then(pl.lit("unused"))
+        .when(value.str.contains("used"))
+        .then(pl.lit("used"))
+        .otherwise(None)
+        .alias("commitment_status")
+    )
+
+
+def _iops_unit(*columns: str | None) -> pl.Expr:
+    """The row prices provisioned IOPS (PricingUnit or ConsumedUnit 'IOPS-Mo' and the like)."""
+    present = [pl.col(c).cast(pl.String).str.contains("(?i)iops") for c in columns if c]
+    if not present:
+        return pl.lit(False).alias("iops_unit")
+    return pl.any_horizontal(present).fill_null(False).alias("iops_unit")
 
 
 def _service_category(value: pl.Expr) -> pl.Expr:
@@ -451,6 +512,7 @@ def read_billing(
             kept,
             effective_as_of,
             has_list_cost=any(scan.has_list_cost for scan in scans),
+            has_commitments=any(scan.has_commitments for scan in scans),
         )
         for index, row in tag_rows.select("_file", "_row").iter_rows():
             path = str(scans[index].file.path)
@@ -778,7 +840,11 @@ _ATTRIBUTES: Final = (
 
 
 def aggregate_billing(
-    files: Sequence[pl.LazyFrame], as_of: datetime, *, has_list_cost: bool
+    files: Sequence[pl.LazyFrame],
+    as_of: datetime,
+    *,
+    has_list_cost: bool,
+    has_commitments: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One row per resource: 30- and 7-day costs ending at ``as_of``, attributes, latest tags.
 
@@ -790,6 +856,9 @@ def aggregate_billing(
     that has tags): picking rows by number and fetching them with a filter is several times
     cheaper in time and memory than aggregating millions of strings, and files holding no
     picked row (older months, usually) are not read again at all.
+
+    With ``has_commitments``, every commitment named in CommitmentDiscountId gets a row too
+    (see :func:`_commitments`), whether or not it is billed as a resource itself.
     """
     window_30 = as_of - timedelta(days=30)
     window_7 = as_of - timedelta(days=7)
@@ -816,6 +885,7 @@ def aggregate_billing(
             masked("billed", in_30).alias("billed_cost_30d"),
             masked("list", in_30).alias("list_cost_30d"),
             masked("effective", in_7).alias("cost_7d"),
+            pl.when(in_30 & pl.col("iops_unit")).then(pl.col("effective")).alias("_iops"),
         )
         .group_by("resource_id")
         .agg(
@@ -826,6 +896,10 @@ def aggregate_billing(
             pl.col("start").min().alias("first_seen"),
             pl.col("end").max().alias("last_seen"),
             pl.col("_key").max().alias("_latest"),
+            # Null, not 0, for a resource without an IOPS-priced row: "unknown" is not "free".
+            pl.when(pl.col("_iops").is_not_null().any())
+            .then(pl.col("_iops").sum())
+            .alias("iops_cost_30d"),
         )
         .collect(engine="streaming")
     )
@@ -880,8 +954,93 @@ def aggregate_billing(
     )
     if not has_list_cost:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("list_cost_30d"))
+    frame = frame.with_columns(
+        pl.lit(None, dtype=pl.String).alias(name) for name in _COMMITMENT_STRINGS
+    ).with_columns(pl.lit(None, dtype=pl.Float64).alias(name) for name in _COMMITMENT_NUMBERS)
+    if has_commitments:
+        frame = _with_commitments(frame, _commitments(good, window_30, as_of))
     bad_tags = tags.filter(pl.col("_bad_tags")).select("_file", "_row").sort("_file", "_row")
     return frame.sort("resource_id"), bad_tags
+
+
+_COMMITMENT_STRINGS: Final = ("commitment_type", "commitment_category")
+_COMMITMENT_NUMBERS: Final = ("commitment_used_30d", "commitment_unused_30d")
+
+
+def _commitments(good: pl.LazyFrame, start: datetime, as_of: datetime) -> pl.DataFrame:
+    """One row per commitment (CommitmentDiscountId): what it covered and what went unused.
+
+    Covered usage is billed on the resources that used it (their rows name the commitment with
+    status Used); the unused part is on rows of its own (status Unused), with the commitment
+    or nothing as ResourceId. Both are EffectiveCost in the 30-day window, so used / (used +
+    unused) is the commitment's utilization over the window. Only rows naming a commitment
+    are grouped, by commitment: the memory follows the number of commitments.
+    """
+    in_window = (pl.col("start") >= start) & (pl.col("start") < as_of)
+    commitment = clean_text(pl.col("commitment_id"))
+    return (
+        good.filter(pl.col("commitment_id").is_not_null())
+        .with_columns(commitment.alias("_commitment"))
+        .filter(pl.col("_commitment").is_not_null())
+        .group_by("_commitment")
+        .agg(
+            pl.col("effective")
+            .filter(in_window & (pl.col("commitment_status") == "used"))
+            .sum()
+            .alias("commitment_used_30d"),
+            pl.col("effective")
+            .filter(in_window & (pl.col("commitment_status") == "unused"))
+            .sum()
+            .alias("commitment_unused_30d"),
+            clean_text(pl.col("commitment_type")).drop_nulls().last().alias("commitment_type"),
+            clean_text(pl.col("commitment_category"))
+            .drop_nulls()
+            .last()
+            .str.to_lowercase()
+            .alias("commitment_category"),
+            pl.col("start").min().alias("_first"),
+            pl.col("end").max().alias("_last"),
+            *[clean_text(pl.col(name)).drop_nulls().first().alias(f"_{name}") for name in _OWNED],
+        )
+        .rename({"_commitment": "resource_id"})
+        .collect(engine="streaming")
+    )
+
+
+# What a commitment billed on no row of its own takes from the rows that name it.
+_OWNED: Final = ("provider", "billing_account_id", "currency", "region")
+
+
+def _with_commitments(frame: pl.DataFrame, commitments: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the commitments' figures; a commitment not billed as a resource is added
+    (costs 0: its unused part, when on rows without ResourceId, is unattributed cost)."""
+    if not commitments.height:
+        return frame
+    joined = frame.drop(*_COMMITMENT_STRINGS, *_COMMITMENT_NUMBERS).join(
+        commitments, on="resource_id", how="full", coalesce=True
+    )
+    return (
+        joined.with_columns(
+            *[
+                pl.coalesce(
+                    pl.col(name),
+                    pl.col(f"_{name}").str.to_lowercase()
+                    if name in ("provider", "region")
+                    else pl.col(f"_{name}").str.to_uppercase()
+                    if name == "currency"
+                    else pl.col(f"_{name}"),
+                ).alias(name)
+                for name in _OWNED
+            ],
+            pl.coalesce("resource_type", "commitment_type").alias("resource_type"),
+            pl.coalesce("first_seen", "_first").alias("first_seen"),
+            pl.coalesce("last_seen", "_last").alias("last_seen"),
+            *[pl.col(name).fill_null(0.0) for name in ("cost_30d", "billed_cost_30d", "cost_7d")],
+        )
+        .drop("_first", "_last", *[f"_{name}" for name in _OWNED])
+        .select(frame.columns)
+        .sort("resource_id")
+    )
 
 
 def _rows_by_key(files: list[pl.LazyFrame], keys: pl.Series, *columns: str) -> pl.DataFrame:
@@ -915,7 +1074,8 @@ def _rows_by_key(files: list[pl.LazyFrame], keys: pl.Series, *columns: str) -> p
 
 def _empty_per_resource() -> pl.DataFrame:
     schema: dict[str, pl.DataType] = {
-        name: pl.String() for name in _STRING_COLUMNS if name != "tags"
+        "resource_id": pl.String(),
+        **{name: pl.String() for name in _ATTRIBUTES},
     }
     schema.update(
         {
@@ -925,7 +1085,10 @@ def _empty_per_resource() -> pl.DataFrame:
             "cost_7d": pl.Float64(),
             "first_seen": UTC_TIME,
             "last_seen": UTC_TIME,
+            "iops_cost_30d": pl.Float64(),
             "tags_json": pl.String(),
+            **{name: pl.String() for name in _COMMITMENT_STRINGS},
+            **{name: pl.Float64() for name in _COMMITMENT_NUMBERS},
         }
     )
     return pl.DataFrame(schema=schema)
