@@ -94,7 +94,8 @@ _FACTS: Final[tuple[Fact, ...]] = (
         _S,
         "string",
         "Provider-neutral class: vm, volume, snapshot, ip_address, load_balancer, database, "
-        "bucket or other. Derived from inventory type, else from the bill's ResourceType/service.",
+        "bucket, commitment (Savings Plan, reservation) or other. Derived from inventory type,"
+        " else from the bill's ResourceType/service.",
     ),
     Fact(
         "resource_type",
