@@ -977,33 +977,63 @@ def _commitments(good: pl.LazyFrame, start: datetime, as_of: datetime) -> pl.Dat
     are grouped, by commitment: the memory follows the number of commitments.
     """
     in_window = (pl.col("start") >= start) & (pl.col("start") < as_of)
-    commitment = clean_text(pl.col("commitment_id"))
-    return (
+
+    def window_cost(status: str) -> pl.Expr:
+        return (
+            pl.when(in_window & (pl.col("commitment_status") == status))
+            .then(pl.col("effective"))
+            .otherwise(0.0)
+        )
+
+    # Masks as columns and plain sums, min, max: every aggregation streams, so only one row
+    # per commitment is held (filters or drop_nulls inside the aggregation held every row).
+    grouped = (
         good.filter(pl.col("commitment_id").is_not_null())
-        .with_columns(commitment.alias("_commitment"))
-        .filter(pl.col("_commitment").is_not_null())
+        .select(
+            pl.col("commitment_id").alias("_commitment"),
+            window_cost("used").alias("commitment_used_30d"),
+            window_cost("unused").alias("commitment_unused_30d"),
+            "commitment_type",
+            "commitment_category",
+            "start",
+            "end",
+            *_OWNED,
+        )
         .group_by("_commitment")
         .agg(
-            pl.col("effective")
-            .filter(in_window & (pl.col("commitment_status") == "used"))
-            .sum()
-            .alias("commitment_used_30d"),
-            pl.col("effective")
-            .filter(in_window & (pl.col("commitment_status") == "unused"))
-            .sum()
-            .alias("commitment_unused_30d"),
-            clean_text(pl.col("commitment_type")).drop_nulls().last().alias("commitment_type"),
-            clean_text(pl.col("commitment_category"))
-            .drop_nulls()
-            .last()
-            .str.to_lowercase()
-            .alias("commitment_category"),
+            pl.col("commitment_used_30d").sum(),
+            pl.col("commitment_unused_30d").sum(),
+            # One commitment has one type, category, provider…; max() picks a non-null one.
+            pl.col("commitment_type").max(),
+            pl.col("commitment_category").max(),
             pl.col("start").min().alias("_first"),
             pl.col("end").max().alias("_last"),
-            *[clean_text(pl.col(name)).drop_nulls().first().alias(f"_{name}") for name in _OWNED],
+            *[pl.col(name).max().alias(f"_{name}") for name in _OWNED],
+        )
+        .collect(engine="streaming")
+    )
+    return (
+        grouped.with_columns(
+            clean_text(pl.col("_commitment")).alias("_commitment"),
+            clean_text(pl.col("commitment_type")).alias("commitment_type"),
+            clean_text(pl.col("commitment_category"))
+            .str.to_lowercase()
+            .alias("commitment_category"),
+            *[clean_text(pl.col(f"_{name}")).alias(f"_{name}") for name in _OWNED],
+        )
+        .filter(pl.col("_commitment").is_not_null())
+        # Ids equal once cleaned (a stray space) are one commitment.
+        .group_by("_commitment")
+        .agg(
+            pl.col("commitment_used_30d").sum(),
+            pl.col("commitment_unused_30d").sum(),
+            pl.col("commitment_type").max(),
+            pl.col("commitment_category").max(),
+            pl.col("_first").min(),
+            pl.col("_last").max(),
+            *[pl.col(f"_{name}").max() for name in _OWNED],
         )
         .rename({"_commitment": "resource_id"})
-        .collect(engine="streaming")
     )
 
 
