@@ -20,7 +20,7 @@ of its durable steps (``collect``, ``evaluate``, ``report``), the process's CPU 
 RSS. Medians over the repeats, with the load average at the start and end.
 
 On SQLite, a probe in the parent takes the write lock (``BEGIN IMMEDIATE``, then rolls back)
-every 0.2 s while a run goes on, as the durable engine's heartbeat must, and reports the
+every second while a run goes on, as the durable engine's heartbeat must, and reports the
 longest it had to wait: how long one of the run's transactions kept every other writer out.
 """
 
@@ -105,7 +105,7 @@ def child(url: str, schema: str | None, data: Path, migrate: bool) -> dict[str, 
 
 
 class LockProbe:
-    """Takes the SQLite write lock every 0.2 s; records the longest wait for it."""
+    """Takes the SQLite write lock every second; records the longest wait for it."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -123,7 +123,7 @@ class LockProbe:
         self._thread.join()
 
     def _run(self) -> None:
-        while not self._stop.wait(0.2):
+        while not self._stop.wait(1.0):
             if not Path(self.path).exists():
                 continue
             connection = sqlite3.connect(self.path, timeout=600, isolation_level=None)
