@@ -875,7 +875,7 @@ def aggregate_billing(
         return pl.when(window).then(pl.col(column)).otherwise(0.0)
 
     # Window masks as columns, then plain sums: filters inside the aggregation cost a third more.
-    numbers = (
+    numbers_query = (
         good.select(
             "resource_id",
             "start",
@@ -896,12 +896,22 @@ def aggregate_billing(
             pl.col("start").min().alias("first_seen"),
             pl.col("end").max().alias("last_seen"),
             pl.col("_key").max().alias("_latest"),
-            # Null, not 0, for a resource without an IOPS-priced row: "unknown" is not "free".
-            pl.when(pl.col("_iops").is_not_null().any())
-            .then(pl.col("_iops").sum())
-            .alias("iops_cost_30d"),
+            # Plain aggregations only, so the group-by streams; the IOPS cost is null, not 0,
+            # for a resource without an IOPS-priced row ("unknown" is not "free").
+            pl.col("_iops").sum().alias("iops_cost_30d"),
+            pl.col("_iops").count().alias("_iops_rows"),
         )
-        .collect(engine="streaming")
+    )
+    queries = [numbers_query]
+    if has_commitments:
+        queries.append(_commitments_query(good, window_30, as_of))
+    collected = pl.collect_all(queries, engine="streaming")
+    numbers = (
+        collected[0]
+        .with_columns(
+            pl.when(pl.col("_iops_rows") > 0).then(pl.col("iops_cost_30d")).alias("iops_cost_30d")
+        )
+        .drop("_iops_rows")
     )
     # A filter on a small key set streams; a semi-join materialized every row's strings.
     picked = _rows_by_key(per_file, numbers["_latest"], "resource_id", *_ATTRIBUTES, "tags")
@@ -958,7 +968,7 @@ def aggregate_billing(
         pl.lit(None, dtype=pl.String).alias(name) for name in _COMMITMENT_STRINGS
     ).with_columns(pl.lit(None, dtype=pl.Float64).alias(name) for name in _COMMITMENT_NUMBERS)
     if has_commitments:
-        frame = _with_commitments(frame, _commitments(good, window_30, as_of))
+        frame = _with_commitments(frame, _commitments(collected[1]))
     bad_tags = tags.filter(pl.col("_bad_tags")).select("_file", "_row").sort("_file", "_row")
     return frame.sort("resource_id"), bad_tags
 
@@ -967,7 +977,7 @@ _COMMITMENT_STRINGS: Final = ("commitment_type", "commitment_category")
 _COMMITMENT_NUMBERS: Final = ("commitment_used_30d", "commitment_unused_30d")
 
 
-def _commitments(good: pl.LazyFrame, start: datetime, as_of: datetime) -> pl.DataFrame:
+def _commitments_query(good: pl.LazyFrame, start: datetime, as_of: datetime) -> pl.LazyFrame:
     """One row per commitment (CommitmentDiscountId): what it covered and what went unused.
 
     Covered usage is billed on the resources that used it (their rows name the commitment with
@@ -987,7 +997,8 @@ def _commitments(good: pl.LazyFrame, start: datetime, as_of: datetime) -> pl.Dat
 
     # Masks as columns and plain sums, min, max: every aggregation streams, so only one row
     # per commitment is held (filters or drop_nulls inside the aggregation held every row).
-    grouped = (
+    # It is collected with the per-resource sums, in the same pass over the files.
+    return (
         good.filter(pl.col("commitment_id").is_not_null())
         .select(
             pl.col("commitment_id").alias("_commitment"),
@@ -1010,8 +1021,11 @@ def _commitments(good: pl.LazyFrame, start: datetime, as_of: datetime) -> pl.Dat
             pl.col("end").max().alias("_last"),
             *[pl.col(name).max().alias(f"_{name}") for name in _OWNED],
         )
-        .collect(engine="streaming")
     )
+
+
+def _commitments(grouped: pl.DataFrame) -> pl.DataFrame:
+    """The commitments of :func:`_commitments_query`, ids and attributes cleaned."""
     return (
         grouped.with_columns(
             clean_text(pl.col("_commitment")).alias("_commitment"),
