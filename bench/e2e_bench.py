@@ -18,6 +18,10 @@ that the peak memory (VmHWM) is that run's alone:
 Per run: wall time of ``run_weekly`` (excluding interpreter start and imports), the durations
 of its durable steps (``collect``, ``evaluate``, ``report``), the process's CPU time and peak
 RSS. Medians over the repeats, with the load average at the start and end.
+
+On SQLite, a probe in the parent takes the write lock (``BEGIN IMMEDIATE``, then rolls back)
+every second while a run goes on, as the durable engine's heartbeat must, and reports the
+longest it had to wait: how long one of the run's transactions kept every other writer out.
 """
 
 from __future__ import annotations
@@ -25,10 +29,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -98,16 +104,56 @@ def child(url: str, schema: str | None, data: Path, migrate: bool) -> dict[str, 
     }
 
 
+class LockProbe:
+    """Takes the SQLite write lock every second; records the longest wait for it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.longest = 0.0
+        self.failed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LockProbe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            if not Path(self.path).exists():
+                continue
+            connection = sqlite3.connect(self.path, timeout=600, isolation_level=None)
+            try:
+                started = time.perf_counter()
+                connection.execute("BEGIN IMMEDIATE")
+                self.longest = max(self.longest, time.perf_counter() - started)
+                connection.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                self.failed += 1
+            finally:
+                connection.close()
+
+
 def spawn(url: str, schema: str | None, data: Path, migrate: bool) -> dict[str, Any]:
     args = [sys.executable, __file__, "--child", url, "--data", str(data)]
     if schema:
         args += ["--schema", schema]
     if migrate:
         args.append("--migrate")
-    done = subprocess.run(args, check=False, capture_output=True, text=True)
+    if url.startswith("sqlite:///"):
+        with LockProbe(url.removeprefix("sqlite:///")) as probe:
+            done = subprocess.run(args, check=False, capture_output=True, text=True)
+    else:
+        done = subprocess.run(args, check=False, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"the run failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if url.startswith("sqlite:///"):
+        result["lock_wait_max"] = probe.longest
     return result
 
 
@@ -200,8 +246,13 @@ def main() -> None:
                         steps = ", ".join(f"{k} {v:.1f}" for k, v in run["steps"].items())
                         print(
                             f"  [{repeat + 1}/{args.repeat}] {backend} {label}: "
-                            f"{run['wall']:.1f} s ({steps}), peak {run['peak_mib']:.0f} MiB, "
-                            f"load {os.getloadavg()[0]:.1f}",
+                            f"{run['wall']:.1f} s ({steps}), CPU {run['cpu']:.1f} s, "
+                            f"peak {run['peak_mib']:.0f} MiB, load {os.getloadavg()[0]:.1f}"
+                            + (
+                                f", longest wait for the write lock {run['lock_wait_max']:.1f} s"
+                                if "lock_wait_max" in run
+                                else ""
+                            ),
                             flush=True,
                         )
                 finally:

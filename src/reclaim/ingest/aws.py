@@ -40,8 +40,10 @@ AWS_METRICS: Final = (
     ("AWS/ApplicationELB", "RequestCount", "Sum", "LoadBalancer", "requests", False),
     ("AWS/RDS", "CPUUtilization", "Average", "DBInstanceIdentifier", "cpu", False),
     ("AWS/RDS", "DatabaseConnections", "Maximum", "DBInstanceIdentifier", "connections", False),
+    ("AWS/EBS", "VolumeReadOps", "Sum", "VolumeId", "iops", True),
+    ("AWS/EBS", "VolumeWriteOps", "Sum", "VolumeId", "iops", True),
 )
-"""CloudWatch metrics read per resource. Network sums become bytes per second."""
+"""CloudWatch metrics read per resource. Network and EBS operation sums become per second."""
 
 _PERIOD: Final = 3600
 _QUERIES_PER_CALL: Final = 500  # the GetMetricData limit
@@ -188,6 +190,7 @@ def _instances(ec2: Any) -> list[dict[str, Any]]:
                     "account_id": reservation.get("OwnerId"),
                     "state": state,
                     "instance_type": instance.get("InstanceType"),
+                    "platform": instance.get("PlatformDetails") or instance.get("Platform"),
                     "attached_volume_count": len(volumes),
                     "created_at": instance.get("LaunchTime"),
                     "state_changed_at": stopped_at,
@@ -211,6 +214,10 @@ def _volumes(ec2: Any) -> list[dict[str, Any]]:
                 "attached": bool(attachments),
                 "attached_to": attachments[0].get("InstanceId") if attachments else None,
                 "volume_type": volume.get("VolumeType"),
+                # gp2 reports its size-based baseline as Iops: nothing was provisioned.
+                "provisioned_iops": float(volume["Iops"])
+                if volume.get("Iops") and volume.get("VolumeType") in ("io1", "io2", "gp3")
+                else None,
                 "size_gb": float(volume.get("Size") or 0),
                 "created_at": volume.get("CreateTime"),
                 # EC2 does not keep a detach time; the attach time of a current attachment is
@@ -369,6 +376,10 @@ def _buckets(s3: Any, regions: set[str]) -> dict[str, list[dict[str, Any]]]:
 
 def _dimension_value(record: dict[str, Any], dimension: str) -> str | None:
     if dimension == "InstanceId" and record["kind"] == "vm":
+        return str(record["resource_id"])
+    if dimension == "VolumeId" and record["kind"] == "volume" and record.get("provisioned_iops"):
+        # Only volumes with provisioned IOPS are measured: the other volumes' operations
+        # decide nothing, and CloudWatch queries are paid per metric.
         return str(record["resource_id"])
     if dimension == "DBInstanceIdentifier" and record["kind"] == "database":
         return str(record["resource_name"])

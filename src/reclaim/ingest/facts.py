@@ -61,6 +61,7 @@ KINDS: Final[tuple[str, ...]] = (
     "load_balancer",
     "database",
     "bucket",
+    "commitment",
     "other",
 )
 """Values of the ``kind`` column: a provider-neutral class of resource that rules select on."""
@@ -93,7 +94,8 @@ _FACTS: Final[tuple[Fact, ...]] = (
         _S,
         "string",
         "Provider-neutral class: vm, volume, snapshot, ip_address, load_balancer, database, "
-        "bucket or other. Derived from inventory type, else from the bill's ResourceType/service.",
+        "bucket, commitment (Savings Plan, reservation) or other. Derived from inventory type,"
+        " else from the bill's ResourceType/service.",
     ),
     Fact(
         "resource_type",
@@ -162,6 +164,42 @@ _FACTS: Final[tuple[Fact, ...]] = (
         "Latest ChargePeriodEnd of the resource in all collected billing data.",
     ),
     Fact("in_bill", _B, "boolean", "The resource has billing rows in the collected data."),
+    Fact(
+        "iops_cost_30d",
+        _F,
+        "number",
+        "EffectiveCost over the 30 days of the resource's rows priced per IOPS (PricingUnit or"
+        " ConsumedUnit naming IOPS, e.g. IOPS-Mo): the provisioned-IOPS part of a volume's cost;"
+        " null when the bill has no such row for it.",
+    ),
+    # --- commitments (Savings Plans, reservations: FOCUS CommitmentDiscount* columns) ----------
+    Fact(
+        "commitment_type",
+        _S,
+        "string",
+        "For a commitment: FOCUS CommitmentDiscountType as given (e.g. 'Savings Plan',"
+        " 'Reserved Instance').",
+    ),
+    Fact(
+        "commitment_category",
+        _S,
+        "string",
+        "For a commitment: FOCUS CommitmentDiscountCategory, lower case: spend or usage.",
+    ),
+    Fact(
+        "commitment_used_30d",
+        _F,
+        "number",
+        "For a commitment: EffectiveCost over the 30 days of the usage it covered (rows naming"
+        " it in CommitmentDiscountId with CommitmentDiscountStatus 'Used').",
+    ),
+    Fact(
+        "commitment_unused_30d",
+        _F,
+        "number",
+        "For a commitment: EffectiveCost over the 30 days of its unused part (rows naming it"
+        " with CommitmentDiscountStatus 'Unused'): paid for and covering nothing.",
+    ),
     # --- ownership ------------------------------------------------------------------------------
     Fact(
         "tags",
@@ -191,6 +229,13 @@ _FACTS: Final[tuple[Fact, ...]] = (
     Fact("instance_type", _S, "string", "Size of a VM or database, e.g. m5.xlarge, db.r5.large."),
     Fact("family", _S, "string", "Instance family, e.g. m5 (for db.r5.large: r5)."),
     Fact("size", _S, "string", "Size within the family, e.g. xlarge."),
+    Fact(
+        "platform",
+        _S,
+        "string",
+        "Lower-case operating system or platform of a VM (linux, windows, red hat enterprise"
+        " linux, …) as the inventory gives it; null when unknown.",
+    ),
     Fact(
         "size_down",
         _S,
@@ -229,6 +274,12 @@ _FACTS: Final[tuple[Fact, ...]] = (
         _F,
         "number",
         "Provisioned size in GiB (volume, snapshot, database storage, bucket bytes/2^30).",
+    ),
+    Fact(
+        "provisioned_iops",
+        _F,
+        "number",
+        "For volumes: IOPS provisioned (io1, io2, gp3; gp3 includes 3,000); null when unknown.",
     ),
     Fact("target_count", _I32, "integer", "For load balancers: registered targets."),
     Fact("engine", _S, "string", "For databases: engine (postgres, mysql, …)."),
@@ -274,6 +325,9 @@ _FACTS: Final[tuple[Fact, ...]] = (
     Fact("network_avg", _F, "number", "Mean network traffic in and out, bytes per second."),
     Fact("network_p95", _F, "number", "95th percentile network traffic, bytes per second."),
     Fact("network_max", _F, "number", "Maximum network traffic, bytes per second."),
+    Fact("iops_avg", _F, "number", "Mean I/O operations per second (volumes; read + write)."),
+    Fact("iops_p95", _F, "number", "95th percentile I/O operations per second."),
+    Fact("iops_max", _F, "number", "Maximum I/O operations per second."),
     Fact(
         "requests_sum", _F, "number", "Requests served over the window (load balancers, buckets)."
     ),

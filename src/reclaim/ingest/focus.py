@@ -72,6 +72,14 @@ OPTIONAL_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
     "list_cost": ("ListCost",),
     "tags": ("Tags",),
     "billing_period": ("BillingPeriodStart",),
+    "commitment_id": ("CommitmentDiscountId",),
+    # FOCUS 1.0 added CommitmentDiscountStatus (Used, Unused); 0.5 said it in ChargeSubcategory
+    # ("Used Commitment", "Unused Commitment").
+    "commitment_status": ("CommitmentDiscountStatus", "ChargeSubcategory"),
+    "commitment_type": ("CommitmentDiscountType",),
+    "commitment_category": ("CommitmentDiscountCategory",),
+    "pricing_unit": ("PricingUnit",),
+    "consumed_unit": ("ConsumedUnit",),
 }
 """Normalized name → FOCUS columns that may carry it, preferred first."""
 
@@ -113,6 +121,10 @@ _STRING_COLUMNS: Final = (
     "region",
     "currency",
     "tags",
+    "commitment_id",
+    "commitment_status",
+    "commitment_type",
+    "commitment_category",
 )
 
 ROW_SCHEMA: Final[dict[str, pl.DataType]] = {
@@ -125,6 +137,7 @@ ROW_SCHEMA: Final[dict[str, pl.DataType]] = {
     "start": UTC_TIME,
     "end": UTC_TIME,
     "period": UTC_TIME,
+    "iops_unit": pl.Boolean(),
     "_hash": pl.UInt64(),
     "_bad": pl.String(),
 }
@@ -138,6 +151,8 @@ class BillingScan:
     rows: pl.LazyFrame
     has_list_cost: bool
     raw: pl.LazyFrame
+    has_commitments: bool = False
+    """The file has a CommitmentDiscountId column."""
     """The file as read, every column as given, with its ``_row`` number."""
 
 
@@ -235,6 +250,11 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
         text("service_category", optional.get("service_category")),
         text("region", optional.get("region")),
         text("currency", actual["BillingCurrency"]),
+        text("commitment_id", optional.get("commitment_id")),
+        _commitment_status(optional.get("commitment_status")),
+        text("commitment_type", optional.get("commitment_type")),
+        text("commitment_category", optional.get("commitment_category")),
+        _iops_unit(optional.get("pricing_unit"), optional.get("consumed_unit")),
         _tags_json(optional.get("tags"), dtype(optional["tags"]) if "tags" in optional else None),
     ]
     for key, column in costs.items():
@@ -307,13 +327,54 @@ def scan_billing_file(file: InputFile, index: int) -> BillingScan:
         period = pl.col("start").dt.truncate("1mo")
     # A cheap key for finding duplicates: rows equal in it are compared in every column later.
     same = pl.struct("resource_id", "start", "end", "effective", "billed").hash(seed=0x5EC1A1)
+    # The unused part of a commitment is that commitment's cost: rows without a ResourceId
+    # that say so are booked on the commitment, not counted as unattributed.
+    unused_on_commitment = (
+        pl.when(
+            pl.col("resource_id").is_null()
+            & (pl.col("commitment_status") == "unused")
+            & ~pl.col("commitment_id").is_in(NULL_STRINGS)
+        )
+        .then(pl.col("commitment_id"))
+        .otherwise(pl.col("resource_id"))
+        .alias("resource_id")
+    )
     rows = (
         frame.select(parsed)
-        .with_columns(bad.alias("_bad"), period.alias("period"))
+        .with_columns(bad.alias("_bad"), period.alias("period"), unused_on_commitment)
         .with_columns(same.alias("_hash"))
         .select(list(ROW_SCHEMA))
     )
-    return BillingScan(file=file, rows=rows, has_list_cost="list" in costs, raw=frame)
+    return BillingScan(
+        file=file,
+        rows=rows,
+        has_list_cost="list" in costs,
+        raw=frame,
+        has_commitments="commitment_id" in optional,
+    )
+
+
+def _commitment_status(column: str | None) -> pl.Expr:
+    """'used', 'unused' or null, from CommitmentDiscountStatus or a 0.5 ChargeSubcategory."""
+    if column is None:
+        return pl.lit(None, dtype=pl.String).alias("commitment_status")
+    value = pl.col(column).cast(pl.String).str.to_lowercase()
+    return (
+        pl.when(value.str.contains("unused"))
+        .then(pl.lit("unused"))
+        .when(value.str.contains("used"))
+        .then(pl.lit("used"))
+        .otherwise(None)
+        .alias("commitment_status")
+    )
+
+
+def _iops_unit(*columns: str | None) -> pl.Expr:
+    """The row prices provisioned IOPS (PricingUnit or ConsumedUnit 'IOPS-Mo' and the like)."""
+    present = [pl.col(c).cast(pl.String).str.contains("(?i)iops") for c in columns if c]
+    if not present:
+        return pl.lit(False).alias("iops_unit")
+    return pl.any_horizontal(present).fill_null(False).alias("iops_unit")
 
 
 def _service_category(value: pl.Expr) -> pl.Expr:
@@ -451,6 +512,7 @@ def read_billing(
             kept,
             effective_as_of,
             has_list_cost=any(scan.has_list_cost for scan in scans),
+            has_commitments=any(scan.has_commitments for scan in scans),
         )
         for index, row in tag_rows.select("_file", "_row").iter_rows():
             path = str(scans[index].file.path)
@@ -778,7 +840,11 @@ _ATTRIBUTES: Final = (
 
 
 def aggregate_billing(
-    files: Sequence[pl.LazyFrame], as_of: datetime, *, has_list_cost: bool
+    files: Sequence[pl.LazyFrame],
+    as_of: datetime,
+    *,
+    has_list_cost: bool,
+    has_commitments: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One row per resource: 30- and 7-day costs ending at ``as_of``, attributes, latest tags.
 
@@ -790,6 +856,9 @@ def aggregate_billing(
     that has tags): picking rows by number and fetching them with a filter is several times
     cheaper in time and memory than aggregating millions of strings, and files holding no
     picked row (older months, usually) are not read again at all.
+
+    With ``has_commitments``, every commitment named in CommitmentDiscountId gets a row too
+    (see :func:`_commitments`), whether or not it is billed as a resource itself.
     """
     window_30 = as_of - timedelta(days=30)
     window_7 = as_of - timedelta(days=7)
@@ -806,7 +875,7 @@ def aggregate_billing(
         return pl.when(window).then(pl.col(column)).otherwise(0.0)
 
     # Window masks as columns, then plain sums: filters inside the aggregation cost a third more.
-    numbers = (
+    numbers_query = (
         good.select(
             "resource_id",
             "start",
@@ -816,6 +885,7 @@ def aggregate_billing(
             masked("billed", in_30).alias("billed_cost_30d"),
             masked("list", in_30).alias("list_cost_30d"),
             masked("effective", in_7).alias("cost_7d"),
+            pl.when(in_30 & pl.col("iops_unit")).then(pl.col("effective")).alias("_iops"),
         )
         .group_by("resource_id")
         .agg(
@@ -826,8 +896,22 @@ def aggregate_billing(
             pl.col("start").min().alias("first_seen"),
             pl.col("end").max().alias("last_seen"),
             pl.col("_key").max().alias("_latest"),
+            # Plain aggregations only, so the group-by streams; the IOPS cost is null, not 0,
+            # for a resource without an IOPS-priced row ("unknown" is not "free").
+            pl.col("_iops").sum().alias("iops_cost_30d"),
+            pl.col("_iops").count().alias("_iops_rows"),
         )
-        .collect(engine="streaming")
+    )
+    queries = [numbers_query]
+    if has_commitments:
+        queries.append(_commitments_query(good, window_30, as_of))
+    collected = pl.collect_all(queries, engine="streaming")
+    numbers = (
+        collected[0]
+        .with_columns(
+            pl.when(pl.col("_iops_rows") > 0).then(pl.col("iops_cost_30d")).alias("iops_cost_30d")
+        )
+        .drop("_iops_rows")
     )
     # A filter on a small key set streams; a semi-join materialized every row's strings.
     picked = _rows_by_key(per_file, numbers["_latest"], "resource_id", *_ATTRIBUTES, "tags")
@@ -880,8 +964,127 @@ def aggregate_billing(
     )
     if not has_list_cost:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("list_cost_30d"))
+    frame = frame.with_columns(
+        pl.lit(None, dtype=pl.String).alias(name) for name in _COMMITMENT_STRINGS
+    ).with_columns(pl.lit(None, dtype=pl.Float64).alias(name) for name in _COMMITMENT_NUMBERS)
+    if has_commitments:
+        frame = _with_commitments(frame, _commitments(collected[1]))
     bad_tags = tags.filter(pl.col("_bad_tags")).select("_file", "_row").sort("_file", "_row")
     return frame.sort("resource_id"), bad_tags
+
+
+_COMMITMENT_STRINGS: Final = ("commitment_type", "commitment_category")
+_COMMITMENT_NUMBERS: Final = ("commitment_used_30d", "commitment_unused_30d")
+
+
+def _commitments_query(good: pl.LazyFrame, start: datetime, as_of: datetime) -> pl.LazyFrame:
+    """One row per commitment (CommitmentDiscountId): what it covered and what went unused.
+
+    Covered usage is billed on the resources that used it (their rows name the commitment with
+    status Used); the unused part is on rows of its own (status Unused), with the commitment
+    or nothing as ResourceId. Both are EffectiveCost in the 30-day window, so used / (used +
+    unused) is the commitment's utilization over the window. Only rows naming a commitment
+    are grouped, by commitment: the memory follows the number of commitments.
+    """
+    in_window = (pl.col("start") >= start) & (pl.col("start") < as_of)
+
+    def window_cost(status: str) -> pl.Expr:
+        return (
+            pl.when(in_window & (pl.col("commitment_status") == status))
+            .then(pl.col("effective"))
+            .otherwise(0.0)
+        )
+
+    # Masks as columns and plain sums, min, max: every aggregation streams, so only one row
+    # per commitment is held (filters or drop_nulls inside the aggregation held every row).
+    # It is collected with the per-resource sums, in the same pass over the files.
+    return (
+        good.filter(pl.col("commitment_id").is_not_null())
+        .select(
+            pl.col("commitment_id").alias("_commitment"),
+            window_cost("used").alias("commitment_used_30d"),
+            window_cost("unused").alias("commitment_unused_30d"),
+            "commitment_type",
+            "commitment_category",
+            "start",
+            "end",
+            *_OWNED,
+        )
+        .group_by("_commitment")
+        .agg(
+            pl.col("commitment_used_30d").sum(),
+            pl.col("commitment_unused_30d").sum(),
+            # One commitment has one type, category, provider…; max() picks a non-null one.
+            pl.col("commitment_type").max(),
+            pl.col("commitment_category").max(),
+            pl.col("start").min().alias("_first"),
+            pl.col("end").max().alias("_last"),
+            *[pl.col(name).max().alias(f"_{name}") for name in _OWNED],
+        )
+    )
+
+
+def _commitments(grouped: pl.DataFrame) -> pl.DataFrame:
+    """The commitments of :func:`_commitments_query`, ids and attributes cleaned."""
+    return (
+        grouped.with_columns(
+            clean_text(pl.col("_commitment")).alias("_commitment"),
+            clean_text(pl.col("commitment_type")).alias("commitment_type"),
+            clean_text(pl.col("commitment_category"))
+            .str.to_lowercase()
+            .alias("commitment_category"),
+            *[clean_text(pl.col(f"_{name}")).alias(f"_{name}") for name in _OWNED],
+        )
+        .filter(pl.col("_commitment").is_not_null())
+        # Ids equal once cleaned (a stray space) are one commitment.
+        .group_by("_commitment")
+        .agg(
+            pl.col("commitment_used_30d").sum(),
+            pl.col("commitment_unused_30d").sum(),
+            pl.col("commitment_type").max(),
+            pl.col("commitment_category").max(),
+            pl.col("_first").min(),
+            pl.col("_last").max(),
+            *[pl.col(f"_{name}").max() for name in _OWNED],
+        )
+        .rename({"_commitment": "resource_id"})
+    )
+
+
+# What a commitment billed on no row of its own takes from the rows that name it.
+_OWNED: Final = ("provider", "billing_account_id", "currency", "region")
+
+
+def _with_commitments(frame: pl.DataFrame, commitments: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the commitments' figures; a commitment not billed as a resource is added
+    (costs 0: its unused part, when on rows without ResourceId, is unattributed cost)."""
+    if not commitments.height:
+        return frame
+    joined = frame.drop(*_COMMITMENT_STRINGS, *_COMMITMENT_NUMBERS).join(
+        commitments, on="resource_id", how="full", coalesce=True
+    )
+    return (
+        joined.with_columns(
+            *[
+                pl.coalesce(
+                    pl.col(name),
+                    pl.col(f"_{name}").str.to_lowercase()
+                    if name in ("provider", "region")
+                    else pl.col(f"_{name}").str.to_uppercase()
+                    if name == "currency"
+                    else pl.col(f"_{name}"),
+                ).alias(name)
+                for name in _OWNED
+            ],
+            pl.coalesce("resource_type", "commitment_type").alias("resource_type"),
+            pl.coalesce("first_seen", "_first").alias("first_seen"),
+            pl.coalesce("last_seen", "_last").alias("last_seen"),
+            *[pl.col(name).fill_null(0.0) for name in ("cost_30d", "billed_cost_30d", "cost_7d")],
+        )
+        .drop("_first", "_last", *[f"_{name}" for name in _OWNED])
+        .select(frame.columns)
+        .sort("resource_id")
+    )
 
 
 def _rows_by_key(files: list[pl.LazyFrame], keys: pl.Series, *columns: str) -> pl.DataFrame:
@@ -915,7 +1118,8 @@ def _rows_by_key(files: list[pl.LazyFrame], keys: pl.Series, *columns: str) -> p
 
 def _empty_per_resource() -> pl.DataFrame:
     schema: dict[str, pl.DataType] = {
-        name: pl.String() for name in _STRING_COLUMNS if name != "tags"
+        "resource_id": pl.String(),
+        **{name: pl.String() for name in _ATTRIBUTES},
     }
     schema.update(
         {
@@ -925,7 +1129,10 @@ def _empty_per_resource() -> pl.DataFrame:
             "cost_7d": pl.Float64(),
             "first_seen": UTC_TIME,
             "last_seen": UTC_TIME,
+            "iops_cost_30d": pl.Float64(),
             "tags_json": pl.String(),
+            **{name: pl.String() for name in _COMMITMENT_STRINGS},
+            **{name: pl.Float64() for name in _COMMITMENT_NUMBERS},
         }
     )
     return pl.DataFrame(schema=schema)

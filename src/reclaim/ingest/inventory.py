@@ -44,6 +44,8 @@ INVENTORY_ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "attached_volume_count": ("volume_count",),
     "attached_volume_gb": ("volume_gb",),
     "volume_type": (),
+    "provisioned_iops": ("iops",),
+    "platform": ("platform_details", "os"),
     "size_gb": ("size_gib", "storage_gb", "allocated_storage"),
     "target_count": ("targets",),
     "engine": (),
@@ -70,8 +72,11 @@ _TEXT: Final = (
     "volume_type",
     "engine",
     "source_volume_id",
+    "platform",
 )
-_LOWER: Final = frozenset({"kind", "provider", "region", "state", "volume_type", "engine"})
+_LOWER: Final = frozenset(
+    {"kind", "provider", "region", "state", "volume_type", "engine", "platform"}
+)
 
 
 @dataclass

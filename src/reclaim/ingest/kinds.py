@@ -18,6 +18,13 @@ from reclaim.ingest.facts import KINDS
 # (kind, pattern on the lower-cased type, pattern on the lower-cased id); first match wins,
 # so snapshots are tested before volumes and databases before virtual machines.
 _RULES: Final[tuple[tuple[str, str, str], ...]] = (
+    # Savings Plans and reservations: a commitment's own rows say "Savings Plan" or
+    # "Reserved Instance" in ResourceType, and "reserved instance" must not read as a VM.
+    (
+        "commitment",
+        r"(savings.?plan|reserv|commitment)",
+        r"(:savingsplan/|:reserved-instances/|/reservationorders/|/commitments/)",
+    ),
     ("snapshot", r"snapshot", r"(^snap-|:snapshot/|/snapshots/)"),
     (
         "ip_address",

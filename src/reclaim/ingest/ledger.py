@@ -50,7 +50,7 @@ from reclaim.ingest.report import CollectReport
 from reclaim.ingest.utilization import UTILIZATION_FORMATS
 from reclaim.store.tables.ingest import fact_chunks, fact_collections, ingest_files
 
-FACTS_VERSION: Final = 1
+FACTS_VERSION: Final = 2
 """Bumped when a stored facts table would no longer mean what ``FACT_SCHEMA`` says."""
 
 CHUNK_ROWS: Final = 200_000

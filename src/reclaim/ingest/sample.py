@@ -9,9 +9,15 @@ once (a folder of parts is also what provider exports look like).
 The mix of waste triggers every built-in savings rule: idle VMs, VMs one size too big,
 previous-generation families, VMs stopped for long with volumes attached, unattached volumes,
 gp2 volumes, old snapshots, unassociated elastic IPs, idle load balancers, idle databases,
-resources without an owner tag, and buckets without a lifecycle policy. The first resources of
-each kind are forced into each waste case, so even a tiny sample has every case (and databases
-one size too big, for the pack's thirteenth rule).
+resources without an owner tag, buckets without a lifecycle policy, io1 and gp3 volumes with
+provisioned IOPS far above their peak, and a Savings Plan used at 60% (the billing carries its
+fee, its unused part and the usage it covers, in FOCUS CommitmentDiscount* columns; commitments
+are billing entities beyond ``resources``). The first resources of each kind are forced into
+each waste case, so even a tiny sample has every case (and databases one size too big, for the
+pack's thirteenth rule).
+
+What was added for IOPS, platform and commitments draws from a second generator seeded from
+``seed``, so everything the first one made stays as it was.
 """
 
 from __future__ import annotations
@@ -98,15 +104,20 @@ def generate_sample(
     for old in (out / "billing").glob("part-*.parquet"):
         old.unlink()
     rng = np.random.default_rng(seed)
+    extra = np.random.default_rng([seed, 14])
     if progress:
         progress(f"inventing {resources:,} resources")
-    estate = _estate(rng, resources)
+    estate = _with_iops_platform_commitments(extra, _estate(rng, resources))
     inventory_path = out / f"inventory.{table_format}"
     _write(_inventory(estate), inventory_path)
     if progress:
         progress("writing utilization samples")
     utilization_path = out / f"utilization.{table_format}"
-    _write(_utilization(rng, estate, days), utilization_path)
+    utilization = _utilization(rng, estate, days)
+    _write(
+        pl.concat([utilization, _iops_utilization(extra, estate, days)], how="diagonal"),
+        utilization_path,
+    )
     rows = _billing(rng, estate, days, out / "billing", rows_per_part, progress)
     return SampleFiles(out / "billing", inventory_path, utilization_path, resources, rows)
 
@@ -270,6 +281,95 @@ def _estate(rng: np.random.Generator, n: int) -> pl.DataFrame:
     )
 
 
+SAVINGS_PLAN_RATE: Final = 0.72
+"""EffectiveCost of covered usage over its on-demand cost (a 1-year compute plan's ~28%)."""
+
+_UNDERUSED_PLAN_UTILIZATION: Final = 0.6
+_WELL_USED_PLAN_UTILIZATION: Final = 0.93
+_VMS_PER_PLAN: Final = 500
+
+
+def _with_iops_platform_commitments(rng: np.random.Generator, estate: pl.DataFrame) -> pl.DataFrame:
+    """Volume IOPS (io1, gp3 above its free 3,000), VM platforms and Savings Plan coverage."""
+    n = estate.height
+    kind = estate["kind"].to_numpy()
+    volume = (kind == "volume") & ~estate["gp2"].to_numpy()
+    attached = volume & ~estate["unattached"].to_numpy()
+    io1 = volume & (rng.random(n) < 0.10)
+    _force(io1, attached, 1)
+    fast_gp3 = volume & ~io1 & (rng.random(n) < 0.10)
+    _force(fast_gp3, attached & ~io1, 1)
+    provisioned = np.where(
+        io1,
+        np.round(rng.uniform(20, 160, n)) * 100,
+        np.where(fast_gp3, np.round(rng.uniform(40, 120, n)) * 100, 3000.0),
+    )
+    over = (io1 | fast_gp3) & (rng.random(n) < 0.5)
+    _force(over, io1 & attached, 1)
+    _force(over, fast_gp3 & attached, 1)
+    peak_share = np.where(over, rng.uniform(0.05, 0.3, n), rng.uniform(0.6, 0.9, n))
+    iops_month = np.where(
+        io1, provisioned * 0.065, np.where(fast_gp3, (provisioned - 3000) * 0.005, 0.0)
+    )
+    vms = kind == "vm"
+    windows = vms & (rng.random(n) < 0.10)
+    _force(windows, vms & (np.cumsum(vms) == vms.sum()), 1)  # the last VM, at least
+    vm_ok = (kind == "vm") & ~estate["stopped"].to_numpy() & ~estate["idle"].to_numpy()
+    prod = estate["env"].to_numpy() == "prod"
+    covered = vm_ok & prod & (rng.random(n) < 0.5)
+    _force(covered, vm_ok & prod, 2)
+    plans = max(1, int(covered.sum()) // _VMS_PER_PLAN)
+    plan = np.where(covered, np.cumsum(covered) % plans, -1)
+    return estate.with_columns(
+        pl.Series("volume_type", ["io1" if flag else None for flag in io1], dtype=pl.String),
+        pl.Series(
+            "provisioned_iops", np.where(io1 | fast_gp3 | volume, provisioned, np.nan)
+        ).fill_nan(None),
+        pl.Series("iops_peak", np.where(io1 | fast_gp3, provisioned * peak_share, np.nan)).fill_nan(
+            None
+        ),
+        pl.Series("iops_daily", np.where(iops_month > 0, iops_month / 30, np.nan)).fill_nan(None),
+        pl.Series(
+            "platform",
+            [
+                ("Windows" if win else "Linux/UNIX") if vm else None
+                for vm, win in zip(vms, windows, strict=True)
+            ],
+            dtype=pl.String,
+        ),
+        pl.Series("plan", plan, dtype=pl.Int32),
+    ).with_columns(
+        # io1 storage is dearer than gp3's (its IOPS are billed on rows of their own).
+        pl.when(pl.col("volume_type") == "io1")
+        .then(pl.col("daily_cost") * 0.125 / 0.08)
+        .otherwise(pl.col("daily_cost"))
+        .alias("daily_cost")
+    )
+
+
+def _plan_id(plan: pl.Expr) -> pl.Expr:
+    return pl.format("arn:aws:savingsplans::1000000000:savingsplan/sp-{}", plan.cast(pl.String))
+
+
+def _plans(estate: pl.DataFrame) -> pl.DataFrame:
+    """Each Savings Plan's daily commitment: what its VMs cost under it / its utilization."""
+    return (
+        estate.filter(pl.col("plan") >= 0)
+        .group_by("plan")
+        .agg((pl.col("daily_cost") * SAVINGS_PLAN_RATE).sum().alias("used"))
+        .with_columns(
+            (
+                pl.col("used")
+                / pl.when(pl.col("plan") == 0)
+                .then(_UNDERUSED_PLAN_UTILIZATION)
+                .otherwise(_WELL_USED_PLAN_UTILIZATION)
+            ).alias("commitment"),
+            _plan_id(pl.col("plan")).alias("plan_id"),
+        )
+        .sort("plan")
+    )
+
+
 def _daily_cost() -> pl.Expr:
     kind = pl.col("kind")
     return pl.when(kind == "vm").then(pl.col("units") * 0.024 * 24).when(kind == "database").then(
@@ -329,9 +429,15 @@ def _inventory(estate: pl.DataFrame) -> pl.DataFrame:
         .alias("attached_volume_count"),
         pl.when(kind == "vm").then(pl.col("size_gb")).otherwise(None).alias("attached_volume_gb"),
         pl.when(kind == "volume")
-        .then(pl.when(pl.col("gp2")).then(pl.lit("gp2")).otherwise(pl.lit("gp3")))
+        .then(
+            pl.when(pl.col("gp2"))
+            .then(pl.lit("gp2"))
+            .otherwise(pl.coalesce(pl.col("volume_type"), pl.lit("gp3")))
+        )
         .otherwise(None)
         .alias("volume_type"),
+        pl.when(kind == "volume").then(pl.col("provisioned_iops")).alias("provisioned_iops"),
+        "platform",
         pl.when(kind.is_in(["volume", "snapshot", "bucket", "database"]))
         .then(pl.col("size_gb"))
         .otherwise(None)
@@ -425,6 +531,40 @@ def _utilization(rng: np.random.Generator, estate: pl.DataFrame, days: int) -> p
     )
 
 
+def _iops_utilization(rng: np.random.Generator, estate: pl.DataFrame, days: int) -> pl.DataFrame:
+    """Read and write IOPS of the volumes with provisioned IOPS, several samples a day."""
+    measured = estate.filter(pl.col("iops_peak").is_not_null() & ~pl.col("unattached"))
+    per = _SAMPLE_RATE_PER_DAY
+    steps = min(days, 30) * per
+    m = measured.height
+    if m == 0:
+        return pl.DataFrame(
+            schema={"resource_id": pl.String, "timestamp": pl.Datetime("us", "UTC")}
+        )
+    who = np.repeat(np.arange(m), steps)
+    step = np.tile(np.arange(steps), m)
+    peak = measured["iops_peak"].to_numpy()
+    # The peak is reached once; the rest of the time the volume runs at 30-90% of it.
+    level = np.where(step == steps // 2, 1.0, rng.uniform(0.3, 0.9, who.size)) * peak[who]
+    read = np.round(level * 0.7, 1)
+    start = SAMPLE_END - timedelta(days=steps / per)
+    return pl.DataFrame(
+        {
+            "resource_id": measured["resource_id"].gather(who),
+            "offset": (step * (86400 // per)).astype("int64"),
+            "read_iops": read,
+            "write_iops": np.round(level - read, 1),
+        }
+    ).select(
+        "resource_id",
+        (pl.lit(start) + pl.duration(seconds=pl.col("offset")) + pl.duration(hours=6)).alias(
+            "timestamp"
+        ),
+        "read_iops",
+        "write_iops",
+    )
+
+
 def _billing(
     rng: np.random.Generator,
     estate: pl.DataFrame,
@@ -452,7 +592,14 @@ def _billing(
         pl.col("tags").alias("Tags"),
         "daily_cost",
         pl.when(pl.col("stopped")).then(pl.col("stopped_days")).otherwise(None).alias("stopped"),
+        pl.when(pl.col("kind").is_in(["volume", "snapshot", "bucket"]))
+        .then(pl.lit("GB-Mo"))
+        .otherwise(pl.lit("Hrs"))
+        .alias("PricingUnit"),
+        "iops_daily",
+        pl.when(pl.col("plan") >= 0).then(_plan_id(pl.col("plan"))).alias("plan_id"),
     )
+    plans = _plans(estate)
     n = static.height
     days_per_part = max(1, rows_per_part // max(n, 1))
     total = 0
@@ -473,13 +620,19 @@ def _billing(
         running = pl.col("stopped").is_null() | (days_left > pl.col("stopped"))
         chunk = chunk.filter(running)
         cost = pl.col("daily_cost") * pl.col("jitter")
-        effective = pl.when(pl.col("credit")).then(-cost * 0.5).otherwise(cost).round(6)
+        on_demand = pl.when(pl.col("credit")).then(-cost * 0.5).otherwise(cost).round(6)
+        # Usage a Savings Plan covers is not invoiced (the plan's fee is) and costs the plan's
+        # rate; credits stay as they are.
+        covered = pl.col("plan_id").is_not_null() & ~pl.col("credit")
+        used = pl.when(covered)
         focus = chunk.select(
             pl.lit("1000000000").alias("BillingAccountId"),
             pl.lit("Example Corp").alias("BillingAccountName"),
             pl.lit("USD").alias("BillingCurrency"),
-            effective.alias("BilledCost"),
-            effective.alias("EffectiveCost"),
+            used.then(0.0).otherwise(on_demand).alias("BilledCost"),
+            used.then((cost * SAVINGS_PLAN_RATE).round(6))
+            .otherwise(on_demand)
+            .alias("EffectiveCost"),
             pl.when(pl.col("credit")).then(0.0).otherwise(cost * 1.1).round(6).alias("ListCost"),
             pl.when(pl.col("credit"))
             .then(pl.lit("Credit"))
@@ -498,7 +651,15 @@ def _billing(
             "SubAccountId",
             "SubAccountName",
             "Tags",
+            "PricingUnit",
+            used.then(pl.col("plan_id")).alias("CommitmentDiscountId"),
+            used.then(pl.lit("Used")).alias("CommitmentDiscountStatus"),
+            used.then(pl.lit("Savings Plan")).alias("CommitmentDiscountType"),
+            used.then(pl.lit("Spend")).alias("CommitmentDiscountCategory"),
             pl.lit("synthetic").alias("x_Generator"),
+        )
+        focus = pl.concat(
+            [focus, _iops_rows(chunk, focus), *_plan_rows(focus, plans)], how="vertical"
         )
         focus.write_parquet(
             folder / f"part-{part:04d}.parquet", compression="zstd", statistics=True
@@ -507,6 +668,81 @@ def _billing(
         if progress:
             progress(f"wrote {total:,} billing rows")
     return total
+
+
+def _iops_rows(chunk: pl.DataFrame, focus: pl.DataFrame) -> pl.DataFrame:
+    """A volume's provisioned IOPS, billed per IOPS-month on rows of their own."""
+    iops = pl.col("iops_daily") * pl.col("jitter")
+    rows = (
+        focus.with_columns(chunk["iops_daily"], chunk["jitter"])
+        .filter(pl.col("iops_daily").is_not_null())
+        .with_columns(
+            iops.round(6).alias("BilledCost"),
+            iops.round(6).alias("EffectiveCost"),
+            (iops * 1.1).round(6).alias("ListCost"),
+            pl.lit("Usage").alias("ChargeCategory"),
+            pl.lit("IOPS-Mo").alias("PricingUnit"),
+        )
+    )
+    return rows.drop("iops_daily", "jitter")
+
+
+def _plan_rows(focus: pl.DataFrame, plans: pl.DataFrame) -> list[pl.DataFrame]:
+    """Each plan's daily fee (invoiced, amortized onto usage) and its unused part."""
+    if not plans.height:
+        return []
+    used = (
+        focus.filter(pl.col("CommitmentDiscountId").is_not_null())
+        .group_by("ChargePeriodStart", "ChargePeriodEnd", "CommitmentDiscountId")
+        .agg(pl.col("EffectiveCost").sum().alias("used"))
+    )
+    days = focus.select("ChargePeriodStart", "ChargePeriodEnd").unique()
+    daily = (
+        days.join(plans.select("plan_id", "commitment"), how="cross")
+        .join(
+            used,
+            left_on=["ChargePeriodStart", "ChargePeriodEnd", "plan_id"],
+            right_on=["ChargePeriodStart", "ChargePeriodEnd", "CommitmentDiscountId"],
+            how="left",
+        )
+        .with_columns(pl.col("used").fill_null(0.0))
+        .sort("ChargePeriodStart", "plan_id")
+    )
+    template = focus.head(1).drop("ChargePeriodStart", "ChargePeriodEnd")
+
+    def rows(fee: bool) -> pl.DataFrame:
+        unused = (pl.col("commitment") - pl.col("used")).clip(lower_bound=0.0).round(6)
+        frame = daily.select(
+            "ChargePeriodStart",
+            "ChargePeriodEnd",
+            pl.col("plan_id").alias("ResourceId"),
+            pl.col("plan_id").str.split("/").list.last().alias("ResourceName"),
+            (pl.col("commitment").round(6) if fee else pl.lit(0.0)).alias("BilledCost"),
+            (pl.lit(0.0) if fee else unused).alias("EffectiveCost"),
+            (pl.lit(0.0) if fee else unused).alias("ListCost"),
+            pl.lit("Purchase" if fee else "Usage").alias("ChargeCategory"),
+            pl.lit(None, dtype=pl.String) if fee else pl.lit("Unused"),
+        ).rename({"literal": "CommitmentDiscountStatus"})
+        constant = {
+            "ResourceType": "Savings Plan",
+            "ServiceName": "Savings Plans for AWS Compute usage",
+            "ServiceCategory": "Compute",
+            "RegionId": None,
+            "SubAccountId": "1000000000",
+            "SubAccountName": "finops",
+            "Tags": '{"owner": "finops"}',
+            "PricingUnit": "Hrs",
+            "CommitmentDiscountType": "Savings Plan",
+            "CommitmentDiscountCategory": "Spend",
+        }
+        frame = frame.with_columns(
+            pl.col("ResourceId").alias("CommitmentDiscountId"),
+            *[pl.lit(value, dtype=pl.String).alias(name) for name, value in constant.items()],
+        )
+        shared = template.drop(*[c for c in template.columns if c in frame.columns])
+        return frame.join(shared, how="cross").select(focus.columns).cast(focus.schema)
+
+    return [rows(fee=True), rows(fee=False)]
 
 
 def bundled_sample() -> SampleFiles:

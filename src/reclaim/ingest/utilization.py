@@ -7,8 +7,9 @@ Two shapes are accepted, as CSV, JSON, JSON lines or Parquet:
 - wide: ``resource_id, timestamp, cpu, mem, network_in, …`` (one column per metric).
 
 Metric names are matched without case from a few common spellings (``CPUUtilization``,
-``cpu``, ``memory``, ``NetworkIn``, ``RequestCount``, ``DatabaseConnections``). Network in and
-out at the same timestamp add up to one ``network`` sample, in bytes per second. A sample whose
+``cpu``, ``memory``, ``NetworkIn``, ``RequestCount``, ``DatabaseConnections``, ``iops``,
+``read_iops``). Network in and out at the same timestamp add up to one ``network`` sample, in
+bytes per second; read and write IOPS likewise to one ``iops`` sample. A sample whose
 resource, time or value cannot be read, or whose metric we do not know, is skipped and reported.
 """
 
@@ -61,6 +62,11 @@ METRIC_NAMES: Final[dict[str, str]] = {
     "connections": "connections",
     "database_connections": "connections",
     "databaseconnections": "connections",
+    "iops": "iops",
+    "volume_iops": "iops",
+    "total_iops": "iops",
+    "read_iops": "iops",
+    "write_iops": "iops",
 }
 """Accepted metric spelling (lower case) → the metric it feeds."""
 
@@ -86,6 +92,9 @@ UTILIZATION_COLUMNS: Final = (
     "network_avg",
     "network_p95",
     "network_max",
+    "iops_avg",
+    "iops_p95",
+    "iops_max",
     "requests_sum",
     "connections_avg",
     "connections_max",
@@ -272,7 +281,7 @@ def _read_one(file: InputFile, digest: str) -> tuple[SamplePiece, FileReport, in
         (pl.col("timestamp").is_null(), "timestamp is empty or not a timestamp"),
         (
             pl.col("metric").is_null(),
-            "unknown metric (use cpu, mem, network, requests, connections)",
+            "unknown metric (use cpu, mem, network, iops, requests, connections)",
         ),
         (unreadable(pl.col("_raw_value"), pl.col("value"), value_dtype), "value is not a number"),
         (pl.col("value").is_null(), "value is empty"),
@@ -434,18 +443,19 @@ def _aggregate(
     # per-resource aggregation, twelve times over, cost several times more. Network and the
     # other metrics are aggregated apart (their groups are disjoint) so that the samples are
     # never concatenated into one more copy.
-    # In and out arrive as two samples at one time; their sum is the traffic at that time.
+    # In and out (reads and writes) arrive as two samples at one time; their sum is the
+    # traffic (the I/O rate) at that time.
+    summed = pl.col("metric").is_in(["network", "iops"])
     network = (
-        in_window.filter(pl.col("metric") == "network")
-        .group_by("resource_id", "timestamp")
+        in_window.filter(summed)
+        .group_by("resource_id", "metric", "timestamp")
         .agg(pl.col("value").sum(), pl.len().alias("n"))
-        .group_by("resource_id")
+        .group_by("resource_id", "metric")
         .agg(statistics(pl.col("n").sum()))
-        .with_columns(pl.lit("network", dtype=pl.Categorical).alias("metric"))
         .select(columns)
     )
     others = (
-        in_window.filter(pl.col("metric") != "network")
+        in_window.filter(~summed)
         .group_by("resource_id", "metric")
         .agg(statistics(pl.len()))
         .select(columns)

@@ -51,6 +51,7 @@ ACTION_RANKS: Final[Mapping[str, int]] = {
     # A commitment changes only the price of what is left after every change above, so it is
     # bought last.
     "commit": 1,
+    "utilize": 1,
 }
 """Action ``type`` → class: 4 remove, 3 resize, 2 modernize, 1 commit; other types rank 2."""
 

@@ -28,13 +28,19 @@ from decimal import Decimal
 from typing import Any, Final
 
 import polars as pl
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from reclaim.errors import ConfigError
 from reclaim.recommend.fingerprint import fingerprint_column
 from reclaim.recommend.overlap import supersede_plan
 from reclaim.recommend.realized import load_implemented, record_realized
-from reclaim.recommend.reconcile import MATCH_COLUMNS, Scope, empty_matches, plan_reconcile
+from reclaim.recommend.reconcile import (
+    MATCH_COLUMNS,
+    ReconcilePlan,
+    Scope,
+    empty_matches,
+    plan_reconcile,
+)
 from reclaim.recommend.records import RunRecord
 from reclaim.recommend.savings import realized_savings
 from reclaim.recommend.store import RecommendationStore
@@ -227,17 +233,36 @@ def record_run(
             fix=f"use a run id of 1 to {RUN_ID_LENGTH} characters",
         )
     timings: dict[str, float] = {}
-    with store.run_transaction() as connection:
-        existing = store.find_run(connection, run_id)
-        if existing is not None:
-            return RunResult(existing, already_recorded=True)
+
+    def make_plan(connection: Connection) -> ReconcilePlan:
         clock = time.perf_counter()
         stored = store.load_stored(connection, sorted(scope.rule_ids))
         timings["load"] = time.perf_counter() - clock
         clock = time.perf_counter()
         # One saving per resource, decided once the statuses are known (see overlap).
-        plan = supersede_plan(plan_reconcile(stored, matches, scope=scope, now=now))
+        planned = supersede_plan(plan_reconcile(stored, matches, scope=scope, now=now))
         timings["plan"] = time.perf_counter() - clock
+        return planned
+
+    # Where the backend lets reads wait for no lock (SQLite), the plan is made before the
+    # write transaction. Rows another writer changes meanwhile are caught by their version
+    # when the plan is applied (counted as conflicts), as on PostgreSQL; another recommend run
+    # recorded meanwhile means the plan is made again inside, so runs never interleave.
+    early: ReconcilePlan | None = None
+    runs_before = -1
+    with store.snapshot() as reader:
+        if reader is not None:
+            runs_before, recorded = store.runs_recorded(reader, run_id)
+            if not recorded:
+                early = make_plan(reader)
+    with store.run_transaction() as connection:
+        existing = store.find_run(connection, run_id)
+        if existing is not None:
+            return RunResult(existing, already_recorded=True)
+        if early is not None and store.runs_recorded(connection, run_id)[0] == runs_before:
+            plan = early
+        else:
+            plan = make_plan(connection)
         counts = plan.counts
         total = plan.observed.select(pl.col("monthly_savings").fill_null(0.0).sum()).item() or 0.0
         run = RunRecord(

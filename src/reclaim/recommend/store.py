@@ -121,6 +121,41 @@ class RecommendationStore:
                     connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_RUN_LOCK_KEY)))
                 yield connection
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection | None]:
+        """A connection to read what a run plans from *without* the write lock, or None.
+
+        On SQLite every transaction takes the database's one write lock (BEGIN IMMEDIATE), so
+        loading and planning a million recommendations inside :meth:`run_transaction` kept
+        every other writer (the durable engine's heartbeat among them) out for as long as the
+        planning took. Reads through the driver in autocommit see a committed snapshot and
+        lock nothing. On PostgreSQL reads never block writers; None says "plan inside".
+        """
+        if self.backend is not Backend.SQLITE:
+            yield None
+            return
+        with self.engine.connect() as connection:
+            yield connection
+
+    def runs_recorded(self, connection: Connection, run_id: str) -> tuple[int, bool]:
+        """How many recommend runs are recorded, and whether ``run_id`` is one of them.
+
+        Read through the driver, as :meth:`load_stored` does: SQLAlchemy would begin a
+        transaction, which on SQLite takes the write lock.
+        """
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        placeholder = "?" if self.backend is Backend.SQLITE else "%s"
+        try:
+            cursor.execute(
+                "SELECT count(*), coalesce(sum(CASE WHEN id = "
+                f"{placeholder} THEN 1 ELSE 0 END), 0) FROM recommendation_runs",
+                (run_id,),
+            )
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return (int(row[0]), bool(row[1])) if row else (0, False)
+
     def find_run(self, connection: Connection, run_id: str) -> RunRecord | None:
         row = connection.execute(
             sa.select(recommendation_runs).where(recommendation_runs.c.id == run_id)

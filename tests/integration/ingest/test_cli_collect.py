@@ -42,7 +42,8 @@ def test_generate_collect_twice_list_ledger(
     args += ("-u", str(out / "utilization.csv"))
     first = run_cli("--db", db, "collect", "files", *args)
     assert first.returncode == 0, first.stderr
-    assert "collection 1: 40 resources as of 2026-11-01 00:00 UTC" in first.stdout
+    # 40 resources and the Savings Plan that covers some of them.
+    assert "collection 1: 41 resources as of 2026-11-01 00:00 UTC" in first.stdout
     second = run_cli("--db", db, "collect", "files", *args)
     assert second.returncode == 0, second.stderr
     assert "nothing new: these inputs are collection 1" in second.stdout
@@ -55,7 +56,7 @@ def test_generate_collect_twice_list_ledger(
     facts = tmp_path / "facts.parquet"
     exported = run_cli("--db", db, "collect", "files", *args, "--out", str(facts))
     assert exported.returncode == 0, exported.stderr
-    assert pl.read_parquet(facts).height == 40
+    assert pl.read_parquet(facts).height == 41
 
 
 def test_bad_rows_are_listed_and_missing_column_fails(
@@ -114,7 +115,7 @@ def test_collect_the_bundled_sample(database_url: tuple[str, str | None]) -> Non
     assert run_cli("--db", db, "db", "upgrade").returncode == 0
     first = run_cli("--db", db, "collect", "sample")
     assert first.returncode == 0, first.stderr
-    assert "collection 1: 120 resources" in first.stdout
+    assert "collection 1: 121 resources" in first.stdout  # and a Savings Plan
     second = run_cli("--db", db, "collect", "sample")
     assert "nothing new: these inputs are collection 1" in second.stdout
 

@@ -45,7 +45,7 @@ def test_stored_facts_equal_in_memory_facts(db: Engine, sample: tuple[Path, Path
     stored, report = collect_into(db, [billing], [inventory], [utilization])
     assert stored.new
     assert report is not None
-    assert stored.resources == 60
+    assert stored.resources == 61  # 60 and the sample's Savings Plan
     expected = collect_facts([billing], [inventory], [utilization]).facts
     # Means over parallel groups may differ in the last bit between two reads of the files.
     assert_frame_equal(load_facts(db), expected, check_exact=False)
@@ -84,8 +84,8 @@ def test_changed_input_makes_a_new_collection(
     latest = latest_collection(db)
     assert latest is not None
     assert latest.id == second.id
-    assert load_facts(db).height == 61
-    assert load_facts(db, first.id).height == 60
+    assert load_facts(db).height == 62  # 60, the Savings Plan and extra-1
+    assert load_facts(db, first.id).height == 61
     # The billing file was entered in the ledger once, by the first collection.
     kinds = sorted((f.kind, f.collection_id) for f in imported_files(db))
     assert kinds == [("billing", first.id), ("inventory", first.id), ("inventory", second.id)]
@@ -122,7 +122,7 @@ def test_large_collections_are_chunked(
             sa.select(fact_chunks.c.seq, fact_chunks.c.rows).order_by(fact_chunks.c.seq)
         ).all()
     assert [seq for seq, _ in rows] == list(range(9))
-    assert sum(count for _, count in rows) == 60
+    assert sum(count for _, count in rows) == 61  # 60 and the sample's Savings Plan
     facts = load_facts(db, stored.id)
     expected = collect_facts([billing], [inventory], [utilization]).facts
     assert_frame_equal(facts, expected, check_exact=False)

@@ -130,7 +130,7 @@ def test_recommend_reads_the_newest_stored_collection(tmp_path: Path) -> None:
     engine.dispose()
     result = reclaim(db, "recommend", "--run-id", "w1")
     assert result.returncode == 0, result.stderr
-    assert "resources        150" in result.stdout
+    assert "resources        151" in result.stdout  # 150 and the sample's Savings Plan
     listed = reclaim(db, "recommendations", "list", "--json", "--limit", "1")
     [record] = [json.loads(line) for line in listed.stdout.splitlines()]
     shown = reclaim(db, "recommendations", "show", str(record["id"]))

@@ -223,3 +223,83 @@ def test_a_dismissed_action_leaves_the_saving_to_the_next_one(engine: Engine) ->
     assert "superseded_by" not in again.params
     _count, total = store.count_by_status()[Status.OPEN]
     assert total == Decimal("6.00")
+
+
+UNATTACHED_IO1: dict[str, Any] = {
+    # io1, 500 GiB, 10,000 IOPS peaking at 2,000 and detached for 40 days: 62.5 of storage
+    # and 650 of IOPS a month.
+    "resource_id": "vol-io1",
+    "kind": "volume",
+    "provider": "aws",
+    "volume_type": "io1",
+    "size_gb": 500.0,
+    "attached": False,
+    "days_since_attached": 40.0,
+    "provisioned_iops": 10000.0,
+    "iops_max": 2000.0,
+    "metric_days": 14.0,
+    "cost_30d": 712.5,
+    "cost_7d": 166.25,
+    "iops_cost_30d": 650.0,
+    "owner": "data",
+    "tag_count": 1,
+}
+
+
+def test_deleting_a_volume_supersedes_lowering_its_iops(engine: Engine) -> None:
+    upgrade(engine)
+    pack = load_pack()
+    store = RecommendationStore(engine)
+    recommend(engine, facts(DATA_END, UNATTACHED_IO1), pack, run_id="w1", now=DATA_END)
+    found = {rec.rule_id: rec for rec in store.find(limit=None)}
+    assert set(found) == {"unattached-volume", "overprovisioned-iops"}
+    assert found["unattached-volume"].monthly_savings == Decimal("712.5000")
+    # Alone, cutting 10,000 IOPS to 2,400 would save 650 - 156 = 494 of the 650.
+    lowered = found["overprovisioned-iops"]
+    assert lowered.monthly_savings == 0
+    assert lowered.savings_method == "superseded by unattached-volume"
+    assert lowered.params["savings_alone"] == 494.0
+    _count, total = store.count_by_status()[Status.OPEN]
+    assert total == Decimal("712.50")
+
+
+def test_an_underused_commitment_realizes_the_unused_cost_it_stops_wasting(
+    engine: Engine,
+) -> None:
+    upgrade(engine)
+    pack = load_pack()
+    store = RecommendationStore(engine)
+    plan = {
+        "resource_id": "arn:aws:savingsplans::111:savingsplan/sp1",
+        "kind": "commitment",
+        "commitment_type": "Savings Plan",
+        "commitment_used_30d": 90.0,
+        "commitment_unused_30d": 60.0,
+        # The unused part is the plan's own EffectiveCost: 60 over 30 days, 14 the last week.
+        "cost_30d": 60.0,
+        "cost_7d": 14.0,
+        "owner": "finops",
+        "tag_count": 1,
+    }
+    recommend(engine, facts(DATA_END, plan), pack, run_id="w1", now=DATA_END)
+    [rec] = store.find(limit=None)
+    assert rec.rule_id == "underused-commitment"
+    assert rec.monthly_savings == Decimal("60.0000")
+    assert rec.owner == "finops"
+    assert rec.params["utilization"] == 0.6
+    finish(store, rec.id, DATA_END)
+    # Usage moved under the plan: 90% used now, so the rule no longer fires and the work is
+    # done. A week later the plan's unused cost is 1.75 a week: 7.5 a month, 52.5 saved.
+    moved = {**plan, "commitment_used_30d": 135.0, "commitment_unused_30d": 15.0}
+    week2 = DATA_END + timedelta(days=7)
+    recommend(engine, facts(week2, moved | {"cost_30d": 15.0}), pack, run_id="w2", now=week2)
+    done = store.get(rec.id)
+    assert done is not None
+    assert done.status is Status.IMPLEMENTED
+    week3 = DATA_END + timedelta(days=14)
+    moved |= {"cost_30d": 9.0, "cost_7d": 1.75}
+    recommend(engine, facts(week3, moved), pack, run_id="w3", now=week3)
+    after = store.get(rec.id)
+    assert after is not None
+    assert after.realized_monthly_savings == Decimal("52.5")
+    assert after.realized_method == "7-day run rate after"

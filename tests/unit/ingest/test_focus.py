@@ -28,7 +28,12 @@ def test_published_focus_sample_loads(shared_data: Path) -> None:
     assert report.bad_rows == 0
     assert report.as_of == datetime(2024, 10, 1, tzinfo=UTC)
     facts = collection.facts
-    assert facts.height == 842
+    # 842 billed resources and the 2 Savings Plans that four usage rows name in
+    # CommitmentDiscountId (status Used): a commitment is a resource of its own.
+    assert facts.height == 844
+    commitments = facts.filter(pl.col("kind") == "commitment")
+    assert commitments["commitment_type"].to_list() == ["Savings Plan", "Savings Plan"]
+    assert commitments["commitment_category"].to_list() == ["spend", "spend"]
     assert set(facts["provider"].unique()) == {"aws", "microsoft", "oracle"}
     # Mixed-case enumerations come out canonical; ids and tags survive.
     assert "Networking" in set(facts["service_category"].drop_nulls())
@@ -43,7 +48,9 @@ def test_excerpt_loads_and_adds_up(excerpt: Path) -> None:
     )
     attributed = raw.filter(pl.col("ResourceId").is_not_null())
     assert collection.report.bad_rows == 0
-    assert collection.facts.height == attributed["ResourceId"].n_unique()
+    commitments = raw["CommitmentDiscountId"].drop_nulls().unique()
+    assert commitments.len() == 1  # a Savings Plan named by usage rows it covered
+    assert collection.facts.height == attributed["ResourceId"].n_unique() + commitments.len()
     # Every row of the excerpt lies within 30 days of its end, so nothing is left out.
     assert collection.facts["cost_30d"].sum() == pytest.approx(attributed["EffectiveCost"].sum())
     unattributed = raw.filter(pl.col("ResourceId").is_null())["EffectiveCost"].sum()

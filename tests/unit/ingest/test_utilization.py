@@ -71,7 +71,7 @@ def test_bad_samples_are_reported(tmp_path: Path) -> None:
     assert reasons == {
         2: "value is not a number",
         3: "timestamp is empty or not a timestamp",
-        4: "unknown metric (use cpu, mem, network, requests, connections)",
+        4: "unknown metric (use cpu, mem, network, iops, requests, connections)",
         5: "resource_id is empty",
         6: "value is empty",
     }

@@ -1,0 +1,110 @@
+"""On SQLite a recommend run plans before it takes the database's one write lock.
+
+Every SQLite transaction of reclaim takes the write lock up front (BEGIN IMMEDIATE). A run
+that loaded and planned a million recommendations inside its transaction kept every other
+writer out for that long, the durable engine's heartbeat among them (issue 14: LeaseLost,
+"database is locked"). The plan is now made from a lock-free read; what the tests hold it to:
+another writer gets through while the run plans, and a recommend run recorded meanwhile makes
+the plan be made again, so runs still never interleave.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from reclaim.database import create_engine
+from reclaim.ingest import conform_facts
+from reclaim.recommend import RecommendationStore, load_pack, recommend
+from reclaim.recommend import recommender as recommender_module
+from reclaim.store import upgrade
+
+DATA_END = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def idle_vms(count: int) -> pl.DataFrame:
+    rows: list[dict[str, Any]] = [
+        {
+            "resource_id": f"i-{n}",
+            "kind": "vm",
+            "state": "running",
+            "account_id": "111",
+            "cost_30d": 100.0,
+            "in_bill": True,
+            "owner": "web",
+            "tag_count": 1,
+            "metric_days": 14.0,
+            "cpu_max": 1.0,
+            "network_avg": 1.0,
+            "first_seen": DATA_END - timedelta(days=60),
+            "last_seen": DATA_END,
+            "as_of": DATA_END,
+        }
+        for n in range(count)
+    ]
+    return conform_facts(pl.DataFrame(rows)).collect()
+
+
+def try_to_write(path: Path) -> str:
+    """What another writer gets: 'wrote', or SQLite's error after a short wait."""
+    other = sqlite3.connect(path, timeout=0.5, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("ROLLBACK")
+        return "wrote"
+    except sqlite3.OperationalError as exc:
+        return str(exc)
+    finally:
+        other.close()
+
+
+def test_another_writer_gets_through_while_a_run_plans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "reclaim.db"
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    seen: list[str] = []
+    plan = recommender_module.plan_reconcile
+
+    def planning(*args: Any, **kwargs: Any) -> Any:
+        seen.append(try_to_write(path))
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(recommender_module, "plan_reconcile", planning)
+    result = recommend(engine, idle_vms(3), load_pack(), run_id="w1", now=DATA_END)
+    assert seen == ["wrote"]
+    assert result.run.new == 3
+    engine.dispose()
+
+
+def test_a_run_recorded_while_another_plans_makes_it_plan_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'reclaim.db'}")
+    upgrade(engine)
+    pack = load_pack()
+    facts = idle_vms(3)
+    plan = recommender_module.plan_reconcile
+    calls: list[int] = []
+
+    def planning(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            # Another recommend run over the same facts starts and finishes now.
+            recommend(engine, facts, pack, run_id="other", now=DATA_END)
+        return plan(*args, **kwargs)
+
+    monkeypatch.setattr(recommender_module, "plan_reconcile", planning)
+    result = recommend(engine, facts, pack, run_id="w1", now=DATA_END)
+    # Planned three times: the first plan, the other run's, and this run's again in the lock.
+    assert len(calls) == 3
+    # Planned on what the other run stored: seen again, nothing new, no row lost to conflicts.
+    assert (result.run.new, result.run.seen_again, result.run.conflicts) == (0, 3, 0)
+    assert len(RecommendationStore(engine).find(limit=None)) == 3
+    engine.dispose()
