@@ -16,7 +16,6 @@ __all__ = [
 
 import datetime
 import importlib
-import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -407,10 +406,18 @@ def rule_error(rule: Rule, exc: EvaluationError) -> EvaluationError:
     return EvaluationError(f"rule {rule.id!r}: {exc.message}", location=rule.location, fix=exc.fix)
 
 
+_engine_module: Any = None
+
+
 def _engine() -> Any:
     """:mod:`reclaim.rules.engine`, which imports this module: imported on first use, then
-    read from ``sys.modules`` (an import statement per ``evaluate`` call cost a microsecond)."""
-    engine = sys.modules.get("reclaim.rules.engine")
-    if engine is None:
-        engine = importlib.import_module("reclaim.rules.engine")
-    return engine
+    kept here (an import statement per ``evaluate`` call cost a microsecond).
+
+    Not read from ``sys.modules``: a module appears there as soon as its import *starts*, so a
+    second thread evaluating for the first time would get it half-initialized.
+    ``import_module`` waits for an import another thread has under way.
+    """
+    global _engine_module
+    if _engine_module is None:
+        _engine_module = importlib.import_module("reclaim.rules.engine")
+    return _engine_module
