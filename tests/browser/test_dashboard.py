@@ -16,8 +16,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
+from tests.browser.conftest import Site, shoot
 
-from conftest import Site, shoot
 from reclaim.store.tables.recommend import recommendations
 
 rec = recommendations.c
