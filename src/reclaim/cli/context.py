@@ -21,14 +21,22 @@ err_console = Console(stderr=True)
 class CliState:
     db_option: str | None = None
     debug: bool = False
+    config_database: str | None = None
+    """The database a loaded reclaim.yaml names: used when neither --db nor
+    $RECLAIM_DATABASE_URL is given."""
     _engine: Engine | None = field(default=None, repr=False)
 
     @property
     def database_url(self) -> str:
         # Imported here: only commands that use the database load SQLAlchemy.
+        import os
+
         from reclaim.store import resolve_database_url
 
-        return resolve_database_url(self.db_option)
+        explicit = self.db_option
+        if not explicit and not os.environ.get("RECLAIM_DATABASE_URL", "").strip():
+            explicit = self.config_database
+        return resolve_database_url(explicit)
 
     def engine(self) -> Engine:
         if self._engine is None:
