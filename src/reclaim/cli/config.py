@@ -23,7 +23,7 @@ from reclaim.config import (
 )
 from reclaim.errors import ConfigError, ReclaimError
 
-app = typer.Typer(help="Check and show the configuration file.", no_args_is_help=True)
+app = typer.Typer(help="Check reclaim.yaml and reach what it names.", no_args_is_help=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -52,7 +52,10 @@ def init_command(
     ),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
-    """Write a commented starter reclaim.yaml (the bundled sample, SQLite, no Jira yet)."""
+    """Write a commented starter reclaim.yaml.
+
+    It runs the bundled sample on a SQLite file, without Jira until you add it.
+    """
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists", fix="pass --force to overwrite it")
     text = starter_config()

@@ -90,7 +90,7 @@ def demo(
         typer.Option("--keep", help="Keep the last demo database instead of starting fresh."),
     ] = False,
 ) -> None:
-    """Three weeks of the whole loop on the bundled sample, with a Jira simulator in-process."""
+    """Three weeks of the whole loop on the bundled sample, with a Jira simulator."""
     cli_state = state(ctx)
     folder = _demo_folder()
     folder.mkdir(parents=True, exist_ok=True)

@@ -108,9 +108,11 @@ def run_command(
         ),
     ] = None,
 ) -> None:
-    """Run the weekly loop as one durable workflow: collect, sync back, evaluate, ticket,
-    report. Reads reclaim.yaml (--config, $RECLAIM_CONFIG, ./reclaim.yaml) when there is one;
-    files given here replace its sources."""
+    """Run the weekly loop (collect, evaluate, ticket, sync back, report) durably.
+
+    Reads reclaim.yaml (--config, $RECLAIM_CONFIG, ./reclaim.yaml) when there is one; files
+    given here replace its sources. Without a jira section no tickets are made.
+    """
     cli_state = state(ctx)
     loaded = load_cli_config(cli_state, config)
     engine = cli_state.engine()
