@@ -301,12 +301,19 @@ def parse_config(
     try:
         config = ReclaimConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigFileError(
-            [_problem(error, document) for error in exc.errors(include_url=False)]
-        ) from None
+        found = [_problem(error, document) for error in exc.errors(include_url=False)]
+        found.sort(key=_line_order)
+        raise ConfigFileError(found) from None
     if base is not None:
         config = _rebase(config, base)
     return config.model_copy(update={"path": path})
+
+
+def _line_order(problem: ConfigError) -> tuple[int, int]:
+    location = problem.location
+    if location is None:
+        return (0, 0)
+    return (location.line or 0, location.column or 0)
 
 
 def _problem(error: Any, document: Any) -> ConfigError:

@@ -234,7 +234,7 @@ def print_weekly_run(result: WeeklyRun, *, top: int = 10) -> None:
 
 def print_loop_totals(result: WeeklyRun) -> None:
     loop = result.report.loop
-    table = Table(title="The loop, all weeks so far (monthly savings)", title_justify="left")
+    table = Table(title="The loop so far (monthly savings)", title_justify="left")
     table.add_column("found", justify="right")
     table.add_column("ticketed", justify="right")
     table.add_column("done", justify="right")
