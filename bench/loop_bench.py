@@ -151,7 +151,7 @@ def run_child(mode: str, *args: str) -> dict[str, Any]:
     env = {**os.environ, TOKEN_ENV: "bench"}
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
         text=True,
         env=env,
         check=True,

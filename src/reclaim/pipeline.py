@@ -325,13 +325,14 @@ def select(ctx: StepContext, evaluate: RecommendSummary) -> list[TicketItem]:
                 sa.select(tickets.c.fingerprint).where(tickets.c.state == "created")
             ).scalars()
         )
+    # Open with a created ticket happens only after a crash between recording the key and
+    # marking the recommendation, so a limit plus that many is always enough rows.
+    limit = None if spec.ticket_limit is None else spec.ticket_limit + len(ticketed)
     records = [
         record
-        for record in RecommendationStore(engine).find(statuses=[Status.OPEN], limit=None)
+        for record in RecommendationStore(engine).find(statuses=[Status.OPEN], limit=limit)
         if record.fingerprint not in ticketed
-    ]
-    if spec.ticket_limit is not None:
-        records = records[: spec.ticket_limit]
+    ][: spec.ticket_limit]
     return plan_items(records, router, templates)
 
 
@@ -453,7 +454,7 @@ def run_weekly(engine: Engine, spec: WeeklyInput, *, distribute_items: bool = Fa
     With ``distribute_items`` (PostgreSQL) the ticket items are queued so that running
     ``reclaim worker`` processes share them.
     """
-    durable = DurableEngine(engine, workflows=[WEEKLY], distribute_items=distribute_items)
+    durable = _durable(engine, distribute_items)
     run_id = durable.start(WEEKLY, spec.model_dump(mode="json"))
     durable.run(run_id)
     return weekly_summary(durable, run_id)
@@ -461,9 +462,27 @@ def run_weekly(engine: Engine, spec: WeeklyInput, *, distribute_items: bool = Fa
 
 def resume_weekly(engine: Engine, run_id: str, *, distribute_items: bool = False) -> WeeklyRun:
     """Continue a weekly run that stopped, from its first unfinished step."""
-    durable = DurableEngine(engine, workflows=[WEEKLY], distribute_items=distribute_items)
+    durable = _durable(engine, distribute_items)
     durable.resume(run_id)
     return weekly_summary(durable, run_id)
+
+
+def _durable(engine: Engine, distribute_items: bool) -> DurableEngine:
+    # On SQLite one process drives the run, and a crashed owner is recognised by its dead pid
+    # at once; a short lease there only hurts: a step's long write transaction (evaluate
+    # records 100,000 recommendations in one) keeps the heartbeat's commit waiting, and on a
+    # loaded machine past the lease the run stops with LeaseLost.
+    if engine.dialect.name == "sqlite":
+        return DurableEngine(
+            engine,
+            workflows=[WEEKLY],
+            distribute_items=distribute_items,
+            lease_seconds=_SQLITE_LEASE,
+        )
+    return DurableEngine(engine, workflows=[WEEKLY], distribute_items=distribute_items)
+
+
+_SQLITE_LEASE = 600.0
 
 
 def weekly_runs(engine: Engine, limit: int = 20) -> list[RunRecord]:
