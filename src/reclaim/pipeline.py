@@ -236,6 +236,7 @@ _TRANSIENT = RetryPolicy(attempts=3, backoff_base=1.0, retry_on=(sa.exc.Operatio
 def collect(ctx: StepContext) -> CollectSummary:
     """Read billing, inventory and utilization into a stored facts collection."""
     spec = WeeklyInput.model_validate(ctx.input)
+    _progress("collect", 0, None)
     billing, inventory, utilization = spec.billing, spec.inventory, spec.utilization
     if spec.sample:
         sample = bundled_sample()
@@ -333,7 +334,9 @@ def select(ctx: StepContext, evaluate: RecommendSummary) -> list[TicketItem]:
         for record in RecommendationStore(engine).find(statuses=[Status.OPEN], limit=limit)
         if record.fingerprint not in ticketed
     ][: spec.ticket_limit]
-    return plan_items(records, router, templates)
+    items = plan_items(records, router, templates)
+    _progress("distribute", 0, len(items))
+    return items
 
 
 def _item_key(item: object) -> str:

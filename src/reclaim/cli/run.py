@@ -40,6 +40,7 @@ FilesOption = Annotated[
 ]
 
 _STEP_TITLES = {
+    "collect": "collect bills, inventory, metrics",
     "sync_back": "sync back from Jira",
     "evaluate": "evaluate savings rules",
     "distribute": "create tickets",
@@ -166,8 +167,13 @@ def loop_progress() -> Iterator[None]:
     def observe(step: str, advanced: int, total: int | None) -> None:
         task = tasks.get(step)
         if task is None:
+            # A new step means the earlier ones ended: the driver runs them one by one.
+            for earlier in tasks.values():
+                progress.update(earlier, visible=False)
             task = progress.add_task(_STEP_TITLES.get(step, step), total=total, rate="")
             tasks[step] = task
+        elif total is not None:
+            progress.update(task, total=total)
         progress.update(task, advance=advanced)
         speed = progress.tasks[task].speed
         if speed:
