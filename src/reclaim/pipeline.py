@@ -1,11 +1,27 @@
-"""The weekly loop as one durable workflow: collect → recommend → report.
+"""The weekly loop as one durable workflow.
 
-Each box of the loop is a step of ``WEEKLY``, checkpointed by the durable engine in the same
-database as the recommendations, so a run that crashed resumes at the first unfinished step and
-never collects or records the same week twice. The steps are thin: the work lives in
-``reclaim.ingest`` and ``reclaim.recommend``; this module only wires them and keeps the
-figures a person wants to see. Distribution to Jira and the sync back join the loop as further
-steps when they exist.
+::
+
+    collect ─► sync_back ─► evaluate ─► select ─► distribute ─► report
+    (files)    (Jira →      (rules,     (route,   (map step:    (found, ticketed,
+               statuses)    reconcile)  render)   one item per  done, realized)
+                                                  ticket)
+
+Each box is a step of ``WEEKLY``, checkpointed by the durable engine in the same database as
+the recommendations, so a run that crashed resumes at the first unfinished step, never collects
+or records the same week twice, and never creates a ticket twice: ``distribute`` is a map step
+keyed by fingerprint, each item finished by the exactly-once protocol of
+:class:`reclaim.sync.Distributor`. On PostgreSQL with ``distribute_items`` the items are queued
+so that every ``reclaim worker`` helps, and a dead worker's items go to another.
+
+The sync back runs *before* evaluate, not after distribute as the design's picture draws it:
+whether a recommendation whose resource is gone is ``implemented`` (its ticket was done) or
+merely ``resolved``, and whether one still there is ``reopened`` (its ticket was done but the
+waste came back), depends on the ticket states, so they must be read before the run reconciles.
+
+The steps are thin: the work lives in ``reclaim.ingest``, ``reclaim.recommend`` and
+``reclaim.sync``; this module only wires them and keeps the figures a person wants to see.
+Without a Jira connection in the input the ticket steps do nothing and say so.
 """
 
 from __future__ import annotations
@@ -13,27 +29,62 @@ from __future__ import annotations
 __all__ = [
     "WEEKLY",
     "CollectSummary",
+    "DistributeSummary",
+    "LoopTotals",
     "RecommendSummary",
     "RuleTotal",
+    "SyncSummary",
     "WeeklyInput",
     "WeeklyReport",
     "WeeklyRun",
+    "add_progress_observer",
+    "client_factory",
+    "loop_totals",
     "resume_weekly",
     "run_weekly",
+    "shared_client",
     "weekly_runs",
+    "weekly_summary",
 ]
 
+import contextlib
+import json
+import threading
+from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
-from reclaim.durable import DurableEngine, RetryPolicy, RunRecord, StepContext, Workflow
+from reclaim.config import JiraConfig
+from reclaim.durable import (
+    DurableEngine,
+    RetryPolicy,
+    RunRecord,
+    StepContext,
+    StepStatus,
+    Workflow,
+)
 from reclaim.errors import ExecutionError
 from reclaim.ingest import bundled_sample, collect_into, load_facts
-from reclaim.recommend import load_pack, recommend
+from reclaim.recommend import (
+    Event,
+    LifecycleError,
+    RecommendationStore,
+    Status,
+    load_pack,
+    realized_by_owner_and_month,
+    recommend,
+)
 from reclaim.store.tables.recommend import recommendations
+from reclaim.store.tables.sync import recommendation_tickets, tickets
+from reclaim.sync import Distributor, Poller, StatusMapping, TicketItem, TicketLedger, plan_items
+from reclaim.sync.distribution import plan_of
+from reclaim.tickets import JiraClient, JiraRequestError, connect
+from reclaim.tickets.routing import load_routing
+from reclaim.tickets.templates import load_templates
 
 
 class WeeklyInput(BaseModel):
@@ -46,6 +97,20 @@ class WeeklyInput(BaseModel):
     """A savings rule file; ``None`` is the built-in pack."""
     sample: bool = False
     """Read the small sample bundled with reclaim instead of files."""
+    jira: JiraConfig | None = None
+    """Where tickets go. Holds the *name* of the token's variable or file, never the token:
+    the input is stored with the run. ``None``: find and track savings, no tickets."""
+    routing: str | None = None
+    templates: str | None = None
+    default_project: str | None = None
+    snooze_days: int = 90
+    wont_do_resolutions: list[str] = Field(
+        default_factory=lambda: ["Won't Do", "Won't Fix", "Declined", "Duplicate"]
+    )
+    ticket_limit: int | None = None
+    """At most this many new tickets in one run (``None``: every open recommendation)."""
+    poll_lag_seconds: float = 30.0
+    """The sync back reads changes older than this, so Jira's lagging index cannot hide one."""
 
 
 class CollectSummary(BaseModel):
@@ -69,17 +134,85 @@ class RuleTotal(BaseModel):
     monthly_savings: Decimal
 
 
+class SyncSummary(BaseModel):
+    enabled: bool
+    issues_read: int = 0
+    changed: int = 0
+    events: dict[str, int] = Field(default_factory=dict)
+
+
+class DistributeSummary(BaseModel):
+    enabled: bool
+    planned: int = 0
+    created: int = 0
+
+
+class LoopTotals(BaseModel):
+    """The story of the money: found → ticketed → done → realized (monthly figures)."""
+
+    found: int = 0
+    found_monthly: Decimal = Decimal("0.00")
+    ticketed: int = 0
+    ticketed_monthly: Decimal = Decimal("0.00")
+    done: int = 0
+    done_monthly: Decimal = Decimal("0.00")
+    realized: int = 0
+    realized_monthly: Decimal = Decimal("0.00")
+
+
 class WeeklyReport(BaseModel):
     by_status: dict[str, int]
     open_monthly_savings: Decimal
     by_rule: list[RuleTotal]
+    loop: LoopTotals = Field(default_factory=LoopTotals)
 
 
 class WeeklyRun(BaseModel):
     run_id: str
     collect: CollectSummary
+    sync: SyncSummary
     recommend: RecommendSummary
+    distribute: DistributeSummary
     report: WeeklyReport
+
+
+Observer = Callable[[str, int, int | None], None]
+_observers: list[Observer] = []
+
+
+def add_progress_observer(observer: Observer) -> Callable[[], None]:
+    """Call ``observer(step, advanced, total)`` as the steps of this process make progress.
+
+    ``total`` is known when a step starts (``advanced`` 0) and ``None`` after; the command
+    line draws its progress bars from this. Returns a function that removes the observer.
+    """
+    _observers.append(observer)
+    return lambda: _observers.remove(observer)
+
+
+def _progress(step: str, advanced: int, total: int | None = None) -> None:
+    for observer in list(_observers):
+        observer(step, advanced, total)
+
+
+_clients: dict[tuple[JiraConfig, str], JiraClient] = {}
+_clients_lock = threading.Lock()
+
+
+def shared_client(jira: JiraConfig) -> JiraClient:
+    """One client per process and site: the map step's concurrent items share its pacer."""
+    credentials = jira.credentials()
+    key = (jira, credentials.authorization())
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = connect(credentials, requests_per_second=jira.requests_per_second)
+            _clients[key] = client
+        return client
+
+
+# The Jira client a run uses; tests and embedding applications may replace the factory.
+client_factory: Callable[[JiraConfig], JiraClient] = shared_client
 
 
 def _database(ctx: StepContext) -> Engine:
@@ -93,7 +226,7 @@ def _database(ctx: StepContext) -> Engine:
     return ctx.database
 
 
-WEEKLY = Workflow("reclaim.weekly", version="1", input_type=WeeklyInput, result="report")
+WEEKLY = Workflow("reclaim.weekly", version="2", input_type=WeeklyInput, result="report")
 
 # A database that is briefly unreachable should not fail a week's run; bad input should, at once.
 _TRANSIENT = RetryPolicy(attempts=3, backoff_base=1.0, retry_on=(sa.exc.OperationalError,))
@@ -103,6 +236,7 @@ _TRANSIENT = RetryPolicy(attempts=3, backoff_base=1.0, retry_on=(sa.exc.Operatio
 def collect(ctx: StepContext) -> CollectSummary:
     """Read billing, inventory and utilization into a stored facts collection."""
     spec = WeeklyInput.model_validate(ctx.input)
+    _progress("collect", 0, None)
     billing, inventory, utilization = spec.billing, spec.inventory, spec.utilization
     if spec.sample:
         sample = bundled_sample()
@@ -126,11 +260,42 @@ def collect(ctx: StepContext) -> CollectSummary:
     )
 
 
+def _mapping(spec: WeeklyInput) -> StatusMapping:
+    return StatusMapping(
+        wont_do=frozenset(spec.wont_do_resolutions), snooze=timedelta(days=spec.snooze_days)
+    )
+
+
 @WEEKLY.step(depends_on=("collect",), retry=_TRANSIENT)
-def evaluate(ctx: StepContext, collect: CollectSummary) -> RecommendSummary:
+def sync_back(ctx: StepContext, collect: CollectSummary) -> SyncSummary:
+    """Read what the teams did to their tickets since the last poll into the recommendations.
+
+    Safe to run again after a crash: the cursor advances with each applied page, and a ticket
+    version already applied is recognised and skipped.
+    """
+    spec = WeeklyInput.model_validate(ctx.input)
+    if spec.jira is None:
+        return SyncSummary(enabled=False)
+    _progress("sync_back", 0, None)
+    poller = Poller(
+        client_factory(spec.jira),
+        _database(ctx),
+        lag_ms=int(spec.poll_lag_seconds * 1000),
+        mapping=_mapping(spec),
+    )
+    result = poller.poll()
+    _progress("sync_back", result.seen, None)
+    return SyncSummary(
+        enabled=True, issues_read=result.seen, changed=result.applied, events=result.events
+    )
+
+
+@WEEKLY.step(depends_on=("collect", "sync_back"), retry=_TRANSIENT)
+def evaluate(ctx: StepContext, collect: CollectSummary, sync_back: SyncSummary) -> RecommendSummary:
     """Run the savings rules over the facts and reconcile the matches with stored ones."""
     spec = WeeklyInput.model_validate(ctx.input)
     engine = _database(ctx)
+    _progress("evaluate", 0, None)
     facts = load_facts(engine, collect.collection_id)
     # Keyed on the step's idempotency key: if this step is re-run after a crash that followed
     # the commit, recommend() finds its own run already recorded and changes nothing.
@@ -145,11 +310,80 @@ def evaluate(ctx: StepContext, collect: CollectSummary) -> RecommendSummary:
     )
 
 
-@WEEKLY.step(depends_on=("evaluate",))
-def report(ctx: StepContext, evaluate: RecommendSummary) -> WeeklyReport:
-    """Totals a person reads: recommendations per status, open savings per rule."""
+@WEEKLY.step(depends_on=("evaluate",), retry=_TRANSIENT)
+def select(ctx: StepContext, evaluate: RecommendSummary) -> list[TicketItem]:
+    """Route and render every open recommendation without a ticket (checkpointed, so a
+    resumed run distributes exactly these items)."""
+    spec = WeeklyInput.model_validate(ctx.input)
+    if spec.jira is None:
+        return []
+    router = load_routing(spec.routing, default_project=spec.default_project)
+    templates = load_templates(spec.templates)
+    engine = _database(ctx)
+    with engine.connect() as connection:
+        ticketed = set(
+            connection.execute(
+                sa.select(tickets.c.fingerprint).where(tickets.c.state == "created")
+            ).scalars()
+        )
+    # Open with a created ticket happens only after a crash between recording the key and
+    # marking the recommendation, so a limit plus that many is always enough rows.
+    limit = None if spec.ticket_limit is None else spec.ticket_limit + len(ticketed)
+    records = [
+        record
+        for record in RecommendationStore(engine).find(statuses=[Status.OPEN], limit=limit)
+        if record.fingerprint not in ticketed
+    ][: spec.ticket_limit]
+    items = plan_items(records, router, templates)
+    _progress("distribute", 0, len(items))
+    return items
+
+
+def _item_key(item: object) -> str:
+    # The engine keys the checkpointed list (plain dicts) as well as the typed items.
+    if isinstance(item, TicketItem):
+        return item.fingerprint
+    if isinstance(item, dict):
+        return str(item["fingerprint"])
+    raise TypeError(f"not a ticket item: {item!r}")
+
+
+@WEEKLY.map_step(
+    over="select",
+    key=_item_key,
+    concurrency=4,
+    retry=RetryPolicy(
+        attempts=5, backoff_base=1.0, backoff_max=30.0, permanent=(JiraRequestError,)
+    ),
+)
+def distribute(ctx: StepContext, item: TicketItem) -> str:
+    """One ticket, exactly once: intent, create with the fingerprint label, record the key."""
+    spec = WeeklyInput.model_validate(ctx.input)
+    if spec.jira is None:  # pragma: no cover - select plans no item without Jira
+        raise ExecutionError("a ticket item without a Jira connection in the run's input")
+    engine = _database(ctx)
+    key = Distributor(
+        client_factory(spec.jira), TicketLedger(engine), grace=spec.jira.grace_seconds
+    ).distribute(plan_of(item))
+    # Already ticketed means an earlier attempt crashed after applying the event.
+    with contextlib.suppress(LifecycleError):
+        RecommendationStore(engine).apply_event(item.recommendation_id, Event.TICKET_CREATED)
+    _progress("distribute", 1)
+    return key
+
+
+# Write-back (comment and reopen the ticket of a recommendation that came back, comment and
+# close the ticket of one resolved by itself, comment the realized savings) is the next step
+# of the loop, between distribute and report; it joins when reclaim.sync provides it.
+
+
+@WEEKLY.step(depends_on=("distribute",), retry=_TRANSIENT)
+def report(ctx: StepContext, distribute: dict[str, str]) -> WeeklyReport:
+    """Totals a person reads: recommendations per status, open savings per rule, and the loop
+    from found to realized."""
     rec = recommendations.c
-    with _database(ctx).connect() as connection:
+    engine = _database(ctx)
+    with engine.connect() as connection:
         by_status = {
             status: int(count)
             for status, count in connection.execute(
@@ -173,6 +407,43 @@ def report(ctx: StepContext, evaluate: RecommendSummary) -> WeeklyReport:
         by_status=by_status,
         open_monthly_savings=sum((rule.monthly_savings for rule in by_rule), Decimal("0.00")),
         by_rule=by_rule,
+        loop=loop_totals(engine),
+    )
+
+
+def loop_totals(engine: Engine) -> LoopTotals:
+    """Found (every recommendation), ticketed (has a ticket), done (its ticket was closed as
+    done), realized (implemented, with savings measured on a later bill)."""
+    rec = recommendations.c
+    link = recommendation_tickets.c
+    money = sa.func.coalesce(sa.func.sum(rec.monthly_savings), 0)
+    with engine.connect() as connection:
+        found, found_monthly = connection.execute(sa.select(sa.func.count(), money)).one()
+        with_ticket = sa.select(link.recommendation_id).join(
+            tickets, tickets.c.id == link.ticket_id
+        )
+        ticketed, ticketed_monthly = connection.execute(
+            sa.select(sa.func.count(), money).where(rec.id.in_(with_ticket))
+        ).one()
+        done_tickets = with_ticket.where(tickets.c.status_category == "done")
+        done, done_monthly = connection.execute(
+            sa.select(sa.func.count(), money).where(
+                sa.or_(
+                    rec.status == Status.IMPLEMENTED.value,
+                    sa.and_(rec.id.in_(done_tickets), rec.status != Status.DISMISSED.value),
+                )
+            )
+        ).one()
+    realized_rows = realized_by_owner_and_month(engine)
+    return LoopTotals(
+        found=int(found),
+        found_monthly=_money(found_monthly),
+        ticketed=int(ticketed),
+        ticketed_monthly=_money(ticketed_monthly),
+        done=int(done),
+        done_monthly=_money(done_monthly),
+        realized=sum(row.implemented for row in realized_rows),
+        realized_monthly=_money(sum((row.realized_monthly_savings for row in realized_rows), 0)),
     )
 
 
@@ -180,30 +451,70 @@ def _money(value: object) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
-def run_weekly(engine: Engine, spec: WeeklyInput) -> WeeklyRun:
-    """Start one weekly run and drive it to the end; the database must be migrated."""
-    durable = DurableEngine(engine, workflows=[WEEKLY])
-    run_id = durable.start(WEEKLY, spec.model_dump())
+def run_weekly(engine: Engine, spec: WeeklyInput, *, distribute_items: bool = False) -> WeeklyRun:
+    """Start one weekly run and drive it to the end; the database must be migrated.
+
+    With ``distribute_items`` (PostgreSQL) the ticket items are queued so that running
+    ``reclaim worker`` processes share them.
+    """
+    durable = _durable(engine, distribute_items)
+    run_id = durable.start(WEEKLY, spec.model_dump(mode="json"))
     durable.run(run_id)
-    return _summary(durable, run_id)
+    return weekly_summary(durable, run_id)
 
 
-def resume_weekly(engine: Engine, run_id: str) -> WeeklyRun:
+def resume_weekly(engine: Engine, run_id: str, *, distribute_items: bool = False) -> WeeklyRun:
     """Continue a weekly run that stopped, from its first unfinished step."""
-    durable = DurableEngine(engine, workflows=[WEEKLY])
+    durable = _durable(engine, distribute_items)
     durable.resume(run_id)
-    return _summary(durable, run_id)
+    return weekly_summary(durable, run_id)
+
+
+def _durable(engine: Engine, distribute_items: bool) -> DurableEngine:
+    # On SQLite one process drives the run, and a crashed owner is recognised by its dead pid
+    # at once; a short lease there only hurts: a step's long write transaction (evaluate
+    # records 100,000 recommendations in one) keeps the heartbeat's commit waiting, and on a
+    # loaded machine past the lease the run stops with LeaseLost.
+    if engine.dialect.name == "sqlite":
+        return DurableEngine(
+            engine,
+            workflows=[WEEKLY],
+            distribute_items=distribute_items,
+            lease_seconds=_SQLITE_LEASE,
+        )
+    return DurableEngine(engine, workflows=[WEEKLY], distribute_items=distribute_items)
+
+
+_SQLITE_LEASE = 600.0
 
 
 def weekly_runs(engine: Engine, limit: int = 20) -> list[RunRecord]:
     return DurableEngine(engine, workflows=[WEEKLY]).list_runs(workflow=WEEKLY.name, limit=limit)
 
 
-def _summary(durable: DurableEngine, run_id: str) -> WeeklyRun:
-    outputs = {step.step: step.output for step in durable.steps(run_id) if not step.item_key}
+def weekly_summary(durable: DurableEngine, run_id: str) -> WeeklyRun:
+    """The figures of a finished weekly run, from its checkpoints."""
+    records = durable.steps(run_id)
+    outputs = {step.step: step.output for step in records if not step.item_key}
+    planned = len(json_list(outputs.get("select")))
+    created = sum(
+        1
+        for step in records
+        if step.step == "distribute" and step.item_key and step.status is StepStatus.SUCCEEDED
+    )
+    spec = WeeklyInput.model_validate_json(durable.get_run(run_id).input)
     return WeeklyRun(
         run_id=run_id,
         collect=CollectSummary.model_validate_json(outputs["collect"] or "null"),
+        sync=SyncSummary.model_validate_json(outputs["sync_back"] or "null"),
         recommend=RecommendSummary.model_validate_json(outputs["evaluate"] or "null"),
+        distribute=DistributeSummary(
+            enabled=spec.jira is not None, planned=planned, created=created
+        ),
         report=WeeklyReport.model_validate_json(outputs["report"] or "null"),
     )
+
+
+def json_list(text: str | None) -> list[object]:
+    value = json.loads(text) if text else []
+    return value if isinstance(value, list) else []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["LAZY_COMMANDS", "LazyCommand", "app", "main"]
+__all__ = ["LAZY_COMMANDS", "LazyCommand", "app", "hoist_global_options", "main"]
 
 import importlib
 import sys
@@ -36,7 +36,10 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
     "run": LazyCommand(
         "reclaim.cli.run",
         "run_command",
-        "Run the weekly loop (collect, recommend, report) as a durable workflow.",
+        "Run the weekly loop (collect, evaluate, ticket, sync back, report) durably.",
+    ),
+    "init": LazyCommand(
+        "reclaim.cli.config", "init_command", "Write a commented starter reclaim.yaml."
     ),
     "recommend": LazyCommand(
         "reclaim.cli.recommend",
@@ -56,7 +59,10 @@ LAZY_COMMANDS: dict[str, LazyCommand] = {
     "demo": LazyCommand(
         "reclaim.cli.demo",
         "demo",
-        "Run the weekly loop on bundled sample data in a SQLite demo database.",
+        "Three weeks of the whole loop on the bundled sample, with a Jira simulator.",
+    ),
+    "config": LazyCommand(
+        "reclaim.cli.config", "app", "Check reclaim.yaml and reach what it names."
     ),
     "dashboard": LazyCommand(
         "reclaim.cli.dashboard",
@@ -198,10 +204,37 @@ def root(
     cli_state.debug = debug
 
 
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move ``--db URL`` (or ``--db=URL``) written after the sub-command to the front.
+
+    ``--db`` belongs to the root command, but people write it where they think of it:
+    ``reclaim runs list --db …``. No sub-command has a ``--db`` of its own, so moving it is
+    unambiguous. Everything after a ``--`` is left alone.
+    """
+    head: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--":
+            rest.extend(argv[index:])
+            break
+        if arg == "--db" and index + 1 < len(argv):
+            head.extend(argv[index : index + 2])
+            index += 2
+            continue
+        if arg.startswith("--db="):
+            head.append(arg)
+        else:
+            rest.append(arg)
+        index += 1
+    return head + rest
+
+
 def main() -> None:
     """Console-script entry point: run the app, and report failures as one line."""
     try:
-        app()
+        app(args=hoist_global_options(sys.argv[1:]))
     except ReclaimError as exc:
         _fail(exc, exit_code=2 if isinstance(exc, ConfigError) else 1)
     except Exception as exc:

@@ -21,14 +21,24 @@ err_console = Console(stderr=True)
 class CliState:
     db_option: str | None = None
     debug: bool = False
+    config_database: str | None = None
+    """The database a loaded reclaim.yaml names: used when neither --db nor
+    $RECLAIM_DATABASE_URL is given."""
     _engine: Engine | None = field(default=None, repr=False)
 
     @property
     def database_url(self) -> str:
         # Imported here: only commands that use the database load SQLAlchemy.
+        import os
+
         from reclaim.store import resolve_database_url
 
-        return resolve_database_url(self.db_option)
+        explicit = self.db_option
+        if not explicit and not os.environ.get("RECLAIM_DATABASE_URL", "").strip():
+            if self.config_database is None:
+                self.config_database = _configured_database()
+            explicit = self.config_database
+        return resolve_database_url(explicit)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -36,6 +46,15 @@ class CliState:
 
             self._engine = create_engine(self.database_url)
         return self._engine
+
+
+def _configured_database() -> str | None:
+    """The database of the configuration file found by the default lookup, if any, so that
+    every command (not only `run`) works on the database reclaim.yaml names."""
+    from reclaim.config import find_config, load_config
+
+    path = find_config(None)
+    return None if path is None else load_config(path).database.resolve()
 
 
 def state(ctx: typer.Context) -> CliState:

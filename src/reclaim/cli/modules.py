@@ -8,7 +8,7 @@ actions and functions the same way.
 
 from __future__ import annotations
 
-__all__ = ["import_modules"]
+__all__ = ["BUILTIN_WORKFLOW_MODULES", "import_modules"]
 
 import importlib
 import os
@@ -17,16 +17,24 @@ from collections.abc import Sequence
 
 from reclaim.errors import ConfigError, SourceLocation
 
+# reclaim's own workflows (the weekly loop, distribution): a run that `reclaim run` started
+# must be resumable by `reclaim runs resume ID` and by any worker without naming a module.
+BUILTIN_WORKFLOW_MODULES = ("reclaim.pipeline", "reclaim.sync")
+
 
 def import_modules(modules: Sequence[str] | None, *, kind: str = "workflow module") -> None:
     """Import each module, looking in the current directory first, as ``python -m`` does.
 
     The ``reclaim`` console script starts with its own directory on the path, not the
-    current one, so a project's ``workflows.py`` would not be found without this.
+    current one, so a project's ``workflows.py`` would not be found without this. For
+    workflow modules, reclaim's own (``BUILTIN_WORKFLOW_MODULES``) are imported first.
     """
     here = os.getcwd()
     if here not in sys.path:
         sys.path.insert(0, here)
+    if kind == "workflow module":
+        for name in BUILTIN_WORKFLOW_MODULES:
+            importlib.import_module(name)
     for name in modules or ():
         try:
             importlib.import_module(name)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Final
 import polars as pl
 import typer
 from rich import box
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import Engine
@@ -266,6 +267,10 @@ def list_command(
         list[TotalsBy] | None,
         typer.Option("--totals-by", help="Also print totals per owner, account, rule or region."),
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option("--wide", help="One line per recommendation with every column, never cut."),
+    ] = False,
 ) -> None:
     """Recommendations, biggest monthly saving first, with totals per status.
 
@@ -291,6 +296,12 @@ def list_command(
         region=region,
         limit=limit or 50,
     )
+    if wide:
+        _print_wide(found)
+        _print_totals(engine, "status", filters)
+        for by in totals_by or ():
+            _print_totals(engine, by.value, filters)
+        return
     # Two lines a recommendation keep the table within 80 columns: what to do (rule, action)
     # and where (resource, region, kind).
     table = Table(title=None, pad_edge=False, box=box.SIMPLE_HEAD)
@@ -312,6 +323,31 @@ def list_command(
     _print_totals(engine, "status", filters)
     for by in totals_by or ():
         _print_totals(engine, by.value, filters)
+
+
+def _print_wide(found: Iterable[RecommendationRecord]) -> None:
+    table = Table(title=None, pad_edge=False, box=box.SIMPLE_HEAD)
+    for name in ("id", "status", "rule", "action", "resource", "account", "region", "kind"):
+        table.add_column(name, no_wrap=True, justify="right" if name == "id" else "left")
+    table.add_column("owner", no_wrap=True)
+    table.add_column("monthly", justify="right", no_wrap=True)
+    table.add_column("currency", no_wrap=True)
+    for record in found:
+        table.add_row(
+            str(record.id),
+            record.status.value,
+            escape(record.rule_id),
+            escape(_action(record)),
+            escape(record.resource_id),
+            escape(record.account_id or "-"),
+            escape(record.region or "-"),
+            escape(record.kind or "-"),
+            escape(record.owner or "-"),
+            _money(record.monthly_savings),
+            escape(record.currency or "-"),
+        )
+    # As wide as the rows need: lines longer than the terminal, never a cut or wrapped id.
+    Console(width=max(console.width, 400)).print(table)
 
 
 def _action(record: RecommendationRecord) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
+from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
@@ -88,6 +89,9 @@ def list_command(
         list[RunStatus] | None, typer.Option(help="Only runs in this status (repeatable).")
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many runs, newest first.")] = 50,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column on one line, whatever the terminal.")
+    ] = False,
 ) -> None:
     """List runs, newest first."""
     found = _engine(ctx).list_runs(workflow=workflow, statuses=status, limit=limit)
@@ -95,21 +99,44 @@ def list_command(
         console.print("no runs", style="dim")
         return
     table = Table(box=None, pad_edge=False)
-    for column in ("run", "workflow", "version", "status", "claims", "created", "took"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("error")
+    # A run id is what people copy into `runs show/resume`: it is never cut or wrapped. At 80
+    # columns the version, claims and error columns give way (errors follow the table).
+    columns = ["run", "workflow", "status", "created", "took"]
+    if wide:
+        columns[2:2] = ["version"]
+        columns.insert(4, "claims")
+    for column in columns:
+        table.add_column(column, no_wrap=wide or column in ("run", "status", "created", "took"))
+    if wide:
+        table.add_column("error", no_wrap=True)
+    errors: list[tuple[str, str]] = []
     for run in found:
-        table.add_row(
-            run.id,
-            run.workflow,
-            run.version,
-            _status(run.status),
-            str(run.attempts),
-            _when(run.created_at),
-            _seconds(run.started_at, run.finished_at),
-            _first_line(run.error, 60),
-        )
-    console.print(table, highlight=False)
+        cells = {
+            "run": run.id,
+            "workflow": run.workflow,
+            "version": run.version,
+            "status": _status(run.status),
+            "claims": str(run.attempts),
+            "created": _when(run.created_at) if wide else _short_when(run.created_at),
+            "took": _seconds(run.started_at, run.finished_at),
+        }
+        row = [cells[column] for column in columns]
+        if wide:
+            row.append(_first_line(run.error, 60))
+        elif run.error:
+            errors.append((run.id, _first_line(run.error, 200)))
+        table.add_row(*row)
+    if wide:
+        # A console as wide as the table needs: lines longer than the terminal, never cut.
+        Console(width=max(console.width, 250)).print(table, highlight=False)
+    else:
+        console.print(table, highlight=False)
+    for run_id, error in errors:
+        console.print(f"[red]{run_id}[/]: {error}", highlight=False, soft_wrap=True)
+
+
+def _short_when(moment: datetime | None) -> str:
+    return moment.strftime("%m-%d %H:%M") if moment is not None else "-"
 
 
 @app.command("show")
