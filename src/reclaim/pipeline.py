@@ -2,10 +2,10 @@
 
 ::
 
-    collect ─► sync_back ─► evaluate ─► select ─► distribute ─► report
-    (files)    (Jira →      (rules,     (route,   (map step:    (found, ticketed,
-               statuses)    reconcile)  render)   one item per  done, realized)
-                                                  ticket)
+    collect ─► sync_back ─► evaluate ─► write_back ─► select ─► distribute ─► report
+    (files)    (Jira →      (rules,     (reopen,       (route,   (map step:    (found,
+               statuses)    reconcile)  close, comment render)   one item per  ticketed, done,
+                                        the tickets)             ticket)       realized)
 
 Each box is a step of ``WEEKLY``, checkpointed by the durable engine in the same database as
 the recommendations, so a run that crashed resumes at the first unfinished step, never collects
@@ -18,6 +18,10 @@ The sync back runs *before* evaluate, not after distribute as the design's pictu
 whether a recommendation whose resource is gone is ``implemented`` (its ticket was done) or
 merely ``resolved``, and whether one still there is ``reopened`` (its ticket was done but the
 waste came back), depends on the ticket states, so they must be read before the run reconciles.
+Write-back then tells the tickets what that reconciliation found (reopened with a comment when
+the waste came back, closed when it went away by itself, the realized saving, a material change
+of the figure) before new tickets go out, so a recommendation that came back gets its old
+ticket reopened, never a second one.
 
 The steps are thin: the work lives in ``reclaim.ingest``, ``reclaim.recommend`` and
 ``reclaim.sync``; this module only wires them and keeps the figures a person wants to see.
@@ -37,6 +41,7 @@ __all__ = [
     "WeeklyInput",
     "WeeklyReport",
     "WeeklyRun",
+    "WriteBackSummary",
     "add_progress_observer",
     "client_factory",
     "loop_totals",
@@ -80,8 +85,18 @@ from reclaim.recommend import (
 )
 from reclaim.store.tables.recommend import recommendations
 from reclaim.store.tables.sync import recommendation_tickets, tickets
-from reclaim.sync import Distributor, Poller, StatusMapping, TicketItem, TicketLedger, plan_items
-from reclaim.sync.distribution import plan_of
+from reclaim.sync import (
+    Distributor,
+    Poller,
+    StatusMapping,
+    TicketItem,
+    TicketLedger,
+    plan_items,
+)
+from reclaim.sync import (
+    write_back as write_back_to_jira,
+)
+from reclaim.sync.distribution import TICKETABLE, needs_ticket, plan_of
 from reclaim.tickets import JiraClient, JiraRequestError, connect
 from reclaim.tickets.routing import load_routing
 from reclaim.tickets.templates import load_templates
@@ -141,6 +156,18 @@ class SyncSummary(BaseModel):
     events: dict[str, int] = Field(default_factory=dict)
 
 
+class WriteBackSummary(BaseModel):
+    enabled: bool
+    reopened: int = 0
+    closed: int = 0
+    commented: int = 0
+    savings_updated: int = 0
+    recognised: int = 0
+    """Actions found already done in Jira (a crash or a lost answer before they were recorded)."""
+    busy: int = 0
+    failed: dict[str, str] = Field(default_factory=dict)
+
+
 class DistributeSummary(BaseModel):
     enabled: bool
     planned: int = 0
@@ -172,6 +199,7 @@ class WeeklyRun(BaseModel):
     collect: CollectSummary
     sync: SyncSummary
     recommend: RecommendSummary
+    write_back: WriteBackSummary = Field(default_factory=lambda: WriteBackSummary(enabled=False))
     distribute: DistributeSummary
     report: WeeklyReport
 
@@ -311,9 +339,38 @@ def evaluate(ctx: StepContext, collect: CollectSummary, sync_back: SyncSummary) 
 
 
 @WEEKLY.step(depends_on=("evaluate",), retry=_TRANSIENT)
-def select(ctx: StepContext, evaluate: RecommendSummary) -> list[TicketItem]:
-    """Route and render every open recommendation without a ticket (checkpointed, so a
-    resumed run distributes exactly these items)."""
+def write_back(ctx: StepContext, evaluate: RecommendSummary) -> WriteBackSummary:
+    """Tell the tickets what this run found: reopen with a comment what came back, close what
+    went away by itself, comment realized savings and material changes of the figure.
+
+    Safe to run again after a crash: each action is recorded as pending before Jira is called
+    and carries a marker comment, so a repeated one is recognised rather than repeated.
+    """
+    spec = WeeklyInput.model_validate(ctx.input)
+    if spec.jira is None:
+        return WriteBackSummary(enabled=False)
+    _progress("write_back", 0, None)
+    done = write_back_to_jira(_database(ctx), client_factory(spec.jira))
+    _progress("write_back", done.actions, None)
+    return WriteBackSummary(
+        enabled=True,
+        reopened=done.reopened,
+        closed=done.closed,
+        commented=done.commented,
+        savings_updated=done.savings_updated,
+        recognised=done.recognised,
+        busy=done.busy,
+        failed=done.failed,
+    )
+
+
+@WEEKLY.step(depends_on=("evaluate", "write_back"), retry=_TRANSIENT)
+def select(
+    ctx: StepContext, evaluate: RecommendSummary, write_back: WriteBackSummary
+) -> list[TicketItem]:
+    """Route and render every recommendation that needs a ticket (checkpointed, so a resumed
+    run distributes exactly these items): open ones, and reopened ones that never had one;
+    not those another rule on the same resource supersedes."""
     spec = WeeklyInput.model_validate(ctx.input)
     if spec.jira is None:
         return []
@@ -331,8 +388,8 @@ def select(ctx: StepContext, evaluate: RecommendSummary) -> list[TicketItem]:
     limit = None if spec.ticket_limit is None else spec.ticket_limit + len(ticketed)
     records = [
         record
-        for record in RecommendationStore(engine).find(statuses=[Status.OPEN], limit=limit)
-        if record.fingerprint not in ticketed
+        for record in RecommendationStore(engine).find(statuses=list(TICKETABLE), limit=limit)
+        if record.fingerprint not in ticketed and needs_ticket(record)
     ][: spec.ticket_limit]
     items = plan_items(records, router, templates)
     _progress("distribute", 0, len(items))
@@ -370,11 +427,6 @@ def distribute(ctx: StepContext, item: TicketItem) -> str:
         RecommendationStore(engine).apply_event(item.recommendation_id, Event.TICKET_CREATED)
     _progress("distribute", 1)
     return key
-
-
-# Write-back (comment and reopen the ticket of a recommendation that came back, comment and
-# close the ticket of one resolved by itself, comment the realized savings) is the next step
-# of the loop, between distribute and report; it joins when reclaim.sync provides it.
 
 
 @WEEKLY.step(depends_on=("distribute",), retry=_TRANSIENT)
@@ -508,6 +560,7 @@ def weekly_summary(durable: DurableEngine, run_id: str) -> WeeklyRun:
         collect=CollectSummary.model_validate_json(outputs["collect"] or "null"),
         sync=SyncSummary.model_validate_json(outputs["sync_back"] or "null"),
         recommend=RecommendSummary.model_validate_json(outputs["evaluate"] or "null"),
+        write_back=WriteBackSummary.model_validate_json(outputs["write_back"] or "null"),
         distribute=DistributeSummary(
             enabled=spec.jira is not None, planned=planned, created=created
         ),

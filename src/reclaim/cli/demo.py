@@ -237,6 +237,13 @@ def _tell_week_two(run: WeeklyRun, *, fixed: int, kept: int) -> None:
         f" still there), {by_status.get('resolved', 0)} resolved (gone on their own)",
         highlight=False,
     )
+    written = run.write_back
+    console.print(
+        f"[bold]write back[/] {written.reopened} tickets reopened with a comment (the waste came"
+        f" back; never a second ticket), {written.closed} closed (gone without a ticket's work),"
+        f" {written.commented} comments in all",
+        highlight=False,
+    )
     console.print(
         f"[bold]tickets[/]    {run.distribute.created:,} new; no ticket was created twice",
         highlight=False,

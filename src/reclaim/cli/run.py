@@ -43,6 +43,7 @@ _STEP_TITLES = {
     "collect": "collect bills, inventory, metrics",
     "sync_back": "sync back from Jira",
     "evaluate": "evaluate savings rules",
+    "write_back": "write back to the tickets",
     "distribute": "create tickets",
 }
 
@@ -210,6 +211,14 @@ def print_weekly_run(result: WeeklyRun, *, top: int = 10) -> None:
         f" {counts.get('reopened', 0):,} reopened, {counts.get('snoozed', 0):,} snoozed",
         highlight=False,
     )
+    written = result.write_back
+    if written.enabled:
+        console.print(
+            f"[bold]write back[/] {written.reopened:,} tickets reopened, {written.closed:,} closed,"
+            f" {written.commented:,} commented ({written.savings_updated:,} with a new saving)"
+            + (f"; {len(written.failed):,} left for the next run" if written.failed else ""),
+            highlight=False,
+        )
     distribute = result.distribute
     if distribute.enabled:
         console.print(
