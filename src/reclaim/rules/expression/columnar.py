@@ -194,8 +194,11 @@ class _Columnar:
             if node.op == "+":
                 return operand
             if self.type_of(node.operand) is T.INTEGER:
-                # -(-2**63) does not fit in Int64: null, as in the row evaluator.
-                return pl.when(operand != INT64_MIN).then(-operand)
+                # -(-2**63) does not fit in Int64: null, as in the row evaluator. Cast first:
+                # Polars may type when/then over integer literals as Int32, and the negation
+                # of -2**62 then came out null (found by make fuzz).
+                wide = operand.cast(pl.Int64)
+                return pl.when(wide != INT64_MIN).then(-wide)
             return -operand
         if isinstance(node, BinOp):
             return self.binop(node)
