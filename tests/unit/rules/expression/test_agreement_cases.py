@@ -366,14 +366,22 @@ def test_a_text_function_of_an_absent_untyped_field(source: str) -> None:
 _NULLS = {"a": None, "ds": None}
 
 
-# Not fixed yet; strict, so a fix makes it fail until the mark is removed.
-@pytest.mark.xfail(strict=True, reason="Polars broadcasts a length-1 result; not fixed yet")
-def test_known_comparison_with_a_date_parsed_from_an_all_null_text_column() -> None:
-    agree(
-        "(0 == days_since(datetime(ds)))",
+@pytest.mark.parametrize("op", ["==", "!=", "<", "<=", ">", ">="])
+def test_a_literal_compared_with_a_date_parsed_from_an_all_null_text_column(op: str) -> None:
+    # Found by make fuzz: with the literal on the left Polars answered one row for the table.
+    assert agree(
+        f"(0 {op} days_since(datetime(ds)))",
         [_NULLS, _NULLS],
         frame_schema={"a": pl.Int64, "ds": pl.String},
-    )
+    ) == [None, None]
+
+
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
+@pytest.mark.parametrize("value", ["1.0", "0", "-2.5"])
+def test_a_literal_on_the_left_compares_as_written(op: str, value: str) -> None:
+    # The operands swapped for Polars (above) must keep the answer, NaN included.
+    rows = [{"x": NAN}, {"x": 1.0}, {"x": None}, {"x": INF}, {"x": -2.5}, {"x": 0.0}]
+    agree(f"{value} {op} x", rows, schema={"x": "number"})
 
 
 @pytest.mark.parametrize("outer", ["-", "abs"])
