@@ -194,8 +194,11 @@ class _Columnar:
             if node.op == "+":
                 return operand
             if self.type_of(node.operand) is T.INTEGER:
-                # -(-2**63) does not fit in Int64: null, as in the row evaluator.
-                return pl.when(operand != INT64_MIN).then(-operand)
+                # -(-2**63) does not fit in Int64: null, as in the row evaluator. Cast first:
+                # Polars may type when/then over integer literals as Int32, and the negation
+                # of -2**62 then came out null (found by make fuzz).
+                wide = operand.cast(pl.Int64)
+                return pl.when(wide != INT64_MIN).then(-wide)
             return -operand
         if isinstance(node, BinOp):
             return self.binop(node)
@@ -337,7 +340,14 @@ class _Columnar:
         if T.DATETIME in (left_type, right_type):
             left = self.epoch(node.left, left)
             right = self.epoch(node.right, right)
-        result: pl.Expr = _COMPARE[node.op](left, right)
+        if isinstance(node.left, Const) and not isinstance(node.right, Const):
+            # The same comparison written column first: with a literal on the left and a
+            # column of nulls parsed as datetimes on the right, Polars returned one row for the
+            # whole table (found by make fuzz: '0 == days_since(datetime(ds))'). Polars orders
+            # values (NaN included) totally, so a > b and b < a are the same answer.
+            result: pl.Expr = _COMPARE[_MIRRORED[node.op]](right, left)
+        else:
+            result = _COMPARE[node.op](left, right)
         # Polars orders NaN above every number and makes it equal to itself; the language
         # (like Python and the row evaluator) follows IEEE 754: every comparison with NaN is
         # false, except !=. Only the sides that can hold NaN pay for the correction.
@@ -483,6 +493,9 @@ _COMPARE: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
 }
+
+
+_MIRRORED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
 def _never_equal(left: FieldType, right: FieldType) -> bool:

@@ -226,8 +226,10 @@ def _col_abs(
     args: Sequence[pl.Expr], types: Sequence[FieldType], literals: Sequence[Any], now: datetime
 ) -> pl.Expr:
     if types[0] is T.INTEGER:
-        # abs(-2**63) does not fit in Int64: null, as in the row evaluator.
-        return pl.when(args[0] != INT64_MIN).then(args[0].abs())
+        # abs(-2**63) does not fit in Int64: null, as in the row evaluator. Cast first, as
+        # for negation (columnar.py): Polars may type integer literals' when/then as Int32.
+        wide = args[0].cast(pl.Int64)
+        return pl.when(wide != INT64_MIN).then(wide.abs())
     return args[0].abs()
 
 

@@ -362,25 +362,35 @@ def test_a_text_function_of_an_absent_untyped_field(source: str) -> None:
     assert agree(source, rows) == [None, None]
 
 
-# Found by make fuzz at full size and not fixed yet (issue 9, item 2 family: columns null in
-# every row). Strict: when a fix lands, these pass and must lose their mark.
+# Found by make fuzz at full size over columns null in every row.
 _NULLS = {"a": None, "ds": None}
 
 
-@pytest.mark.xfail(strict=True, reason="Polars broadcasts a length-1 result; not fixed yet")
-def test_known_comparison_with_a_date_parsed_from_an_all_null_text_column() -> None:
-    agree(
-        "(0 == days_since(datetime(ds)))",
+@pytest.mark.parametrize("op", ["==", "!=", "<", "<=", ">", ">="])
+def test_a_literal_compared_with_a_date_parsed_from_an_all_null_text_column(op: str) -> None:
+    # Found by make fuzz: with the literal on the left Polars answered one row for the table.
+    assert agree(
+        f"(0 {op} days_since(datetime(ds)))",
         [_NULLS, _NULLS],
         frame_schema={"a": pl.Int64, "ds": pl.String},
-    )
+    ) == [None, None]
 
 
-@pytest.mark.xfail(strict=True, reason="columnar gives null, row 2**62; not fixed yet")
-def test_known_negated_minimum_of_a_big_integer_over_all_null_rows() -> None:
-    agree(
-        "-(min((0 if a > 0 else 0), -(4611686018427387904)))",
+@pytest.mark.parametrize("op", ["<", "<=", ">", ">=", "==", "!="])
+@pytest.mark.parametrize("value", ["1.0", "0", "-2.5"])
+def test_a_literal_on_the_left_compares_as_written(op: str, value: str) -> None:
+    # The operands swapped for Polars (above) must keep the answer, NaN included.
+    rows = [{"x": NAN}, {"x": 1.0}, {"x": None}, {"x": INF}, {"x": -2.5}, {"x": 0.0}]
+    agree(f"{value} {op} x", rows, schema={"x": "number"})
+
+
+@pytest.mark.parametrize("outer", ["-", "abs"])
+def test_a_negated_minimum_of_a_big_integer_over_all_null_rows(outer: str) -> None:
+    # Found by make fuzz: Polars typed the when/then of integer literals as Int32, so the
+    # guarded negation of -2**62 came out null column-wise (2**62 row-wise).
+    assert agree(
+        f"{outer}(min((0 if a > 0 else 0), -(4611686018427387904)))",
         [_NULLS, _NULLS],
         schema={"a": "integer"},
         frame_schema={"a": pl.Int64, "ds": pl.String},
-    )
+    ) == [2**62, 2**62]
