@@ -19,7 +19,7 @@ from __future__ import annotations
 
 __all__ = ["Store"]
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -191,6 +191,7 @@ class Store:
         self,
         *,
         workflow: str | None = None,
+        version: str | None = None,
         statuses: Collection[RunStatus] | None = None,
         limit: int = 100,
     ) -> list[RunRecord]:
@@ -198,6 +199,8 @@ class Store:
         query = sa.select(runs).order_by(runs.c.created_at.desc(), runs.c.id.desc()).limit(limit)
         if workflow is not None:
             query = query.where(runs.c.workflow == workflow)
+        if version is not None:
+            query = query.where(runs.c.version == version)
         if statuses:
             query = query.where(runs.c.status.in_([s.value for s in statuses]))
         with self.engine.connect() as connection:
@@ -221,7 +224,7 @@ class Store:
         lease_seconds: float,
         *,
         run_id: str | None = None,
-        workflows: Collection[str] | None = None,
+        workflows: Collection[str] | Mapping[str, str] | None = None,
         force: bool = False,
     ) -> Claim | None:
         """Take the oldest runnable run (or ``run_id``) for ``worker_id``; None if there is none.
@@ -229,7 +232,10 @@ class Store:
         Runnable: pending, or running with an expired lease (its owner died). ``force`` takes a
         live run (``run_id`` only) even while another owner's lease runs: that owner's next
         write fails on the fencing token. The claim increments ``attempts``; a run already
-        claimed ``max_attempts`` times is marked dead instead and skipped.
+        claimed ``max_attempts`` times is marked dead instead and skipped. ``workflows``: only
+        runs of these workflows; given as a mapping of name to version, only runs started
+        under that version (a worker never takes a run its code would refuse, so during a
+        rolling deploy each version's runs wait for a worker of that version).
         """
         if force and run_id is None:
             raise ValueError("force=True needs a run_id")
@@ -248,7 +254,17 @@ class Store:
         query = sa.select(runs).where(runnable).order_by(runs.c.created_at, runs.c.id).limit(1)
         if run_id is not None:
             query = query.where(runs.c.id == run_id)
-        if workflows is not None:
+        if isinstance(workflows, Mapping):
+            query = query.where(
+                sa.or_(
+                    sa.false(),
+                    *(
+                        sa.and_(runs.c.workflow == name, runs.c.version == version)
+                        for name, version in workflows.items()
+                    ),
+                )
+            )
+        elif workflows is not None:
             query = query.where(runs.c.workflow.in_(list(workflows)))
         query = query.with_for_update(skip_locked=True)
         with self.engine.begin() as connection:

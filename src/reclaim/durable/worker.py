@@ -24,9 +24,11 @@ back immediately, their in-flight checkpoints are refused by the fencing token, 
 run again elsewhere.
 
 A worker only claims runs of workflows registered in its process (``--module`` imports them),
-so a worker without the code never burns a run's attempts. A run whose stored definition does
-not fit the worker's code (another version, map items under other keys) is marked ``failed``
-with that reason, once, before any step runs. A run whose workers keep dying is marked ``dead``
+and only those started under the version it has, so a worker without the code never burns a
+run's attempts, and during a rolling deploy each version's runs wait for a worker of that
+version. A run whose stored definition still does not fit the worker's code (a step graph or
+map keys changed without a new version) is marked ``failed`` with that reason, once, before
+any step runs. A run whose workers keep dying is marked ``dead``
 by the store after its workflow's ``max_attempts`` claims.
 """
 
@@ -262,7 +264,8 @@ class Worker:
         names = self._workflow_names()
         if not names:
             return None
-        return self.store.claim_run(self.worker_id, self.lease_seconds, workflows=names)
+        versions = {name: self.engine.workflow(name).version for name in names}
+        return self.store.claim_run(self.worker_id, self.lease_seconds, workflows=versions)
 
     def _slot(self) -> None:
         while not self.stopping:
@@ -325,9 +328,12 @@ class Worker:
             return False
 
     def _unfinished_runs(self) -> bool:
+        # Of our versions only: another version's runs wait for a worker of that version.
         live = (RunStatus.PENDING, RunStatus.RUNNING)
         return any(
-            self.store.list_runs(workflow=name, statuses=live, limit=1)
+            self.store.list_runs(
+                workflow=name, version=self.engine.workflow(name).version, statuses=live, limit=1
+            )
             for name in self._workflow_names()
         )
 

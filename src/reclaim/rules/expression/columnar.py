@@ -94,6 +94,14 @@ class _Columnar:
         if known is None:
             if isinstance(node, Field | Member) and self.always_null(node):
                 known = True
+            elif isinstance(node, IfElse) and all(
+                self.constant(branch) and self.fold(branch) is None
+                for branch in (node.body, node.orelse)
+            ):
+                # Null whichever branch is taken, whatever the condition reads: folding it
+                # keeps Polars from typing the result Null and refusing e.g. its negation
+                # (found by make fuzz: '-(n if flag else n) in l' with n null in every row).
+                known = True
             else:
                 known = not isinstance(node, Field) and all(
                     self.constant(child) for child in children(node)

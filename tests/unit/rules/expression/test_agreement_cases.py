@@ -394,3 +394,15 @@ def test_a_negated_minimum_of_a_big_integer_over_all_null_rows(outer: str) -> No
         schema={"a": "integer"},
         frame_schema={"a": pl.Int64, "ds": pl.String},
     ) == [2**62, 2**62]
+
+
+@pytest.mark.parametrize("source", ["(-((n if flag else n)) in l)", "-(n if flag else n)"])
+def test_a_choice_between_two_nulls_over_all_null_rows(source: str) -> None:
+    # Found by make fuzz: both branches null gave a Null-typed column Polars cannot negate.
+    rows = [{"flag": True, "n": None, "l": [1]}, {"flag": None, "n": None, "l": None}]
+    assert agree(
+        source, rows, frame_schema={"flag": pl.Boolean, "n": pl.Null, "l": pl.List(pl.Int64)}
+    ) == [
+        None,
+        None,
+    ]
