@@ -43,6 +43,12 @@ def distribute_command(
     run_id: Annotated[
         str | None, typer.Option("--run-id", help="Resume this distribution run.")
     ] = None,
+    ticket_batch: Annotated[
+        int,
+        typer.Option(
+            min=1, max=50, help="Tickets per durable item (one Jira bulk create); 1: one by one."
+        ),
+    ] = 50,
 ) -> None:
     """One ticket per open recommendation, exactly once (a durable run: resumable)."""
     credentials_from_env()  # fail now, before a run is recorded, if Jira is not configured
@@ -53,6 +59,7 @@ def distribute_command(
         "limit": limit,
         "requests_per_second": rate,
         "grace": grace,
+        "ticket_batch": ticket_batch,
     }
     durable = DurableEngine(state(ctx).engine())
     result = durable.run_workflow(distribute_workflow, options, run_id=run_id)
