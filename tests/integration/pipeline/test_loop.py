@@ -280,3 +280,47 @@ def test_two_workers_on_postgresql_one_killed_mid_distribution_no_duplicate_none
     items = [s for s in durable.steps(run_id) if s.step == "distribute" and s.item_key]
     assert len(items) == (found + 1) // 2
     assert sum(len(BatchResult.model_validate_json(s.output or "{}").keys) for s in items) == found
+
+
+_ROUTE_DATABASES_NOWHERE = """\
+kind: routing
+mode: first
+facts:
+  kind: string
+rules:
+  - id: databases
+    when: kind == 'database'
+    action: ticket
+    params: {project: NOPE}
+  - id: the-rest
+    when: "true"
+    action: ticket
+    params: {project: OPS}
+"""
+
+
+def test_tickets_jira_refuses_are_reported_and_do_not_hold_back_their_chunk(
+    migrated: Engine, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(_ROUTE_DATABASES_NOWHERE, encoding="utf-8")
+    with migrated.connect() as connection:
+        before = connection.execute(sa.select(sa.func.count()).select_from(tickets)).scalar_one()
+    assert before == 0
+    run = run_weekly(migrated, spec_for(sim, routing=str(routing)))
+    with migrated.connect() as connection:
+        query = sa.select(recommendations.c.fingerprint, recommendations.c.kind)
+        kinds = dict(connection.execute(query).all())
+    refused = set(run.distribute.refused)
+    assert refused, "the sample has databases to route to the missing project"
+    assert {kinds[fp] for fp in refused} == {"database"}
+    assert all("project" in reason for reason in run.distribute.refused.values())
+    # Refused ones share chunks with the others (default 50), which were all created.
+    assert run.distribute.created == run.distribute.planned - len(refused) > 0
+    assert set(issues_per_fingerprint(sim)).isdisjoint(refused)
+
+    # Routed to a real project, the next run tickets them, and nothing twice.
+    again = run_weekly(migrated, spec_for(sim))
+    assert again.distribute.refused == {}
+    assert again.distribute.created == len(refused)
+    check_books(sim, migrated)
