@@ -170,7 +170,7 @@ def reclaim_distribute(url: str, n: int, limit: float) -> None:
         print(f"  (distribute: {time.perf_counter() - started:.1f} s inside the workflow)")
         # One output per map item: before batching a key per ticket, after a chunk's keys.
         outputs = list(dict(result or {}).values())
-        created = sum(len(o["keys"]) if isinstance(o, dict) else 1 for o in outputs)
+        created = sum(len(o.keys) if hasattr(o, "refused") else 1 for o in outputs)
         assert created == n, (created, n)
         engine.dispose()
 
