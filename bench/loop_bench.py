@@ -1,6 +1,7 @@
 """The whole weekly loop: files → recommendations → Jira tickets → report, on SQLite.
 
     python bench/loop_bench.py --resources 100000 --days 7 --tickets 10000 [--repeat 3]
+        [--ticket-batch N]
 
 Data: reclaim's generator (``generate_sample``, cached under ``bench/out/``). Jira: the bundled
 simulator in its own process (``reclaim jira-sim serve``, no rate limit, no latency), a fresh one
@@ -8,7 +9,8 @@ per repeat. Each repeat runs, in a fresh subprocess so that the peak RSS (VmHWM)
 
 - ``loop``: a fresh SQLite file, then ``reclaim.pipeline.run_weekly`` with a Jira connection and
   ``ticket_limit`` tickets: collect → sync back → evaluate → select → distribute (the durable
-  map step, one checkpointed item per ticket, exactly once) → report;
+  map step, one checkpointed item per chunk of up to 50 tickets, one bulk create each, exactly
+  once) → report;
 - ``bare``: the floor for the ticket part, side by side: the same number of
   ``JiraClient.create_issue`` calls on four threads (the map step's concurrency) against a fresh
   simulator, with no intent row, no label search, no checkpoint.
@@ -80,7 +82,7 @@ def start_simulator() -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("the simulator did not start")
 
 
-def loop_child(url: str, data: Path, db: Path, tickets: int) -> dict[str, Any]:
+def loop_child(url: str, data: Path, db: Path, tickets: int, batch: str) -> dict[str, Any]:
     from reclaim.config import JiraConfig
     from reclaim.database import create_engine
     from reclaim.durable import DurableEngine
@@ -104,6 +106,8 @@ def loop_child(url: str, data: Path, db: Path, tickets: int) -> dict[str, Any]:
         ticket_limit=tickets,
         poll_lag_seconds=0.0,
     )
+    if batch != "-":
+        spec = spec.model_copy(update={"ticket_batch": int(batch)})
     cpu0 = time.process_time()
     started = time.perf_counter()
     run = run_weekly(engine, spec)
@@ -165,12 +169,15 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--tickets", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--ticket-batch", help="tickets per distribute map item (default: the pipeline's)"
+    )
     parser.add_argument("--child", nargs="+")
     options = parser.parse_args()
     if options.child:
         mode, *args = options.child
         if mode == "loop":
-            result = loop_child(args[0], Path(args[1]), Path(args[2]), int(args[3]))
+            result = loop_child(args[0], Path(args[1]), Path(args[2]), int(args[3]), args[4])
         else:
             result = bare_child(args[0], int(args[1]))
         print(json.dumps(result))
@@ -185,7 +192,14 @@ def main() -> None:
             sim, url = start_simulator()
             try:
                 loops.append(
-                    run_child("loop", url, str(data), str(Path(tmp) / "r.db"), str(options.tickets))
+                    run_child(
+                        "loop",
+                        url,
+                        str(data),
+                        str(Path(tmp) / "r.db"),
+                        str(options.tickets),
+                        options.ticket_batch or "-",
+                    )
                 )
             finally:
                 sim.kill()

@@ -4,15 +4,16 @@
 
     collect ─► sync_back ─► evaluate ─► write_back ─► select ─► distribute ─► report
     (files)    (Jira →      (rules,     (reopen,       (route,   (map step:    (found,
-               statuses)    reconcile)  close, comment render)   one item per  ticketed, done,
-                                        the tickets)             ticket)       realized)
+               statuses)    reconcile)  close, comment render,   one item per  ticketed, done,
+                                        the tickets)   chunk)    chunk of 50)  realized)
 
 Each box is a step of ``WEEKLY``, checkpointed by the durable engine in the same database as
 the recommendations, so a run that crashed resumes at the first unfinished step, never collects
 or records the same week twice, and never creates a ticket twice: ``distribute`` is a map step
-keyed by fingerprint, each item finished by the exactly-once protocol of
-:class:`reclaim.sync.Distributor`. On PostgreSQL with ``distribute_items`` the items are queued
-so that every ``reclaim worker`` helps, and a dead worker's items go to another.
+over chunks of up to ``ticket_batch`` tickets (one Jira bulk create each), each chunk finished
+by the exactly-once protocol of :meth:`reclaim.sync.Distributor.distribute_many`. On PostgreSQL
+with ``distribute_items`` the chunks are queued so that every ``reclaim worker`` helps, and a
+dead worker's chunks go to another.
 
 The sync back runs *before* evaluate, not after distribute as the design's picture draws it:
 whether a recommendation whose resource is gone is ``implemented`` (its ticket was done) or
@@ -52,7 +53,6 @@ __all__ = [
     "weekly_summary",
 ]
 
-import contextlib
 import json
 import threading
 from collections.abc import Callable
@@ -75,8 +75,6 @@ from reclaim.durable import (
 from reclaim.errors import ExecutionError
 from reclaim.ingest import bundled_sample, collect_into, load_facts
 from reclaim.recommend import (
-    Event,
-    LifecycleError,
     RecommendationStore,
     Status,
     load_pack,
@@ -86,17 +84,19 @@ from reclaim.recommend import (
 from reclaim.store.tables.recommend import recommendations
 from reclaim.store.tables.sync import recommendation_tickets, tickets
 from reclaim.sync import (
-    Distributor,
+    MAX_TICKET_BATCH,
+    BatchResult,
     Poller,
     StatusMapping,
-    TicketItem,
-    TicketLedger,
+    TicketBatch,
+    batch_items,
+    distribute_batch,
     plan_items,
 )
 from reclaim.sync import (
     write_back as write_back_to_jira,
 )
-from reclaim.sync.distribution import TICKETABLE, needs_ticket, plan_of
+from reclaim.sync.distribution import TICKETABLE, batch_key, needs_ticket
 from reclaim.tickets import JiraClient, JiraRequestError, connect
 from reclaim.tickets.routing import load_routing
 from reclaim.tickets.templates import load_templates
@@ -124,6 +124,9 @@ class WeeklyInput(BaseModel):
     )
     ticket_limit: int | None = None
     """At most this many new tickets in one run (``None``: every open recommendation)."""
+    ticket_batch: int = Field(default=MAX_TICKET_BATCH, ge=1, le=MAX_TICKET_BATCH)
+    """Tickets per map item of ``distribute`` (one Jira bulk create each); 1 is one ticket per
+    item, as before batching."""
     poll_lag_seconds: float = 30.0
     """The sync back reads changes older than this, so Jira's lagging index cannot hide one."""
 
@@ -172,6 +175,8 @@ class DistributeSummary(BaseModel):
     enabled: bool
     planned: int = 0
     created: int = 0
+    refused: dict[str, str] = Field(default_factory=dict)
+    """Fingerprint → Jira's reason, for the tickets Jira refused (the next run tries again)."""
 
 
 class LoopTotals(BaseModel):
@@ -254,7 +259,7 @@ def _database(ctx: StepContext) -> Engine:
     return ctx.database
 
 
-WEEKLY = Workflow("reclaim.weekly", version="2", input_type=WeeklyInput, result="report")
+WEEKLY = Workflow("reclaim.weekly", version="3", input_type=WeeklyInput, result="report")
 
 # A database that is briefly unreachable should not fail a week's run; bad input should, at once.
 _TRANSIENT = RetryPolicy(attempts=3, backoff_base=1.0, retry_on=(sa.exc.OperationalError,))
@@ -367,10 +372,10 @@ def write_back(ctx: StepContext, evaluate: RecommendSummary) -> WriteBackSummary
 @WEEKLY.step(depends_on=("evaluate", "write_back"), retry=_TRANSIENT)
 def select(
     ctx: StepContext, evaluate: RecommendSummary, write_back: WriteBackSummary
-) -> list[TicketItem]:
-    """Route and render every recommendation that needs a ticket (checkpointed, so a resumed
-    run distributes exactly these items): open ones, and reopened ones that never had one;
-    not those another rule on the same resource supersedes."""
+) -> list[TicketBatch]:
+    """Route and render every recommendation that needs a ticket, in chunks (checkpointed, so
+    a resumed run distributes exactly these chunks): open ones, and reopened ones that never
+    had one; not those another rule on the same resource supersedes."""
     spec = WeeklyInput.model_validate(ctx.input)
     if spec.jira is None:
         return []
@@ -393,44 +398,32 @@ def select(
     ][: spec.ticket_limit]
     items = plan_items(records, router, templates)
     _progress("distribute", 0, len(items))
-    return items
-
-
-def _item_key(item: object) -> str:
-    # The engine keys the checkpointed list (plain dicts) as well as the typed items.
-    if isinstance(item, TicketItem):
-        return item.fingerprint
-    if isinstance(item, dict):
-        return str(item["fingerprint"])
-    raise TypeError(f"not a ticket item: {item!r}")
+    return batch_items(items, spec.ticket_batch)
 
 
 @WEEKLY.map_step(
     over="select",
-    key=_item_key,
+    key=batch_key,
     concurrency=4,
     retry=RetryPolicy(
         attempts=5, backoff_base=1.0, backoff_max=30.0, permanent=(JiraRequestError,)
     ),
 )
-def distribute(ctx: StepContext, item: TicketItem) -> str:
-    """One ticket, exactly once: intent, create with the fingerprint label, record the key."""
+def distribute(ctx: StepContext, batch: TicketBatch) -> BatchResult:
+    """One chunk of tickets, exactly once: intents, one bulk create with the fingerprint
+    labels, the keys, the recommendations marked ticketed. Refusals are listed, not raised."""
     spec = WeeklyInput.model_validate(ctx.input)
     if spec.jira is None:  # pragma: no cover - select plans no item without Jira
         raise ExecutionError("a ticket item without a Jira connection in the run's input")
-    engine = _database(ctx)
-    key = Distributor(
-        client_factory(spec.jira), TicketLedger(engine), grace=spec.jira.grace_seconds
-    ).distribute(plan_of(item))
-    # Already ticketed means an earlier attempt crashed after applying the event.
-    with contextlib.suppress(LifecycleError):
-        RecommendationStore(engine).apply_event(item.recommendation_id, Event.TICKET_CREATED)
-    _progress("distribute", 1)
-    return key
+    result = distribute_batch(
+        _database(ctx), client_factory(spec.jira), batch.items, grace=spec.jira.grace_seconds
+    )
+    _progress("distribute", len(batch.items))
+    return result
 
 
 @WEEKLY.step(depends_on=("distribute",), retry=_TRANSIENT)
-def report(ctx: StepContext, distribute: dict[str, str]) -> WeeklyReport:
+def report(ctx: StepContext, distribute: dict[str, BatchResult]) -> WeeklyReport:
     """Totals a person reads: recommendations per status, open savings per rule, and the loop
     from found to realized."""
     rec = recommendations.c
@@ -548,12 +541,16 @@ def weekly_summary(durable: DurableEngine, run_id: str) -> WeeklyRun:
     """The figures of a finished weekly run, from its checkpoints."""
     records = durable.steps(run_id)
     outputs = {step.step: step.output for step in records if not step.item_key}
-    planned = len(json_list(outputs.get("select")))
-    created = sum(
-        1
+    planned = sum(
+        len(TicketBatch.model_validate(batch).items) for batch in json_list(outputs.get("select"))
+    )
+    chunks = [
+        BatchResult.model_validate_json(step.output or "{}")
         for step in records
         if step.step == "distribute" and step.item_key and step.status is StepStatus.SUCCEEDED
-    )
+    ]
+    created = sum(len(chunk.keys) for chunk in chunks)
+    refused = {fp: reason for chunk in chunks for fp, reason in chunk.refused.items()}
     spec = WeeklyInput.model_validate_json(durable.get_run(run_id).input)
     return WeeklyRun(
         run_id=run_id,
@@ -562,7 +559,7 @@ def weekly_summary(durable: DurableEngine, run_id: str) -> WeeklyRun:
         recommend=RecommendSummary.model_validate_json(outputs["evaluate"] or "null"),
         write_back=WriteBackSummary.model_validate_json(outputs["write_back"] or "null"),
         distribute=DistributeSummary(
-            enabled=spec.jira is not None, planned=planned, created=created
+            enabled=spec.jira is not None, planned=planned, created=created, refused=refused
         ),
         report=WeeklyReport.model_validate_json(outputs["report"] or "null"),
     )

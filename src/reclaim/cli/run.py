@@ -223,7 +223,12 @@ def print_weekly_run(result: WeeklyRun, *, top: int = 10) -> None:
     if distribute.enabled:
         console.print(
             f"[bold]tickets[/]    {distribute.created:,} created"
-            f" ({distribute.planned:,} open recommendations without one)",
+            f" ({distribute.planned:,} open recommendations without one)"
+            + (
+                f"; {len(distribute.refused):,} refused by Jira, tried again next run"
+                if distribute.refused
+                else ""
+            ),
             highlight=False,
         )
     else:

@@ -14,7 +14,14 @@ from rich.table import Table
 from reclaim.cli.context import console, state
 from reclaim.durable import DurableEngine
 from reclaim.errors import ConfigError
-from reclaim.sync import Poller, TicketLedger, WriteBackSettings, distribute_workflow, write_back
+from reclaim.sync import (
+    BatchResult,
+    Poller,
+    TicketLedger,
+    WriteBackSettings,
+    distribute_workflow,
+    write_back,
+)
 from reclaim.tickets import connect, credentials_from_env
 
 app = typer.Typer(help="Tickets in Jira: distribute, sync back, list, show.", no_args_is_help=True)
@@ -36,6 +43,12 @@ def distribute_command(
     run_id: Annotated[
         str | None, typer.Option("--run-id", help="Resume this distribution run.")
     ] = None,
+    ticket_batch: Annotated[
+        int,
+        typer.Option(
+            min=1, max=50, help="Tickets per durable item (one Jira bulk create); 1: one by one."
+        ),
+    ] = 50,
 ) -> None:
     """One ticket per open recommendation, exactly once (a durable run: resumable)."""
     credentials_from_env()  # fail now, before a run is recorded, if Jira is not configured
@@ -46,11 +59,16 @@ def distribute_command(
         "limit": limit,
         "requests_per_second": rate,
         "grace": grace,
+        "ticket_batch": ticket_batch,
     }
     durable = DurableEngine(state(ctx).engine())
     result = durable.run_workflow(distribute_workflow, options, run_id=run_id)
-    created = dict(result or {})
-    console.print(f"{len(created)} ticket(s) distributed", highlight=False)
+    chunks = [BatchResult.model_validate(chunk) for chunk in dict(result or {}).values()]
+    created = sum(len(chunk.keys) for chunk in chunks)
+    console.print(f"{created} ticket(s) distributed", highlight=False)
+    for chunk in chunks:
+        for fingerprint, reason in chunk.refused.items():
+            console.print(f"refused by Jira: {fingerprint}: {reason}", highlight=False)
 
 
 @app.command("sync")

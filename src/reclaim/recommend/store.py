@@ -33,6 +33,7 @@ from reclaim.database import Backend, backend_of
 from reclaim.errors import ConfigError
 from reclaim.recommend.lifecycle import (
     Event,
+    LifecycleError,
     Status,
     Transition,
     transition,
@@ -536,29 +537,81 @@ class RecommendationStore:
                     f"no recommendation {key!r}",
                     fix="list them with `reclaim recommendations list`",
                 )
-            record = record_of(row)
-            decision = transition(record.state, event, now=now, snooze=snooze)
-            after = decision.after
-            values: dict[str, Any] = {
-                "status": after.status.value,
-                "snoozed_until": after.snoozed_until,
-                "version": recommendations.c.version + 1,
-            }
-            if decision.changed:
-                values["status_changed_at"] = now
-            if event is Event.TICKET_CREATED:
-                values["ticketed_at"] = now
-                values["ticket_done_at"] = None
-            elif event is Event.TICKET_REOPENED:
-                values["ticket_done_at"] = None
-            elif event is Event.TICKET_DONE:
-                values["ticket_done_at"] = now
-            elif event is Event.TICKET_WONT_DO:
-                values["ticket_done_at"] = None
-            connection.execute(
-                recommendations.update().where(recommendations.c.id == record.id).values(values)
+            return _apply(connection, row, event, now, snooze)
+
+    def apply_event_to_many(
+        self, ids: Sequence[int], event: Event, *, now: datetime | None = None
+    ) -> list[int]:
+        """Apply ``event`` to every recommendation of ``ids`` in one transaction.
+
+        For a chunk of tickets: one commit instead of one per recommendation. Those the event
+        cannot happen to in their status (already ticketed after a crash, say) are left as they
+        are and returned; an unknown id raises ``ConfigError`` and changes nothing.
+        """
+        if event in (Event.SEEN, Event.GONE):
+            raise ConfigError(
+                f"event {event.value!r} comes from runs only",
+                fix="run `reclaim recommend` to record what a run saw",
             )
-        return decision
+        now = now or datetime.now(UTC)
+        wanted = sorted(set(ids))
+        skipped: list[int] = []
+        if not wanted:
+            return skipped
+        with self.engine.begin() as connection:
+            # Locked in id order, so two workers marking overlapping chunks cannot deadlock.
+            query = (
+                sa.select(recommendations)
+                .where(recommendations.c.id.in_(wanted))
+                .order_by(recommendations.c.id)
+            )
+            if self.backend is Backend.POSTGRESQL:
+                query = query.with_for_update()
+            rows = connection.execute(query).all()
+            missing = set(wanted) - {row.id for row in rows}
+            if missing:
+                raise ConfigError(
+                    f"no recommendation {sorted(missing)[0]!r}",
+                    fix="list them with `reclaim recommendations list`",
+                )
+            for row in rows:
+                try:
+                    _apply(connection, row, event, now, None)
+                except LifecycleError:
+                    skipped.append(row.id)
+        return skipped
+
+
+def _apply(
+    connection: Connection,
+    row: sa.Row[Any],
+    event: Event,
+    now: datetime,
+    snooze: timedelta | None,
+) -> Transition:
+    record = record_of(row)
+    decision = transition(record.state, event, now=now, snooze=snooze)
+    after = decision.after
+    values: dict[str, Any] = {
+        "status": after.status.value,
+        "snoozed_until": after.snoozed_until,
+        "version": recommendations.c.version + 1,
+    }
+    if decision.changed:
+        values["status_changed_at"] = now
+    if event is Event.TICKET_CREATED:
+        values["ticketed_at"] = now
+        values["ticket_done_at"] = None
+    elif event is Event.TICKET_REOPENED:
+        values["ticket_done_at"] = None
+    elif event is Event.TICKET_DONE:
+        values["ticket_done_at"] = now
+    elif event is Event.TICKET_WONT_DO:
+        values["ticket_done_at"] = None
+    connection.execute(
+        recommendations.update().where(recommendations.c.id == record.id).values(values)
+    )
+    return decision
 
 
 def _insert_for(backend: Backend) -> Any:

@@ -1,17 +1,22 @@
 """Sync between recommendations and Jira: outbound exactly once per fingerprint.
 
 :class:`Distributor` creates tickets with the intent → create → record protocol and reconciles
-by fingerprint label; :data:`distribute_workflow` runs it as a durable map step keyed by
-fingerprint; :class:`Poller` and :class:`WebhookReceiver` bring Jira's changes back;
-:func:`write_back` writes reclaim's lifecycle changes and savings back onto the tickets. See
-docs/jira.md, "How exactly-once works" and "Write-back".
+by fingerprint label; :data:`distribute_workflow` runs it as a durable map step, one item per
+chunk of up to 50 tickets (one bulk create); :class:`Poller` and :class:`WebhookReceiver`
+bring Jira's changes back; :func:`write_back` writes reclaim's lifecycle changes and savings
+back onto the tickets. See docs/jira.md, "How exactly-once works" and "Write-back".
 """
 
 from __future__ import annotations
 
 from reclaim.sync.distribution import (
+    MAX_TICKET_BATCH,
+    BatchResult,
     DistributeInput,
+    TicketBatch,
     TicketItem,
+    batch_items,
+    distribute_batch,
     distribute_bulk,
     distribute_workflow,
     plan_items,
@@ -39,11 +44,14 @@ from reclaim.sync.writeback import (
 __all__ = [
     "FINGERPRINT_LABEL_PREFIX",
     "MANAGED_LABEL",
+    "MAX_TICKET_BATCH",
+    "BatchResult",
     "DistributeInput",
     "Distributor",
     "PollResult",
     "Poller",
     "StatusMapping",
+    "TicketBatch",
     "TicketItem",
     "TicketLedger",
     "TicketPlan",
@@ -53,6 +61,8 @@ __all__ = [
     "WriteBackReport",
     "WriteBackSettings",
     "add_progress_observer",
+    "batch_items",
+    "distribute_batch",
     "distribute_bulk",
     "distribute_workflow",
     "fingerprint_label",

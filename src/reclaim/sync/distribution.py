@@ -1,17 +1,25 @@
-"""Distribution as a durable workflow: select the recommendations, then one map item per ticket.
+"""Distribution as a durable workflow: select the recommendations, then one map item per chunk.
 
 ``reclaim.tickets.distribute`` has two steps: ``select`` routes and renders every open
-recommendation without a ticket (a checkpointed list, so a resumed run distributes exactly the
-same items), and ``distribute``, a map step keyed by fingerprint: a crash after ticket 4,000
-resumes at 4,001, and the item in flight is finished by the exactly-once protocol of
-:class:`~reclaim.sync.outbound.Distributor`.
+recommendation without a ticket and cuts the list into chunks of up to 50 (a checkpointed
+list, so a resumed run distributes exactly the same chunks), and ``distribute``, a map step
+keyed by chunk: each chunk is one bulk create in Jira and a handful of commits, finished by the
+exactly-once protocol of :meth:`~reclaim.sync.outbound.Distributor.distribute_many`. A crash
+after chunk 80 resumes at chunk 81; the chunk in flight is reconciled by fingerprint label.
+A ticket Jira refuses (a bad field, an unknown project) is listed in its chunk's output and
+does not hold back the others.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "MAX_TICKET_BATCH",
+    "BatchResult",
     "DistributeInput",
+    "TicketBatch",
     "TicketItem",
+    "batch_items",
+    "distribute_batch",
     "distribute_bulk",
     "distribute_workflow",
     "needs_ticket",
@@ -19,19 +27,17 @@ __all__ = [
     "recommendation_facts",
 ]
 
-import contextlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 
 from reclaim.durable import RetryPolicy, StepContext, Workflow
 from reclaim.errors import ConfigError
 from reclaim.recommend import (
     Event,
-    LifecycleError,
     RecommendationRecord,
     RecommendationStore,
     Status,
@@ -56,6 +62,12 @@ class DistributeInput(BaseModel):
     grace: float = 30.0
     limit: int | None = None
     requests_per_second: float | None = 10.0
+    ticket_batch: int = Field(default=50, ge=1, le=50)
+    """Tickets per map item (one bulk create each); 1 is one ticket per item."""
+
+
+# Jira's bulk create takes at most 50 issues per request.
+MAX_TICKET_BATCH = 50
 
 
 class TicketItem(BaseModel):
@@ -69,6 +81,46 @@ class TicketItem(BaseModel):
     components: list[str]
     assignee: str | None
     priority: str | None
+
+
+class TicketBatch(BaseModel):
+    """One map item: up to 50 tickets, distributed with one bulk create."""
+
+    key: str
+    items: list[TicketItem]
+
+
+class BatchResult(BaseModel):
+    """What one chunk did: the tickets it has (fingerprint → key) and Jira's refusals."""
+
+    keys: dict[str, str] = Field(default_factory=dict)
+    refused: dict[str, str] = Field(default_factory=dict)
+
+
+def batch_items(items: Sequence[TicketItem], size: int = MAX_TICKET_BATCH) -> list[TicketBatch]:
+    """Cut ``items`` into chunks of ``size``, each keyed by its first fingerprint and its count.
+
+    The key names the chunk for the durable engine's item checkpoints; the list is cut once, in
+    a checkpointed step, so a resumed run finds the same keys.
+    """
+    if not 1 <= size <= MAX_TICKET_BATCH:
+        raise ConfigError(
+            f"a ticket batch of {size} is out of range",
+            fix=f"use 1 to {MAX_TICKET_BATCH} tickets per batch (Jira's bulk create limit)",
+        )
+    return [
+        TicketBatch(key=f"{chunk[0].fingerprint}+{len(chunk)}", items=list(chunk))
+        for chunk in (items[i : i + size] for i in range(0, len(items), size))
+    ]
+
+
+def batch_key(batch: object) -> str:
+    # The engine keys the checkpointed list (plain dicts) as well as the typed chunks.
+    if isinstance(batch, TicketBatch):
+        return batch.key
+    if isinstance(batch, dict):
+        return str(batch["key"])
+    raise TypeError(f"not a ticket batch: {batch!r}")
 
 
 def recommendation_facts(record: RecommendationRecord) -> dict[str, Any]:
@@ -158,7 +210,7 @@ def shared_client(options: DistributeInput) -> JiraClient:
 client_factory: Callable[[DistributeInput], JiraClient] = shared_client
 
 distribute_workflow = Workflow(
-    "reclaim.tickets.distribute", version="1", input_type=DistributeInput
+    "reclaim.tickets.distribute", version="2", input_type=DistributeInput
 )
 
 
@@ -172,7 +224,7 @@ def _database(ctx: StepContext) -> Engine:
 
 
 @distribute_workflow.step()
-def select(ctx: StepContext) -> list[TicketItem]:
+def select(ctx: StepContext) -> list[TicketBatch]:
     options = DistributeInput.model_validate(ctx.input or {})
     router = load_routing(options.routing, default_project=options.default_project)
     templates = load_templates(options.templates)
@@ -184,7 +236,8 @@ def select(ctx: StepContext) -> list[TicketItem]:
         if needs_ticket(r)
         and ((row := ledger.get(r.fingerprint)) is None or row.state != "created")
     ]
-    return plan_items(records[: options.limit] if options.limit else records, router, templates)
+    items = plan_items(records[: options.limit] if options.limit else records, router, templates)
+    return batch_items(items, options.ticket_batch)
 
 
 # Open, and reopened without a ticket (dismissed with no ticket, then back after its snooze).
@@ -209,26 +262,33 @@ def needs_ticket(record: RecommendationRecord) -> bool:
 
 @distribute_workflow.map_step(
     over="select",
-    key=lambda item: item.fingerprint if isinstance(item, TicketItem) else item["fingerprint"],
+    key=batch_key,
     concurrency=4,
     retry=RetryPolicy(
         attempts=5, backoff_base=1.0, backoff_max=30.0, permanent=(JiraRequestError,)
     ),
 )
-def distribute(ctx: StepContext, item: TicketItem) -> str:
+def distribute(ctx: StepContext, batch: TicketBatch) -> BatchResult:
     options = DistributeInput.model_validate(ctx.input or {})
-    client = client_factory(options)
-    ledger = TicketLedger(_database(ctx))
-    key = Distributor(client, ledger, grace=options.grace).distribute(plan_of(item))
-    _mark_ticketed(RecommendationStore(_database(ctx)), [item.recommendation_id])
-    return key
+    return distribute_batch(
+        _database(ctx), client_factory(options), batch.items, grace=options.grace
+    )
+
+
+def distribute_batch(
+    database: Engine, client: JiraClient, items: Sequence[TicketItem], *, grace: float = 30.0
+) -> BatchResult:
+    """One chunk, exactly once: intents, one bulk create, the keys, then the recommendations
+    marked ticketed in one transaction. Safe to run again after any crash: the ledger knows
+    the tickets already made, and intents left behind are reconciled by label first."""
+    keys, refused = distribute_bulk(database, client, items, grace=grace)
+    return BatchResult(keys=keys, refused=refused)
 
 
 def _mark_ticketed(store: RecommendationStore, recommendation_ids: Iterable[int]) -> None:
-    for recommendation_id in recommendation_ids:
-        # Already ticketed means an earlier attempt crashed after applying the event.
-        with contextlib.suppress(LifecycleError):
-            store.apply_event(recommendation_id, Event.TICKET_CREATED)
+    # Those already ticketed were marked by an earlier attempt that crashed before its
+    # checkpoint; the batch variant leaves them as they are.
+    store.apply_event_to_many(list(recommendation_ids), Event.TICKET_CREATED)
 
 
 def distribute_bulk(

@@ -52,9 +52,11 @@ _observers: list[Observer] = []
 def add_progress_observer(observer: Observer) -> Callable[[], None]:
     """Call ``observer(point, fingerprint)`` at each point of create-and-record.
 
-    Points: ``intent`` (intent committed), ``created`` (Jira answered), ``recorded`` (key
-    committed), ``chunk`` (a bulk chunk's keys committed). For metrics, and for the tests that
-    kill the process at each point. Returns a function that removes the observer.
+    Points: ``intent`` (intent committed), ``created`` (Jira answered; once per request, so
+    once per chunk of a bulk create), ``recorded`` (key committed; for each ticket of a bulk
+    chunk after the chunk's one commit), ``chunk`` (a bulk chunk's keys committed). For
+    metrics, and for the tests that kill the process at each point. Returns a function that
+    removes the observer.
     """
     _observers.append(observer)
     return lambda: _observers.remove(observer)
@@ -252,6 +254,8 @@ class Distributor:
             if chunk:
                 _notify("created", chunk[0].fingerprint)
             self.ledger.record_created(rows, self.now())
+            for recorded in rows:
+                _notify("recorded", recorded[0])
             _notify("chunk", chunk[-1].fingerprint)
         return keys, refused
 

@@ -30,7 +30,7 @@ from reclaim.pipeline import WEEKLY, WeeklyInput, resume_weekly, run_weekly
 from reclaim.store import upgrade
 from reclaim.store.tables.recommend import recommendations
 from reclaim.store.tables.sync import recommendation_tickets, tickets
-from reclaim.sync import FINGERPRINT_LABEL_PREFIX
+from reclaim.sync import FINGERPRINT_LABEL_PREFIX, BatchResult
 from reclaim.tickets import JiraCredentials, connect
 from reclaim.tickets.simulator import FaultPlan, JiraState, RunningSimulator, SimulatorApp
 from reclaim.tickets.simulator import run_in_thread as simulator_in_thread
@@ -237,8 +237,10 @@ def test_a_loop_killed_mid_distribution_resumes_with_every_ticket_once(
     point: str,
 ) -> None:
     url, schema = database_url
+    # Chunks of three, so several map items (one bulk create each) run four at a time; the
+    # seventh intent or key is in the third chunk, the seventh answer the seventh chunk's.
     run_id = DurableEngine(migrated, workflows=[WEEKLY]).start(
-        WEEKLY, spec_for(sim).model_dump(mode="json")
+        WEEKLY, spec_for(sim, ticket_batch=3).model_dump(mode="json")
     )
     child = start_child(children, "drive", url, schema or "-", run_id, point, "7")
     assert child.wait(timeout=300) == -signal.SIGKILL
@@ -263,10 +265,12 @@ def test_two_workers_on_postgresql_one_killed_mid_distribution_no_duplicate_none
     url, schema = database_url
     # Each Jira answer takes a little while, so both workers are busy with items at the kill.
     sim.app.faults.configure(FaultPlan(latency=0.02))
+    # Chunks of two: enough map items that both workers hold some when the first one dies at
+    # its fourth bulk answer, before recording it.
     run_id = DurableEngine(migrated, workflows=[WEEKLY]).start(
-        WEEKLY, spec_for(sim).model_dump(mode="json")
+        WEEKLY, spec_for(sim, ticket_batch=2).model_dump(mode="json")
     )
-    doomed = start_child(children, "worker", url, schema or "-", "2.0", "created", "12")
+    doomed = start_child(children, "worker", url, schema or "-", "2.0", "created", "4")
     survivor = start_child(children, "worker", url, schema or "-", "2.0", "-", "0")
     assert doomed.wait(timeout=300) == -signal.SIGKILL, "the first worker was not killed mid-way"
     assert survivor.wait(timeout=300) == 0
@@ -274,4 +278,49 @@ def test_two_workers_on_postgresql_one_killed_mid_distribution_no_duplicate_none
     assert durable.get_run(run_id).status is RunStatus.SUCCEEDED
     found = check_books(sim, migrated)
     items = [s for s in durable.steps(run_id) if s.step == "distribute" and s.item_key]
-    assert len(items) == found
+    assert len(items) == (found + 1) // 2
+    assert sum(len(BatchResult.model_validate_json(s.output or "{}").keys) for s in items) == found
+
+
+_ROUTE_DATABASES_NOWHERE = """\
+kind: routing
+mode: first
+facts:
+  kind: string
+rules:
+  - id: databases
+    when: kind == 'database'
+    action: ticket
+    params: {project: NOPE}
+  - id: the-rest
+    when: "true"
+    action: ticket
+    params: {project: OPS}
+"""
+
+
+def test_tickets_jira_refuses_are_reported_and_do_not_hold_back_their_chunk(
+    migrated: Engine, sim: RunningSimulator, tmp_path: Path
+) -> None:
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(_ROUTE_DATABASES_NOWHERE, encoding="utf-8")
+    with migrated.connect() as connection:
+        before = connection.execute(sa.select(sa.func.count()).select_from(tickets)).scalar_one()
+    assert before == 0
+    run = run_weekly(migrated, spec_for(sim, routing=str(routing)))
+    with migrated.connect() as connection:
+        query = sa.select(recommendations.c.fingerprint, recommendations.c.kind)
+        kinds = dict(connection.execute(query).all())
+    refused = set(run.distribute.refused)
+    assert refused, "the sample has databases to route to the missing project"
+    assert {kinds[fp] for fp in refused} == {"database"}
+    assert all("project" in reason for reason in run.distribute.refused.values())
+    # Refused ones share chunks with the others (default 50), which were all created.
+    assert run.distribute.created == run.distribute.planned - len(refused) > 0
+    assert set(issues_per_fingerprint(sim)).isdisjoint(refused)
+
+    # Routed to a real project, the next run tickets them, and nothing twice.
+    again = run_weekly(migrated, spec_for(sim))
+    assert again.distribute.refused == {}
+    assert again.distribute.created == len(refused)
+    check_books(sim, migrated)

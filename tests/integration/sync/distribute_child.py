@@ -1,10 +1,11 @@
 """A distributing process for the exactly-once tests: runs, and dies by SIGKILL where told.
 
-    python distribute_child.py DB_URL SCHEMA|- MODE KILL_POINT|- KILL_AT
+    python distribute_child.py DB_URL SCHEMA|- MODE KILL_POINT|- KILL_AT [TICKET_BATCH]
 
 The tests fork a process that calls :func:`child` (imports are done once, in the parent).
 
-MODE ``workflow`` runs the ``reclaim.tickets.distribute`` durable workflow (run id ``dist``);
+MODE ``workflow`` runs the ``reclaim.tickets.distribute`` durable workflow (run id ``dist``,
+TICKET_BATCH tickets per map item);
 ``bulk`` calls ``Distributor.distribute_many`` over every open recommendation. The Jira URL
 and credentials come from the environment, as in production.
 """
@@ -30,10 +31,10 @@ from reclaim.tickets.templates import load_templates
 
 
 def main() -> None:
-    child(*sys.argv[1:6])
+    child(*sys.argv[1:7])
 
 
-def child(url: str, schema: str, mode: str, point: str, at: str) -> None:
+def child(url: str, schema: str, mode: str, point: str, at: str, batch: str = "50") -> None:
     engine = create_engine(url, schema=None if schema == "-" else schema)
     seen = 0
 
@@ -48,7 +49,12 @@ def child(url: str, schema: str, mode: str, point: str, at: str) -> None:
         add_progress_observer(observer)
     grace = float(os.environ.get("TEST_GRACE", "1.0"))
     if mode == "workflow":
-        options = {"default_project": "OPS", "grace": grace, "requests_per_second": None}
+        options = {
+            "default_project": "OPS",
+            "grace": grace,
+            "requests_per_second": None,
+            "ticket_batch": int(batch),
+        }
         DurableEngine(engine).run_workflow(distribute_workflow, options, run_id="dist")
     else:
         records = RecommendationStore(engine).find(statuses=[Status.OPEN], limit=None)

@@ -78,7 +78,9 @@ def db(engine: Engine, database_url: tuple[str, str | None]) -> tuple[Engine, st
     return engine, url, schema or "-"
 
 
-def _forked(url: str, schema: str, mode: str, point: str, at: str, jira_url: str) -> None:
+def _forked(
+    url: str, schema: str, mode: str, point: str, at: str, batch: str, jira_url: str
+) -> None:
     os.environ.update(
         {
             "RECLAIM_JIRA_URL": jira_url,
@@ -88,7 +90,7 @@ def _forked(url: str, schema: str, mode: str, point: str, at: str, jira_url: str
         }
     )
     try:
-        child(url, schema, mode, point, at)
+        child(url, schema, mode, point, at, batch)
     except Exception:
         traceback.print_exc()
         os._exit(3)
@@ -96,13 +98,18 @@ def _forked(url: str, schema: str, mode: str, point: str, at: str, jira_url: str
 
 
 def run_child(
-    sim: RunningSimulator, db: tuple[Engine, str, str], mode: str, point: str = "-", at: int = 1
+    sim: RunningSimulator,
+    db: tuple[Engine, str, str],
+    mode: str,
+    point: str = "-",
+    at: int = 1,
+    batch: int = 50,
 ) -> int:
     """Fork a distributing process (the code is already imported) and wait for its end."""
     engine, url, schema = db
     engine.dispose()  # the child must not share the parent's pooled connections
     process = multiprocessing.get_context("fork").Process(
-        target=_forked, args=(url, schema, mode, point, str(at), sim.url)
+        target=_forked, args=(url, schema, mode, point, str(at), str(batch), sim.url)
     )
     process.start()
     process.join(timeout=300)
@@ -139,15 +146,18 @@ def check_books(sim: RunningSimulator, engine: Engine, fingerprints: list[str]) 
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("point", ["intent", "created", "recorded"])
+@pytest.mark.parametrize("point", ["intent", "created", "recorded", "chunk"])
 def test_workflow_killed_at_each_point_then_resumed(
     sim: RunningSimulator, db: tuple[Engine, str, str], point: str
 ) -> None:
     fingerprints = add_recommendations(db[0], 6)
-    # Killed inside the third item, so the run cannot have finished. Items run four at a time,
-    # so how many issues already exist at the kill varies (on a quiet machine, all six).
-    assert run_child(sim, db, "workflow", point, at=3) == -signal.SIGKILL
-    assert run_child(sim, db, "workflow") == 0
+    # Chunks of two, so three map items, each one bulk create. Killed at the third intent or
+    # key (inside the second chunk or later, depending on how the four-at-a-time items
+    # interleave), at the third chunk's answer, or after the second chunk's commit: the run
+    # cannot have finished, and how many issues exist at the kill varies.
+    at = 2 if point == "chunk" else 3
+    assert run_child(sim, db, "workflow", point, at=at, batch=2) == -signal.SIGKILL
+    assert run_child(sim, db, "workflow", batch=2) == 0
     check_books(sim, db[0], fingerprints)
 
 

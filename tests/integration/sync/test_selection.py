@@ -17,7 +17,7 @@ from reclaim.recommend.fingerprint import fingerprint
 from reclaim.recommend.recommender import record_run
 from reclaim.recommend.reconcile import MATCH_COLUMNS, Scope
 from reclaim.store import upgrade
-from reclaim.sync import DistributeInput, TicketItem, plan_items
+from reclaim.sync import DistributeInput, TicketBatch, plan_items
 from reclaim.sync.distribution import select
 from reclaim.tickets.routing import load_routing
 from reclaim.tickets.templates import load_templates
@@ -92,7 +92,7 @@ def test_the_select_step_skips_superseded_and_picks_up_reopened_without_ticket(
     assert store.get(str(snapshot["fingerprint"])).status is Status.REOPENED  # type: ignore[union-attr]
 
     result = DurableEngine(engine).run_workflow(select_only, {"default_project": "OPS"})
-    items = [TicketItem.model_validate(i) for i in result]
+    items = [item for batch in result for item in TicketBatch.model_validate(batch).items]
     assert sorted(i.fingerprint for i in items) == sorted(
         [str(idle["fingerprint"]), str(snapshot["fingerprint"])]
     )

@@ -10,6 +10,11 @@ def test_public_names_are_frozen() -> None:
         [
             "FINGERPRINT_LABEL_PREFIX",
             "MANAGED_LABEL",
+            "MAX_TICKET_BATCH",
+            "BatchResult",
+            "TicketBatch",
+            "batch_items",
+            "distribute_batch",
             "PollResult",
             "Poller",
             "StatusMapping",

@@ -1,0 +1,71 @@
+"""Distribution in chunks: one bulk create per chunk, refusals listed, the others created.
+
+On a real simulator over HTTP, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from tests.integration.sync.test_exactly_once import add_recommendations
+
+from reclaim.recommend import Event, RecommendationStore, Status
+from reclaim.store import upgrade
+from reclaim.store.tables.sync import tickets
+from reclaim.sync import batch_items, distribute_batch, plan_items
+from reclaim.tickets import JiraClient, JiraCredentials, connect
+from reclaim.tickets.routing import load_routing
+from reclaim.tickets.simulator import RunningSimulator, SimulatorApp, run_in_thread
+from reclaim.tickets.templates import load_templates
+
+
+@pytest.fixture
+def jira() -> Iterator[tuple[RunningSimulator, JiraClient]]:
+    with (
+        run_in_thread(SimulatorApp()) as sim,
+        connect(JiraCredentials.cloud(sim.url, "b@x", "t"), requests_per_second=None) as client,
+    ):
+        yield sim, client
+
+
+def test_a_refused_ticket_is_listed_and_the_rest_of_its_chunk_is_created(
+    engine: Engine, jira: tuple[RunningSimulator, JiraClient]
+) -> None:
+    upgrade(engine)
+    sim, client = jira
+    add_recommendations(engine, 5)
+    store = RecommendationStore(engine)
+    items = plan_items(
+        store.find(statuses=[Status.OPEN], limit=None),
+        load_routing(None, default_project="OPS"),
+        load_templates(None),
+    )
+    bad = items[2].fingerprint
+    items[2] = items[2].model_copy(update={"project": "NOPE"})
+    (batch,) = batch_items(items, 50)
+
+    result = distribute_batch(engine, client, batch.items, grace=0)
+
+    assert set(result.refused) == {bad}
+    assert "project" in result.refused[bad]
+    assert set(result.keys) == {i.fingerprint for i in items} - {bad}
+    assert len(sim.app.state.issues) == 4
+    statuses = {r.fingerprint: r.status for r in store.find(statuses=list(Status), limit=None)}
+    assert statuses[bad] is Status.OPEN
+    assert {s for fp, s in statuses.items() if fp != bad} == {Status.TICKETED}
+    with engine.connect() as connection:
+        ledger = set(connection.execute(sa.select(tickets.c.fingerprint)).scalars())
+    assert bad not in ledger  # nothing was created, so its intent is dropped
+
+    # Fixed (here: routed to a real project), the next run creates it and nothing else.
+    fixed = [i.model_copy(update={"project": "OPS"}) for i in batch.items]
+    again = distribute_batch(engine, client, fixed, grace=0)
+    assert again.refused == {}
+    assert set(again.keys) == {i.fingerprint for i in items}
+    assert len(sim.app.state.issues) == 5
+    assert store.apply_event_to_many(
+        [r.id for r in store.find(statuses=list(Status), limit=None)], Event.TICKET_CREATED
+    ) == sorted(r.id for r in store.find(statuses=list(Status), limit=None))
