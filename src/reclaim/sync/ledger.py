@@ -137,10 +137,16 @@ class TicketLedger:
 
     def forget_intent(self, fingerprint: str) -> None:
         """Jira refused the create outright (400): nothing exists, so nothing is pending."""
+        self.forget_intents([fingerprint])
+
+    def forget_intents(self, fingerprints: Sequence[str]) -> None:
+        """Jira refused these creates outright: nothing exists, so nothing is pending."""
+        if not fingerprints:
+            return
         with self.engine.begin() as connection:
             connection.execute(
                 tickets.delete().where(
-                    tickets.c.fingerprint == fingerprint, tickets.c.state == "creating"
+                    tickets.c.fingerprint.in_(fingerprints), tickets.c.state == "creating"
                 )
             )
 

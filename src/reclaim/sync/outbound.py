@@ -234,6 +234,12 @@ class Distributor:
             except CreateOutcomeUnknown:
                 self.ledger.outcome_unknown([p.fingerprint for p in chunk], self.now())
                 raise
+            except JiraRequestError:
+                # Jira refused the whole request (bad credentials, no permission): nothing was
+                # created, so nothing is pending, and the next run need not wait out a grace
+                # period for these. (The retried ones were searched for just before.)
+                self.ledger.forget_intents([p.fingerprint for p in chunk])
+                raise
             rows = []
             for plan, created in zip(chunk, result.created, strict=True):
                 if created is not None:

@@ -10,7 +10,14 @@ from sqlalchemy.engine import Engine
 
 from reclaim.store import upgrade
 from reclaim.sync import Distributor, TicketLedger, TicketPlan, fingerprint_label
-from reclaim.tickets import CreateOutcomeUnknown, IssueDraft, JiraClient, JiraCredentials, connect
+from reclaim.tickets import (
+    CreateOutcomeUnknown,
+    IssueDraft,
+    JiraClient,
+    JiraCredentials,
+    JiraRequestError,
+    connect,
+)
 from reclaim.tickets.simulator import JiraState, RunningSimulator, SimulatorApp, run_in_thread
 from reclaim.tickets.simulator.faults import FaultPlan
 
@@ -161,3 +168,18 @@ def test_a_lost_bulk_answer_is_reconciled_whatever_the_chunk_waited_to_be_sent(
         if label.startswith("reclaim-fp-")
     ]
     assert len(labelled) == len(set(labelled)) == 150
+
+
+def test_a_bulk_request_jira_refuses_whole_leaves_no_intent(
+    jira: JiraClient, ledger: TicketLedger, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 401 or 403 on the bulk call: nothing was created, so no intent waits for a grace."""
+
+    def refuse(drafts: list[IssueDraft]) -> object:
+        raise JiraRequestError("POST", "/rest/api/3/issue/bulk", 401, ("not logged in",))
+
+    monkeypatch.setattr(jira, "create_issues", refuse)
+    plans = [plan(f"{n:04x}") for n in range(60)]
+    with pytest.raises(JiraRequestError):
+        Distributor(jira, ledger, grace=30, now=clock.utc, sleep=clock.sleep).distribute_many(plans)
+    assert [ledger.get(p.fingerprint) for p in plans] == [None] * 60
