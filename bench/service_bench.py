@@ -270,7 +270,12 @@ def simulator(latency: float) -> Iterator[tuple[str, int]]:
 
 
 def bench_workers(
-    pg_admin: str, tickets: int, workers: int, latency: float, item_concurrency: int | None
+    pg_admin: str,
+    tickets: int,
+    workers: int,
+    latency: float,
+    item_concurrency: int | None,
+    ticket_batch: int = 50,
 ) -> dict[str, Any]:
     from reclaim.database import create_engine
     from reclaim.durable import DurableEngine, RunStatus
@@ -306,11 +311,15 @@ def bench_workers(
             durable = DurableEngine(engine, workflows=[distribute_workflow])
             run_id = durable.start(
                 distribute_workflow,
-                {"default_project": "OPS", "grace": 0, "requests_per_second": None},
+                {
+                    "default_project": "OPS",
+                    "grace": 0,
+                    "requests_per_second": None,
+                    "ticket_batch": ticket_batch,
+                },
             )
             deadline = time.monotonic() + 1800
-            while durable.get_run(run_id).status is not RunStatus.SUCCEEDED:
-                status = durable.get_run(run_id).status
+            while (status := durable.get_run(run_id).status) is not RunStatus.SUCCEEDED:
                 if status not in (RunStatus.PENDING, RunStatus.RUNNING):
                     raise RuntimeError(f"the distribute run ended {status}")
                 if time.monotonic() > deadline:
@@ -349,10 +358,10 @@ def bench_workers(
     seconds = (last - first).total_seconds()
     return {
         "workers": workers,
-        "tickets": int(items),
-        "created": int(created),
+        "tickets": int(created),
+        "map_items": int(items),
         "seconds": seconds,
-        "tickets_per_s": items / seconds,
+        "tickets_per_s": created / seconds,
         "search_status": issues.status_code,
         "worker_cpu_s": sum(cpu_after[:-1]) - sum(cpu_before[:-1]),
         "simulator_cpu_s": cpu_after[-1] - cpu_before[-1],
@@ -370,6 +379,9 @@ def main() -> None:
     work = sub.add_parser("workers")
     work.add_argument("--tickets", type=int, default=400)
     work.add_argument("--latency", type=float, default=0.05)
+    work.add_argument(
+        "--ticket-batch", type=int, default=50, help="tickets per map item (1: one per item)"
+    )
     work.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     work.add_argument("--postgres-url", default=DEFAULT_PG)
     work.add_argument(
@@ -402,9 +414,14 @@ def main() -> None:
     )
     for count in args.workers:
         row = bench_workers(
-            args.postgres_url, args.tickets, count, args.latency, args.item_concurrency
+            args.postgres_url,
+            args.tickets,
+            count,
+            args.latency,
+            args.item_concurrency,
+            args.ticket_batch,
         )
-        assert row["created"] == row["tickets"] == args.tickets, row
+        assert row["tickets"] == args.tickets, row
         base = base or row["tickets_per_s"]
         print(
             f"{count:7d} {row['tickets']:8d} {row['seconds']:8.1f} "
