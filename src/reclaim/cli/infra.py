@@ -123,15 +123,18 @@ def _finish(run: InfraRun) -> None:
         raise typer.Exit(code=1)
 
 
+RunIdOption = Annotated[
+    str | None, typer.Option(help="Id for the run; an unfinished run's id resumes it.")
+]
+
+
 @app.command("plan")
 def plan_command(
     ctx: typer.Context,
     stacks: StacksArgument = None,
     config: ConfigOption = Path("reclaim-infra.yaml"),
     slots: SlotsOption = None,
-    run_id: Annotated[
-        str | None, typer.Option(help="Id for the run; an unfinished run's id resumes it.")
-    ] = None,
+    run_id: RunIdOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Plan stacks and check each plan against the policies; nothing is applied."""
@@ -145,9 +148,7 @@ def apply_command(
     stacks: StacksArgument = None,
     config: ConfigOption = Path("reclaim-infra.yaml"),
     slots: SlotsOption = None,
-    run_id: Annotated[
-        str | None, typer.Option(help="Id for the run; an unfinished run's id resumes it.")
-    ] = None,
+    run_id: RunIdOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Plan, check and apply stacks in dependency order; changed outputs trigger their readers."""

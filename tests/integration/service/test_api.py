@@ -7,6 +7,7 @@ import hmac
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -246,11 +247,19 @@ def test_tickets_page_by_id_and_sync_health_reports_lag_and_intents(
                 source="jira:OPS", cursor_ms=1_000, page_token=None, updated_at=sa.func.now()
             )
         )
+    asked = datetime.now(UTC)
     health = client.get("/api/v1/sync/health").json()
+    answered = datetime.now(UTC)
     assert health["open_intents"] == 1
     assert health["tickets_by_state"] == {"created": 2, "creating": 1}
     assert [c["source"] for c in health["cursors"]] == ["jira:OPS"]
-    assert health["cursors"][0]["lag_seconds"] > 1_000_000_000
+    # The cursor stands at 1 s after the epoch: its lag is the time since then, as the server
+    # read its clock between our two readings.
+    cursor_at = datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
+    lag = health["cursors"][0]["lag_seconds"]
+    assert (
+        (asked - cursor_at).total_seconds() - 1 <= lag <= (answered - cursor_at).total_seconds() + 1
+    )
 
 
 # ----------------------------------------------------------- health, metrics, openapi
