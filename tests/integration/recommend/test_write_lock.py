@@ -108,3 +108,32 @@ def test_a_run_recorded_while_another_plans_makes_it_plan_again(
     assert (result.run.new, result.run.seen_again, result.run.conflicts) == (0, 3, 0)
     assert len(RecommendationStore(engine).find(limit=None)) == 3
     engine.dispose()
+
+
+def test_a_run_writes_with_a_page_cache_for_its_indexes_and_gives_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With SQLite's default 2 MiB cache a run's inserts into the savings-ordered indexes kept
+    # re-reading and spilling pages: the write phase of 200,000 new rows took 3x the time.
+    from reclaim.recommend import store as store_module
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'reclaim.db'}")
+    upgrade(engine)
+    with engine.connect() as connection:
+        default = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+    seen: list[int] = []
+    write_plan = store_module.RecommendationStore.write_plan
+
+    def writing(self: Any, connection: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(connection.exec_driver_sql("PRAGMA cache_size").scalar_one())
+        return write_plan(self, connection, *args, **kwargs)
+
+    monkeypatch.setattr(store_module.RecommendationStore, "write_plan", writing)
+    result = recommend(engine, idle_vms(3), load_pack(), run_id="w1", now=DATA_END)
+    assert result.run.new == 3
+    assert seen == [-store_module.RUN_CACHE_KIB]
+    assert store_module.RUN_CACHE_KIB >= 65_536
+    # The pooled connection the run used is back to the default for whoever takes it next.
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA cache_size").scalar_one() == default
+    engine.dispose()
