@@ -465,20 +465,20 @@ class RecommendationStore:
         offset: int = 0,
     ) -> list[RecommendationRecord]:
         """Recommendations, biggest monthly savings first."""
-        query = sa.select(recommendations).where(
-            *recommendation_filters(
-                statuses=statuses,
-                rule_id=rule_id,
-                account_id=account_id,
-                owner=owner,
-                region=region,
-            )
+        rec = recommendations.c
+        filters = recommendation_filters(
+            statuses=statuses, rule_id=rule_id, account_id=account_id, owner=owner, region=region
         )
-        query = query.order_by(
-            recommendations.c.monthly_savings.desc(), recommendations.c.id
-        ).offset(offset)
-        if limit is not None:
-            query = query.limit(limit)
+        order = (rec.monthly_savings.desc(), rec.id)
+        if limit is None:
+            query = sa.select(recommendations).where(*filters).order_by(*order).offset(offset)
+        else:
+            # The page's ids first, from the (filter, saving, id) indexes alone, then only their
+            # rows: ordered by saving descending and id ascending, no index gives the order, so
+            # the plain query read and sorted every matching row, JSON and all (the select step
+            # of the weekly loop read 920,000 for its 10,000 tickets at 1 M resources).
+            page = sa.select(rec.id).where(*filters).order_by(*order).offset(offset).limit(limit)
+            query = sa.select(recommendations).where(rec.id.in_(page)).order_by(*order)
         with self.engine.connect() as connection:
             return [record_of(row) for row in connection.execute(query)]
 
