@@ -328,7 +328,10 @@ def recommend(
     evaluate_seconds = time.perf_counter() - clock
     clock = time.perf_counter()
     rule_params = {rule.id: list(rule.params) for rule in ruleset.active_rules}
-    matches = matches_from_frame(facts, matched, rule_params)
+    matches = _matches_in_slices(facts, matched, rule_params)
+    # The evaluator's output (a struct of every rule's parameters per match) is not needed
+    # once the matches are rows: at 1 M resources it is ~450 MiB the plan and write would hold.
+    del matched
     prepare_seconds = time.perf_counter() - clock
     if accounts is None and "account_id" in facts.columns:
         accounts = facts.get_column("account_id").cast(pl.String).unique().to_list()
@@ -351,6 +354,27 @@ def recommend(
     timings: dict[str, Any] = {"evaluate": evaluate_seconds, "prepare": prepare_seconds}
     timings.update(result.timings)
     return RunResult(result.run, result.already_recorded, result.realized, timings)
+
+
+# Matches turned into rows at a time: the join with the facts and the JSON of the parameters
+# are built per slice, so their intermediate frames stay a slice's size (at 1 M resources and
+# 915,000 matches in one go they took the evaluate step's memory from 1.4 to 2.3 GiB).
+MATCH_SLICE: Final = 200_000
+
+
+def _matches_in_slices(
+    facts: pl.DataFrame, matched: pl.DataFrame, rule_params: Mapping[str, Sequence[str]]
+) -> pl.DataFrame:
+    if matched.height <= MATCH_SLICE:
+        return matches_from_frame(facts, matched, rule_params)
+    return pl.concat(
+        [
+            matches_from_frame(facts, matched.slice(offset, MATCH_SLICE), rule_params)
+            for offset in range(0, matched.height, MATCH_SLICE)
+        ],
+        how="vertical",
+        rechunk=False,
+    )
 
 
 def _as_of(facts: pl.DataFrame) -> datetime | None:
