@@ -54,6 +54,15 @@ _TITLE_PARAM: Final = "title"
 _OWNER_PARAM: Final = "owner"
 _CURRENCY_PARAM: Final = "currency"
 _FACT_FIELDS: Final = ("resource_name", "kind", "region", "owner", "cost_30d", "currency")
+# The facts the realized savings read (see savings.realized_savings).
+_REALIZED_FACT_FIELDS: Final = (
+    "resource_id",
+    "account_id",
+    "cost_30d",
+    "cost_7d",
+    "as_of",
+    "in_bill",
+)
 
 
 @dataclass(frozen=True)
@@ -339,6 +348,10 @@ def recommend(
         frozenset(rule.id for rule in ruleset.active_rules),
         None if accounts is None else frozenset(accounts),
     )
+    # From here on only the realized savings read the facts, and only these columns: the rest
+    # (72 columns, ~480 MiB at 1 M resources) is let go while the run plans and writes, as
+    # long as the caller does not hold the frame either.
+    facts = facts.select([name for name in _REALIZED_FACT_FIELDS if name in facts.columns])
     result = record_run(
         RecommendationStore(engine),
         matches,
