@@ -329,11 +329,16 @@ def evaluate(ctx: StepContext, collect: CollectSummary, sync_back: SyncSummary) 
     spec = WeeklyInput.model_validate(ctx.input)
     engine = _database(ctx)
     _progress("evaluate", 0, None)
-    facts = load_facts(engine, collect.collection_id)
     # Keyed on the step's idempotency key: if this step is re-run after a crash that followed
-    # the commit, recommend() finds its own run already recorded and changes nothing.
+    # the commit, recommend() finds its own run already recorded and changes nothing. The
+    # facts are not kept in a variable here: recommend() lets go of the columns it no longer
+    # needs once the rules have run, which frees them only if nobody else holds the frame.
     result = recommend(
-        engine, facts, load_pack(spec.rules), run_id=ctx.idempotency_key, now=ctx.now()
+        engine,
+        load_facts(engine, collect.collection_id),
+        load_pack(spec.rules),
+        run_id=ctx.idempotency_key,
+        now=ctx.now(),
     )
     return RecommendSummary(
         run_id=result.run.id,

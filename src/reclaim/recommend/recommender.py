@@ -54,6 +54,15 @@ _TITLE_PARAM: Final = "title"
 _OWNER_PARAM: Final = "owner"
 _CURRENCY_PARAM: Final = "currency"
 _FACT_FIELDS: Final = ("resource_name", "kind", "region", "owner", "cost_30d", "currency")
+# The facts the realized savings read (see savings.realized_savings).
+_REALIZED_FACT_FIELDS: Final = (
+    "resource_id",
+    "account_id",
+    "cost_30d",
+    "cost_7d",
+    "as_of",
+    "in_bill",
+)
 
 
 @dataclass(frozen=True)
@@ -328,7 +337,10 @@ def recommend(
     evaluate_seconds = time.perf_counter() - clock
     clock = time.perf_counter()
     rule_params = {rule.id: list(rule.params) for rule in ruleset.active_rules}
-    matches = matches_from_frame(facts, matched, rule_params)
+    matches = _matches_in_slices(facts, matched, rule_params)
+    # The evaluator's output (a struct of every rule's parameters per match) is not needed
+    # once the matches are rows: at 1 M resources it is ~450 MiB the plan and write would hold.
+    del matched
     prepare_seconds = time.perf_counter() - clock
     if accounts is None and "account_id" in facts.columns:
         accounts = facts.get_column("account_id").cast(pl.String).unique().to_list()
@@ -336,6 +348,10 @@ def recommend(
         frozenset(rule.id for rule in ruleset.active_rules),
         None if accounts is None else frozenset(accounts),
     )
+    # From here on only the realized savings read the facts, and only these columns: the rest
+    # (72 columns, ~480 MiB at 1 M resources) is let go while the run plans and writes, as
+    # long as the caller does not hold the frame either.
+    facts = facts.select([name for name in _REALIZED_FACT_FIELDS if name in facts.columns])
     result = record_run(
         RecommendationStore(engine),
         matches,
@@ -351,6 +367,27 @@ def recommend(
     timings: dict[str, Any] = {"evaluate": evaluate_seconds, "prepare": prepare_seconds}
     timings.update(result.timings)
     return RunResult(result.run, result.already_recorded, result.realized, timings)
+
+
+# Matches turned into rows at a time: the join with the facts and the JSON of the parameters
+# are built per slice, so their intermediate frames stay a slice's size (at 1 M resources and
+# 915,000 matches in one go they took the evaluate step's memory from 1.4 to 2.3 GiB).
+MATCH_SLICE: Final = 200_000
+
+
+def _matches_in_slices(
+    facts: pl.DataFrame, matched: pl.DataFrame, rule_params: Mapping[str, Sequence[str]]
+) -> pl.DataFrame:
+    if matched.height <= MATCH_SLICE:
+        return matches_from_frame(facts, matched, rule_params)
+    return pl.concat(
+        [
+            matches_from_frame(facts, matched.slice(offset, MATCH_SLICE), rule_params)
+            for offset in range(0, matched.height, MATCH_SLICE)
+        ],
+        how="vertical",
+        rechunk=False,
+    )
 
 
 def _as_of(facts: pl.DataFrame) -> datetime | None:

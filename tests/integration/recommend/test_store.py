@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -255,3 +256,62 @@ def test_concurrent_runs_serialize_and_never_duplicate(store: RecommendationStor
     assert count(store.engine, observations) == 800
     assert {r.times_seen for r in store.find(limit=None)} == {4}
     assert sorted(run.new for run in store.runs()) == [0, 0, 0, 200]
+
+
+def test_a_page_of_find_is_the_same_rows_in_the_same_order(store: RecommendationStore) -> None:
+    savings = [5.0, 9.0, 5.0, 3.0, 9.0, 1.0, 5.0]
+    record_run(
+        store,
+        matches(*(("idle-vm", f"i-{n}", "111", value) for n, value in enumerate(savings))),
+        scope=SCOPE,
+        run_id="r1",
+        now=T0,
+    )
+    everything = [r.id for r in store.find(limit=None)]
+    assert len(everything) == len(savings)
+    for offset in range(len(savings)):
+        for limit in (1, 2, 3):
+            page = [r.id for r in store.find(limit=limit, offset=offset)]
+            assert page == everything[offset : offset + limit]
+    open_page = [r.id for r in store.find(statuses=[Status.OPEN], limit=3, offset=2)]
+    assert open_page == everything[2:5]
+
+
+def test_a_limited_find_reads_only_the_rows_of_its_page(tmp_path: Path) -> None:
+    # Saving descending then id ascending: no index gives that order, so the plain query read
+    # every matching row (JSON and all) into a sort to keep ten thousand; the select step of
+    # the weekly loop did that over every open recommendation. The page's ids come from the
+    # (status, saving, id) index alone, and only those rows are read.
+    from reclaim.database import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'reclaim.db'}")
+    upgrade(engine)
+    store = RecommendationStore(engine)
+    record_run(
+        store,
+        matches(*(("idle-vm", f"i-{n}", "111", float(n % 7)) for n in range(50))),
+        scope=SCOPE,
+        run_id="r1",
+        now=T0,
+    )
+    statements: list[tuple[str, object]] = []
+
+    def remember(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
+        if sql.lstrip().upper().startswith("SELECT") and "recommendations" in sql:
+            statements.append((sql, params))
+
+    sa.event.listen(engine, "before_cursor_execute", remember)
+    found = store.find(statuses=[Status.OPEN], limit=10)
+    sa.event.remove(engine, "before_cursor_execute", remember)
+    assert [r.monthly_savings for r in found] == [Decimal("6.0000")] * 7 + [Decimal("5.0000")] * 3
+    assert statements
+    with engine.connect() as connection:
+        for sql, params in statements:
+            plan = [
+                str(row[-1])
+                for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params)  # type: ignore[arg-type]
+            ]
+            reads = [line for line in plan if "recommendations" in line]
+            # Every read of the table is by its key (the page's rows) or from an index alone.
+            assert all("PRIMARY KEY" in line or "COVERING INDEX" in line for line in reads), plan
+    engine.dispose()
