@@ -33,6 +33,19 @@ from reclaim.rules.expression.source import SourceText
 from reclaim.rules.expression.types import FactSchema
 
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = frozenset(")]}")
+# A string literal (a backslash escapes any character, newlines included; an unclosed one runs
+# to the end), a comment (to the end of the line), or one bracket.
+_BRACKETS_STRINGS_COMMENTS = re.compile(
+    r"""'(?:[^'\\]|\\.)*'?|"(?:[^"\\]|\\.)*"?|#[^\n]*|[()\[\]{}]""", re.DOTALL
+)
+
+
+def _line_and_column(source: str, index: int) -> tuple[int, int]:
+    """1-based line and column of ``source[index]``; lines end at newline characters only."""
+    return source.count("\n", 0, index) + 1, index - source.rfind("\n", 0, index)
+
+
 # Spellings people bring from JavaScript, C and SQL, and ours (checked longest first).
 _FOREIGN_OPERATORS = (
     ("===", "=="),
@@ -196,42 +209,27 @@ class _Parser(SourceText):
         )
 
     def _check_bracket_depth(self) -> None:
+        # Brackets outside string literals and comments, found by one regular expression
+        # rather than a Python loop over every character (a tenth of checking).
+        source = self.source
         depth = 0
-        line, column = 1, 0
-        quote: str | None = None
-        escaped = False
-        comment = False
-        for char in self.source:
-            column += 1
-            if char == "\n":
-                line, column = line + 1, 0
-                comment = False
-            if comment:
-                continue
-            if quote is not None:
-                if escaped:
-                    escaped = False
-                elif char == "\\":
-                    escaped = True
-                elif char == quote:
-                    quote = None
-                continue
-            if char in "'\"":
-                quote = char
-            elif char == "#":
-                comment = True
-            elif char in _OPENERS:
+        limit = self.limits.max_depth
+        for found in _BRACKETS_STRINGS_COMMENTS.finditer(source):
+            char = found.group()
+            if char in _OPENERS:
                 depth += 1
-                if depth > self.limits.max_depth:
+                if depth > limit:
+                    line, column = _line_and_column(source, found.start())
                     raise self.error(
-                        f"expression nests brackets more than {self.limits.max_depth} deep",
+                        f"expression nests brackets more than {limit} deep",
                         "simplify the expression or split it into several rules",
                         line,
                         column,
                     )
-            elif char in ")]}":
+            elif char in _CLOSERS:
                 depth -= 1
                 if depth < 0:
+                    line, column = _line_and_column(source, found.start())
                     raise self.error(
                         f"unmatched {char!r}", "remove it or add the opening bracket", line, column
                     )
@@ -282,8 +280,10 @@ class _Parser(SourceText):
         return TreeSummary(len(order), items, frozenset(fields), uses_now)
 
     def _check_size(self, tree: ast.AST) -> None:
-        # The walk of ast.walk, in the same order (so the same node is blamed), without its
-        # generators: it was a third of checking an expression.
+        if _within_size(tree, self.limits.max_nodes, self.limits.max_depth):
+            return
+        # Over a limit: walk as ast.iter_child_nodes orders the nodes, so the error and the
+        # node it blames are always the same ones.
         max_nodes, max_depth = self.limits.max_nodes, self.limits.max_depth
         fields_of = _AST_FIELDS
         count = 0
@@ -318,4 +318,62 @@ class _Parser(SourceText):
 
 
 _AST_FIELDS: dict[type[ast.AST], tuple[str, ...]] = {}
+# Per node class: its fields that may hold nodes with children, and how many of its fields
+# hold a context or an operator (childless nodes, counted without being visited).
+_SHAPES: dict[type[ast.AST], tuple[tuple[str, ...], int]] = {}
+_LEAF_FIELDS = frozenset({"ctx", "op"})
+
+
+def _shape(kind: type[ast.AST]) -> tuple[tuple[str, ...], int]:
+    names = kind._fields
+    return tuple(name for name in names if name not in _LEAF_FIELDS), sum(
+        name in _LEAF_FIELDS for name in names
+    )
+
+
+def _within_size(tree: ast.AST, max_nodes: int, max_depth: int) -> bool:
+    """Whether ``tree`` has at most ``max_nodes`` nodes, none deeper than ``max_depth``,
+    counted as the exact walk counts them (contexts and operators are nodes), in any order.
+
+    Never wrong the other way: a count that could be too low is not possible here, since
+    every context and operator field counts one node whether it is set or not.
+    """
+    shapes = _SHAPES
+    count = 0
+    deepest = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        shape = shapes.get(type(node))
+        if shape is None:
+            shape = shapes[type(node)] = _shape(type(node))
+        names, leaves = shape
+        count += 1
+        if depth > deepest:
+            deepest = depth
+        depth += 1
+        if leaves:
+            count += leaves
+            if depth > deepest:
+                deepest = depth
+        for name in names:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        if not item._fields:
+                            # An operator of a comparison's list (or another childless node).
+                            count += 1
+                            if depth > deepest:
+                                deepest = depth
+                        else:
+                            push((item, depth))
+            elif isinstance(value, ast.AST):
+                push((value, depth))
+        if count > max_nodes or deepest > max_depth:
+            return False
+    return True
+
+
 _NOW_FUNCTIONS = frozenset({"now", "days_since"})
