@@ -79,6 +79,23 @@ def test_importing_the_rules_engine_does_not_import_polars() -> None:
     assert result.stdout.strip() == "False"
 
 
+def test_evaluating_rules_row_by_row_does_not_import_polars() -> None:
+    # The row evaluator needs no Polars; importing it was most of a small rule set's first
+    # evaluation (issue 9, item 13).
+    probe = (
+        "import sys\n"
+        "from reclaim.rules import load_rules_text\n"
+        "rules = load_rules_text('rules:\\n  - id: idle\\n    when: cpu_avg < 10\\n')\n"
+        "assert rules.evaluate({'cpu_avg': 1.0}).fired == ['idle']\n"
+        "assert rules.evaluate_many([{'cpu_avg': None}, {}])[0].fired == []\n"
+        "print('polars' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
 @pytest.mark.parametrize("name", list(LAZY_COMMANDS))
 def test_the_summary_in_root_help_is_the_commands_own(name: str) -> None:
     command = load_command(name)
