@@ -66,13 +66,38 @@ def test_help_imports_no_database_table_or_cloud_library() -> None:
 def test_checking_one_rule_imports_no_database_table_or_cloud_library(tmp_path: Path) -> None:
     rules = tmp_path / "one.yaml"
     rules.write_text("rules:\n  - id: idle\n    when: cpu_avg < 10\n", encoding="utf-8")
-    code, loaded = _loaded("rules", "check", str(rules))
+    # Nor what only printing tables, writing test reports or evaluating a frame needs.
+    printing = (
+        "rich.table",
+        "rich.tree",
+        "xml.etree.ElementTree",
+        "reclaim.rules.reports",
+        "reclaim.rules.expression.columnar",
+    )
+    code, loaded = _loaded("rules", "check", str(rules), heavy=(*HEAVY, *printing))
     assert code == 0
     assert loaded == []
 
 
 def test_importing_the_rules_engine_does_not_import_polars() -> None:
     probe = "import sys, reclaim.rules; print('polars' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_evaluating_rules_row_by_row_does_not_import_polars() -> None:
+    # The row evaluator needs no Polars; importing it was most of a small rule set's first
+    # evaluation (issue 9, item 13).
+    probe = (
+        "import sys\n"
+        "from reclaim.rules import load_rules_text\n"
+        "rules = load_rules_text('rules:\\n  - id: idle\\n    when: cpu_avg < 10\\n')\n"
+        "assert rules.evaluate({'cpu_avg': 1.0}).fired == ['idle']\n"
+        "assert rules.evaluate_many([{'cpu_avg': None}, {}])[0].fired == []\n"
+        "print('polars' in sys.modules)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
-from rich.tree import Tree
 
 from reclaim.cli.context import console, err_console
 from reclaim.cli.modules import import_modules
@@ -34,12 +32,15 @@ from reclaim.rules import (
 )
 from reclaim.rules.expression import ExplainNode
 from reclaim.rules.expression.display import plain_value
-from reclaim.rules.reports import junit_xml, sarif
 from reclaim.rules.source import DEFAULT_YAML_LIMITS, load_yaml, read_rule_file, shorten
 from reclaim.rules.testing import RuleTestReport, find_rule_tests, load_rule_tests
 
 if TYPE_CHECKING:
     import polars as pl
+    from rich.tree import Tree
+
+# Rich's tables and trees, and the JUnit/SARIF writers (ElementTree), are imported by the
+# commands that print or write them: ``reclaim rules check`` needs none (issue 9, item 13).
 
 app = typer.Typer(
     help="Check, evaluate, explain and test YAML rule files.",
@@ -228,6 +229,8 @@ def eval_command(
     if as_json:
         sys.stdout.write(_dumps(records) + "\n")
         return
+    from rich.table import Table
+
     table = Table(title=f"{ruleset.name}: {len(records)} match(es) in {frame.height} fact(s)")
     for column in ("row", "rule", "action", "params"):
         table.add_column(column, overflow="fold")
@@ -313,6 +316,8 @@ def explain_command(
     if as_json:
         sys.stdout.write(_dumps(explanation.to_dict()) + "\n")
         return
+    from rich.tree import Tree
+
     root = Tree(
         f"[bold]{escape(ruleset.name)}[/] (mode {ruleset.mode}): "
         f"{len(explanation.fired)} of {len(ruleset.rules)} rule(s) fired",
@@ -379,6 +384,8 @@ def run_tests_command(
 
 
 def _write_reports(report: RuleTestReport, junit: Path | None, sarif_path: Path | None) -> None:
+    from reclaim.rules.reports import junit_xml, sarif
+
     for path, kind in ((junit, "junit"), (sarif_path, "sarif")):
         if path is None:
             continue
@@ -405,6 +412,8 @@ def schema_command(
     if as_json:
         sys.stdout.write(json.dumps(rule_file_schema(), indent=2) + "\n")
         return
+    from rich.table import Table
+
     functions = Table(title="Expression functions")
     for column in ("function", "returns", "nulls", "example"):
         functions.add_column(column, overflow="fold")

@@ -369,7 +369,7 @@ class RuleChecker:
     def _spend(self, expression: Expression, location: SourceLocation) -> None:
         """Add one expression to the file's totals; past a per-file limit, record the error
         once and compile nothing more (the file is refused before anything evaluates it)."""
-        nodes, items = expression_cost(expression.tree)
+        nodes, items = expression.cost
         self.total_nodes += nodes
         self.total_constant_items += items
         limits = self.limits

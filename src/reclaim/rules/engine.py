@@ -26,14 +26,20 @@ __all__ = ["evaluate_fact", "evaluate_facts", "evaluate_frame"]
 
 import datetime
 from collections.abc import Iterable, Mapping
+from functools import cache
 from types import MappingProxyType
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from reclaim.errors import ExecutionError, ReclaimError, SourceLocation
 from reclaim.rules.expression import EvaluationError, FieldType
 from reclaim.rules.ruleset import Match, Outcome, Rule, RuleSet, rule_error
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    # Polars is imported by the first columnar evaluation: the row evaluator never needs it,
+    # and importing it was most of a small rule set's first ``evaluate``.
+    from reclaim.rules.expression.lazy import polars as pl
 
 _MATCH_COLUMNS = ("row", "rule_id", "action", "priority")
 
@@ -222,24 +228,28 @@ def _param_names(rules: Iterable[Rule]) -> list[str]:
 # "__row" is never null, so these are identities that make Polars broadcast: a condition or
 # parameter over an all-null or absent field can compile to a single value rather than a
 # column, and a single non-literal value does not broadcast beside full columns on its own.
-_EVERY_ROW = pl.col("__row").is_not_null()
+@cache
+def _every_row() -> pl.Expr:
+    return pl.col("__row").is_not_null()
 
 
 def _column_of(condition: pl.Expr) -> pl.Expr:
-    return (_EVERY_ROW & condition).fill_null(False)
+    return (_every_row() & condition).fill_null(False)
 
 
 def _values_of(value: pl.Expr) -> pl.Expr:
-    return pl.when(_EVERY_ROW).then(value)
+    return pl.when(_every_row()).then(value)
 
 
-_POLARS_TYPES: dict[FieldType, pl.DataType] = {
-    FieldType.NUMBER: pl.Float64(),
-    FieldType.INTEGER: pl.Int64(),
-    FieldType.STRING: pl.String(),
-    FieldType.BOOLEAN: pl.Boolean(),
-    FieldType.DATETIME: pl.Datetime("us", "UTC"),
-}
+@cache
+def _polars_types() -> dict[FieldType, pl.DataType]:
+    return {
+        FieldType.NUMBER: pl.Float64(),
+        FieldType.INTEGER: pl.Int64(),
+        FieldType.STRING: pl.String(),
+        FieldType.BOOLEAN: pl.Boolean(),
+        FieldType.DATETIME: pl.Datetime("us", "UTC"),
+    }
 
 
 def _with_missing_fields(frame: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
@@ -253,7 +263,7 @@ def _with_missing_fields(frame: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
         if present and frame.schema[name] != pl.Null:
             continue
         spec = schema.get(name) if schema is not None else None
-        dtype = _POLARS_TYPES.get(spec.type) if spec is not None else None
+        dtype = _polars_types().get(spec.type) if spec is not None else None
         if dtype is not None:
             source = pl.col(name) if present else pl.lit(None)
             columns.append(source.cast(dtype).alias(name))
@@ -338,12 +348,15 @@ def evaluate_frame(
     """
     try:
         return _evaluate_frame(ruleset, frame, now)
-    except _FRAME_ERRORS as exc:
+    except _frame_errors() as exc:
         raise _frame_error(ruleset, frame, now, exc) from exc
 
 
-# Errors Polars (or building its expressions) raises for a table the rules cannot use.
-_FRAME_ERRORS = (pl.exceptions.PolarsError, ReclaimError, TypeError, ValueError, OverflowError)
+@cache
+def _frame_errors() -> tuple[type[BaseException], ...]:
+    """Errors Polars (or building its expressions) raises for a table the rules cannot use
+    (an ``except`` clause evaluates this only once an exception is raised)."""
+    return (pl.exceptions.PolarsError, ReclaimError, TypeError, ValueError, OverflowError)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -371,7 +384,7 @@ def _frame_error(
                     else expression.to_polars(now=now, schema=work.schema)
                 )
                 work.select(_values_of(built))
-            except _FRAME_ERRORS as cause:
+            except _frame_errors() as cause:
                 return _rule_error(rule, expression.source, cause)
     return EvaluationError(
         f"rule set {ruleset.name!r} cannot be evaluated column-wise: {_first_line(exc)}",

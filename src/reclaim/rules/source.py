@@ -216,6 +216,7 @@ class _Builder:
         yaml = YAML(typ="safe", pure=True)
         self._resolver = yaml.resolver
         self._constructor = yaml.constructor
+        self._resolved: dict[tuple[str, Any], str] = {}
         self.document = YamlDocument(path, text, None)
         self.errors: list[ConfigError] = []
         self.anchors: dict[str, tuple[Any, int, int]] = {}
@@ -300,8 +301,13 @@ class _Builder:
             self._add(event.value, event, self._position(event, event.style or None))
             return
         if tag is None or tag == "!":
-            resolved = self._resolver.resolve(ScalarNode, event.value, event.implicit)
-            tag = str(getattr(resolved, "value", resolved))
+            # A plain scalar's tag depends on its text alone (within one document): keys and
+            # repeated values are resolved once, not once per rule.
+            known = (event.value, event.implicit)
+            tag = self._resolved.get(known)
+            if tag is None:
+                resolved = self._resolver.resolve(ScalarNode, event.value, event.implicit)
+                tag = self._resolved[known] = str(getattr(resolved, "value", resolved))
         top = self.stack[-1] if self.stack else None
         if top is not None and top.kind == "map" and not top.has_key and tag == _MERGE:
             top.merge_pending = True
@@ -314,6 +320,10 @@ class _Builder:
                 location=self._loc(event),
                 fix="remove the tag; rule files use plain strings, numbers, booleans and dates",
             )
+        if tag == _STR:
+            # What ruamel.yaml's safe constructor gives for a string, without the node.
+            self._add_scalar(event.value, event)
+            return
         node = ScalarNode(
             tag, event.value, event.start_mark, event.end_mark, style=event.style or None
         )
@@ -328,6 +338,9 @@ class _Builder:
             ) from exc
         if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
             value = datetime.datetime(value.year, value.month, value.day)
+        self._add_scalar(value, event)
+
+    def _add_scalar(self, value: Any, event: Event) -> None:
         if event.anchor:
             self.anchors[event.anchor] = (value, 1, len(event.value))
         # PyYAML marks a plain scalar with style "", ruamel.yaml with None.

@@ -451,6 +451,16 @@ class _Columnar:
                 allowed = spec.params[min(index, len(spec.params) - 1)] - {T.ANY}
                 if len(allowed) == 1:
                     args[index] = _typed_null(next(iter(allowed)))
+        if spec.same_type_result:
+            # An argument null in every row says nothing of the type (type_of skips it), but
+            # its Polars null has a dtype of its own: min(a, round(n)) with n all null was
+            # Float64 where a, and the static type, are Int64, and 'in' a list of Int64 then
+            # failed (found by make fuzz). Such nulls take the result's type.
+            result = self.type_of(node)
+            if result in _POLARS_TYPES or result is T.DATETIME:
+                for index, arg in enumerate(node.args):
+                    if self.null_everywhere(arg):
+                        args[index] = _typed_null(result)
         literals = [arg.value if isinstance(arg, Const) else None for arg in node.args]
         if node.name == "len" and types[0] not in (T.STRING, T.LIST):
             raise self.unknown_type(node.args[0], "len()")

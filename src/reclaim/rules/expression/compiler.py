@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from reclaim.errors import SourceLocation
 from reclaim.rules.expression.explain import ExplainNode, explain_node
 from reclaim.rules.expression.limits import DEFAULT_LIMITS, Limits
-from reclaim.rules.expression.nodes import Call, Field, Node, children
-from reclaim.rules.expression.parser import parse
+from reclaim.rules.expression.nodes import Call, Const, Field, Node, children
+from reclaim.rules.expression.parser import TreeSummary, parse_summarized
 from reclaim.rules.expression.row import RowFunction, compile_row
 from reclaim.rules.expression.runtime import normalize_now
 from reclaim.rules.expression.types import FactSchema, FieldType
@@ -32,6 +32,7 @@ class Expression:
     __slots__ = (
         "_row_predicate",
         "_value_function",
+        "cost",
         "fields",
         "location",
         "result_type",
@@ -48,24 +49,20 @@ class Expression:
         *,
         schema: FactSchema | None,
         location: SourceLocation | None,
+        summary: TreeSummary | None = None,
     ) -> None:
         self.source = source
         self.tree = tree
         self.schema = schema
         self.location = location
         self.result_type: FieldType = tree.type
-        found: set[str] = set()
-        uses_now = False
-        stack = [tree]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, Field):
-                found.add(node.name)
-            if isinstance(node, Call) and node.name in ("now", "days_since"):
-                uses_now = True
-            stack.extend(children(node))
-        self.fields: frozenset[str] = frozenset(found)
-        self.uses_now = uses_now
+        if summary is None:
+            summary = summarize(tree)
+        self.fields: frozenset[str] = summary.fields
+        self.uses_now = summary.uses_now
+        #: (syntax nodes, characters and items of constants): what it counts against the
+        #: per-file limits.
+        self.cost: tuple[int, int] = (summary.nodes, summary.constant_items)
         self._row_predicate: RowFunction | None = None
         self._value_function: RowFunction | None = None
 
@@ -152,8 +149,29 @@ def compile_expression(
     fields of the same name; ``location`` is where ``source`` starts in its file, so errors
     point into that file. Raises ExpressionError before any fact is evaluated.
     """
-    tree = parse(source, schema=schema, constants=constants, location=location, limits=limits)
-    return Expression(source, tree, schema=schema, location=location)
+    tree, summary = parse_summarized(
+        source, schema=schema, constants=constants, location=location, limits=limits
+    )
+    return Expression(source, tree, schema=schema, location=location, summary=summary)
+
+
+def summarize(tree: Node) -> TreeSummary:
+    """The :class:`TreeSummary` of a checked tree built elsewhere than by the parser."""
+    nodes = items = 0
+    fields: set[str] = set()
+    uses_now = False
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        nodes += 1
+        if isinstance(node, Const) and isinstance(node.value, str | list | tuple | Mapping):
+            items += len(node.value)
+        if isinstance(node, Field):
+            fields.add(node.name)
+        if isinstance(node, Call) and node.name in ("now", "days_since"):
+            uses_now = True
+        stack.extend(children(node))
+    return TreeSummary(nodes, items, frozenset(fields), uses_now)
 
 
 def compile_predicates(

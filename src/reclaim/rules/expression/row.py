@@ -20,12 +20,12 @@ from __future__ import annotations
 __all__ = ["RowProgram", "compile_row"]
 
 import ast
+import threading
 import types
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from reclaim.rules.expression import runtime
 from reclaim.rules.expression.errors import EvaluationError
@@ -49,6 +49,47 @@ from reclaim.rules.expression.regex import compile_regex
 from reclaim.rules.expression.types import NUMERIC, FieldType
 
 T = FieldType
+
+
+_N = TypeVar("_N", bound=ast.AST)
+
+
+def _positioned(cls: type[_N]) -> type[_N]:
+    """``cls`` with line 1, column 0 as class attributes: compile() needs a position on every
+    statement and expression, and ours are all generated. Set per class, not per node: a walk
+    setting them on each node of a 2,000-rule function was a fifth of compiling it. The class
+    keeps its name, so ``ast.unparse`` reads the tree as usual."""
+    return type(
+        cls.__name__,
+        (cls,),
+        {"lineno": 1, "col_offset": 0, "end_lineno": 1, "end_col_offset": 0},
+    )
+
+
+_Assign = _positioned(ast.Assign)
+_Attribute = _positioned(ast.Attribute)
+_BinOp = _positioned(ast.BinOp)
+_BoolOp = _positioned(ast.BoolOp)
+_Call = _positioned(ast.Call)
+_Compare = _positioned(ast.Compare)
+_Constant = _positioned(ast.Constant)
+_ExceptHandler = _positioned(ast.ExceptHandler)
+_FunctionDef = _positioned(ast.FunctionDef)
+_IfExp = _positioned(ast.IfExp)
+_List = _positioned(ast.List)
+_Name = _positioned(ast.Name)
+_NamedExpr = _positioned(ast.NamedExpr)
+_Pass = _positioned(ast.Pass)
+_Raise = _positioned(ast.Raise)
+_Return = _positioned(ast.Return)
+_Subscript = _positioned(ast.Subscript)
+_Try = _positioned(ast.Try)
+_Tuple = _positioned(ast.Tuple)
+_UnaryOp = _positioned(ast.UnaryOp)
+_arg = _positioned(ast.arg)
+# Contexts and operators carry no state: one instance of each serves every node.
+_LOAD = ast.Load()
+_STORE = ast.Store()
 _SIMPLE_CONSTANTS = (bool, int, float, str)
 
 _CMP_AST: dict[str, type[ast.cmpop]] = {
@@ -93,25 +134,37 @@ _RUNTIME_ERRORS = (TypeError, AttributeError, ValueError, OverflowError, KeyErro
 RowFunction = Callable[..., Any]
 
 
-@dataclass(frozen=True)
 class RowProgram:
-    """A compiled function ``f(fact, now=None)`` and the source it came from."""
+    """A compiled function ``f(fact, now=None)`` and the code it came from."""
 
-    function: RowFunction
-    definition: ast.FunctionDef
+    __slots__ = ("_checked", "definition", "function")
+
+    def __init__(
+        self,
+        function: RowFunction,
+        definition: ast.FunctionDef,
+        checked: Callable[[], ast.FunctionDef | None] | None = None,
+    ) -> None:
+        self.function = function
+        self.definition = definition
+        self._checked = checked
 
     @property
     def python_source(self) -> str:
-        """The generated code, for debugging and tests (``ast.unparse`` of our own tree)."""
-        return ast.unparse(self.definition)
+        """The generated code, for debugging and tests (``ast.unparse`` of our own tree):
+        the function, then the checked function its fallback calls, if it has one (compiled
+        here if no fact needed it yet)."""
+        text = ast.unparse(self.definition)
+        checked = self._checked() if self._checked is not None else None
+        return text if checked is None else text + "\n\n" + ast.unparse(checked)
 
 
 def _name(identifier: str) -> ast.Name:
-    return ast.Name(id=identifier, ctx=ast.Load())
+    return _Name(id=identifier, ctx=_LOAD)
 
 
 def _const(value: Any) -> ast.Constant:
-    return ast.Constant(value=value)
+    return _Constant(value=value)
 
 
 def _is(expr: ast.expr, singleton: bool | None, *, negate: bool = False) -> ast.expr:
@@ -119,7 +172,7 @@ def _is(expr: ast.expr, singleton: bool | None, *, negate: bool = False) -> ast.
     if isinstance(expr, ast.Constant):
         return _const((expr.value is singleton) != negate)
     op: ast.cmpop = ast.IsNot() if negate else ast.Is()
-    return ast.Compare(left=expr, ops=[op], comparators=[_const(singleton)])
+    return _Compare(left=expr, ops=[op], comparators=[_const(singleton)])
 
 
 def _is_none(expr: ast.expr) -> ast.expr:
@@ -136,19 +189,19 @@ def _and(*values: ast.expr) -> ast.expr:
         return _const(True)
     if len(flat) == 1:
         return flat[0]
-    return ast.BoolOp(op=ast.And(), values=flat)
+    return _BoolOp(op=ast.And(), values=flat)
 
 
 def _or(*values: ast.expr) -> ast.expr:
-    return values[0] if len(values) == 1 else ast.BoolOp(op=ast.Or(), values=list(values))
+    return values[0] if len(values) == 1 else _BoolOp(op=ast.Or(), values=list(values))
 
 
 def _not(value: ast.expr) -> ast.expr:
-    return ast.UnaryOp(op=ast.Not(), operand=value)
+    return _UnaryOp(op=ast.Not(), operand=value)
 
 
 def _call(function: ast.expr, *args: ast.expr) -> ast.expr:
-    return ast.Call(func=function, args=list(args), keywords=[])
+    return _Call(func=function, args=list(args), keywords=[])
 
 
 def _never_null(node: Node) -> bool:
@@ -164,6 +217,7 @@ class _Generator:
         self.bound_ids: dict[int, str] = {}
         self.temps = 0
         self.uses_now = False
+        self.reads_fields = False
         # Optimistic code leaves out null tests wherever a null operand makes Python raise
         # TypeError (None < 1, None + 1, -None) instead of giving a wrong answer; the caller
         # runs it first and falls back to the fully checked code when TypeError is raised.
@@ -172,10 +226,11 @@ class _Generator:
     # --- names ---
 
     def field(self, name: str) -> ast.expr:
+        self.reads_fields = True
         if self.optimistic:
             # Read where used, so a short-circuited condition reads nothing; a missing field
             # raises KeyError and the checked code (fields read with .get) takes over.
-            return ast.Subscript(value=_name("fact"), slice=_const(name), ctx=ast.Load())
+            return _Subscript(value=_name("fact"), slice=_const(name), ctx=_LOAD)
         local = self.fields.get(name)
         if local is None:
             local = f"f{len(self.fields)}"
@@ -201,7 +256,7 @@ class _Generator:
             return expr, expr
         self.temps += 1
         name = f"t{self.temps}"
-        return ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=expr), _name(name)
+        return _NamedExpr(target=_Name(id=name, ctx=_STORE), value=expr), _name(name)
 
     # --- value form: the full three-valued result (None = null) ---
 
@@ -220,11 +275,11 @@ class _Generator:
             if node.op == "+":
                 return self.value(node.operand)
             if self.optimistic:
-                negative = ast.UnaryOp(op=ast.USub(), operand=self.value(node.operand))
+                negative = _UnaryOp(op=ast.USub(), operand=self.value(node.operand))
                 return self.bounded(node, negative)
             first, later = self.temp(self.value(node.operand))
-            negated = self.bounded(node, ast.UnaryOp(op=ast.USub(), operand=later))
-            return ast.IfExp(test=_is_none(first), body=_const(None), orelse=negated)
+            negated = self.bounded(node, _UnaryOp(op=ast.USub(), operand=later))
+            return _IfExp(test=_is_none(first), body=_const(None), orelse=negated)
         if isinstance(node, BinOp):
             return self.binop(node)
         if isinstance(node, Compare):
@@ -233,7 +288,7 @@ class _Generator:
             helper = "_and3" if node.op == "and" else "_or3"
             return _call(self.helper(helper), *(self.bool3(op) for op in node.operands))
         if isinstance(node, IfElse):
-            return ast.IfExp(
+            return _IfExp(
                 test=self.truth(node.test),
                 body=self.value(node.body),
                 orelse=self.value(node.orelse),
@@ -241,7 +296,7 @@ class _Generator:
         if isinstance(node, Call):
             return self.call(node)
         if isinstance(node, ListLit):
-            return ast.List(elts=[self.value(item) for item in node.items], ctx=ast.Load())
+            return _List(elts=[self.value(item) for item in node.items], ctx=_LOAD)
         raise AssertionError(f"unknown node {node!r}")
 
     def bool3(self, node: Node) -> ast.expr:
@@ -254,8 +309,8 @@ class _Generator:
         obj = self.value(node.obj)
         if node.obj.type is T.MAP and isinstance(node.key, str):
             first, later = self.temp(obj)
-            get = _call(ast.Attribute(value=later, attr="get", ctx=ast.Load()), _const(node.key))
-            return ast.IfExp(test=_is_none(first), body=_const(None), orelse=get)
+            get = _call(_Attribute(value=later, attr="get", ctx=_LOAD), _const(node.key))
+            return _IfExp(test=_is_none(first), body=_const(None), orelse=get)
         if node.obj.type is T.LIST and isinstance(node.key, int):
             return _call(self.helper("_index"), obj, _const(node.key))
         return _call(self.helper("_member"), obj, _const(node.key))
@@ -278,7 +333,7 @@ class _Generator:
             refs.append(later)
         if not checks:
             return build(refs)
-        return ast.IfExp(test=_or(*checks), body=_const(None), orelse=build(refs))
+        return _IfExp(test=_or(*checks), body=_const(None), orelse=build(refs))
 
     def bounded(self, node: Node, expr: ast.expr) -> ast.expr:
         """``expr`` nulled outside 64 bits when ``node`` may compute an integer."""
@@ -310,9 +365,9 @@ class _Generator:
         return self.null_guarded(
             (node.left, node.right),
             lambda r: (
-                self.bounded(node, ast.BinOp(left=r[0], op=op(), right=r[1]))
+                self.bounded(node, _BinOp(left=r[0], op=op(), right=r[1]))
                 if node.op in ("+", "-", "*")
-                else ast.BinOp(left=r[0], op=op(), right=r[1])
+                else _BinOp(left=r[0], op=op(), right=r[1])
             ),
         )
 
@@ -344,8 +399,8 @@ class _Generator:
             left = self.value(node.left)
             op = _CMP_AST[node.op]
             first, later = self.temp(left)
-            test = ast.Compare(left=later, ops=[op()], comparators=[members])
-            return ast.IfExp(test=_is_none(first), body=_const(None), orelse=test)
+            test = _Compare(left=later, ops=[op()], comparators=[members])
+            return _IfExp(test=_is_none(first), body=_const(None), orelse=test)
         left, right = self.compare_operands(node)
         refs: list[ast.expr] = []
         checks: list[ast.expr] = []
@@ -356,10 +411,10 @@ class _Generator:
             first, later = self.temp(expr)
             checks.append(_is_none(first))
             refs.append(later)
-        test = ast.Compare(left=refs[0], ops=[_CMP_AST[node.op]()], comparators=[refs[1]])
+        test = _Compare(left=refs[0], ops=[_CMP_AST[node.op]()], comparators=[refs[1]])
         if not checks:
             return test
-        return ast.IfExp(test=_or(*checks), body=_const(None), orelse=test)
+        return _IfExp(test=_or(*checks), body=_const(None), orelse=test)
 
     def call(self, node: Call) -> ast.expr:
         spec = FUNCTIONS[node.name]
@@ -371,8 +426,8 @@ class _Generator:
             assert isinstance(pattern, Const)
             regex = self.bind(compile_regex(pattern.value), "_re")
             first, later = self.temp(self.value(node.args[0]))
-            search = _call(ast.Attribute(value=regex, attr="search", ctx=ast.Load()), later)
-            return ast.IfExp(test=_is_none(first), body=_const(None), orelse=_is_not_none(search))
+            search = _call(_Attribute(value=regex, attr="search", ctx=_LOAD), later)
+            return _IfExp(test=_is_none(first), body=_const(None), orelse=_is_not_none(search))
         function = self.bind(spec.row, "_fn")
         args = [self.value(arg) for arg in node.args]
         if spec.needs_now:
@@ -391,7 +446,7 @@ class _Generator:
         if isinstance(node, UnaryOp) and node.op == "not":
             return self.falsity(node.operand)
         if isinstance(node, IfElse):
-            return ast.IfExp(
+            return _IfExp(
                 test=self.truth(node.test),
                 body=self.truth(node.body),
                 orelse=self.truth(node.orelse),
@@ -412,7 +467,7 @@ class _Generator:
         if isinstance(node, UnaryOp) and node.op == "not":
             return self.truth(node.operand)
         if isinstance(node, IfElse):
-            return ast.IfExp(
+            return _IfExp(
                 test=self.truth(node.test),
                 body=self.falsity(node.body),
                 orelse=self.falsity(node.orelse),
@@ -436,17 +491,17 @@ class _Generator:
             op: ast.cmpop = _CMP_AST[node.op]()
             if not negate and node.op == "in":
                 # None never is in the set (nulls were dropped), so no null test is needed.
-                return ast.Compare(left=left, ops=[op], comparators=[members])
+                return _Compare(left=left, ops=[op], comparators=[members])
             first, later = self.temp(left)
-            found = ast.Compare(left=later, ops=[op], comparators=[members])
+            found = _Compare(left=later, ops=[op], comparators=[members])
             return _and(_is_not_none(first), _not(found) if negate else found)
         left, right = self.compare_operands(node)
         if not negate and node.op == "==" and (_never_null(node.left) or _never_null(node.right)):
             # null == constant is False in Python, exactly the truth of a null comparison.
-            return ast.Compare(left=left, ops=[ast.Eq()], comparators=[right])
+            return _Compare(left=left, ops=[ast.Eq()], comparators=[right])
         if self.optimistic and not negate and node.op in _ORDERING:
             # None < x raises TypeError: the checked code then decides.
-            return ast.Compare(left=left, ops=[_CMP_AST[node.op]()], comparators=[right])
+            return _Compare(left=left, ops=[_CMP_AST[node.op]()], comparators=[right])
         checks: list[ast.expr] = []
         refs: list[ast.expr] = []
         for operand, expr in ((node.left, left), (node.right, right)):
@@ -456,7 +511,7 @@ class _Generator:
             first, later = self.temp(expr)
             checks.append(_is_not_none(first))
             refs.append(later)
-        test: ast.expr = ast.Compare(left=refs[0], ops=[_CMP_AST[node.op]()], comparators=[refs[1]])
+        test: ast.expr = _Compare(left=refs[0], ops=[_CMP_AST[node.op]()], comparators=[refs[1]])
         if negate:
             test = _not(test)
         return _and(*checks, test)
@@ -489,17 +544,17 @@ def compile_row(
             # whole answer up in a table without allocating per fact (small ints are shared).
             # Joined as a balanced tree: a chain of 2,000 "|" would nest too deep to compile.
             bits: list[ast.expr] = [
-                ast.BinOp(left=generator.truth(root), op=ast.LShift(), right=_const(position))
+                _BinOp(left=generator.truth(root), op=ast.LShift(), right=_const(position))
                 for position, root in enumerate(roots)
             ] or [_const(0)]
             while len(bits) > 1:
                 pairs = [
-                    ast.BinOp(left=bits[i], op=ast.BitOr(), right=bits[i + 1])
+                    _BinOp(left=bits[i], op=ast.BitOr(), right=bits[i + 1])
                     for i in range(0, len(bits) - 1, 2)
                 ]
                 bits = pairs + bits[len(pairs) * 2 :]
             return bits[0]
-        return ast.List(elts=[generator.truth(root) for root in roots], ctx=ast.Load())
+        return _List(elts=[generator.truth(root) for root in roots], ctx=_LOAD)
 
     # A large rule set's function is hundreds of thousands of AST nodes (see memory.py).
     with collection_paused:
@@ -513,38 +568,6 @@ def _compile_row(
     sources: Sequence[str],
     locate: Callable[[Mapping[str, Any], datetime | None], None] | None,
 ) -> RowProgram:
-    checked = build()
-    fast: ast.expr | None = None
-    if mode != "value":
-        generator.optimistic = True
-        fast = build()
-        generator.optimistic = False
-        if not generator.fields:
-            fast = None  # reads no field: nothing can be null, the checked code is as fast
-
-    body: list[ast.stmt] = []
-    if generator.uses_now:
-        generator.helper("_normalize_now")
-        body.append(_assign("now", _call(_name("_normalize_now"), _name("now"))))
-    if fast is not None:
-        generator.bound["KeyError"] = KeyError
-        generator.bound["TypeError"] = TypeError
-        fallback = ast.ExceptHandler(
-            type=ast.Tuple(elts=[_name("KeyError"), _name("TypeError")], ctx=ast.Load()),
-            name=None,
-            body=[ast.Pass()],
-        )
-        body.append(
-            ast.Try(body=[ast.Return(value=fast)], handlers=[fallback], orelse=[], finalbody=[])
-        )
-    if generator.fields:
-        body.append(_assign("_get", ast.Attribute(value=_name("fact"), attr="get", ctx=ast.Load())))
-        body.extend(
-            _assign(local, _call(_name("_get"), _const(field)))
-            for field, local in generator.fields.items()
-        )
-    body.append(ast.Return(value=checked))
-
     def fail(exc: Exception, fact: Mapping[str, Any], now: datetime | None) -> EvaluationError:
         if locate is not None:
             locate(fact, now)
@@ -555,11 +578,89 @@ def _compile_row(
 
     generator.bound["_fail"] = fail
     generator.bound["_errors"] = _RUNTIME_ERRORS
-    handler = ast.ExceptHandler(
+    fast: ast.expr | None = None
+    if mode != "value":
+        generator.optimistic = True
+        fast = build()
+        generator.optimistic = False
+        if not generator.reads_fields:
+            fast = None  # reads no field: nothing can be null, the checked code is as fast
+    if fast is None:
+        definition = _definition("_expression", _checked_body(build(), generator), generator)
+        namespace: dict[str, Any] = {"__builtins__": {}, **generator.bound}
+        return RowProgram(_function(definition, namespace), definition)
+
+    # The optimistic code alone, whose fallback calls the checked code. The checked code is
+    # built and compiled when a fact first needs it: half of what a large rule set's first
+    # evaluation compiles, when its first facts have every field and no null.
+    generator.bound["KeyError"] = KeyError
+    generator.bound["TypeError"] = TypeError
+    fallback = _ExceptHandler(
+        type=_Tuple(elts=[_name("KeyError"), _name("TypeError")], ctx=_LOAD),
+        name=None,
+        body=[_Pass()],
+    )
+    optimistic: list[ast.stmt] = [
+        _Try(body=[_Return(value=fast)], handlers=[fallback], orelse=[], finalbody=[])
+    ]
+    after: list[ast.stmt] = [_Return(value=_call(_name("_checked"), _name("fact"), _name("now")))]
+    definition = _definition("_expression", optimistic, generator, after=after)
+    namespace = {"__builtins__": {}, **generator.bound}
+    lock = threading.Lock()
+    built: list[ast.FunctionDef] = []
+
+    def compile_checked() -> ast.FunctionDef:
+        # Under a lock: two threads meeting their first null at once compile it once.
+        with lock, collection_paused:
+            if not built:
+                body = _checked_body(build(), generator)
+                # ``now`` was normalized by the optimistic function that calls this one.
+                checked_definition = _definition("_checked", body, generator, normalize=False)
+                namespace.update(generator.bound)
+                namespace["_checked"] = _function(checked_definition, namespace)
+                built.append(checked_definition)
+        return built[0]
+
+    def checked_first(fact: Mapping[str, Any], now: datetime | None) -> Any:
+        compile_checked()
+        return namespace["_checked"](fact, now)
+
+    namespace["_checked"] = checked_first
+    return RowProgram(_function(definition, namespace), definition, compile_checked)
+
+
+def _checked_body(checked: ast.expr, generator: _Generator) -> list[ast.stmt]:
+    """Read every field the checked code uses into a local (``None`` when absent), once for
+    all rules, then return ``checked``."""
+    body: list[ast.stmt] = []
+    if generator.fields:
+        body.append(_assign("_get", _Attribute(value=_name("fact"), attr="get", ctx=_LOAD)))
+        body.extend(
+            _assign(local, _call(_name("_get"), _const(field)))
+            for field, local in generator.fields.items()
+        )
+    body.append(_Return(value=checked))
+    return body
+
+
+def _definition(
+    name: str,
+    body: list[ast.stmt],
+    generator: _Generator,
+    *,
+    after: list[ast.stmt] | None = None,
+    normalize: bool = True,
+) -> ast.FunctionDef:
+    """``def name(fact, now=None)`` running ``body`` with runtime errors turned into
+    EvaluationError (through ``_fail``), then ``after`` outside that handler."""
+    if normalize and generator.uses_now:
+        generator.helper("_normalize_now")
+        body = [_assign("now", _call(_name("_normalize_now"), _name("now"))), *body]
+    handler = _ExceptHandler(
         type=_name("_errors"),
         name="exc",
         body=[
-            ast.Raise(
+            _Raise(
                 exc=_call(_name("_fail"), _name("exc"), _name("fact"), _name("now")),
                 cause=_name("exc"),
             )
@@ -567,27 +668,30 @@ def _compile_row(
     )
     # try/except is free in CPython 3.11+ unless an exception is actually raised.
     function_body: list[ast.stmt] = [
-        ast.Try(body=body, handlers=[handler], orelse=[], finalbody=[])
+        _Try(body=body, handlers=[handler], orelse=[], finalbody=[]),
+        *(after or []),
     ]
     arguments = ast.arguments(
         posonlyargs=[],
-        args=[ast.arg(arg="fact"), ast.arg(arg="now")],
+        args=[_arg(arg="fact"), _arg(arg="now")],
         vararg=None,
         kwonlyargs=[],
         kw_defaults=[],
         kwarg=None,
         defaults=[_const(None)],
     )
-    definition = ast.FunctionDef(
-        name="_expression",
+    return _FunctionDef(
+        name=name,
         args=arguments,
         body=function_body,
         decorator_list=[],
         returns=None,
         type_comment=None,
     )
+
+
+def _function(definition: ast.FunctionDef, namespace: dict[str, Any]) -> RowFunction:
     module = ast.Module(body=[definition], type_ignores=[])
-    _locate(module)
     with warnings.catch_warnings():
         # CPython folds constants and may then warn, e.g. that "(0 + 0) is None" compares a
         # literal with "is"; our code means exactly that, and the warning would be noise.
@@ -598,47 +702,8 @@ def _compile_row(
     # regexes) are its globals, next to empty builtins: global loads are cached by CPython,
     # whereas keyword-only defaults would cost a dict lookup each per call.
     function_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
-    namespace: dict[str, Any] = {"__builtins__": {}, **generator.bound}
-    function = types.FunctionType(function_code, namespace, "_expression", (None,))
-    return RowProgram(function, definition)
+    return types.FunctionType(function_code, namespace, definition.name, (None,))
 
 
 def _assign(target: str, value: ast.expr) -> ast.stmt:
-    return ast.Assign(targets=[ast.Name(id=target, ctx=ast.Store())], value=value, lineno=0)
-
-
-def _locate(tree: ast.AST) -> None:
-    """Give every node line 1, column 0: compile() needs positions and ours are all generated.
-
-    ast.fix_missing_locations does the same recursively and was half of compile_predicates'
-    time on large rule sets; this walk was still a third of a 2,000-rule first evaluation until
-    it learnt each node class's fields once and stopped visiting operators and contexts.
-    """
-    stack = [tree]
-    pop, push, extend = stack.pop, stack.append, stack.extend
-    shapes = _SHAPES
-    while stack:
-        node = pop()
-        shape = shapes.get(type(node))
-        if shape is None:
-            shape = shapes[type(node)] = _shape(type(node))
-        located, fields = shape
-        if located:
-            node.lineno = node.end_lineno = 1  # type: ignore[attr-defined]
-            node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
-        for name in fields:
-            value = getattr(node, name, None)
-            if type(value) is list:
-                extend(item for item in value if isinstance(item, ast.AST))
-            elif isinstance(value, ast.AST):
-                push(value)
-
-
-# Operators and load/store contexts carry neither positions nor children.
-_LEAVES = (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)
-_SHAPES: dict[type[ast.AST], tuple[bool, tuple[str, ...]]] = {}
-
-
-def _shape(cls: type[ast.AST]) -> tuple[bool, tuple[str, ...]]:
-    fields = tuple(name for name in cls._fields if name not in ("ctx", "op", "ops"))
-    return "lineno" in cls._attributes, () if issubclass(cls, _LEAVES) else fields
+    return _Assign(targets=[_Name(id=target, ctx=_STORE)], value=value)

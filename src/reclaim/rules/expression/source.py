@@ -28,6 +28,8 @@ class SourceText:
         # An oversized source is rejected on its length alone: never spend time splitting it.
         small = len(source) <= limits.max_source_chars
         self.lines = _NEWLINE.split(source) if small else [""]
+        # Most conditions are one line of ASCII: there a node's columns are its offsets.
+        self.one_ascii_line = small and len(self.lines) == 1 and source.isascii()
 
     # --- errors and positions ---
 
@@ -64,6 +66,10 @@ class SourceText:
         return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore")) + 1
 
     def span(self, node: ast.AST) -> Span:
+        if self.one_ascii_line:
+            start: int = node.col_offset  # type: ignore[attr-defined]
+            stop: int = node.end_col_offset  # type: ignore[attr-defined]
+            return Span(1, start + 1, 1, stop + 1, self.source[start:stop])
         line, column = self._position(node)
         end = getattr(node, "end_lineno", None)
         end_line = (end - 1 if end else 0) or line

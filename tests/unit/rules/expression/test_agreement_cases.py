@@ -115,6 +115,16 @@ def test_an_all_null_argument_says_nothing_about_the_type() -> None:
     assert agree("not (a if a else n)", [{"a": 0, "n": None}]) == [None]
 
 
+def test_an_all_null_argument_of_min_takes_the_type_of_the_others() -> None:
+    # Found by make fuzz: round(n) over an all-null n is a Float64 null, so min(a, round(n))
+    # was Float64 column-wise while a, and its static type, are integers, and 'in' a list of
+    # integers failed ("'list.contains' cannot check for Float64 values in Int64 data").
+    lists = {"a": pl.Int64, "n": pl.Null, "l": pl.List(pl.Int64)}
+    rows = [{"a": None, "n": None, "l": None}, {"a": 2, "n": None, "l": [1, 2]}]
+    assert agree("min(a, round(n)) in l", rows, frame_schema=lists) == [None, True]
+    assert agree("max(round(n), a) + 1", rows, frame_schema=lists) == [None, 3]
+
+
 def test_membership_in_a_field_null_in_every_row_is_null() -> None:
     # Found by the fuzzer's smoke pass in make test: "membership ('in') of 'z' (type any)".
     assert agree("s in z", [{"s": "a"}, {"s": None}]) == [None, None]

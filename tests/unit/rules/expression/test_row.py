@@ -33,6 +33,23 @@ def test_optimistic_path_falls_back_to_the_checked_one_on_nulls() -> None:
     assert expression.matches({"cpu": 1.0})  # missing n: the KeyError path
 
 
+def test_checked_code_is_compiled_when_a_fact_first_needs_it() -> None:
+    # A large rule set's first evaluation compiles the optimistic code only (issue 9, item 13).
+    expression = compile_expression("cpu < 10 or n > 3", schema=SCHEMA)
+    program = compile_row([expression.tree], mode="mask", sources=[expression.source])
+    namespace = program.function.__globals__
+    before = namespace["_checked"]
+    assert program.function({"cpu": 1.0, "n": 0}) == 1
+    assert program.function({"cpu": 11.0, "n": 0}) == 0
+    assert namespace["_checked"] is before  # no fact needed it yet
+    assert program.function({"cpu": None, "n": 4}) == 1
+    compiled = namespace["_checked"]
+    assert compiled is not before
+    assert program.function({"n": 2}) == 0  # missing cpu: through the compiled fallback
+    assert namespace["_checked"] is compiled
+    assert "def _checked(fact, now=None)" in program.python_source
+
+
 def test_missing_fields_and_non_dict_mappings() -> None:
     from types import MappingProxyType
 
