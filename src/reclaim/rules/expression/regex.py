@@ -19,7 +19,43 @@ def compile_regex(pattern: str) -> Any:
     """Compile ``pattern`` with RE2 (linear time, no backtracking); raises re2.error."""
     options = re2.Options()
     options.log_errors = False
-    return re2.compile(pattern, options=options)
+    regex = re2.compile(pattern, options=options)
+    if "\\B" in pattern:
+        return _WholeCharacterRegex(regex, options)
+    return regex
+
+
+class _WholeCharacterRegex:
+    """A pattern with ``\\B`` (no ASCII word boundary), searched as Rust's regex does.
+
+    RE2 searches UTF-8 bytes, so ``\\B`` also holds between two bytes of one character
+    (``'a\\u00a0b'`` matched ``\\B`` at the middle of the no-break space), where the columnar
+    engine never reports a match: on non-ASCII text, matches that start inside a character are
+    skipped. (An escaped backslash before ``B`` takes this path too; it is only slower.)
+    """
+
+    __slots__ = ("_bytes_regex", "_options", "_text_regex", "pattern")
+
+    def __init__(self, text_regex: Any, options: Any) -> None:
+        self._text_regex = text_regex
+        self._options = options
+        self._bytes_regex: Any = None
+        self.pattern: str = text_regex.pattern
+
+    def search(self, text: str) -> Any:
+        found = self._text_regex.search(text)
+        if found is None or text.isascii():
+            return found
+        if self._bytes_regex is None:
+            self._bytes_regex = re2.compile(self.pattern.encode(), options=self._options)
+        data = text.encode()
+        start = 0
+        while (found := self._bytes_regex.search(data, start)) is not None:
+            position = found.start()
+            if position == len(data) or data[position] & 0xC0 != 0x80:
+                return found
+            start = position + 1
+        return None
 
 
 # RE2's Perl classes and word boundaries are ASCII; Rust's are Unicode. Spelled out as ASCII
