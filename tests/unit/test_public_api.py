@@ -15,7 +15,13 @@ PUBLIC_API = {
         "ReclaimError",
         "SourceLocation",
     ],
-    "reclaim.dashboard": ["STATIC_PREFIX", "create_router", "standalone_app"],
+    "reclaim.dashboard": [
+        "STATIC_PREFIX",
+        "TICKET_CHUNK_STEPS",
+        "create_router",
+        "standalone_app",
+        "tickets_in_item",
+    ],
     "reclaim.infra": [
         "CONFIG_FILE",
         "DriftReport",
