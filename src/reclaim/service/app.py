@@ -33,6 +33,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import Engine
 
@@ -53,6 +54,7 @@ from reclaim.sync import WebhookReceiver
 log = logging.getLogger(__name__)
 
 DASHBOARD_MODULE = "reclaim.dashboard"
+DOCS_STATIC_PREFIX = "/docs-static"
 
 
 def dashboard_router(state: ServiceState) -> APIRouter | None:
@@ -124,11 +126,14 @@ def create_app(
             if owned:
                 database.dispose()
 
-    app = FastAPI(
+    # The API docs (/docs, /redoc) with Swagger UI's and ReDoc's scripts served from a
+    # package (fastapi-offline) instead of a CDN: they work on a machine without internet.
+    app = FastAPIOffline(
         title="reclaim",
         version=__version__,
         description="Cloud savings found, ticketed to their owners, followed to done.",
         lifespan=lifespan,
+        static_url=DOCS_STATIC_PREFIX,
     )
     app.state.reclaim = state
     app.state.scheduler = loop

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -352,6 +353,21 @@ def test_openapi_documents_the_api_and_its_bearer_scheme(client: httpx.Client) -
     ):
         assert path in paths, path
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_the_api_docs_load_their_scripts_from_the_service_not_a_cdn(
+    client: httpx.Client,
+) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets, html
+        # Every script, stylesheet and icon is served here: the docs work offline.
+        assert all(asset.startswith("/") for asset in assets), assets
+        for asset in assets:
+            answer = client.get(asset)
+            assert answer.status_code == 200, asset
+            assert len(answer.content) > 1000, asset
 
 
 # ------------------------------------------------------------------------------ webhook
