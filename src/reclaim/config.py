@@ -200,20 +200,42 @@ class SnoozeConfig(_Section):
 
 
 class ScheduleConfig(_Section):
-    name: str = Field(min_length=1)
+    """A cron schedule of the weekly loop: ``reclaim serve`` and ``reclaim worker`` install it
+    at start (each tick starts one ``reclaim run`` with this file's settings)."""
+
+    name: str = Field(min_length=1, max_length=200)
     cron: str
-    """Five fields, UTC: ``0 6 * * MON`` is Mondays at 06:00."""
+    """Five fields: ``0 6 * * MON`` is Mondays at 06:00."""
+    timezone: str = "UTC"
+    """The IANA time zone the cron fields are read in (``Europe/Paris``); DST-aware."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError(f"schedule name {value!r} has spaces around it; remove them")
+        return value
 
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from reclaim.durable import CronExpression
+        return _valid_cron(value, "UTC")
 
-        try:
-            CronExpression(value)
-        except ConfigError as exc:
-            raise ValueError(exc.message + (f"; {exc.fix}" if exc.fix else "")) from exc
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        _valid_cron("* * * * *", value)
         return value
+
+
+def _valid_cron(expression: str, timezone: str) -> str:
+    from reclaim.durable import CronExpression
+
+    try:
+        CronExpression(expression, timezone)
+    except ConfigError as exc:
+        raise ValueError(exc.message + (f"; {exc.fix}" if exc.fix else "")) from exc
+    return expression
 
 
 class ServiceConfig(_Section):
@@ -230,6 +252,18 @@ class ReclaimConfig(_Section):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     path: str | None = Field(default=None, exclude=True)
     """The file this was read from (set by :func:`load_config`, not a key of the file)."""
+
+    @field_validator("schedules")
+    @classmethod
+    def _unique_schedule_names(cls, value: list[ScheduleConfig]) -> list[ScheduleConfig]:
+        names = [schedule.name for schedule in value]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(
+                f"schedule name(s) {', '.join(map(repr, twice))} appear more than once; "
+                "give each schedule its own name"
+            )
+        return value
 
     def files(self) -> list[tuple[str, str]]:
         """(key, path) of every file or folder the configuration names."""
@@ -274,7 +308,9 @@ def load_config(path: str | os.PathLike[str]) -> ReclaimConfig:
         raise ConfigError(
             f"cannot read {file} ({exc.strerror})", fix="check the path and its permissions"
         ) from exc
-    return parse_config(text, str(file), base=file.parent)
+    # Resolved, so the paths stored with a run (its input) still name the same files when
+    # a worker started elsewhere resumes it or a schedule starts it.
+    return parse_config(text, str(file), base=file.resolve().parent)
 
 
 def parse_config(
@@ -449,7 +485,10 @@ snooze:
   wont_do_resolutions: ["Won't Do", "Won't Fix", "Declined", "Duplicate"]
 
 schedules:
-  # Cron in UTC (minute hour day-of-month month day-of-week).
+  # When the weekly loop runs by itself: `reclaim serve` and `reclaim worker` install these at
+  # start (and remove the ones this file no longer names); workers run what they start.
+  # Cron fields: minute hour day-of-month month day-of-week, in `timezone` (default UTC).
   - name: weekly
     cron: "0 6 * * MON"
+    # timezone: Europe/Paris
 """

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,6 +34,9 @@ from reclaim.recommend import load_pack, recommend
 from reclaim.store import upgrade
 from reclaim.store.tables.recommend import recommendations
 from reclaim.store.tables.sync import recommendation_tickets, sync_cursors, tickets
+from reclaim.sync import DistributeInput, distribute_workflow
+from reclaim.tickets.credentials import EMAIL_ENV, TOKEN_ENV, URL_ENV
+from reclaim.tickets.simulator import SimulatorApp, run_in_thread
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dashflows as flows
@@ -64,6 +68,7 @@ class Site:
     failed_run: str
     pending_run: str
     batch_run: str
+    chunk_run: str
 
 
 def _free_port() -> int:
@@ -161,6 +166,13 @@ def _seed(engine: Engine, tmp: Path) -> Site:
     with pytest.raises(StepFailed):
         durable.run(failed_run)
     pending_run = durable.start(flows.gate, flows.gate_input(tmp / "no-blocker"))
+    # The real ticket distribution, against the Jira simulator: 23 tickets in chunks of 10.
+    with run_in_thread(SimulatorApp()) as sim, _jira_env(sim.url):
+        options = DistributeInput(
+            default_project="OPS", grace=0, limit=23, ticket_batch=10, requests_per_second=None
+        )
+        chunk_run = durable.start(distribute_workflow, options.model_dump())
+        durable.run(chunk_run)
     return Site(
         url="",
         engine=engine,
@@ -171,7 +183,24 @@ def _seed(engine: Engine, tmp: Path) -> Site:
         failed_run=failed_run,
         pending_run=pending_run,
         batch_run=batch_run,
+        chunk_run=chunk_run,
     )
+
+
+@contextmanager
+def _jira_env(url: str) -> Iterator[None]:
+    """The distribute workflow reads its Jira site and token from the environment."""
+    values = {URL_ENV: url, EMAIL_ENV: "bot@example.com", TOKEN_ENV: "t"}
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

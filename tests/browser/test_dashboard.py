@@ -19,6 +19,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import Site, shoot
 
 from reclaim.store.tables.recommend import recommendations
+from reclaim.store.tables.sync import tickets
 
 rec = recommendations.c
 
@@ -167,6 +168,25 @@ def test_runs_page_and_timeline(page: Page, site: Site) -> None:
     shoot(page, "run-batch")
 
 
+def test_ticket_runs_count_chunks_and_the_tickets_in_them(page: Page, site: Site) -> None:
+    page.goto(site.url + "/runs")
+    row = page.locator(f'tr[data-run="{site.chunk_run}"]')
+    expect(row.locator("[data-items]")).to_have_text("3 chunks · 23 tickets")
+    expect(page.locator(f'tr[data-run="{site.batch_run}"] [data-items]')).to_have_text("12 items")
+    page.click(f'a[href="/runs/{site.chunk_run}"]')
+    expect(page.locator('[data-map="distribute"] [data-units]')).to_have_text(
+        "3 chunks · 23 tickets"
+    )
+    expect(page.locator('[data-map="distribute"] .legend')).to_contain_text(
+        "succeeded 3 (23 tickets)"
+    )
+    # The item timeline stays: one bar for the step, its note in both units.
+    expect(page.locator("svg.timeline")).to_contain_text("3/3 chunks · 23/23 tickets")
+    sizes = page.locator("td[data-tickets]").all_inner_texts()
+    assert sorted(int(size) for size in sizes) == [3, 10, 10]
+    shoot(page, "run-ticket-chunks")
+
+
 def test_resume_button_finishes_a_failed_run(page: Page, site: Site) -> None:
     page.goto(site.url + f"/runs/{site.failed_run}")
     expect(page.locator("[data-status]")).to_have_text("failed")
@@ -198,7 +218,13 @@ def test_cancel_then_resume_a_pending_run(page: Page, site: Site) -> None:
 
 def test_sync_health(page: Page, site: Site) -> None:
     page.goto(site.url + "/sync")
-    expect(page.locator('[data-kpi="tickets"]')).to_have_text("1")
+    with site.engine.connect() as connection:
+        created = connection.execute(
+            sa.select(sa.func.count()).select_from(tickets).where(tickets.c.state == "created")
+        ).scalar_one()
+    # The seeded OPS-42 and the 23 the distribute run made.
+    assert created == 24
+    expect(page.locator('[data-kpi="tickets"]')).to_have_text(str(created))
     expect(page.locator("body")).to_contain_text("jira:OPS")
     expect(page.locator("body")).to_contain_text("1 intent awaiting a key")
     expect(page.locator('[data-kpi="lag"]')).to_have_text(re.compile(r"min ago"))

@@ -66,6 +66,27 @@ def test_every_problem_is_reported_with_its_own_line() -> None:
     assert found[2].startswith("reclaim.yaml:8:1: unknown key 'colour'")
 
 
+def test_schedules_take_a_time_zone_and_each_its_own_name() -> None:
+    config = parse_config(
+        "schedules:\n  - name: weekly\n    cron: '0 6 * * MON'\n    timezone: Europe/Paris\n",
+        "reclaim.yaml",
+    )
+    assert [(s.name, s.cron, s.timezone) for s in config.schedules] == [
+        ("weekly", "0 6 * * MON", "Europe/Paris")
+    ]
+    (zone,) = problems(
+        "schedules:\n  - name: weekly\n    cron: '0 6 * * MON'\n    timezone: Mars/Olympus\n"
+    )
+    assert zone.startswith(
+        "reclaim.yaml:4:15: schedules.0.timezone: unknown time zone 'Mars/Olympus'"
+    )
+    (twice,) = problems(
+        "schedules:\n  - name: weekly\n    cron: '0 6 * * MON'\n"
+        "  - name: weekly\n    cron: '0 7 * * MON'\n"
+    )
+    assert twice.startswith("reclaim.yaml:2:3: schedules: schedule name(s) 'weekly' appear more")
+
+
 def test_a_wrong_type_says_what_to_write() -> None:
     (found,) = problems("sources:\n  sample: maybe\n")
     assert found.startswith("reclaim.yaml:2:11: sources.sample:")

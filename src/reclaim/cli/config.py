@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-__all__ = ["app", "check_config", "init_command", "load_cli_config"]
+__all__ = [
+    "app",
+    "check_config",
+    "config_source",
+    "configured_schedules",
+    "init_command",
+    "load_cli_config",
+]
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -22,6 +30,9 @@ from reclaim.config import (
     starter_config,
 )
 from reclaim.errors import ConfigError, ReclaimError
+
+if TYPE_CHECKING:
+    from reclaim.durable import Schedule
 
 app = typer.Typer(help="Check reclaim.yaml and reach what it names.", no_args_is_help=True)
 
@@ -44,6 +55,21 @@ def load_cli_config(cli_state: CliState, option: Path | None) -> ReclaimConfig |
     config = load_config(path)
     cli_state.config_database = config.database.resolve()
     return config
+
+
+def configured_schedules(config: ReclaimConfig) -> list[Schedule]:
+    """The file's schedules, each starting the weekly loop with the input ``reclaim run``
+    builds from the same file."""
+    from reclaim.cli.run import weekly_input
+    from reclaim.service import weekly_schedules
+
+    return weekly_schedules(config, weekly_input(config).model_dump(mode="json"))
+
+
+def config_source(config: ReclaimConfig) -> str:
+    """The file a configuration was read from, as an absolute path (shown beside its
+    schedules)."""
+    return str(Path(config.path).resolve()) if config.path else DEFAULT_CONFIG_NAME
 
 
 def init_command(
@@ -130,6 +156,7 @@ def check_config(cli_state: CliState, option: Path | None, *, report: Callable[.
     _checked(bad, good, "savings rules", lambda: _savings(config))
     _checked(bad, good, "routing and templates", lambda: _routing(config))
     _checked(bad, good, "database", lambda: _database(cli_state, config))
+    _schedules(bad, good, cli_state, config)
     if config.jira is None:
         good("jira: not configured (recommendations are found and tracked, no tickets)")
     else:
@@ -183,6 +210,61 @@ def _database(cli_state: CliState, config: ReclaimConfig) -> str:
             fix="run `reclaim db upgrade`",
         )
     return f"{redact_url(url)} reached, schema up to date"
+
+
+def _schedules(
+    bad: Callable[[str], None],
+    good: Callable[[str], None],
+    cli_state: CliState,
+    config: ReclaimConfig,
+) -> None:
+    """One line per schedule: when it fires next, and whether the database has it yet."""
+    from reclaim.durable import DurableEngine
+    from reclaim.durable.schedule import next_tick
+    from reclaim.service import ConfiguredSchedules, ScheduleChange
+
+    if not config.schedules:
+        good("schedules: none (the weekly loop runs only by hand, `reclaim run`)")
+        return
+    try:
+        wanted = configured_schedules(config)
+    except ReclaimError as exc:
+        bad(f"schedules: {exc}")
+        return
+    planned: dict[str, ScheduleChange] | None
+    try:
+        planned = {
+            change.name: change
+            for change in ConfiguredSchedules(
+                DurableEngine(cli_state.engine()), wanted, source=config_source(config)
+            ).plan()
+        }
+    except Exception:  # the database line above already says what stops us reading it
+        planned = None
+    now = datetime.now(UTC)
+    for schedule in wanted:
+        change = None if planned is None else planned.get(schedule.name)
+        if change is None:
+            where = "not compared with the database (see the database line)"
+        elif change.action == "unchanged":
+            where = "installed"
+        elif change.action == "added":
+            where = "not installed yet: `reclaim serve` or `reclaim worker` installs it at start"
+        else:
+            where = (
+                f"differs from the database ({change.detail}): the next `reclaim serve` or "
+                "`reclaim worker` updates it"
+            )
+        good(
+            f"schedule {schedule.name}: '{schedule.cron.expression}' {schedule.cron.timezone}, "
+            f"next {next_tick(schedule.cron, now):%Y-%m-%d %H:%M} UTC; {where}"
+        )
+    for change in (planned or {}).values():
+        if change.action == "removed":
+            good(
+                f"schedule {change.name}: installed from a configuration, no longer in this "
+                "file: the next `reclaim serve` or `reclaim worker` removes it"
+            )
 
 
 def _jira(config: ReclaimConfig) -> str:

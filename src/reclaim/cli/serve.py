@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from reclaim.cli.config import ConfigOption, config_source, configured_schedules, load_cli_config
 from reclaim.cli.context import console, err_console, state
 from reclaim.cli.modules import import_modules
 from reclaim.errors import ConfigError
 
 if TYPE_CHECKING:
+    from reclaim.config import ReclaimConfig
     from reclaim.service import TokenStore
 
 tokens_app = typer.Typer(
@@ -77,9 +79,12 @@ def serve(
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
+    config: ConfigOption = None,
 ) -> None:
     """Serve the JSON API, the Jira webhook, /metrics, /healthz, /readyz and the scheduler.
 
+    With a reclaim.yaml (--config, $RECLAIM_CONFIG, ./reclaim.yaml), the scheduler installs
+    its schedules of the weekly loop at start and removes those the file no longer names.
     Stop with SIGTERM or Ctrl-C: requests in flight finish, the scheduler stops, the process
     exits 0. The API needs a token from `reclaim tokens create NAME`.
     """
@@ -96,6 +101,8 @@ def serve(
         modules=tuple(module) if module else None,
     )
     import_modules(list(settings.modules))
+    loaded = load_cli_config(state(ctx), config)
+    wanted = configured_schedules(loaded) if loaded is not None and settings.schedules else None
     logging.basicConfig(
         level=logging.DEBUG if state(ctx).debug else getattr(logging, log_level.upper(), 20),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -109,17 +116,22 @@ def serve(
             "migration(s): /readyz answers 503 until `reclaim db upgrade` runs",
             highlight=False,
         )
-    app = create_app(settings, engine=engine)
+    app = create_app(
+        settings,
+        engine=engine,
+        schedules=wanted,
+        schedules_source=config_source(loaded) if loaded is not None else "",
+    )
     err_console.print(
         f"reclaim serve on http://{settings.host}:{settings.port} "
         f"(database {redact_url(str(engine.url))}, schedules "
-        f"{'on' if settings.schedules else 'off'}, webhook "
+        f"{_schedules_text(settings.schedules, loaded)}, webhook "
         f"{'on' if settings.webhook_secret else 'off'})",
         highlight=False,
     )
     import uvicorn
 
-    config = uvicorn.Config(
+    server_config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -128,7 +140,16 @@ def serve(
         # The X-Forwarded-* headers of a reverse proxy are trusted only from these addresses.
         forwarded_allow_ips="127.0.0.1",
     )
-    _server_class()(config).run()
+    _server_class()(server_config).run()
+
+
+def _schedules_text(enabled: bool, loaded: ReclaimConfig | None) -> str:
+    if not enabled:
+        return "off"
+    if loaded is None:
+        return "on"
+    names = ", ".join(schedule.name for schedule in loaded.schedules) or "none"
+    return f"on, from {config_source(loaded)}: {names}"
 
 
 def _server_class() -> type:

@@ -8,11 +8,14 @@ import json
 import logging
 import os
 import sys
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
+from reclaim.cli.config import ConfigOption, config_source, configured_schedules, load_cli_config
 from reclaim.cli.context import console, err_console, state
 from reclaim.cli.modules import import_modules
 from reclaim.database import Backend, backend_of
@@ -20,6 +23,9 @@ from reclaim.durable import DurableEngine, ParallelExecutor, SequentialExecutor,
 from reclaim.durable.schedule import CronExpression, Schedule, Scheduler, next_tick
 from reclaim.durable.worker import Worker
 from reclaim.errors import ConfigError
+
+if TYPE_CHECKING:
+    from reclaim.config import ReclaimConfig
 
 schedules_app = typer.Typer(
     help="Cron schedules: each tick starts exactly one run.", no_args_is_help=True
@@ -62,8 +68,13 @@ def worker(
         ),
     ] = False,
     schedules: Annotated[
-        bool, typer.Option("--schedules/--no-schedules", help="Also fire due cron ticks.")
+        bool,
+        typer.Option(
+            "--schedules/--no-schedules",
+            help="Also fire due cron ticks (and install the schedules of reclaim.yaml at start).",
+        ),
     ] = True,
+    config: ConfigOption = None,
     distribute_items: Annotated[
         bool | None,
         typer.Option(
@@ -109,10 +120,13 @@ def worker(
 ) -> None:
     """Run a worker: claim durable runs and drive them, resuming what dead workers left.
 
+    With a reclaim.yaml (--config, $RECLAIM_CONFIG, ./reclaim.yaml) and --schedules, its
+    schedules of the weekly loop are installed at start (those it no longer names removed).
     Stop with SIGTERM or Ctrl-C: the steps in flight finish and their runs are handed back
     to other workers; a second signal hands them back at once.
     """
     import_modules(module)
+    loaded = load_cli_config(state(ctx), config)
     if not registry.names():
         raise ConfigError(
             "no workflow is registered in this process, so this worker could run nothing",
@@ -137,6 +151,8 @@ def worker(
         item_concurrency=item_concurrency,
         item_batch=item_batch or None,
     )
+    if schedules and loaded is not None:
+        _install_schedules(engine, loaded)
     runner = Worker(
         engine,
         concurrency=concurrency,
@@ -158,6 +174,15 @@ def worker(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
+
+
+def _install_schedules(engine: DurableEngine, loaded: ReclaimConfig) -> None:
+    from reclaim.service import ConfiguredSchedules
+
+    source = config_source(loaded)
+    changes = ConfiguredSchedules(engine, configured_schedules(loaded), source=source).install()
+    for change in changes:
+        err_console.print(f"{change} (from {source})", highlight=False)
 
 
 def _serve_metrics(runner: Worker, host: str, port: int) -> None:
@@ -205,6 +230,15 @@ def add(
     )
     scheduler = _scheduler(ctx, module)
     stored = scheduler.add(schedule, replace=replace)
+    if replace:
+        from reclaim.service import forget_configured
+
+        if forget_configured(scheduler.store.engine, name):
+            err_console.print(
+                f"[yellow]note:[/] {name} was installed from reclaim.yaml; it is yours now, "
+                "until a reclaim.yaml naming it is installed again",
+                highlight=False,
+            )
     after = stored.last_tick_at or stored.created_at
     assert after is not None
     console.print(
@@ -215,32 +249,78 @@ def add(
 
 
 @schedules_app.command("list")
-def list_schedules(ctx: typer.Context) -> None:
-    """Show every schedule with its last and next tick."""
+def list_schedules(
+    ctx: typer.Context,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column on one line, whatever the terminal.")
+    ] = False,
+) -> None:
+    """Show every schedule with its last and next tick, and where it comes from."""
+    from reclaim.service import configured_origins
+
     scheduler = _scheduler(ctx, None)
-    table = Table("name", "cron", "zone", "workflow", "enabled", "last tick", "last run", "next")
-    for item in scheduler.all():
+    found = scheduler.all()
+    if not found:
+        console.print(
+            "no schedules: add one with `reclaim schedules add`, or name them in reclaim.yaml "
+            "(`reclaim serve` and `reclaim worker` install them at start)",
+            style="dim",
+        )
+        return
+    origins = configured_origins(scheduler.store.engine)
+    table = Table(box=None, pad_edge=False)
+    # At 80 columns the workflow and last run give way, times lose their year and a paused
+    # schedule says so in place of its next tick; a name is what people type into
+    # `schedules pause`, so it is never cut or wrapped.
+    columns = ["name", "cron", "zone", "next", "last tick", "from"]
+    if wide:
+        columns[3:3] = ["workflow", "state"]
+        columns.insert(7, "last run")
+    for column in columns:
+        table.add_column(column, no_wrap=wide or column != "from")
+    when = "%Y-%m-%d %H:%M" if wide else "%m-%d %H:%M"
+    for item in found:
         after = item.last_tick_at or item.created_at
         assert after is not None
-        table.add_row(
-            item.name,
-            item.cron.expression,
-            item.cron.timezone,
-            item.workflow,
-            "yes" if item.enabled else "paused",
-            f"{item.last_tick_at:%Y-%m-%d %H:%M}" if item.last_tick_at else "-",
-            item.last_run_id or "-",
-            f"{next_tick(item.cron, after):%Y-%m-%d %H:%M}",
-        )
-    console.print(table)
+        origin = origins.get(item.name)
+        upcoming = f"{next_tick(item.cron, after):{when}}"
+        cells = {
+            "name": item.name,
+            "cron": item.cron.expression,
+            "zone": item.cron.timezone,
+            "workflow": item.workflow,
+            "state": "on" if item.enabled else "paused",
+            "next": upcoming if item.enabled or wide else "paused",
+            "last tick": f"{item.last_tick_at:{when}}" if item.last_tick_at else "-",
+            "last run": item.last_run_id or "-",
+            "from": (origin if wide else Path(origin).name) if origin else "by hand",
+        }
+        table.add_row(*(cells[column] for column in columns))
+    if wide:
+        # A console as wide as the table needs: lines longer than the terminal, never cut.
+        Console(width=max(console.width, 250)).print(table, highlight=False)
+    else:
+        console.print(table, highlight=False)
+    console.print("times in UTC", style="dim")
 
 
 @schedules_app.command("remove")
 def remove(ctx: typer.Context, name: str) -> None:
     """Delete a schedule (runs it started are kept)."""
-    if not _scheduler(ctx, None).remove(name):
+    from reclaim.service import configured_origins
+
+    scheduler = _scheduler(ctx, None)
+    origin = configured_origins(scheduler.store.engine).get(name)
+    if not scheduler.remove(name):
         raise ConfigError(f"no schedule is named {name!r}", fix="see `reclaim schedules list`")
     console.print(f"removed schedule {name}", highlight=False)
+    if origin is not None:
+        err_console.print(
+            f"[yellow]note:[/] {name} comes from {origin}: the next `reclaim serve` or "
+            "`reclaim worker` reading that file installs it again; remove it from the file "
+            "to remove it for good (or pause it: `reclaim schedules pause`)",
+            highlight=False,
+        )
 
 
 @schedules_app.command("pause")

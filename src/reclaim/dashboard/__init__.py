@@ -8,12 +8,19 @@ HTML, the inline SVG charts and one stylesheet are rendered and served from this
 
 from __future__ import annotations
 
-__all__ = ["STATIC_PREFIX", "create_router", "standalone_app"]
+__all__ = [
+    "STATIC_PREFIX",
+    "TICKET_CHUNK_STEPS",
+    "create_router",
+    "standalone_app",
+    "tickets_in_item",
+]
 
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from reclaim.dashboard.routes import STATIC_PREFIX, create_router
+from reclaim.dashboard.units import TICKET_CHUNK_STEPS, tickets_in_item
 from reclaim.database import create_engine
 
 

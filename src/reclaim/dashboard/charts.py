@@ -172,15 +172,28 @@ def timeline(bars: Sequence[TimelineBar], *, now: datetime, width: int = 1160) -
         x1 = label_w + plot_w * (end - begin).total_seconds() / span
         w = max(x1 - x0, 3.0)
         took = _duration((end - bar.start).total_seconds())
+        text = took + bar.note
+        # Right of the bar when it fits in the chart, else left of it, else inside its end:
+        # a bar that ends at the right edge must not push its note out of the picture.
+        text_w = len(text) * _AXIS_CHAR_W
+        if x0 + w + 6 + text_w <= width:
+            place = f'class="axis" x="{x0 + w + 6:.1f}"'
+        elif x0 - 6 - text_w >= label_w:
+            place = f'class="axis" x="{x0 - 6:.1f}" text-anchor="end"'
+        else:
+            place = f'class="axis inbar" x="{x0 + w - 6:.1f}" text-anchor="end"'
         parts.append(
             f'<rect class="bar st-{escape(bar.status)}" x="{x0:.1f}" y="{y + 5}" width="{w:.1f}" '
             f'height="{row_h - 10}" rx="4"><title>{escape(bar.label)}: {escape(bar.status)}, '
-            f"{escape(took)}{escape(bar.note)}</title></rect>"
-            f'<text class="axis" x="{x0 + w + 6:.1f}" y="{y + 18}">{escape(took)}'
-            f"{escape(bar.note)}</text>"
+            f"{escape(text)}</title></rect>"
+            f'<text {place} y="{y + 18}">{escape(text)}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704
+
+
+# The width of one character of the 11 px axis font, generously: a note placed by it fits.
+_AXIS_CHAR_W = 6.5
 
 
 def _clip(text: str, width: int) -> str:

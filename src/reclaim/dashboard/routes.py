@@ -10,6 +10,7 @@ import io
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib import resources
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from reclaim.dashboard import charts, queries
 from reclaim.dashboard.queries import Cursor, ListFilters
+from reclaim.dashboard.units import tickets_in_item
 from reclaim.dashboard.why import explain_recommendation
 from reclaim.database import create_engine
 from reclaim.durable import DurableEngine, DurableError, RunStatus, StepStatus
@@ -339,7 +341,7 @@ def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
     def runs(status: Text = "", before: Text = "") -> HTMLResponse:
         status = status if status in _RUN_STATUSES else ""
         rows, more = queries.runs_page(reader, status=status, before=before)
-        counts = queries.step_counts(reader, [row.id for row in rows])
+        counts = queries.run_counts(reader, [(row.id, row.workflow) for row in rows])
         older = "?" + urlencode({k: v for k, v in {"status": status, "before": more}.items() if v})
         return board.page(
             "runs.html",
@@ -376,15 +378,23 @@ def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
                 mapped.setdefault(checkpoint.step, []).append(checkpoint)
         names = order + sorted((set(plain) | set(mapped)) - set(order))
         bars = []
-        summaries = []
+        summaries: list[MapSummary] = []
+        tickets: dict[tuple[str, str], int] = {}
         for name in names:
             if name in mapped:
                 its = mapped[name]
                 started = [c.started_at for c in its if c.started_at]
                 finished = [c.finished_at for c in its if c.finished_at]
                 by_status: dict[str, int] = {}
+                tickets_by_status: dict[str, int] = {}
                 for c in its:
                     by_status[c.status.value] = by_status.get(c.status.value, 0) + 1
+                    size = tickets_in_item(record.workflow, name, c.item_key)
+                    if size is not None:
+                        tickets[(name, c.item_key)] = size
+                        tickets_by_status[c.status.value] = (
+                            tickets_by_status.get(c.status.value, 0) + size
+                        )
                 done = by_status.get("succeeded", 0)
                 status = (
                     "failed"
@@ -395,16 +405,21 @@ def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
                 )
                 if name in plain:
                     status = plain[name].status.value
+                unit = "chunks" if tickets_by_status else "items"
+                note = f" · {done}/{len(its)} {unit}"
+                if tickets_by_status:
+                    total_tickets = sum(tickets_by_status.values())
+                    note += f" · {tickets_by_status.get('succeeded', 0)}/{total_tickets} tickets"
                 bars.append(
                     charts.TimelineBar(
                         name,
                         status,
                         min(started) if started else None,
                         max(finished) if finished and status != "running" else None,
-                        f" · {done}/{len(its)} items",
+                        note,
                     )
                 )
-                summaries.append((name, by_status, len(its)))
+                summaries.append(MapSummary(name, by_status, len(its), tickets_by_status or None))
             elif name in plain:
                 c = plain[name]
                 bars.append(charts.TimelineBar(name, c.status.value, c.started_at, c.finished_at))
@@ -432,6 +447,7 @@ def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
             names=names,
             summaries=summaries,
             items=item_rows[:200],
+            item_tickets=tickets,
             item_total=len(item_rows),
             item_filter=item_filter,
             took=(ended - record.started_at).total_seconds() if record.started_at else None,
@@ -471,6 +487,20 @@ def create_router(engine: Engine, *, overview_ttl: float = 30.0) -> APIRouter:
         return board.page("sync.html", "sync", h=queries.load_sync_health(reader))
 
     return router
+
+
+@dataclass(frozen=True)
+class MapSummary:
+    """A map step's items by status; for chunks of tickets, the tickets by status too."""
+
+    step: str
+    by_status: dict[str, int]
+    total: int
+    tickets_by_status: dict[str, int] | None = None
+
+    @property
+    def tickets(self) -> int | None:
+        return None if self.tickets_by_status is None else sum(self.tickets_by_status.values())
 
 
 def _back(run_id: str, message: str) -> RedirectResponse:

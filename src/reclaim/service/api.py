@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 
+from reclaim.dashboard import tickets_in_item
 from reclaim.durable import DurableEngine, RunBusy, RunNotFound, RunStatus
 from reclaim.recommend import Filters, RecommendationStore, Status, totals
 from reclaim.service.auth import require_token
@@ -211,14 +212,23 @@ def get_run(
     plain = [record for record in records if not record.item_key]
     items = [record for record in records if record.item_key]
     counts: dict[str, Counter[str]] = {}
+    tickets: dict[str, Counter[str]] = {}
     for item in items:
         counts.setdefault(item.step, Counter())[item.status.value] += 1
+        size = tickets_in_item(run.workflow, item.step, item.item_key)
+        if size is not None:
+            tickets.setdefault(item.step, Counter())[item.status.value] += size
     return RunDetail(
         run=RunOut.model_validate(run),
         steps=[StepOut.model_validate(step) for step in plain],
         items=[StepOut.model_validate(item) for item in items[:items_limit]],
         item_summary=[
-            ItemSummary(step=step, by_status=dict(sorted(counter.items())))
+            ItemSummary(
+                step=step,
+                by_status=dict(sorted(counter.items())),
+                unit="ticket chunk" if step in tickets else "item",
+                tickets_by_status=dict(sorted(tickets[step].items())) if step in tickets else None,
+            )
             for step, counter in counts.items()
         ],
     )

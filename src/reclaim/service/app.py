@@ -15,7 +15,8 @@ What it serves:
   cookie; more routers can be passed as ``routers`` (protect them with
   ``Depends(require_token)`` if they need it).
 
-The lifespan starts the scheduler (when ``settings.schedules``) and stops it on shutdown.
+The lifespan starts the scheduler (when ``settings.schedules``) and stops it on shutdown; its
+first pass installs the schedules of the configuration file (``schedules``), if given.
 """
 
 from __future__ import annotations
@@ -26,20 +27,22 @@ import importlib
 import importlib.util
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.engine import Engine
 
 from reclaim import __version__
-from reclaim.durable import DurableEngine
+from reclaim.durable import DurableEngine, Schedule
 from reclaim.errors import ReclaimError
 from reclaim.service.api import router as api_router
 from reclaim.service.auth import login_router, require_browser_token
+from reclaim.service.configured import ConfiguredSchedules
 from reclaim.service.metrics import ServiceMetrics
 from reclaim.service.scheduler import ScheduleLoop
 from reclaim.service.settings import ServiceSettings
@@ -51,6 +54,7 @@ from reclaim.sync import WebhookReceiver
 log = logging.getLogger(__name__)
 
 DASHBOARD_MODULE = "reclaim.dashboard"
+DOCS_STATIC_PREFIX = "/docs-static"
 
 
 def dashboard_router(state: ServiceState) -> APIRouter | None:
@@ -74,8 +78,15 @@ def create_app(
     engine: Engine | None = None,
     routers: Iterable[APIRouter] = (),
     dashboard: bool = True,
+    schedules: Sequence[Schedule] | None = None,
+    schedules_source: str = "reclaim.yaml",
 ) -> FastAPI:
-    """Build the service. ``engine`` overrides ``settings.database_url`` (tests, embedding)."""
+    """Build the service. ``engine`` overrides ``settings.database_url`` (tests, embedding).
+
+    ``schedules`` are the schedules a configuration file (``schedules_source``) names: the
+    scheduler installs them at start and removes those the file no longer names. ``None``
+    leaves the stored schedules as they are.
+    """
     owned = engine is None
     database = engine or create_engine(resolve_database_url(settings.database_url))
     metrics = ServiceMetrics(database)
@@ -87,8 +98,18 @@ def create_app(
         tokens=TokenStore(database),
         metrics=metrics,
     )
+    configured = (
+        ConfiguredSchedules(durable, schedules, source=schedules_source)
+        if schedules is not None
+        else None
+    )
     loop = (
-        ScheduleLoop(durable, interval=settings.schedule_interval, metrics=metrics)
+        ScheduleLoop(
+            durable,
+            interval=settings.schedule_interval,
+            metrics=metrics,
+            configured=configured,
+        )
         if settings.schedules
         else None
     )
@@ -105,11 +126,14 @@ def create_app(
             if owned:
                 database.dispose()
 
-    app = FastAPI(
+    # The API docs (/docs, /redoc) with Swagger UI's and ReDoc's scripts served from a
+    # package (fastapi-offline) instead of a CDN: they work on a machine without internet.
+    app = FastAPIOffline(
         title="reclaim",
         version=__version__,
         description="Cloud savings found, ticketed to their owners, followed to done.",
         lifespan=lifespan,
+        static_url=DOCS_STATIC_PREFIX,
     )
     app.state.reclaim = state
     app.state.scheduler = loop

@@ -22,7 +22,7 @@ __all__ = [
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -154,6 +154,11 @@ class StepOut(_Out):
 class ItemSummary(BaseModel):
     step: str
     by_status: dict[str, int]
+    """The step's map items counted by status."""
+    unit: Literal["item", "ticket chunk"] = "item"
+    """What one item is: the ticket steps checkpoint one item per chunk of up to 50 tickets."""
+    tickets_by_status: dict[str, int] | None = None
+    """For chunks of tickets: the tickets in the chunks, by the chunk's status."""
 
 
 class RunDetail(BaseModel):

@@ -4,6 +4,10 @@ It is the durable engine's :class:`~reclaim.durable.Scheduler` on a timer. Exact
 tick comes from the database (each tick's run has a unique dedupe key, and the schedule row
 advances conditionally), so any number of ``reclaim serve`` replicas and ``reclaim worker``
 processes may run schedulers at once without electing a leader.
+
+Given the schedules of a ``reclaim.yaml`` (a
+:class:`~reclaim.service.configured.ConfiguredSchedules`), its first pass installs them; no tick
+fires before they are installed, so a schedule the file no longer names never fires again.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import logging
 import threading
 
 from reclaim.durable import DurableEngine, Scheduler, ScheduleTick
+from reclaim.service.configured import ConfiguredSchedules, ScheduleChange
 from reclaim.service.metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)
@@ -28,16 +33,34 @@ class ScheduleLoop:
         *,
         interval: float = 10.0,
         metrics: ServiceMetrics | None = None,
+        configured: ConfiguredSchedules | None = None,
     ) -> None:
         self.scheduler = Scheduler(engine)
         self.interval = interval
         self.metrics = metrics
+        self.configured = configured
+        self.installed: list[ScheduleChange] | None = None
+        """What installing the configured schedules did, once it succeeded."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.fired: list[ScheduleTick] = []
 
     def tick(self) -> list[ScheduleTick]:
         """One pass: start the runs of every due tick (or find them already started)."""
+        if self.configured is not None and self.installed is None:
+            try:
+                self.installed = self.configured.install()
+            except Exception:
+                # The database may be down or not migrated yet: try again at the next pass,
+                # and fire nothing meanwhile (a schedule the file dropped must not fire).
+                log.exception(
+                    "scheduler: installing the schedules of %s failed; retrying in %.0fs",
+                    self.configured.source,
+                    self.interval,
+                )
+                if self.metrics is not None:
+                    self.metrics.schedule_errors.inc()
+                return []
         try:
             fired = self.scheduler.tick()
         except Exception:

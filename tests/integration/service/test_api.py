@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -21,6 +22,9 @@ from reclaim.durable import DurableEngine, RunStatus, StepContext, Workflow
 from reclaim.recommend import Filters, RecommendationStore, totals
 from reclaim.service import ServiceSettings, TokenStore, create_app, hash_token
 from reclaim.store.tables.sync import sync_cursors
+from reclaim.sync import DistributeInput, distribute_workflow
+from reclaim.tickets.credentials import EMAIL_ENV, TOKEN_ENV, URL_ENV
+from reclaim.tickets.simulator import SimulatorApp, run_in_thread
 
 Serve = Callable[[FastAPI], AbstractContextManager[httpx.Client]]
 
@@ -211,7 +215,9 @@ def test_runs_show_steps_and_map_items_and_can_be_cancelled_and_resumed(
     # The map step has a row of its own beside its items.
     assert [step["step"] for step in detail["steps"]] == ["pick", "shout"]
     assert sorted(item["item_key"] for item in detail["items"]) == ["a", "b"]
-    assert detail["item_summary"] == [{"step": "shout", "by_status": {"succeeded": 2}}]
+    assert detail["item_summary"] == [
+        {"step": "shout", "by_status": {"succeeded": 2}, "unit": "item", "tickets_by_status": None}
+    ]
 
     cancelled = client.post(f"/api/v1/runs/{waiting}/cancel")
     assert cancelled.status_code == 200
@@ -225,6 +231,37 @@ def test_runs_show_steps_and_map_items_and_can_be_cancelled_and_resumed(
     assert client.get("/api/v1/runs/nope").status_code == 404
     assert client.post("/api/v1/runs/nope/resume").status_code == 404
     assert client.get("/api/v1/runs", params={"status": "sleeping"}).status_code == 400
+
+
+def test_ticket_steps_count_their_chunks_and_the_tickets_in_them(
+    client: httpx.Client, loaded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real distribution against the Jira simulator: 7 tickets in chunks of 3 (in FIN, as
+    # the seeded tickets are OPS-1 and OPS-2).
+    with run_in_thread(SimulatorApp()) as sim:
+        monkeypatch.setenv(URL_ENV, sim.url)
+        monkeypatch.setenv(EMAIL_ENV, "bot@example.com")
+        monkeypatch.setenv(TOKEN_ENV, "t")
+        options = DistributeInput(
+            default_project="FIN", grace=0, limit=7, ticket_batch=3, requests_per_second=None
+        )
+        durable = DurableEngine(loaded)
+        run_id = durable.start(distribute_workflow, options.model_dump())
+        durable.run(run_id)
+    detail = client.get(f"/api/v1/runs/{run_id}").json()
+    assert detail["item_summary"] == [
+        {
+            "step": "distribute",
+            "by_status": {"succeeded": 3},
+            "unit": "ticket chunk",
+            "tickets_by_status": {"succeeded": 7},
+        }
+    ]
+    assert sorted(item["item_key"].rsplit("+", 1)[1] for item in detail["items"]) == [
+        "1",
+        "3",
+        "3",
+    ]
 
 
 # ------------------------------------------------------------------- tickets and sync
@@ -316,6 +353,21 @@ def test_openapi_documents_the_api_and_its_bearer_scheme(client: httpx.Client) -
     ):
         assert path in paths, path
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_the_api_docs_load_their_scripts_from_the_service_not_a_cdn(
+    client: httpx.Client,
+) -> None:
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets, html
+        # Every script, stylesheet and icon is served here: the docs work offline.
+        assert all(asset.startswith("/") for asset in assets), assets
+        for asset in assets:
+            answer = client.get(asset)
+            assert answer.status_code == 200, asset
+            assert len(answer.content) > 1000, asset
 
 
 # ------------------------------------------------------------------------------ webhook

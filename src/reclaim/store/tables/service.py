@@ -1,8 +1,8 @@
-"""Tables of the service: the API tokens, stored as hashes only."""
+"""Tables of the service: the API tokens (stored as hashes only), the configured schedules."""
 
 from __future__ import annotations
 
-__all__ = ["api_tokens"]
+__all__ = ["api_tokens", "config_schedules"]
 
 import sqlalchemy as sa
 
@@ -19,4 +19,14 @@ api_tokens = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("revoked_at", UtcDateTime()),
+)
+
+# The schedules ``reclaim serve`` and ``reclaim worker`` installed from reclaim.yaml, so that
+# a schedule the file stops naming is removed, and one made with `reclaim schedules add` is not.
+config_schedules = sa.Table(
+    "config_schedules",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("config", sa.String(1000), nullable=False),
+    sa.Column("installed_at", UtcDateTime(), nullable=False),
 )
