@@ -8,15 +8,9 @@ replaces it on every apply, so its ``local-exec`` provisioner appends the stack'
 
 from __future__ import annotations
 
-import functools
 import json
-import stat
-import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-import reclaim
 
 _STACK = """\
 variable "value" {{
@@ -55,32 +49,6 @@ data "terraform_remote_state" "{source}" {{
 """
 
 
-@functools.cache
-def embedded_terraform() -> str:
-    """A ``terraform`` command running reclaim's embedded Terraform (``reclaim.infra.embedded``)
-    without importing the ``reclaim.infra`` package first.
-
-    ``python -m reclaim.infra.embedded`` imports ``reclaim.infra`` (the orchestrator, the store,
-    SQLAlchemy) before it runs: about a second of CPU for every Terraform command, and the
-    tests run hundreds. This runs the same ``main`` from its file, in a fresh interpreter per
-    command as the orchestrator expects. The ``embedded`` setting itself stays covered by
-    ``test_plan_checks_every_stack_and_applies_nothing``.
-    """
-    module = Path(reclaim.__file__).parent / "infra" / "embedded.py"
-    folder = Path(tempfile.mkdtemp(prefix="reclaim-tf-"))
-    launcher = folder / "terraform"
-    launcher.write_text(
-        f"#!{sys.executable} -P\n"
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('embedded', {str(module)!r})\n"
-        "embedded = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(embedded)\n"
-        "sys.exit(embedded.main(sys.argv[1:]))\n"
-    )
-    launcher.chmod(launcher.stat().st_mode | stat.S_IXUSR)
-    return str(launcher)
-
-
 def write_repo(
     root: Path,
     stacks: Mapping[str, Sequence[str]],
@@ -91,7 +59,7 @@ def write_repo(
     global_outputs: Sequence[str] = (),
     policies: Sequence[str] = (),
     pause: float = 0.0,
-    terraform: str | None = None,
+    terraform: str = "embedded",
     parallelism: int = 2,
     echo_sources: bool = False,
 ) -> Path:
@@ -134,15 +102,12 @@ def write_config(
     auto_apply: Sequence[str] = (),
     global_outputs: Sequence[str] = (),
     policies: Sequence[str] = (),
-    terraform: str | None = None,
+    terraform: str = "embedded",
     parallelism: int = 2,
 ) -> None:
-    """(Re)write ``reclaim-infra.yaml``; JSON is YAML, so no YAML writer is needed.
-
-    ``terraform`` defaults to :func:`embedded_terraform`; pass ``"embedded"`` for the setting.
-    """
+    """(Re)write ``reclaim-infra.yaml``; JSON is YAML, so no YAML writer is needed."""
     document: dict[str, object] = {
-        "terraform": terraform or embedded_terraform(),
+        "terraform": terraform,
         "parallelism": parallelism,
         "stacks": {
             name: {

@@ -193,10 +193,7 @@ def test_drift_reports_the_stack_whose_state_no_longer_matches(
 
 def test_plan_checks_every_stack_and_applies_nothing(tmp_path: Path, sqlite_engine: Engine) -> None:
     root = tmp_path / "repo"
-    # The `embedded` setting itself (the other tests use a quicker launcher of the same code).
-    config = write_repo(
-        root, {"network": [], "db": []}, auto_apply=["network", "db"], terraform="embedded"
-    )
+    config = write_repo(root, {"network": [], "db": []}, auto_apply=["network", "db"])
     run = Orchestrator(load_config(config), sqlite_engine).run("plan")
     assert run.mode == "plan"
     assert _statuses(run) == {"network": "planned", "db": "planned"}
