@@ -177,8 +177,6 @@ def build_facts(
     if end is None:
         end = datetime.now().astimezone()
     report.as_of = end
-    if progress:
-        progress("joining billing, inventory and utilization per resource")
 
     parts: list[pl.DataFrame] = []
     if billing is not None and billing.per_resource.height:
@@ -190,6 +188,8 @@ def build_facts(
             )
         )
     if utilization is not None and samples:
+        if progress:
+            progress(f"aggregating {samples:,} utilization samples per resource")
         parts.append(
             aggregate_utilization(
                 utilization.samples,
@@ -199,6 +199,8 @@ def build_facts(
                 pieces=utilization.pieces,
             )
         )
+    if progress:
+        progress("joining billing, inventory and utilization per resource")
     if not parts:
         empty = pl.DataFrame(schema={"resource_id": pl.String, "as_of": pl.Datetime("us", "UTC")})
         return Collection(conform_facts(empty).collect(), report)

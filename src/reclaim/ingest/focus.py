@@ -492,6 +492,8 @@ def read_billing(
 
     limit, data_end = _window(days, as_of)
     effective_as_of = as_of if as_of is not None else data_end
+    if progress:
+        progress("looking for restated runs and duplicate rows")
     superseded, superseding = _superseded_runs(scans, groups, limit)
     good = pl.col("_bad").is_null() & (pl.col("end") < limit)
     kept = [
