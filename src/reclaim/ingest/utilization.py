@@ -103,10 +103,15 @@ UTILIZATION_COLUMNS: Final = (
 )
 
 
-BUCKET_SAMPLES: Final = 8_000_000
+BUCKET_SAMPLES: Final = 2_000_000
 """Above this many samples, they are aggregated a bucket of resources at a time (see
 ``aggregate_utilization``): exact quantiles need every sample of a resource in memory, and
 a million resources sampled for a month are over a hundred million samples."""
+
+MANY_BUCKETS: Final = 16
+"""Beyond this many buckets of ``BUCKET_SAMPLES``, buckets grow instead (up to four times):
+every bucket is a partition the sink holds a buffer for while it writes. At a million
+resources over 30 days, 86 buckets took 1.67 GB to write, 22 buckets 0.89 GB."""
 
 
 @dataclass(frozen=True)
@@ -379,9 +384,16 @@ def aggregate_utilization(
     """
     if pieces and count is not None and count > BUCKET_SAMPLES:
         return _aggregate_in_buckets(
-            pieces, as_of, window_days=window_days, buckets=-(-count // BUCKET_SAMPLES)
+            pieces, as_of, window_days=window_days, buckets=_buckets(count)
         )
     return _aggregate(samples, as_of, window_days=window_days)
+
+
+def _buckets(samples: int) -> int:
+    """How many buckets ``samples`` are aggregated in (see ``MANY_BUCKETS``)."""
+    small = -(-samples // BUCKET_SAMPLES)
+    large = -(-samples // (4 * BUCKET_SAMPLES))
+    return min(small, max(MANY_BUCKETS, large))
 
 
 def _aggregate_in_buckets(
