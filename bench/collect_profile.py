@@ -43,6 +43,7 @@ def main() -> None:
         wall_in[phase[0]] = wall_in.get(phase[0], 0.0) + now[1] - entered[1]
         entered[:] = now
         phase[0] = message[:60]
+
     done = threading.Event()
 
     def sample() -> None:
