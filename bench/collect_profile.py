@@ -4,7 +4,8 @@
 
 The folder is one written by ``bench/e2e_bench.py`` (``billing/``, ``inventory.parquet``,
 ``utilization.parquet``). ``collect_facts`` names its phases through its ``progress`` callback;
-a thread samples VmRSS every 20 ms and keeps the highest value per phase. Linux only (reads
+a thread samples VmRSS every 20 ms and keeps the highest value per phase; the CPU and wall
+time between two messages are the phase's. Linux only (reads
 ``/proc/self/status``). A figure for the shared machine: quote CPU and peaks, with the load.
 """
 
@@ -31,6 +32,18 @@ def main() -> None:
     data = Path(sys.argv[1])
     phase = ["start"]
     peaks: dict[str, float] = {}
+    cpu_in: dict[str, float] = {}
+    wall_in: dict[str, float] = {}
+    entered = [time.process_time(), time.perf_counter()]
+
+    def enter(message: str) -> None:
+        # CPU and wall time are charged to the phase being left.
+        now = [time.process_time(), time.perf_counter()]
+        cpu_in[phase[0]] = cpu_in.get(phase[0], 0.0) + now[0] - entered[0]
+        wall_in[phase[0]] = wall_in.get(phase[0], 0.0) + now[1] - entered[1]
+        entered[:] = now
+        phase[0] = message[:60]
+
     done = threading.Event()
 
     def sample() -> None:
@@ -48,8 +61,9 @@ def main() -> None:
         [data / "billing"],
         [data / "inventory.parquet"],
         [data / "utilization.parquet"],
-        progress=lambda message: phase.__setitem__(0, message[:60]),
+        progress=enter,
     )
+    enter("end")
     cpu = time.process_time() - cpu
     wall = time.perf_counter() - wall
     done.set()
@@ -60,7 +74,10 @@ def main() -> None:
         f"load {load:.1f} - {os.getloadavg()[0]:.1f}"
     )
     for name, peak in peaks.items():
-        print(f"  {peak:8.0f} MiB  {name}")
+        print(
+            f"  {peak:8.0f} MiB  CPU {cpu_in.get(name, 0.0):6.1f} s  "
+            f"wall {wall_in.get(name, 0.0):6.1f} s  {name}"
+        )
 
 
 if __name__ == "__main__":

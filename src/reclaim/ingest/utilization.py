@@ -108,6 +108,11 @@ BUCKET_SAMPLES: Final = 2_000_000
 ``aggregate_utilization``): exact quantiles need every sample of a resource in memory, and
 a million resources sampled for a month are over a hundred million samples."""
 
+MANY_BUCKETS: Final = 16
+"""Beyond this many buckets of ``BUCKET_SAMPLES``, buckets grow instead (up to four times):
+every bucket is a partition the sink holds a buffer for while it writes. At a million
+resources over 30 days, 86 buckets took 1.67 GB to write, 22 buckets 0.89 GB."""
+
 
 @dataclass(frozen=True)
 class SamplePiece:
@@ -379,9 +384,16 @@ def aggregate_utilization(
     """
     if pieces and count is not None and count > BUCKET_SAMPLES:
         return _aggregate_in_buckets(
-            pieces, as_of, window_days=window_days, buckets=-(-count // BUCKET_SAMPLES)
+            pieces, as_of, window_days=window_days, buckets=_buckets(count)
         )
     return _aggregate(samples, as_of, window_days=window_days)
+
+
+def _buckets(samples: int) -> int:
+    """How many buckets ``samples`` are aggregated in (see ``MANY_BUCKETS``)."""
+    small = -(-samples // BUCKET_SAMPLES)
+    large = -(-samples // (4 * BUCKET_SAMPLES))
+    return min(small, max(MANY_BUCKETS, large))
 
 
 def _aggregate_in_buckets(
@@ -402,8 +414,14 @@ def _aggregate_in_buckets(
             )
         names = sorted({b.name for p in folder.iterdir() for b in p.iterdir() if b.is_dir()})
         for name in names:
+            # Ids become categorical codes before wide rows are unpivoted: one 4-byte code per
+            # sample instead of a copy of the id text per metric.
             parts = [
-                piece.samples(pl.scan_parquet(sorted((folder / str(index) / name).glob("*"))))
+                piece.samples(
+                    pl.scan_parquet(sorted((folder / str(index) / name).glob("*"))).with_columns(
+                        pl.col("resource_id").cast(pl.Categorical)
+                    )
+                ).with_columns(pl.col("resource_id").cast(pl.Categorical))
                 for index, piece in enumerate(pieces)
                 if (folder / str(index) / name).is_dir()
             ]
