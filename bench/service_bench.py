@@ -269,6 +269,21 @@ def simulator(latency: float) -> Iterator[tuple[str, int]]:
         process.wait(timeout=30)
 
 
+def _backend_cpu(connection: sa.Connection, seen: dict[int, float]) -> None:
+    """Add the CPU seconds of this database's server backends (same machine) to ``seen``."""
+    pids = connection.execute(
+        sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    ).scalars()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            seen[int(pid)] = cpu_seconds(int(pid))
+
+
+def _pg_cpu(before: dict[int, float], after: dict[int, float]) -> float:
+    # A backend that was not there at the start (a new pooled connection) counts in full.
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 def bench_workers(
     pg_admin: str,
     tickets: int,
@@ -277,6 +292,13 @@ def bench_workers(
     item_concurrency: int | None,
     ticket_batch: int = 50,
 ) -> dict[str, Any]:
+    """One distribute run of ``tickets`` shared by ``workers`` worker processes.
+
+    CPU is sampled when the run starts, when its ``select`` step (routing and rendering every
+    ticket, on the run's owner) has finished, and when the run has finished; so the map step's
+    CPU per ticket is apart from the select step's. The PostgreSQL server's CPU is that of the
+    backends serving this bench's database (read from /proc; 0 if the server is elsewhere).
+    """
     from reclaim.database import create_engine
     from reclaim.durable import DurableEngine, RunStatus
     from reclaim.durable.schema import steps
@@ -303,11 +325,22 @@ def bench_workers(
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for _ in range(workers)
         ]
+        monitor = engine.connect()
+        monitor.execution_options(isolation_level="AUTOCOMMIT")
+        pg_start: dict[int, float] = {}
+        pg_mapped: dict[int, float] = {}
+        pg_end: dict[int, float] = {}
+
+        def cpus() -> list[float]:
+            return [cpu_seconds(p.pid) for p in procs] + [cpu_seconds(sim_pid)]
+
         try:
             # Let every worker import its code and connect before the run exists, so the
             # figure is about sharing work and not about who started first.
             time.sleep(8)
-            cpu_before = [cpu_seconds(p.pid) for p in procs] + [cpu_seconds(sim_pid)]
+            cpu_start = cpus()
+            _backend_cpu(monitor, pg_start)
+            cpu_mapped: list[float] | None = None
             durable = DurableEngine(engine, workflows=[distribute_workflow])
             run_id = durable.start(
                 distribute_workflow,
@@ -318,30 +351,40 @@ def bench_workers(
                     "ticket_batch": ticket_batch,
                 },
             )
+            selected = sa.select(steps.c.status).where(
+                steps.c.run_id == run_id, steps.c.step == "select", steps.c.item_key == ""
+            )
             deadline = time.monotonic() + 1800
             while (status := durable.get_run(run_id).status) is not RunStatus.SUCCEEDED:
                 if status not in (RunStatus.PENDING, RunStatus.RUNNING):
                     raise RuntimeError(f"the distribute run ended {status}")
                 if time.monotonic() > deadline:
                     raise TimeoutError("the distribute run did not finish")
-                time.sleep(0.2)
-            cpu_after = [cpu_seconds(p.pid) for p in procs] + [cpu_seconds(sim_pid)]
+                if cpu_mapped is None and monitor.execute(selected).scalar() == "succeeded":
+                    cpu_mapped = cpus()
+                    _backend_cpu(monitor, pg_mapped)
+                time.sleep(0.05 if cpu_mapped is None else 0.2)
+            cpu_end = cpus()
+            _backend_cpu(monitor, pg_end)
+            cpu_mapped = cpu_mapped or cpu_start
             with engine.connect() as connection:
-                first, last, items = connection.execute(
-                    sa.select(
-                        sa.func.min(steps.c.started_at),
-                        sa.func.max(steps.c.finished_at),
-                        sa.func.count(),
-                    ).where(
+                items = connection.execute(
+                    sa.select(steps.c.started_at, steps.c.finished_at, steps.c.owner).where(
                         steps.c.run_id == run_id,
                         steps.c.step == "distribute",
                         steps.c.item_key != "",
+                    )
+                ).all()
+                select_seconds = connection.execute(
+                    sa.select(steps.c.started_at, steps.c.finished_at).where(
+                        steps.c.run_id == run_id, steps.c.step == "select"
                     )
                 ).one()
                 created = connection.execute(
                     sa.text("SELECT count(*) FROM tickets WHERE state = 'created'")
                 ).scalar_one()
         finally:
+            monitor.close()
             for proc in procs:
                 proc.terminate()
             for proc in procs:
@@ -349,23 +392,57 @@ def bench_workers(
                     proc.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        issues = httpx.get(
-            f"{jira}/rest/api/3/search/jql",
-            params={"jql": "project = OPS", "maxResults": 0},
-            auth=("bench@example.com", "bench"),
-        )
+        # Every issue the simulator holds: more than the ledger's tickets would be a duplicate.
+        issues = httpx.get(f"{jira}/_sim/stats", timeout=30).json()
         engine.dispose()
+    first = min(item.started_at for item in items)
+    last = max(item.finished_at for item in items)
     seconds = (last - first).total_seconds()
+    busy = sum((item.finished_at - item.started_at).total_seconds() for item in items)
+    per_ticket = 1000 / max(int(created), 1)
     return {
         "workers": workers,
         "tickets": int(created),
-        "map_items": int(items),
+        "issues": int(issues["issues"]),
+        "map_items": len(items),
+        "owners": len({item.owner for item in items}),
         "seconds": seconds,
         "tickets_per_s": created / seconds,
-        "search_status": issues.status_code,
-        "worker_cpu_s": sum(cpu_after[:-1]) - sum(cpu_before[:-1]),
-        "simulator_cpu_s": cpu_after[-1] - cpu_before[-1],
+        "item_ms": busy / len(items) * 1000,
+        "in_flight": busy / seconds,
+        "select_s": (select_seconds[1] - select_seconds[0]).total_seconds(),
+        "worker_cpu_s": sum(cpu_end[:-1]) - sum(cpu_start[:-1]),
+        "map_cpu_ms": (sum(cpu_end[:-1]) - sum(cpu_mapped[:-1])) * per_ticket,
+        "select_cpu_ms": (sum(cpu_mapped[:-1]) - sum(cpu_start[:-1])) * per_ticket,
+        "sim_cpu_ms": (cpu_end[-1] - cpu_start[-1]) * per_ticket,
+        "pg_cpu_ms": _pg_cpu(pg_start, pg_end) * per_ticket,
+        "map_pg_cpu_ms": _pg_cpu(pg_mapped, pg_end) * per_ticket,
+        "load": os.getloadavg()[0],
     }
+
+
+_WORKER_COLUMNS = (
+    ("workers", "{:>7}", "{:7d}"),
+    ("tickets", "{:>7}", "{:7d}"),
+    ("map_items", "{:>5}", "{:5d}"),
+    ("owners", "{:>6}", "{:6d}"),
+    ("seconds", "{:>7}", "{:7.2f}"),
+    ("tickets_per_s", "{:>9}", "{:9.1f}"),
+    ("item_ms", "{:>7}", "{:7.0f}"),
+    ("in_flight", "{:>9}", "{:9.1f}"),
+    ("select_s", "{:>8}", "{:8.2f}"),
+    ("select_cpu_ms", "{:>13}", "{:13.2f}"),
+    ("map_cpu_ms", "{:>10}", "{:10.2f}"),
+    ("sim_cpu_ms", "{:>10}", "{:10.2f}"),
+    ("map_pg_cpu_ms", "{:>13}", "{:13.2f}"),
+    ("load", "{:>5}", "{:5.1f}"),
+)
+
+
+def _print_worker_row(row: dict[str, Any], base: float | None = None) -> None:
+    cells = [fmt.format(row[name]) for name, _, fmt in _WORKER_COLUMNS]
+    ratio = f"{row['tickets_per_s'] / base:6.2f}" if base else f"{'':6}"
+    print(" ".join(cells) + "  " + ratio, flush=True)
 
 
 def main() -> None:
@@ -383,6 +460,9 @@ def main() -> None:
         "--ticket-batch", type=int, default=50, help="tickets per map item (1: one per item)"
     )
     work.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    work.add_argument(
+        "--repeat", type=int, default=3, help="runs of each worker count (medians printed)"
+    )
     work.add_argument("--postgres-url", default=DEFAULT_PG)
     work.add_argument(
         "--item-concurrency",
@@ -407,28 +487,49 @@ def main() -> None:
                     )
                 print(f"load {load()}")
         return
-    base: float | None = None
     print(
-        f"{'workers':>7} {'tickets':>8} {'seconds':>8} {'tickets/s':>10} {'x 1 worker':>10} "
-        f"{'worker cpu s':>12} {'sim cpu s':>9}"
+        "map_cpu_ms / select_cpu_ms: CPU of all worker processes per ticket during the map step"
+        " / the select step; sim_cpu_ms: the Jira simulator's over the whole run; map_pg_cpu_ms:"
+        " the PostgreSQL backends' during the map step; item_ms: mean wall time of a map item;"
+        " in_flight: items running at once on average; owners: workers that ran items"
     )
+    header = " ".join(head.format(name) for name, head, _ in _WORKER_COLUMNS)
+    print(header + "  x1 wkr", flush=True)
+    runs: dict[int, list[dict[str, Any]]] = {count: [] for count in args.workers}
+    # Interleaved (1, 2, 4, 1, 2, 4, ...) so a change of load on the machine spreads over
+    # every worker count rather than landing on one.
+    for _ in range(args.repeat):
+        for count in args.workers:
+            row = bench_workers(
+                args.postgres_url,
+                args.tickets,
+                count,
+                args.latency,
+                args.item_concurrency,
+                args.ticket_batch,
+            )
+            # Exactly once: one ledger row and one Jira issue per recommendation.
+            assert row["tickets"] == args.tickets == row["issues"], row
+            runs[count].append(row)
+            _print_worker_row(row)
+    if args.repeat > 1:
+        print(f"\nmedians of {args.repeat} runs")
+        print(header + "  x1 wkr")
+    medians = {
+        count: {
+            name: statistics.median(row[name] for row in rows)
+            for name in rows[0]
+            if isinstance(rows[0][name], int | float)
+        }
+        for count, rows in runs.items()
+    }
+    base = medians[args.workers[0]]["tickets_per_s"]
     for count in args.workers:
-        row = bench_workers(
-            args.postgres_url,
-            args.tickets,
-            count,
-            args.latency,
-            args.item_concurrency,
-            args.ticket_batch,
-        )
-        assert row["tickets"] == args.tickets, row
-        base = base or row["tickets_per_s"]
-        print(
-            f"{count:7d} {row['tickets']:8d} {row['seconds']:8.1f} "
-            f"{row['tickets_per_s']:10.1f} {row['tickets_per_s'] / base:10.2f} "
-            f"{row['worker_cpu_s']:12.1f} {row['simulator_cpu_s']:9.1f}   load {load()}",
-            flush=True,
-        )
+        median = medians[count]
+        for name in ("workers", "tickets", "map_items", "owners"):
+            median[name] = int(median[name])
+        _print_worker_row(median, base)
+    print(f"load {load()}")
 
 
 if __name__ == "__main__":
