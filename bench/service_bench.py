@@ -1,7 +1,8 @@
 """The service's figures: API page time over a million recommendations, and tickets/s by workers.
 
     python bench/service_bench.py api [--rows 1000000] [--backend sqlite postgresql] [--repeat 21]
-    python bench/service_bench.py workers [--tickets 400] [--latency 0.05] [--workers 1 2 4]
+    python bench/service_bench.py workers [--tickets 4000] [--latency 0.05] [--workers 1 2 4]
+        [--item-concurrency 0 1] [--repeat 3]
 
 ``api``: fills ``recommendations`` with ``--rows`` synthetic rows (generated inside the database),
 then times list pages of the app from ``reclaim.service.create_app``, called in-process through
@@ -11,9 +12,14 @@ same query written by hand in SQL and fetched on a raw DBAPI cursor (the floor).
 
 ``workers``: PostgreSQL; ``--tickets`` open recommendations, the Jira simulator in its own
 process answering every call after ``--latency`` seconds, one ``reclaim.tickets.distribute``
-run, and 1, 2, 4 ``reclaim worker`` processes sharing its map items. Tickets per second over
-the map step (first item started to last item finished, from the checkpoints), each ticket
-created exactly once (checked in the simulator).
+run (chunks of ``--ticket-batch``), and 1, 2, 4 ``reclaim worker`` processes sharing its map
+items, each running ``--item-concurrency`` items at once (one series per value; 0: the
+defaults). Tickets per second over the map step (first item started to last item finished,
+from the checkpoints); each ticket created exactly once (one ledger row and one simulator
+issue per recommendation, asserted). CPU per ticket of the workers (select step and map step
+apart), of the simulator and of the PostgreSQL backends, read from /proc, and the 1-minute
+load average after each run. Runs are interleaved over the configurations ``--repeat`` times;
+medians are printed at the end.
 
 PostgreSQL databases are created on the server of ``--postgres-url`` (default
 ``RECLAIM_BENCH_POSTGRES_URL`` or ``postgresql://postgres@127.0.0.1:5432/postgres``) and dropped
@@ -369,7 +375,7 @@ def bench_workers(
             cpu_mapped = cpu_mapped or cpu_start
             with engine.connect() as connection:
                 items = connection.execute(
-                    sa.select(steps.c.started_at, steps.c.finished_at, steps.c.owner).where(
+                    sa.select(steps.c.started_at, steps.c.finished_at).where(
                         steps.c.run_id == run_id,
                         steps.c.step == "distribute",
                         steps.c.item_key != "",
@@ -405,7 +411,6 @@ def bench_workers(
         "tickets": int(created),
         "issues": int(issues["issues"]),
         "map_items": len(items),
-        "owners": len({item.owner for item in items}),
         "seconds": seconds,
         "tickets_per_s": created / seconds,
         "item_ms": busy / len(items) * 1000,
@@ -425,7 +430,6 @@ _WORKER_COLUMNS = (
     ("workers", "{:>7}", "{:7d}"),
     ("tickets", "{:>7}", "{:7d}"),
     ("map_items", "{:>5}", "{:5d}"),
-    ("owners", "{:>6}", "{:6d}"),
     ("seconds", "{:>7}", "{:7.2f}"),
     ("tickets_per_s", "{:>9}", "{:9.1f}"),
     ("item_ms", "{:>7}", "{:7.0f}"),
@@ -439,10 +443,10 @@ _WORKER_COLUMNS = (
 )
 
 
-def _print_worker_row(row: dict[str, Any], base: float | None = None) -> None:
+def _print_worker_row(row: dict[str, Any], base: float | None = None, *, label: str) -> None:
     cells = [fmt.format(row[name]) for name, _, fmt in _WORKER_COLUMNS]
-    ratio = f"{row['tickets_per_s'] / base:6.2f}" if base else f"{'':6}"
-    print(" ".join(cells) + "  " + ratio, flush=True)
+    ratio = f"{row['tickets_per_s'] / base:6.2f} " if base else ""
+    print(" ".join(cells) + "  " + ratio + label, flush=True)
 
 
 def main() -> None:
@@ -454,7 +458,7 @@ def main() -> None:
     api.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
     api.add_argument("--postgres-url", default=DEFAULT_PG)
     work = sub.add_parser("workers")
-    work.add_argument("--tickets", type=int, default=400)
+    work.add_argument("--tickets", type=int, default=4000)
     work.add_argument("--latency", type=float, default=0.05)
     work.add_argument(
         "--ticket-batch", type=int, default=50, help="tickets per map item (1: one per item)"
@@ -467,9 +471,10 @@ def main() -> None:
     work.add_argument(
         "--item-concurrency",
         type=int,
-        default=None,
-        help="map items each worker runs at once (default: the step's 4 for the run's owner, "
-        "8 for a helper)",
+        nargs="+",
+        default=[0, 1],
+        help="map items each worker runs at once, one series per value (0: the defaults, the "
+        "step's 4 for the run's owner and 8 for a helper)",
     )
     args = parser.parse_args()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load()}")
@@ -491,45 +496,50 @@ def main() -> None:
         "map_cpu_ms / select_cpu_ms: CPU of all worker processes per ticket during the map step"
         " / the select step; sim_cpu_ms: the Jira simulator's over the whole run; map_pg_cpu_ms:"
         " the PostgreSQL backends' during the map step; item_ms: mean wall time of a map item;"
-        " in_flight: items running at once on average; owners: workers that ran items"
+        " in_flight: items running at once on average"
     )
     header = " ".join(head.format(name) for name, head, _ in _WORKER_COLUMNS)
-    print(header + "  x1 wkr", flush=True)
-    runs: dict[int, list[dict[str, Any]]] = {count: [] for count in args.workers}
+    series = [
+        (concurrency, count) for concurrency in args.item_concurrency for count in args.workers
+    ]
+    runs: dict[tuple[int, int], list[dict[str, Any]]] = {key: [] for key in series}
+    print(header + "  item concurrency", flush=True)
     # Interleaved (1, 2, 4, 1, 2, 4, ...) so a change of load on the machine spreads over
-    # every worker count rather than landing on one.
+    # every configuration rather than landing on one.
     for _ in range(args.repeat):
-        for count in args.workers:
+        for concurrency, count in series:
             row = bench_workers(
                 args.postgres_url,
                 args.tickets,
                 count,
                 args.latency,
-                args.item_concurrency,
+                concurrency or None,
                 args.ticket_batch,
             )
             # Exactly once: one ledger row and one Jira issue per recommendation.
             assert row["tickets"] == args.tickets == row["issues"], row
-            runs[count].append(row)
-            _print_worker_row(row)
-    if args.repeat > 1:
-        print(f"\nmedians of {args.repeat} runs")
-        print(header + "  x1 wkr")
-    medians = {
-        count: {
-            name: statistics.median(row[name] for row in rows)
-            for name in rows[0]
-            if isinstance(rows[0][name], int | float)
-        }
-        for count, rows in runs.items()
-    }
-    base = medians[args.workers[0]]["tickets_per_s"]
-    for count in args.workers:
-        median = medians[count]
-        for name in ("workers", "tickets", "map_items", "owners"):
-            median[name] = int(median[name])
-        _print_worker_row(median, base)
+            runs[concurrency, count].append(row)
+            _print_worker_row(row, label=_concurrency_label(concurrency))
+    print(f"\nmedians of {args.repeat} run(s); x1: tickets/s against one worker")
+    print(header + "  x1 wkr  item concurrency")
+    for concurrency in args.item_concurrency:
+        base: float | None = None
+        for count in args.workers:
+            rows = runs[concurrency, count]
+            median = {
+                name: statistics.median(row[name] for row in rows)
+                for name in rows[0]
+                if isinstance(rows[0][name], int | float)
+            }
+            for name in ("workers", "tickets", "map_items"):
+                median[name] = int(median[name])
+            base = base or median["tickets_per_s"]
+            _print_worker_row(median, base, label=_concurrency_label(concurrency))
     print(f"load {load()}")
+
+
+def _concurrency_label(concurrency: int) -> str:
+    return str(concurrency) if concurrency else "default (owner 4, helpers 8)"
 
 
 if __name__ == "__main__":
