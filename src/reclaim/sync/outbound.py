@@ -240,9 +240,9 @@ class Distributor:
         others = [plan for plan in plans if plan.fingerprint not in fresh]
         if others:
             retry = self._settle_known(others, keys)
-            if retry:
-                # The reconcile may have waited out a grace period since the fresh intents
-                # were stamped: count theirs from the send as well.
+            if todo:
+                # A reconcile may have waited out a grace period since the fresh intents were
+                # stamped: count theirs from the send as well.
                 self.ledger.restamp_intents([p.fingerprint for p in todo], self.now())
             todo = retry + todo
         if not todo:
