@@ -1,7 +1,8 @@
 """The service's figures: API page time over a million recommendations, and tickets/s by workers.
 
     python bench/service_bench.py api [--rows 1000000] [--backend sqlite postgresql] [--repeat 21]
-    python bench/service_bench.py workers [--tickets 400] [--latency 0.05] [--workers 1 2 4]
+    python bench/service_bench.py workers [--tickets 4000] [--latency 0.05] [--workers 1 2 4]
+        [--item-concurrency 0 1] [--repeat 3]
 
 ``api``: fills ``recommendations`` with ``--rows`` synthetic rows (generated inside the database),
 then times list pages of the app from ``reclaim.service.create_app``, called in-process through
@@ -11,9 +12,14 @@ same query written by hand in SQL and fetched on a raw DBAPI cursor (the floor).
 
 ``workers``: PostgreSQL; ``--tickets`` open recommendations, the Jira simulator in its own
 process answering every call after ``--latency`` seconds, one ``reclaim.tickets.distribute``
-run, and 1, 2, 4 ``reclaim worker`` processes sharing its map items. Tickets per second over
-the map step (first item started to last item finished, from the checkpoints), each ticket
-created exactly once (checked in the simulator).
+run (chunks of ``--ticket-batch``), and 1, 2, 4 ``reclaim worker`` processes sharing its map
+items, each running ``--item-concurrency`` items at once (one series per value; 0: the
+defaults). Tickets per second over the map step (first item started to last item finished,
+from the checkpoints); each ticket created exactly once (one ledger row and one simulator
+issue per recommendation, asserted). CPU per ticket of the workers (select step and map step
+apart), of the simulator and of the PostgreSQL backends, read from /proc, and the 1-minute
+load average after each run. Runs are interleaved over the configurations ``--repeat`` times;
+medians are printed at the end.
 
 PostgreSQL databases are created on the server of ``--postgres-url`` (default
 ``RECLAIM_BENCH_POSTGRES_URL`` or ``postgresql://postgres@127.0.0.1:5432/postgres``) and dropped
@@ -269,6 +275,21 @@ def simulator(latency: float) -> Iterator[tuple[str, int]]:
         process.wait(timeout=30)
 
 
+def _backend_cpu(connection: sa.Connection, seen: dict[int, float]) -> None:
+    """Add the CPU seconds of this database's server backends (same machine) to ``seen``."""
+    pids = connection.execute(
+        sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+    ).scalars()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            seen[int(pid)] = cpu_seconds(int(pid))
+
+
+def _pg_cpu(before: dict[int, float], after: dict[int, float]) -> float:
+    # A backend that was not there at the start (a new pooled connection) counts in full.
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 def bench_workers(
     pg_admin: str,
     tickets: int,
@@ -277,6 +298,13 @@ def bench_workers(
     item_concurrency: int | None,
     ticket_batch: int = 50,
 ) -> dict[str, Any]:
+    """One distribute run of ``tickets`` shared by ``workers`` worker processes.
+
+    CPU is sampled when the run starts, when its ``select`` step (routing and rendering every
+    ticket, on the run's owner) has finished, and when the run has finished; so the map step's
+    CPU per ticket is apart from the select step's. The PostgreSQL server's CPU is that of the
+    backends serving this bench's database (read from /proc; 0 if the server is elsewhere).
+    """
     from reclaim.database import create_engine
     from reclaim.durable import DurableEngine, RunStatus
     from reclaim.durable.schema import steps
@@ -303,11 +331,22 @@ def bench_workers(
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for _ in range(workers)
         ]
+        monitor = engine.connect()
+        monitor.execution_options(isolation_level="AUTOCOMMIT")
+        pg_start: dict[int, float] = {}
+        pg_mapped: dict[int, float] = {}
+        pg_end: dict[int, float] = {}
+
+        def cpus() -> list[float]:
+            return [cpu_seconds(p.pid) for p in procs] + [cpu_seconds(sim_pid)]
+
         try:
             # Let every worker import its code and connect before the run exists, so the
             # figure is about sharing work and not about who started first.
             time.sleep(8)
-            cpu_before = [cpu_seconds(p.pid) for p in procs] + [cpu_seconds(sim_pid)]
+            cpu_start = cpus()
+            _backend_cpu(monitor, pg_start)
+            cpu_mapped: list[float] | None = None
             durable = DurableEngine(engine, workflows=[distribute_workflow])
             run_id = durable.start(
                 distribute_workflow,
@@ -318,30 +357,40 @@ def bench_workers(
                     "ticket_batch": ticket_batch,
                 },
             )
+            selected = sa.select(steps.c.status).where(
+                steps.c.run_id == run_id, steps.c.step == "select", steps.c.item_key == ""
+            )
             deadline = time.monotonic() + 1800
             while (status := durable.get_run(run_id).status) is not RunStatus.SUCCEEDED:
                 if status not in (RunStatus.PENDING, RunStatus.RUNNING):
                     raise RuntimeError(f"the distribute run ended {status}")
                 if time.monotonic() > deadline:
                     raise TimeoutError("the distribute run did not finish")
-                time.sleep(0.2)
-            cpu_after = [cpu_seconds(p.pid) for p in procs] + [cpu_seconds(sim_pid)]
+                if cpu_mapped is None and monitor.execute(selected).scalar() == "succeeded":
+                    cpu_mapped = cpus()
+                    _backend_cpu(monitor, pg_mapped)
+                time.sleep(0.05 if cpu_mapped is None else 0.2)
+            cpu_end = cpus()
+            _backend_cpu(monitor, pg_end)
+            cpu_mapped = cpu_mapped or cpu_start
             with engine.connect() as connection:
-                first, last, items = connection.execute(
-                    sa.select(
-                        sa.func.min(steps.c.started_at),
-                        sa.func.max(steps.c.finished_at),
-                        sa.func.count(),
-                    ).where(
+                items = connection.execute(
+                    sa.select(steps.c.started_at, steps.c.finished_at).where(
                         steps.c.run_id == run_id,
                         steps.c.step == "distribute",
                         steps.c.item_key != "",
+                    )
+                ).all()
+                select_seconds = connection.execute(
+                    sa.select(steps.c.started_at, steps.c.finished_at).where(
+                        steps.c.run_id == run_id, steps.c.step == "select"
                     )
                 ).one()
                 created = connection.execute(
                     sa.text("SELECT count(*) FROM tickets WHERE state = 'created'")
                 ).scalar_one()
         finally:
+            monitor.close()
             for proc in procs:
                 proc.terminate()
             for proc in procs:
@@ -349,23 +398,55 @@ def bench_workers(
                     proc.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-        issues = httpx.get(
-            f"{jira}/rest/api/3/search/jql",
-            params={"jql": "project = OPS", "maxResults": 0},
-            auth=("bench@example.com", "bench"),
-        )
+        # Every issue the simulator holds: more than the ledger's tickets would be a duplicate.
+        issues = httpx.get(f"{jira}/_sim/stats", timeout=30).json()
         engine.dispose()
+    first = min(item.started_at for item in items)
+    last = max(item.finished_at for item in items)
     seconds = (last - first).total_seconds()
+    busy = sum((item.finished_at - item.started_at).total_seconds() for item in items)
+    per_ticket = 1000 / max(int(created), 1)
     return {
         "workers": workers,
         "tickets": int(created),
-        "map_items": int(items),
+        "issues": int(issues["issues"]),
+        "map_items": len(items),
         "seconds": seconds,
         "tickets_per_s": created / seconds,
-        "search_status": issues.status_code,
-        "worker_cpu_s": sum(cpu_after[:-1]) - sum(cpu_before[:-1]),
-        "simulator_cpu_s": cpu_after[-1] - cpu_before[-1],
+        "item_ms": busy / len(items) * 1000,
+        "in_flight": busy / seconds,
+        "select_s": (select_seconds[1] - select_seconds[0]).total_seconds(),
+        "worker_cpu_s": sum(cpu_end[:-1]) - sum(cpu_start[:-1]),
+        "map_cpu_ms": (sum(cpu_end[:-1]) - sum(cpu_mapped[:-1])) * per_ticket,
+        "select_cpu_ms": (sum(cpu_mapped[:-1]) - sum(cpu_start[:-1])) * per_ticket,
+        "sim_cpu_ms": (cpu_end[-1] - cpu_start[-1]) * per_ticket,
+        "pg_cpu_ms": _pg_cpu(pg_start, pg_end) * per_ticket,
+        "map_pg_cpu_ms": _pg_cpu(pg_mapped, pg_end) * per_ticket,
+        "load": os.getloadavg()[0],
     }
+
+
+_WORKER_COLUMNS = (
+    ("workers", "{:>7}", "{:7d}"),
+    ("tickets", "{:>7}", "{:7d}"),
+    ("map_items", "{:>5}", "{:5d}"),
+    ("seconds", "{:>7}", "{:7.2f}"),
+    ("tickets_per_s", "{:>9}", "{:9.1f}"),
+    ("item_ms", "{:>7}", "{:7.0f}"),
+    ("in_flight", "{:>9}", "{:9.1f}"),
+    ("select_s", "{:>8}", "{:8.2f}"),
+    ("select_cpu_ms", "{:>13}", "{:13.2f}"),
+    ("map_cpu_ms", "{:>10}", "{:10.2f}"),
+    ("sim_cpu_ms", "{:>10}", "{:10.2f}"),
+    ("map_pg_cpu_ms", "{:>13}", "{:13.2f}"),
+    ("load", "{:>5}", "{:5.1f}"),
+)
+
+
+def _print_worker_row(row: dict[str, Any], base: float | None = None, *, label: str) -> None:
+    cells = [fmt.format(row[name]) for name, _, fmt in _WORKER_COLUMNS]
+    ratio = f"{row['tickets_per_s'] / base:6.2f} " if base else ""
+    print(" ".join(cells) + "  " + ratio + label, flush=True)
 
 
 def main() -> None:
@@ -377,19 +458,23 @@ def main() -> None:
     api.add_argument("--backend", nargs="+", default=["sqlite", "postgresql"])
     api.add_argument("--postgres-url", default=DEFAULT_PG)
     work = sub.add_parser("workers")
-    work.add_argument("--tickets", type=int, default=400)
+    work.add_argument("--tickets", type=int, default=4000)
     work.add_argument("--latency", type=float, default=0.05)
     work.add_argument(
         "--ticket-batch", type=int, default=50, help="tickets per map item (1: one per item)"
     )
     work.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    work.add_argument(
+        "--repeat", type=int, default=3, help="runs of each worker count (medians printed)"
+    )
     work.add_argument("--postgres-url", default=DEFAULT_PG)
     work.add_argument(
         "--item-concurrency",
         type=int,
-        default=None,
-        help="map items each worker runs at once (default: the step's 4 for the run's owner, "
-        "8 for a helper)",
+        nargs="+",
+        default=[0, 1],
+        help="map items each worker runs at once, one series per value (0: the defaults, the "
+        "step's 4 for the run's owner and 8 for a helper)",
     )
     args = parser.parse_args()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load()}")
@@ -407,28 +492,54 @@ def main() -> None:
                     )
                 print(f"load {load()}")
         return
-    base: float | None = None
     print(
-        f"{'workers':>7} {'tickets':>8} {'seconds':>8} {'tickets/s':>10} {'x 1 worker':>10} "
-        f"{'worker cpu s':>12} {'sim cpu s':>9}"
+        "map_cpu_ms / select_cpu_ms: CPU of all worker processes per ticket during the map step"
+        " / the select step; sim_cpu_ms: the Jira simulator's over the whole run; map_pg_cpu_ms:"
+        " the PostgreSQL backends' during the map step; item_ms: mean wall time of a map item;"
+        " in_flight: items running at once on average"
     )
-    for count in args.workers:
-        row = bench_workers(
-            args.postgres_url,
-            args.tickets,
-            count,
-            args.latency,
-            args.item_concurrency,
-            args.ticket_batch,
-        )
-        assert row["tickets"] == args.tickets, row
-        base = base or row["tickets_per_s"]
-        print(
-            f"{count:7d} {row['tickets']:8d} {row['seconds']:8.1f} "
-            f"{row['tickets_per_s']:10.1f} {row['tickets_per_s'] / base:10.2f} "
-            f"{row['worker_cpu_s']:12.1f} {row['simulator_cpu_s']:9.1f}   load {load()}",
-            flush=True,
-        )
+    header = " ".join(head.format(name) for name, head, _ in _WORKER_COLUMNS)
+    series = [
+        (concurrency, count) for concurrency in args.item_concurrency for count in args.workers
+    ]
+    runs: dict[tuple[int, int], list[dict[str, Any]]] = {key: [] for key in series}
+    print(header + "  item concurrency", flush=True)
+    # Interleaved (1, 2, 4, 1, 2, 4, ...) so a change of load on the machine spreads over
+    # every configuration rather than landing on one.
+    for _ in range(args.repeat):
+        for concurrency, count in series:
+            row = bench_workers(
+                args.postgres_url,
+                args.tickets,
+                count,
+                args.latency,
+                concurrency or None,
+                args.ticket_batch,
+            )
+            # Exactly once: one ledger row and one Jira issue per recommendation.
+            assert row["tickets"] == args.tickets == row["issues"], row
+            runs[concurrency, count].append(row)
+            _print_worker_row(row, label=_concurrency_label(concurrency))
+    print(f"\nmedians of {args.repeat} run(s); x1: tickets/s against one worker")
+    print(header + "  x1 wkr  item concurrency")
+    for concurrency in args.item_concurrency:
+        base: float | None = None
+        for count in args.workers:
+            rows = runs[concurrency, count]
+            median = {
+                name: statistics.median(row[name] for row in rows)
+                for name in rows[0]
+                if isinstance(rows[0][name], int | float)
+            }
+            for name in ("workers", "tickets", "map_items"):
+                median[name] = int(median[name])
+            base = base or median["tickets_per_s"]
+            _print_worker_row(median, base, label=_concurrency_label(concurrency))
+    print(f"load {load()}")
+
+
+def _concurrency_label(concurrency: int) -> str:
+    return str(concurrency) if concurrency else "default (owner 4, helpers 8)"
 
 
 if __name__ == "__main__":

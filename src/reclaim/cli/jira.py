@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["jira_app", "sim_app"]
 
+import gc
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,6 +65,9 @@ def serve_command(
         base_url=f"http://{host}:{port}",
     )
     console.print(f"Jira simulator on http://{host}:{port} (Ctrl-C to stop)", highlight=False)
+    # The imported code lives as long as the process: out of the cyclic collector's reach, or
+    # every full collection walks it again (most of the simulator's CPU per bulk create).
+    gc.freeze()
     serve(app, host=host, port=port)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["schedules_app", "worker"]
 
+import gc
 import json
 import logging
 import os
@@ -166,6 +167,10 @@ def worker(
     err_console.print(
         f"worker {runner.worker_id}: workflows {', '.join(registry.names())}", highlight=False
     )
+    # What is imported and built by now lives as long as the process: out of the cyclic
+    # collector's reach, or every full collection walks it again (~120,000 objects, a third of
+    # a distributing worker's CPU; bench/service_bench.py workers).
+    gc.freeze()
     stats = runner.run(until_idle=until_idle)
     err_console.print(f"worker {runner.worker_id} stopped: {stats.as_dict()}", highlight=False)
     if runner.abandoned:

@@ -35,6 +35,7 @@ from reclaim.errors import ConfigError
 from reclaim.recommend.lifecycle import (
     Event,
     LifecycleError,
+    RecommendationState,
     Status,
     Transition,
     transition,
@@ -565,13 +566,20 @@ class RecommendationStore:
             return _apply(connection, row, event, now, snooze)
 
     def apply_event_to_many(
-        self, ids: Sequence[int], event: Event, *, now: datetime | None = None
+        self,
+        ids: Sequence[int],
+        event: Event,
+        *,
+        now: datetime | None = None,
+        connection: Connection | None = None,
     ) -> list[int]:
         """Apply ``event`` to every recommendation of ``ids`` in one transaction.
 
         For a chunk of tickets: one commit instead of one per recommendation. Those the event
         cannot happen to in their status (already ticketed after a crash, say) are left as they
-        are and returned; an unknown id raises ``ConfigError`` and changes nothing.
+        are and returned; an unknown id raises ``ConfigError`` and changes nothing. With
+        ``connection`` it runs in the caller's transaction (the sync ledger marks a chunk
+        ticketed in the commit that records its tickets), which the caller commits.
         """
         if event in (Event.SEEN, Event.GONE):
             raise ConfigError(
@@ -580,30 +588,62 @@ class RecommendationStore:
             )
         now = now or datetime.now(UTC)
         wanted = sorted(set(ids))
-        skipped: list[int] = []
         if not wanted:
-            return skipped
+            return []
+        if connection is not None:
+            return self._apply_many(connection, wanted, event, now)
         with self.engine.begin() as connection:
-            # Locked in id order, so two workers marking overlapping chunks cannot deadlock.
-            query = (
-                sa.select(recommendations)
-                .where(recommendations.c.id.in_(wanted))
-                .order_by(recommendations.c.id)
+            return self._apply_many(connection, wanted, event, now)
+
+    def _apply_many(
+        self, connection: Connection, wanted: list[int], event: Event, now: datetime
+    ) -> list[int]:
+        skipped: list[int] = []
+        # Locked in id order, so two workers marking overlapping chunks cannot deadlock. Only
+        # the columns of the lifecycle state: a whole row (its params JSON) costs more to read
+        # than the transition itself.
+        query = (
+            sa.select(
+                recommendations.c.id,
+                recommendations.c.status,
+                recommendations.c.ticketed_at,
+                recommendations.c.ticket_done_at,
+                recommendations.c.snoozed_until,
             )
-            if self.backend is Backend.POSTGRESQL:
-                query = query.with_for_update()
-            rows = connection.execute(query).all()
-            missing = set(wanted) - {row.id for row in rows}
-            if missing:
-                raise ConfigError(
-                    f"no recommendation {sorted(missing)[0]!r}",
-                    fix="list them with `reclaim recommendations list`",
-                )
-            for row in rows:
-                try:
-                    _apply(connection, row, event, now, None)
-                except LifecycleError:
-                    skipped.append(row.id)
+            .where(recommendations.c.id.in_(wanted))
+            .order_by(recommendations.c.id)
+        )
+        if self.backend is Backend.POSTGRESQL:
+            query = query.with_for_update()
+        rows = connection.execute(query).all()
+        missing = set(wanted) - {row.id for row in rows}
+        if missing:
+            raise ConfigError(
+                f"no recommendation {sorted(missing)[0]!r}",
+                fix="list them with `reclaim recommendations list`",
+            )
+        # One UPDATE per distinct outcome (a chunk of open ones is a single statement),
+        # not one per recommendation.
+        groups: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+        for row in rows:
+            state = RecommendationState(
+                status=Status(row.status),
+                has_ticket=row.ticketed_at is not None,
+                ticket_done=row.ticket_done_at is not None,
+                snoozed_until=row.snoozed_until,
+            )
+            try:
+                _, values = _values_after(state, event, now, None)
+            except LifecycleError:
+                skipped.append(row.id)
+                continue
+            groups.setdefault(tuple(sorted(values.items())), []).append(row.id)
+        for outcome, group in groups.items():
+            connection.execute(
+                recommendations.update()
+                .where(recommendations.c.id.in_(group))
+                .values({**dict(outcome), "version": recommendations.c.version + 1})
+            )
         return skipped
 
 
@@ -614,13 +654,24 @@ def _apply(
     now: datetime,
     snooze: timedelta | None,
 ) -> Transition:
-    record = record_of(row)
-    decision = transition(record.state, event, now=now, snooze=snooze)
+    decision, values = _values_after(record_of(row).state, event, now, snooze)
+    connection.execute(
+        recommendations.update()
+        .where(recommendations.c.id == row.id)
+        .values({**values, "version": recommendations.c.version + 1})
+    )
+    return decision
+
+
+def _values_after(
+    state: RecommendationState, event: Event, now: datetime, snooze: timedelta | None
+) -> tuple[Transition, dict[str, Any]]:
+    """The transition ``event`` makes and the columns it writes (``LifecycleError`` if none)."""
+    decision = transition(state, event, now=now, snooze=snooze)
     after = decision.after
     values: dict[str, Any] = {
         "status": after.status.value,
         "snoozed_until": after.snoozed_until,
-        "version": recommendations.c.version + 1,
     }
     if decision.changed:
         values["status_changed_at"] = now
@@ -633,10 +684,7 @@ def _apply(
         values["ticket_done_at"] = now
     elif event is Event.TICKET_WONT_DO:
         values["ticket_done_at"] = None
-    connection.execute(
-        recommendations.update().where(recommendations.c.id == record.id).values(values)
-    )
-    return decision
+    return decision, values
 
 
 def _insert_for(backend: Backend) -> Any:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from reclaim.durable import RetryPolicy, StepContext, Workflow
 from reclaim.errors import ConfigError
@@ -230,11 +230,10 @@ def select(ctx: StepContext) -> list[TicketBatch]:
     templates = load_templates(options.templates)
     store = RecommendationStore(_database(ctx))
     ledger = TicketLedger(_database(ctx))
+    candidates = [r for r in store.find(statuses=list(TICKETABLE), limit=None) if needs_ticket(r)]
+    known = ledger.get_many([r.fingerprint for r in candidates])
     records = [
-        r
-        for r in store.find(statuses=list(TICKETABLE), limit=None)
-        if needs_ticket(r)
-        and ((row := ledger.get(r.fingerprint)) is None or row.state != "created")
+        r for r in candidates if (row := known.get(r.fingerprint)) is None or row.state != "created"
     ]
     items = plan_items(records[: options.limit] if options.limit else records, router, templates)
     return batch_items(items, options.ticket_batch)
@@ -285,25 +284,24 @@ def distribute_batch(
     return BatchResult(keys=keys, refused=refused)
 
 
-def _mark_ticketed(store: RecommendationStore, recommendation_ids: Iterable[int]) -> None:
-    # Those already ticketed were marked by an earlier attempt that crashed before its
-    # checkpoint; the batch variant leaves them as they are.
-    store.apply_event_to_many(list(recommendation_ids), Event.TICKET_CREATED)
-
-
 def distribute_bulk(
     database: Engine, client: JiraClient, items: Iterable[TicketItem], *, grace: float = 30.0
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Distribute with bulk creates (50 per request) outside a workflow; same protocol.
 
-    Returns (fingerprint → key, fingerprint → Jira's refusal). Safe to run again after any
+    Returns (fingerprint → key, fingerprint → Jira's refusal). The recommendations are marked
+    ticketed in the transaction that records their tickets. Safe to run again after any
     crash: intents left behind are reconciled first.
     """
+    store = RecommendationStore(database)
+
+    def mark_ticketed(connection: Connection, recommendation_ids: list[int]) -> None:
+        # Those already ticketed were marked by an earlier attempt (a ticket found by
+        # reconcile, say); the batch variant leaves them as they are.
+        store.apply_event_to_many(recommendation_ids, Event.TICKET_CREATED, connection=connection)
+
     plans = [plan_of(item) for item in items]
-    keys, refused = Distributor(client, TicketLedger(database), grace=grace).distribute_many(plans)
-    by_fingerprint = {p.fingerprint: p.recommendation_id for p in plans}
-    _mark_ticketed(
-        RecommendationStore(database),
-        [rid for fp in keys if (rid := by_fingerprint.get(fp)) is not None],
+    distributor = Distributor(
+        client, TicketLedger(database), grace=grace, on_recorded=mark_ticketed
     )
-    return keys, refused
+    return distributor.distribute_many(plans)

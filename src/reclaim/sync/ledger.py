@@ -9,14 +9,23 @@ from __future__ import annotations
 
 __all__ = ["TicketLedger", "TicketRow"]
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 from reclaim.store.tables.sync import recommendation_tickets, tickets
+
+# Values per IN list (and rows per multi-row INSERT): well under SQLite's bound-parameter
+# limit, and few round trips.
+_IN_BATCH = 500
+
+# Run inside the transaction that records tickets created, with their recommendation ids.
+AlsoRecorded = Callable[[Connection, list[int]], None]
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,21 @@ class TicketLedger:
             ).first()
         return None if raw is None else _row(raw)
 
+    def get_many(self, fingerprints: Sequence[str]) -> dict[str, TicketRow]:
+        """The rows of those of ``fingerprints`` that have one, by fingerprint; one query per
+        500 fingerprints (a chunk's worth of round trips instead of one per ticket)."""
+        found: dict[str, TicketRow] = {}
+        wanted = list(dict.fromkeys(fingerprints))
+        with self.engine.connect() as connection:
+            for start in range(0, len(wanted), _IN_BATCH):
+                batch = wanted[start : start + _IN_BATCH]
+                for raw in connection.execute(
+                    sa.select(tickets).where(tickets.c.fingerprint.in_(batch))
+                ):
+                    row = _row(raw)
+                    found[row.fingerprint] = row
+        return found
+
     def all(self, *, limit: int | None = None) -> list[TicketRow]:
         query = sa.select(tickets).order_by(tickets.c.id)
         if limit is not None:
@@ -80,30 +104,53 @@ class TicketLedger:
 
     def record_intents(self, items: list[tuple[str, str]], now: datetime) -> None:
         """Intents for (fingerprint, project) pairs that have none yet; one transaction."""
-        if not items:
+        self.claim_intents(items, now)
+
+    def claim_intents(self, items: Sequence[tuple[str, str]], now: datetime) -> set[str]:
+        """Intents for those (fingerprint, project) pairs that have no row yet; one statement
+        and one commit. Returns the fingerprints given an intent now: the others already had a
+        row (a ticket, or an intent of an earlier attempt or of another worker)."""
+        projects = dict(items)
+        if not projects:
+            return set()
+        rows = [
+            {
+                "fingerprint": fp,
+                "state": "creating",
+                "system": "jira",
+                "project": project,
+                "intent_at": now,
+                "attempts": 1,
+            }
+            for fp, project in projects.items()
+        ]
+        # A row of another worker's in-flight transaction makes ON CONFLICT wait for it and
+        # then skip the fingerprint (never a unique violation). Executed with a list of rows,
+        # SQLAlchemy sends one multi-row INSERT per 1,000 rows from a cached compilation.
+        statement = (
+            self._insert()
+            .on_conflict_do_nothing(index_elements=[tickets.c.fingerprint])
+            .returning(tickets.c.fingerprint)
+        )
+        with self.engine.begin() as connection:
+            return set(connection.execute(statement, rows).scalars())
+
+    def _insert(self) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(tickets)
+        return sqlite.insert(tickets)
+
+    def restamp_intents(self, fingerprints: Sequence[str], now: datetime) -> None:
+        """These intents are about to be sent (or were, and the answer was lost) at ``now``:
+        a later reconcile counts its grace period from then."""
+        if not fingerprints:
             return
         with self.engine.begin() as connection:
-            existing = set(
-                connection.execute(
-                    sa.select(tickets.c.fingerprint).where(
-                        tickets.c.fingerprint.in_([fp for fp, _ in items])
-                    )
-                ).scalars()
+            connection.execute(
+                tickets.update()
+                .where(tickets.c.fingerprint.in_(fingerprints), tickets.c.state == "creating")
+                .values(intent_at=now)
             )
-            rows = [
-                {
-                    "fingerprint": fp,
-                    "state": "creating",
-                    "system": "jira",
-                    "project": project,
-                    "intent_at": now,
-                    "attempts": 1,
-                }
-                for fp, project in items
-                if fp not in existing
-            ]
-            if rows:
-                connection.execute(tickets.insert(), rows)
 
     def retry_intent(self, fingerprint: str, now: datetime) -> None:
         """A re-create is about to be sent: restart the grace period from now."""
@@ -126,14 +173,7 @@ class TicketLedger:
         The create may have been applied any time until the answer was lost, so a grace period
         counted from the intent can end before the search index shows the issue.
         """
-        if not fingerprints:
-            return
-        with self.engine.begin() as connection:
-            connection.execute(
-                tickets.update()
-                .where(tickets.c.fingerprint.in_(fingerprints), tickets.c.state == "creating")
-                .values(intent_at=now)
-            )
+        self.restamp_intents(fingerprints, now)
 
     def forget_intent(self, fingerprint: str) -> None:
         """Jira refused the create outright (400): nothing exists, so nothing is pending."""
@@ -154,33 +194,74 @@ class TicketLedger:
         self,
         created: list[tuple[str, int | None, str, str, str]],
         now: datetime,
+        *,
+        forget: Sequence[str] = (),
+        also: AlsoRecorded | None = None,
     ) -> None:
-        """(fingerprint, recommendation id, key, issue id, url) rows, in one transaction."""
-        if not created:
+        """(fingerprint, recommendation id, key, issue id, url) rows, in one transaction.
+
+        In the same transaction: the intents of ``forget`` (creates Jira refused) are dropped,
+        and ``also`` runs with the recommendation ids of the rows (the distributor marks them
+        ticketed there, so a recorded ticket and its ticketed recommendation commit together).
+        Set-based: one UPDATE executed for all the rows and one INSERT ... SELECT for their
+        links, pipelined by psycopg, not three statements per ticket.
+        """
+        if not created and not forget:
             return
         with self.engine.begin() as connection:
-            for fingerprint, recommendation_id, key, issue_id, url in created:
+            if forget:
                 connection.execute(
-                    tickets.update()
-                    .where(tickets.c.fingerprint == fingerprint)
-                    .values(state="created", key=key, issue_id=issue_id, url=url, created_at=now)
+                    tickets.delete().where(
+                        tickets.c.fingerprint.in_(list(forget)), tickets.c.state == "creating"
+                    )
                 )
-                if recommendation_id is None:
-                    continue
-                ticket_id = connection.execute(
-                    sa.select(tickets.c.id).where(tickets.c.fingerprint == fingerprint)
-                ).scalar_one()
-                linked = connection.execute(
-                    sa.select(recommendation_tickets.c.ticket_id).where(
-                        recommendation_tickets.c.recommendation_id == recommendation_id
-                    )
-                ).first()
-                if linked is None:
-                    connection.execute(
-                        recommendation_tickets.insert().values(
-                            recommendation_id=recommendation_id, ticket_id=ticket_id
-                        )
-                    )
+            if not created:
+                return
+            # In fingerprint order, so two workers recording overlapping rows (a chunk run
+            # again after a lost lease) lock them in the same order.
+            ordered = sorted(created)
+            connection.execute(
+                tickets.update()
+                .where(tickets.c.fingerprint == sa.bindparam("b_fingerprint"))
+                .values(
+                    state="created",
+                    key=sa.bindparam("b_key"),
+                    issue_id=sa.bindparam("b_issue_id"),
+                    url=sa.bindparam("b_url"),
+                    created_at=now,
+                ),
+                [
+                    {"b_fingerprint": fp, "b_key": key, "b_issue_id": issue_id, "b_url": url}
+                    for fp, _, key, issue_id, url in ordered
+                ],
+            )
+            links: dict[int, str] = {}
+            for fp, rid, _, _, _ in created:
+                if rid is not None:
+                    links.setdefault(rid, fp)
+            if links:
+                # A recommendation already linked keeps its ticket (the first one recorded).
+                link = self._link_insert()
+                connection.execute(
+                    link, [{"b_rid": rid, "b_fingerprint": fp} for rid, fp in links.items()]
+                )
+            if also is not None:
+                also(connection, [rid for _, rid, _, _, _ in created if rid is not None])
+
+    def _link_insert(self) -> Any:
+        insert = (
+            postgresql.insert(recommendation_tickets)
+            if self.engine.dialect.name == "postgresql"
+            else sqlite.insert(recommendation_tickets)
+        )
+        source = sa.select(
+            sa.bindparam("b_rid", type_=recommendation_tickets.c.recommendation_id.type),
+            tickets.c.id,
+        ).where(tickets.c.fingerprint == sa.bindparam("b_fingerprint"))
+        return insert.from_select(
+            [recommendation_tickets.c.recommendation_id, recommendation_tickets.c.ticket_id],
+            source,
+        ).on_conflict_do_nothing(index_elements=[recommendation_tickets.c.recommendation_id])
 
     def replace_key(self, fingerprint: str, key: str, issue_id: str, url: str) -> None:
         """The duplicate sweep found an older issue for this fingerprint: it is the ticket."""

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from reclaim.sync.ledger import TicketLedger, TicketRow
+from reclaim.sync.ledger import AlsoRecorded, TicketLedger, TicketRow
 from reclaim.tickets import (
     CreateOutcomeUnknown,
     Document,
@@ -98,12 +98,17 @@ class Distributor:
         grace: float = 30.0,
         now: Callable[[], datetime] = _utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        on_recorded: AlsoRecorded | None = None,
     ) -> None:
+        """``on_recorded(connection, recommendation_ids)`` runs inside every transaction that
+        records tickets as created (the distribute workflow marks the recommendations
+        ticketed there)."""
         self.client = client
         self.ledger = ledger
         self.grace = grace
         self.now = now
         self.sleep = sleep
+        self.on_recorded = on_recorded
 
     # -- one at a time -------------------------------------------------------------------
 
@@ -111,7 +116,7 @@ class Distributor:
         """The key of the plan's ticket, created now unless it already exists."""
         row = self.ledger.get(plan.fingerprint)
         if row is not None and row.state == "created" and row.key:
-            self._link(plan, row)
+            self._link([(plan, row)])
             return row.key
         if row is None:
             self.ledger.record_intents([(plan.fingerprint, plan.draft.project)], self.now())
@@ -133,12 +138,14 @@ class Distributor:
         self.ledger.record_created(
             [(plan.fingerprint, plan.recommendation_id, created.key, created.id, created.url)],
             self.now(),
+            also=self.on_recorded,
         )
         _notify("recorded", plan.fingerprint)
         return created.key
 
-    def _link(self, plan: TicketPlan, row: TicketRow) -> None:
-        assert row.key is not None
+    def _link(self, found: Sequence[tuple[TicketPlan, TicketRow]]) -> None:
+        # Tickets already created (by an attempt that died before marking its
+        # recommendations): make sure each recommendation is linked to its ticket.
         self.ledger.record_created(
             [
                 (
@@ -148,8 +155,11 @@ class Distributor:
                     row.issue_id or "",
                     row.url or "",
                 )
+                for plan, row in found
+                if row.key is not None
             ],
             self.now(),
+            also=self.on_recorded,
         )
 
     # -- reconcile -----------------------------------------------------------------------
@@ -182,7 +192,7 @@ class Distributor:
             (fp, plans[fp].recommendation_id, issue.key, issue.id, "")
             for fp, issue in oldest.items()
         ]
-        self.ledger.record_created(rows, self.now())
+        self.ledger.record_created(rows, self.now(), also=self.on_recorded)
         return {fp: issue.key for fp, issue in oldest.items()}
 
     def _search_labels(self, fingerprints: list[str]) -> Iterable[Issue]:
@@ -198,72 +208,105 @@ class Distributor:
 
         Refusals map a fingerprint to Jira's reason (bad field, unknown project): those intents
         are dropped, since nothing was created, and the next run tries them again.
+
+        A chunk costs two commits on the way that never crashed: its intents (one INSERT that
+        skips fingerprints with a row already) before the request, and after it the keys, the
+        links, the refusals dropped and ``on_recorded`` together. Fingerprints that already had
+        a row are read and settled first: a ticket recorded is linked, an intent left behind
+        is reconciled by label.
         """
         keys: dict[str, str] = {}
         refused: dict[str, str] = {}
-        fresh: list[TicketPlan] = []
-        pending: list[tuple[TicketPlan, TicketRow]] = []
+        for start in range(0, len(plans), 50):
+            chunk_keys, chunk_refused = self._distribute_chunk(plans[start : start + 50])
+            keys.update(chunk_keys)
+            refused.update(chunk_refused)
+        return keys, refused
+
+    def _distribute_chunk(
+        self, plans: Sequence[TicketPlan]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        keys: dict[str, str] = {}
+        refused: dict[str, str] = {}
+        # Intents are stamped chunk by chunk, just before the chunk is sent: the grace period
+        # of a later reconcile counts from the send, not from the start of the run.
+        fresh = self.ledger.claim_intents(
+            [(p.fingerprint, p.draft.project) for p in plans], self.now()
+        )
         for plan in plans:
-            row = self.ledger.get(plan.fingerprint)
+            if plan.fingerprint in fresh:
+                _notify("intent", plan.fingerprint)
+        todo = [plan for plan in plans if plan.fingerprint in fresh]
+        others = [plan for plan in plans if plan.fingerprint not in fresh]
+        if others:
+            retry = self._settle_known(others, keys)
+            if todo:
+                # A reconcile may have waited out a grace period since the fresh intents were
+                # stamped: count theirs from the send as well.
+                self.ledger.restamp_intents([p.fingerprint for p in todo], self.now())
+            todo = retry + todo
+        if not todo:
+            return keys, refused
+        try:
+            result = self.client.create_issues([p.keyed_draft() for p in todo])
+        except CreateOutcomeUnknown:
+            self.ledger.outcome_unknown([p.fingerprint for p in todo], self.now())
+            raise
+        except JiraRequestError:
+            # Jira refused the whole request (bad credentials, no permission): nothing was
+            # created, so nothing is pending, and the next run need not wait out a grace
+            # period for these. (The retried ones were searched for just before.)
+            self.ledger.forget_intents([p.fingerprint for p in todo])
+            raise
+        rows = []
+        for plan, created in zip(todo, result.created, strict=True):
+            if created is not None:
+                rows.append(
+                    (plan.fingerprint, plan.recommendation_id, created.key, created.id, created.url)
+                )
+                keys[plan.fingerprint] = created.key
+        for failure in result.failed:
+            plan = todo[failure.index]
+            refused[plan.fingerprint] = failure.describe()
+        _notify("created", todo[0].fingerprint)
+        self.ledger.record_created(rows, self.now(), forget=list(refused), also=self.on_recorded)
+        for recorded in rows:
+            _notify("recorded", recorded[0])
+        _notify("chunk", todo[-1].fingerprint)
+        return keys, refused
+
+    def _settle_known(self, plans: Sequence[TicketPlan], keys: dict[str, str]) -> list[TicketPlan]:
+        """Plans whose fingerprint already had a row: link the tickets recorded, reconcile the
+        intents left behind (their keys go to ``keys``); returns the plans to create again,
+        their intents restamped."""
+        known = self.ledger.get_many([plan.fingerprint for plan in plans])
+        linked: list[tuple[TicketPlan, TicketRow]] = []
+        pending: list[tuple[TicketPlan, TicketRow]] = []
+        vanished: list[TicketPlan] = []
+        for plan in plans:
+            row = known.get(plan.fingerprint)
             if row is None:
-                fresh.append(plan)
+                # Its intent was dropped (Jira refused it) between our insert and this read.
+                vanished.append(plan)
             elif row.state == "created" and row.key:
-                self._link(plan, row)
+                linked.append((plan, row))
                 keys[plan.fingerprint] = row.key
             else:
                 pending.append((plan, row))
+        self._link(linked)
         found = self.reconcile(pending)
         keys.update(found)
-        retry = {plan.fingerprint for plan, _ in pending if plan.fingerprint not in found}
-        todo = [plan for plan, _ in pending if plan.fingerprint in retry] + fresh
-        for start in range(0, len(todo), 50):
-            chunk = todo[start : start + 50]
-            # Intents are stamped chunk by chunk, just before the chunk is sent: the grace
-            # period of a later reconcile counts from the send, not from the start of the run.
-            self.ledger.retry_intents(
-                [p.fingerprint for p in chunk if p.fingerprint in retry], self.now()
+        retry = [plan for plan, _ in pending if plan.fingerprint not in found]
+        self.ledger.retry_intents([p.fingerprint for p in retry], self.now())
+        if vanished:
+            again = self.ledger.claim_intents(
+                [(p.fingerprint, p.draft.project) for p in vanished], self.now()
             )
-            new_intents = [p for p in chunk if p.fingerprint not in retry]
-            self.ledger.record_intents(
-                [(p.fingerprint, p.draft.project) for p in new_intents], self.now()
-            )
-            for plan in new_intents:
-                _notify("intent", plan.fingerprint)
-            try:
-                result = self.client.create_issues([p.keyed_draft() for p in chunk])
-            except CreateOutcomeUnknown:
-                self.ledger.outcome_unknown([p.fingerprint for p in chunk], self.now())
-                raise
-            except JiraRequestError:
-                # Jira refused the whole request (bad credentials, no permission): nothing was
-                # created, so nothing is pending, and the next run need not wait out a grace
-                # period for these. (The retried ones were searched for just before.)
-                self.ledger.forget_intents([p.fingerprint for p in chunk])
-                raise
-            rows = []
-            for plan, created in zip(chunk, result.created, strict=True):
-                if created is not None:
-                    rows.append(
-                        (
-                            plan.fingerprint,
-                            plan.recommendation_id,
-                            created.key,
-                            created.id,
-                            created.url,
-                        )
-                    )
-                    keys[plan.fingerprint] = created.key
-            for failure in result.failed:
-                plan = chunk[failure.index]
-                refused[plan.fingerprint] = failure.describe()
-                self.ledger.forget_intent(plan.fingerprint)
-            if chunk:
-                _notify("created", chunk[0].fingerprint)
-            self.ledger.record_created(rows, self.now())
-            for recorded in rows:
-                _notify("recorded", recorded[0])
-            _notify("chunk", chunk[-1].fingerprint)
-        return keys, refused
+            for plan in vanished:
+                if plan.fingerprint in again:
+                    _notify("intent", plan.fingerprint)
+                    retry.append(plan)
+        return retry
 
     # -- duplicates ----------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ __all__ = [
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,12 @@ _INLINE = re.compile(
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]+")
 
 
+_HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
+
+
+# Most lines of a rendered description repeat from ticket to ticket (the headings, a rule's
+# explanation and fix), so their parse is shared; Inline tuples are immutable.
+@lru_cache(maxsize=4096)
 def _inlines(text: str) -> tuple[Inline, ...]:
     result: list[Inline] = []
     position = 0
@@ -128,7 +135,7 @@ def markup_to_document(text: str) -> Document:
                     break
                 code.append(inner)
             blocks.append(Block("code", text="\n".join(code)))
-        elif heading := re.match(r"^(#{1,6})\s+(.*)$", stripped):
+        elif heading := _HEADING.match(stripped):
             flush()
             blocks.append(Block("heading", _inlines(heading.group(2)), level=len(heading.group(1))))
         elif stripped.startswith(("- ", "* ")):
@@ -153,9 +160,14 @@ def sanitize_label(label: str) -> str:
 @dataclass(frozen=True)
 class RenderedTicket:
     summary: str
-    description: Document
     labels: tuple[str, ...]
     markup: str = ""
+
+    @cached_property
+    def description(self) -> Document:
+        # Parsed on first use: distribution keeps only the markup (it is what the checkpoint
+        # stores) and parses it where the ticket is sent.
+        return markup_to_document(self.markup)
 
 
 class TicketTemplates:
@@ -191,7 +203,6 @@ class TicketTemplates:
         try:
             summary = " ".join(self.summary.render(facts).split())
             markup = self.description.render(facts)
-            description = markup_to_document(markup)
             labels = tuple(
                 label for label in (sanitize_label(t.render(facts)) for t in self.labels) if label
             )
@@ -202,9 +213,7 @@ class TicketTemplates:
                 "or guard with `{% if x is defined %}`",
             ) from exc
         # Jira refuses a summary over 255 characters.
-        return RenderedTicket(
-            summary[:255] or "reclaim recommendation", description, labels, markup
-        )
+        return RenderedTicket(summary[:255] or "reclaim recommendation", labels, markup)
 
 
 def load_templates(path: str | Path | None) -> TicketTemplates:

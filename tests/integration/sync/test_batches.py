@@ -14,8 +14,8 @@ from tests.integration.sync.test_exactly_once import add_recommendations
 
 from reclaim.recommend import Event, RecommendationStore, Status
 from reclaim.store import upgrade
-from reclaim.store.tables.sync import tickets
-from reclaim.sync import batch_items, distribute_batch, plan_items
+from reclaim.store.tables.sync import recommendation_tickets, tickets
+from reclaim.sync import TicketItem, batch_items, distribute_batch, plan_items
 from reclaim.tickets import JiraClient, JiraCredentials, connect
 from reclaim.tickets.routing import load_routing
 from reclaim.tickets.simulator import RunningSimulator, SimulatorApp, run_in_thread
@@ -69,3 +69,52 @@ def test_a_refused_ticket_is_listed_and_the_rest_of_its_chunk_is_created(
     assert store.apply_event_to_many(
         [r.id for r in store.find(statuses=list(Status), limit=None)], Event.TICKET_CREATED
     ) == sorted(r.id for r in store.find(statuses=list(Status), limit=None))
+
+
+def test_a_chunk_costs_two_commits_and_as_many_statements_whatever_its_size(
+    engine: Engine, jira: tuple[RunningSimulator, JiraClient]
+) -> None:
+    """Set-based: a chunk's statements do not grow with its tickets (they were three or four
+    per ticket), and it commits twice: its intents before the request, then its keys, links
+    and recommendations ticketed together."""
+    upgrade(engine)
+    sim, client = jira
+    add_recommendations(engine, 50)
+    store = RecommendationStore(engine)
+    items = plan_items(
+        store.find(statuses=[Status.OPEN], limit=None),
+        load_routing(None, default_project="OPS"),
+        load_templates(None),
+    )
+    counts = {"statements": 0, "commits": 0}
+
+    def statement(*_: object) -> None:
+        counts["statements"] += 1
+
+    def commit(*_: object) -> None:
+        counts["commits"] += 1
+
+    def cost(chunk: list[TicketItem]) -> dict[str, int]:
+        counts.update(statements=0, commits=0)
+        sa.event.listen(engine, "before_cursor_execute", statement)
+        sa.event.listen(engine, "commit", commit)
+        try:
+            result = distribute_batch(engine, client, chunk, grace=0)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", statement)
+            sa.event.remove(engine, "commit", commit)
+        assert set(result.keys) == {i.fingerprint for i in chunk}
+        return dict(counts)
+
+    small, large = cost(items[:5]), cost(items[5:])
+
+    assert small == large
+    assert large["commits"] == 2
+    assert len(sim.app.state.issues) == 50
+    ticketed = store.find(statuses=[Status.TICKETED], limit=None)
+    assert len(ticketed) == 50
+    with engine.connect() as connection:
+        links = connection.execute(
+            sa.select(sa.func.count()).select_from(recommendation_tickets)
+        ).scalar_one()
+    assert links == 50
