@@ -13,8 +13,12 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from reclaim import __version__
+from reclaim.cli.coercion import use_plain_converters
 from reclaim.cli.context import err_console, state
 from reclaim.errors import ConfigError, ReclaimError
+
+# Text and path parameters are converted without importing pydantic (see coercion.py).
+use_plain_converters()
 
 
 @dataclass(frozen=True)
