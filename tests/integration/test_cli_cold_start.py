@@ -66,7 +66,9 @@ def test_help_imports_no_database_table_or_cloud_library() -> None:
 def test_checking_one_rule_imports_no_database_table_or_cloud_library(tmp_path: Path) -> None:
     rules = tmp_path / "one.yaml"
     rules.write_text("rules:\n  - id: idle\n    when: cpu_avg < 10\n", encoding="utf-8")
-    # Nor what only printing tables, writing test reports or evaluating a frame needs.
+    # Nor what only printing tables, writing test reports or evaluating a frame needs, nor
+    # pydantic: Typer's converters of text and paths, and the rule file's models, are
+    # replaced by plain ones for what they take (reclaim.cli.coercion, reclaim.rules.spec).
     printing = (
         "rich.table",
         "rich.tree",
@@ -74,9 +76,42 @@ def test_checking_one_rule_imports_no_database_table_or_cloud_library(tmp_path: 
         "reclaim.rules.reports",
         "reclaim.rules.expression.columnar",
     )
-    code, loaded = _loaded("rules", "check", str(rules), heavy=(*HEAVY, *printing))
+    validation = ("pydantic", "typer._adapters", "reclaim.rules.model", "reclaim.rules.schema")
+    code, loaded = _loaded("rules", "check", str(rules), heavy=(*HEAVY, *printing, *validation))
     assert code == 0
     assert loaded == []
+
+
+def test_checking_a_file_of_every_rule_field_and_its_tests_imports_no_pydantic(
+    tmp_path: Path,
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nkind: savings\nname: idle machines\ndescription: d\nmode: first\n"
+        "facts: {cpu_avg: number, name: string}\nvars: {low: 10}\n"
+        "rules:\n"
+        "  - name: idle\n    condition: cpu_avg < low\n    description: d\n"
+        "    priority: 2\n    tags: [compute]\n    enabled: true\n"
+        "  - id: named\n    when: name == 'x'\n"
+        "tests:\n  - name: low\n    fact: {cpu_avg: 1}\n    fired: [idle]\n"
+        "    not_fired: [named]\n    context: {}\n    now: 2026-01-01T00:00:00Z\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "rules.tests.yaml").write_text(
+        "rules: rules.yaml\ntests:\n  - name: high\n    fact: {cpu_avg: 90}\n    fired: []\n",
+        encoding="utf-8",
+    )
+    code, loaded = _loaded("rules", "check", str(tmp_path), heavy=("pydantic",))
+    assert code == 0
+    assert loaded == []
+
+
+def test_a_file_with_errors_is_still_checked_by_the_models(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - id: idle\n    when: cpu_avg < 10\n    tag: [x]\n")
+    code, loaded = _loaded("rules", "check", str(rules), heavy=("pydantic",))
+    assert code == 2
+    assert loaded == ["pydantic"]
 
 
 def test_importing_the_rules_engine_does_not_import_polars() -> None:

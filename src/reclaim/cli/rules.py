@@ -18,29 +18,21 @@ from rich.markup import escape
 from reclaim.cli.context import console, err_console
 from reclaim.cli.modules import import_modules
 from reclaim.errors import ConfigError, SourceLocation
-from reclaim.rules import (
-    RuleFileError,
-    RuleSet,
-    absent_fields,
-    action_table,
-    check_rule_files,
-    function_table,
-    load_rules,
-    parse_declared_datetimes,
-    rule_file_schema,
-    run_rule_tests,
-)
-from reclaim.rules.expression import ExplainNode
+from reclaim.rules.errors import RuleFileError
 from reclaim.rules.expression.display import plain_value
-from reclaim.rules.source import DEFAULT_YAML_LIMITS, load_yaml, read_rule_file, shorten
-from reclaim.rules.testing import RuleTestReport, find_rule_tests, load_rule_tests
+from reclaim.rules.loader import check_rule_files, load_rules
+from reclaim.rules.testing import find_rule_tests, load_rule_tests
 
 if TYPE_CHECKING:
     import polars as pl
     from rich.tree import Tree
 
-# Rich's tables and trees, and the JUnit/SARIF writers (ElementTree), are imported by the
-# commands that print or write them: ``reclaim rules check`` needs none (issue 9, item 13).
+    from reclaim.rules import RuleSet, RuleTestReport
+    from reclaim.rules.expression import ExplainNode
+
+# What only the other commands use is imported by them: Rich's tables and trees, the JUnit
+# and SARIF writers (ElementTree), the fact readers, and the schema printer (which imports
+# pydantic). ``reclaim rules check`` needs none of it (issue 9, item 13).
 
 app = typer.Typer(
     help="Check, evaluate, explain and test YAML rule files.",
@@ -168,6 +160,8 @@ def _error_dict(error: ConfigError) -> dict[str, Any]:
 def _read_facts(path: Path, ruleset: RuleSet) -> pl.DataFrame:
     import polars as pl  # here: only commands that read a table of facts load Polars
 
+    from reclaim.rules.facts import parse_declared_datetimes
+
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
@@ -248,6 +242,8 @@ def eval_command(
 
 
 def _warn_absent(ruleset: RuleSet, present: Sequence[str]) -> None:
+    from reclaim.rules.facts import absent_fields
+
     for absent in absent_fields(ruleset, present):
         err_console.print(
             f"[yellow]warning:[/] {escape(str(absent))}", highlight=False, soft_wrap=True
@@ -255,6 +251,8 @@ def _warn_absent(ruleset: RuleSet, present: Sequence[str]) -> None:
 
 
 def _parse_fact(text: str) -> dict[str, Any]:
+    from reclaim.rules.source import DEFAULT_YAML_LIMITS, load_yaml, read_rule_file, shorten
+
     if text.startswith("@"):
         path = Path(text[1:])
         data = load_yaml(
@@ -308,6 +306,8 @@ def explain_command(
     imports: ImportOption = None,
 ) -> None:
     """Show for one fact why each rule fired or not, with actual and expected values."""
+    from reclaim.rules.facts import parse_declared_datetimes
+
     _import_modules(imports)
     ruleset = _load(rules)
     the_fact = parse_declared_datetimes(ruleset.schema, _parse_fact(fact))
@@ -353,6 +353,8 @@ def run_tests_command(
     imports: ImportOption = None,
 ) -> None:
     """Run the rule tests kept beside the rules; exit 1 if any fails."""
+    from reclaim.rules.testing import run_rule_tests
+
     _import_modules(imports)
     report = run_rule_tests(paths)
     _write_reports(report, junit, sarif_path)
@@ -408,6 +410,8 @@ def schema_command(
     imports: ImportOption = None,
 ) -> None:
     """Print the rule file format (JSON Schema with --json) and the function and action tables."""
+    from reclaim.rules.schema import action_table, function_table, rule_file_schema
+
     _import_modules(imports)
     if as_json:
         sys.stdout.write(json.dumps(rule_file_schema(), indent=2) + "\n")

@@ -11,9 +11,7 @@ __all__ = ["RuleChecker"]
 import difflib
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from reclaim.errors import ConfigError, SourceLocation
 from reclaim.rules.actions import ActionRegistry, ActionSpec
@@ -36,15 +34,16 @@ from reclaim.rules.expression import (
     compile_expression,
 )
 from reclaim.rules.expression.nodes import Const, Node, children
-from reclaim.rules.model import (
-    RuleModel,
-    RuleSetModel,
-    RuleTestCaseModel,
-    known_keys,
-)
 from reclaim.rules.params import UNCHECKED, param_kind, parse_template, validate_json
 from reclaim.rules.ruleset import ParamValue, Rule, RuleSet
 from reclaim.rules.source import Path, YamlDocument
+from reclaim.rules.spec import RuleSetHeader, RuleSpec, RuleTestCase
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+# The pydantic models of the format (reclaim.rules.model) are imported only to validate a
+# mapping the plain reader of reclaim.rules.spec did not take: they word the errors.
 
 # JSON Schema type names accepted for each static expression type.
 _JSON_TYPES: dict[FieldType, set[str]] = {
@@ -97,6 +96,8 @@ class RuleChecker:
             kind = error["type"]
             where = f"{what}: " if what else ""
             if kind == "extra_forbidden":
+                from reclaim.rules.model import known_keys
+
                 key = str(loc[-1])
                 owner = _model_at(model, loc[:-1])
                 hint = _did_you_mean(key, known_keys(owner)) if owner else None
@@ -153,21 +154,9 @@ class RuleChecker:
             )
             return None
         header = {key: value for key, value in data.items() if key not in ("rules", "tests")}
-        header["rules"] = []
-        header_model: RuleSetModel | None = None
-        try:
-            header_model = RuleSetModel.model_validate(header)
-        except ValidationError as exc:
-            self.add_validation_errors(exc, (), RuleSetModel, "")
-            # Check the rules anyway, with the header keys that were valid, so one run
-            # reports every error of the file.
-            bad = {error["loc"][0] for error in exc.errors() if error["loc"]}
-            try:
-                header_model = RuleSetModel.model_validate(
-                    {key: value for key, value in header.items() if key not in bad}
-                )
-            except ValidationError:
-                header_model = None
+        header_model = RuleSetHeader.read(header)
+        if header_model is None:
+            header_model = self._validate_header(header)
         raw_rules = data.get("rules")
         if "rules" not in data:
             self.errors.append(
@@ -197,23 +186,59 @@ class RuleChecker:
                 )
             )
             return None
-        rule_models: list[tuple[int, RuleModel]] = []
+        rule_models: list[tuple[int, RuleSpec]] = []
         for index, raw in enumerate(raw_rules):
-            try:
-                rule_models.append((index, RuleModel.model_validate(raw)))
-            except ValidationError as exc:
-                label = raw.get("id") or raw.get("name") if isinstance(raw, dict) else None
-                what = f"rule {label!r}" if isinstance(label, str) else f"rule {index + 1}"
-                self.add_validation_errors(exc, ("rules", index), RuleModel, what)
-                self._check_condition_of_invalid_rule(raw, index, exc, header_model)
+            rule = RuleSpec.read(raw)
+            if rule is None:
+                rule = self._validate_rule(raw, index, header_model)
+            if rule is not None:
+                rule_models.append((index, rule))
         self._check_duplicate_ids(raw_rules)
         tests = self.check_tests(data.get("tests"), ("tests",))
         if header_model is None:
             return None
         return self.model_stage(header_model, rule_models, tests, name)
 
+    def _validate_header(self, header: dict[Any, Any]) -> RuleSetHeader | None:
+        """The header validated by the pydantic model, every error recorded."""
+        from pydantic import ValidationError
+
+        from reclaim.rules.model import RuleSetModel
+
+        try:
+            return RuleSetHeader.from_model(RuleSetModel.model_validate({**header, "rules": []}))
+        except ValidationError as exc:
+            self.add_validation_errors(exc, (), RuleSetModel, "")
+            # Check the rules anyway, with the header keys that were valid, so one run
+            # reports every error of the file.
+            bad = {error["loc"][0] for error in exc.errors() if error["loc"]}
+            try:
+                return RuleSetHeader.from_model(
+                    RuleSetModel.model_validate(
+                        {key: value for key, value in header.items() if key not in bad}
+                        | {"rules": []}
+                    )
+                )
+            except ValidationError:
+                return None
+
+    def _validate_rule(self, raw: Any, index: int, header: RuleSetHeader | None) -> RuleSpec | None:
+        """The rule validated by the pydantic model, every error recorded."""
+        from pydantic import ValidationError
+
+        from reclaim.rules.model import RuleModel
+
+        try:
+            return RuleSpec.from_model(RuleModel.model_validate(raw))
+        except ValidationError as exc:
+            label = raw.get("id") or raw.get("name") if isinstance(raw, dict) else None
+            what = f"rule {label!r}" if isinstance(label, str) else f"rule {index + 1}"
+            self.add_validation_errors(exc, ("rules", index), RuleModel, what)
+            self._check_condition_of_invalid_rule(raw, index, exc, header)
+            return None
+
     def _check_condition_of_invalid_rule(
-        self, raw: Any, index: int, exc: ValidationError, header: RuleSetModel | None
+        self, raw: Any, index: int, exc: ValidationError, header: RuleSetHeader | None
     ) -> None:
         """Compile the condition of a rule that failed the schema stage, if it is readable,
         so its expression errors are reported in the same run."""
@@ -248,7 +273,7 @@ class RuleChecker:
             else:
                 seen[rule_id] = index
 
-    def _fact_schema(self, header: RuleSetModel, *, report: bool) -> FactSchema | None:
+    def _fact_schema(self, header: RuleSetHeader, *, report: bool) -> FactSchema | None:
         if header.facts is None:
             return None
         try:
@@ -264,7 +289,7 @@ class RuleChecker:
                 )
             return None
 
-    def check_tests(self, raw_tests: Any, prefix: Path) -> list[RuleTestCaseModel]:
+    def check_tests(self, raw_tests: Any, prefix: Path) -> list[RuleTestCase]:
         if raw_tests is None:
             return []
         if not isinstance(raw_tests, list):
@@ -276,23 +301,34 @@ class RuleChecker:
                 )
             )
             return []
-        tests: list[RuleTestCaseModel] = []
+        tests: list[RuleTestCase] = []
         for index, raw in enumerate(raw_tests):
-            try:
-                tests.append(RuleTestCaseModel.model_validate(raw))
-            except ValidationError as exc:
-                self.add_validation_errors(
-                    exc, (*prefix, index), RuleTestCaseModel, f"test {index + 1}"
-                )
+            case = RuleTestCase.read(raw)
+            if case is None:
+                case = self._validate_test_case(raw, (*prefix, index), f"test {index + 1}")
+            if case is not None:
+                tests.append(case)
         return tests
+
+    def _validate_test_case(self, raw: Any, path: Path, what: str) -> RuleTestCase | None:
+        """The test case validated by the pydantic model, every error recorded."""
+        from pydantic import ValidationError
+
+        from reclaim.rules.model import RuleTestCaseModel
+
+        try:
+            return RuleTestCase.from_model(RuleTestCaseModel.model_validate(raw))
+        except ValidationError as exc:
+            self.add_validation_errors(exc, path, RuleTestCaseModel, what)
+            return None
 
     # -- model stage --------------------------------------------------------------------------
 
     def model_stage(
         self,
-        header: RuleSetModel,
-        rule_models: Sequence[tuple[int, RuleModel]],
-        tests: Sequence[RuleTestCaseModel],
+        header: RuleSetHeader,
+        rule_models: Sequence[tuple[int, RuleSpec]],
+        tests: Sequence[RuleTestCase],
         name: str,
     ) -> RuleSet | None:
         schema = self._fact_schema(header, report=True)
@@ -420,7 +456,7 @@ class RuleChecker:
 
     def compile_rule(
         self,
-        model: RuleModel,
+        model: RuleSpec,
         index: int,
         schema: FactSchema | None,
         constants: Mapping[str, Any],
@@ -482,7 +518,7 @@ class RuleChecker:
 
     def compile_params(
         self,
-        model: RuleModel,
+        model: RuleSpec,
         spec: ActionSpec | None,
         where: Path,
         schema: FactSchema | None,
@@ -642,6 +678,8 @@ def _model_at(model: type[BaseModel], loc: Sequence[Any]) -> type[BaseModel] | N
 
 
 def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    from pydantic import BaseModel
+
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     for arg in getattr(annotation, "__args__", ()):

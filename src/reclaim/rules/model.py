@@ -1,8 +1,10 @@
 """The rule file format, as pydantic models: the "schema" stage of checking a rule file.
 
 These models describe what the YAML may contain; they hold text, not compiled expressions.
-The loader validates a document against them, then compiles them into a
-:class:`~reclaim.rules.ruleset.RuleSet`.
+They word the errors of a mapping that :mod:`reclaim.rules.spec` does not take as plainly
+valid, and give ``reclaim rules schema --json``; the checker compiles the plain values of
+:mod:`reclaim.rules.spec` into a :class:`~reclaim.rules.ruleset.RuleSet`. A field added here
+must be added there too (a test compares them).
 
 The user's first format is accepted unchanged: ``name`` is another spelling of ``id`` and
 ``condition`` of ``when``.
@@ -25,8 +27,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-Kind = Literal["savings", "routing", "policy", "plain"]
-Mode = Literal["all", "first", "ordered"]
+from reclaim.rules.spec import Kind, Mode
 
 _STRICT = ConfigDict(extra="forbid", populate_by_name=True, strict=True, frozen=True)
 

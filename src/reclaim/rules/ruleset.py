@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from reclaim.errors import SourceLocation
 from reclaim.rules.actions import ActionSpec
 from reclaim.rules.expression import EvaluationError, Expression, FactSchema, compile_predicates
-from reclaim.rules.model import Kind, Mode, RuleTestCaseModel
+from reclaim.rules.spec import Kind, Mode, RuleTestCase
 
 if TYPE_CHECKING:
     import polars as pl
@@ -235,7 +235,7 @@ class RuleSet:
     schema: FactSchema | None = None
     description: str = ""
     path: str | None = None
-    tests: tuple[RuleTestCaseModel, ...] = ()
+    tests: tuple[RuleTestCase, ...] = ()
 
     @cached_property
     def active_rules(self) -> tuple[Rule, ...]:

@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from reclaim.errors import ConfigError, SourceLocation
 from reclaim.rules.actions import ActionRegistry
 from reclaim.rules.checker import RuleChecker
@@ -49,9 +47,9 @@ from reclaim.rules.loader import (
     find_rule_files,
     load_rules,
 )
-from reclaim.rules.model import RuleTestCaseModel, RuleTestFileModel
 from reclaim.rules.ruleset import RuleSet, format_value
 from reclaim.rules.source import DEFAULT_YAML_LIMITS, load_yaml, read_rule_file
+from reclaim.rules.spec import RuleTestCase, RuleTestFileHeader
 
 
 @dataclass(frozen=True)
@@ -144,7 +142,7 @@ def _diff(what: str, expected: Any, actual: Any) -> str:
 _MISSING = object()
 
 
-def check_case(ruleset: RuleSet, case: RuleTestCaseModel, source: str) -> RuleTestResult:
+def check_case(ruleset: RuleSet, case: RuleTestCase, source: str) -> RuleTestResult:
     """Run one test case against ``ruleset``."""
     known = {rule.id for rule in ruleset.rules}
     referenced = [*(case.fired or []), *case.not_fired, *case.actions]
@@ -208,7 +206,7 @@ def check_case(ruleset: RuleSet, case: RuleTestCaseModel, source: str) -> RuleTe
 
 
 def run_tests(
-    ruleset: RuleSet, tests: Iterable[RuleTestCaseModel], *, source: str | None = None
+    ruleset: RuleSet, tests: Iterable[RuleTestCase], *, source: str | None = None
 ) -> RuleTestReport:
     """Run ``tests`` against ``ruleset``; ``source`` names them in the report."""
     label = source or ruleset.path or ruleset.name
@@ -220,7 +218,7 @@ def load_rule_tests(
     *,
     actions: ActionRegistry | None = None,
     constants: Mapping[str, Any] | None = None,
-) -> tuple[RuleSet, list[RuleTestCaseModel]]:
+) -> tuple[RuleSet, list[RuleTestCase]]:
     """Load a ``*.tests.yaml`` file and the rule file it tests."""
     test_path = Path(path)
     data_bytes = read_rule_file(test_path, DEFAULT_YAML_LIMITS.max_bytes, what="rule test file")
@@ -237,11 +235,9 @@ def load_rule_tests(
                 )
             ]
         )
-    try:
-        header = RuleTestFileModel.model_validate({**data, "tests": []})
-    except ValidationError as exc:
-        checker.add_validation_errors(exc, (), RuleTestFileModel, "")
-        header = None
+    header = RuleTestFileHeader.read({key: value for key, value in data.items() if key != "tests"})
+    if header is None:
+        header = _validate_header(checker, data)
     tests = checker.check_tests(data.get("tests", []), ("tests",))
     if checker.errors or header is None:
         raise RuleFileError(checker.errors)
@@ -262,6 +258,22 @@ def load_rule_tests(
         )
     ruleset = load_rules(rules_path, actions=actions, constants=constants)
     return ruleset, tests
+
+
+def _validate_header(checker: RuleChecker, data: dict[Any, Any]) -> RuleTestFileHeader | None:
+    """The test file's header validated by the pydantic model, every error recorded (the
+    plain reader did not take it)."""
+    from pydantic import ValidationError
+
+    from reclaim.rules.model import RuleTestFileModel
+
+    try:
+        return RuleTestFileHeader.from_model(
+            RuleTestFileModel.model_validate({**data, "tests": []})
+        )
+    except ValidationError as exc:
+        checker.add_validation_errors(exc, (), RuleTestFileModel, "")
+        return None
 
 
 def _rules_name_for(test_name: str) -> str:
