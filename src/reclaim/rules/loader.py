@@ -2,8 +2,9 @@
 
 1. **structure**: the YAML is read with positions (syntax, duplicate keys, size and alias
    limits; see :mod:`reclaim.rules.source`);
-2. **schema**: the document is validated against the file format (:mod:`reclaim.rules.model`):
-   unknown keys ("did you mean …?"), missing keys, wrong types;
+2. **schema**: the document is validated against the file format (:mod:`reclaim.rules.spec`
+   reads a valid mapping; the pydantic models of :mod:`reclaim.rules.model` word the errors of
+   any other): unknown keys ("did you mean …?"), missing keys, wrong types;
 3. **model**: the fact schema is read, every condition and expression parameter is compiled
    against it, actions are looked up and their parameters checked against the action's schema,
    rule ids must be unique.

@@ -8,10 +8,10 @@ what they stand for, so a "billion laughs" file is rejected after reading a few 
 instead of being expanded. Aliases reuse the anchored object rather than copying it.
 
 The events come from libyaml's C parser (through PyYAML) when it is installed, which reads a
-file about 20 times faster than ruamel.yaml's pure-Python parser; values are still resolved and
-constructed by ruamel.yaml (YAML 1.2: ``yes`` is text). Any file the C parser refuses, and any
-file with a ``%`` directive (which changes how ruamel.yaml resolves values), is read again by
-ruamel.yaml's parser, so syntax errors and their file:line:col are the same either way.
+file about 20 times faster than ruamel.yaml's pure-Python parser; values are resolved and built
+as ruamel.yaml does (YAML 1.2: ``yes`` is text; see :mod:`reclaim.rules.scalars`). Any file the
+C parser refuses, and any file with a ``%`` directive, is read again by ruamel.yaml's parser
+(imported then), so syntax errors and their file:line:col are the same either way.
 """
 
 from __future__ import annotations
@@ -35,12 +35,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import ScalarNode
-
 from reclaim.errors import ConfigError, SourceLocation
 from reclaim.rules.errors import DuplicateKeyError, RuleFileError, YamlLimitError, YamlSyntaxError
+from reclaim.rules.scalars import NOT_PLAIN, implicit_tag, plain_value
 
 #: A path into a document: mapping keys and sequence indexes from the root.
 Path = tuple[Any, ...]
@@ -213,9 +210,7 @@ class _Builder:
         self.from_libyaml = from_libyaml
         self.text = text
         self.limits = limits
-        yaml = YAML(typ="safe", pure=True)
-        self._resolver = yaml.resolver
-        self._constructor = yaml.constructor
+        self._constructor: Any = None
         self._resolved: dict[tuple[str, Any], str] = {}
         self.document = YamlDocument(path, text, None)
         self.errors: list[ConfigError] = []
@@ -300,14 +295,14 @@ class _Builder:
         if tag == _STR and not event.anchor:
             self._add(event.value, event, self._position(event, event.style or None))
             return
-        if tag is None or tag == "!":
+        implicit = tag is None or tag == "!"
+        if implicit:
             # A plain scalar's tag depends on its text alone (within one document): keys and
             # repeated values are resolved once, not once per rule.
             known = (event.value, event.implicit)
             tag = self._resolved.get(known)
             if tag is None:
-                resolved = self._resolver.resolve(ScalarNode, event.value, event.implicit)
-                tag = self._resolved[known] = str(getattr(resolved, "value", resolved))
+                tag = self._resolved[known] = implicit_tag(event.value, event.implicit)
         top = self.stack[-1] if self.stack else None
         if top is not None and top.kind == "map" and not top.has_key and tag == _MERGE:
             top.merge_pending = True
@@ -324,11 +319,27 @@ class _Builder:
             # What ruamel.yaml's safe constructor gives for a string, without the node.
             self._add_scalar(event.value, event)
             return
+        # An explicit tag (``!!bool on``) is the constructor's to read, whatever the text.
+        value = plain_value(tag, event.value) if implicit else NOT_PLAIN
+        if value is NOT_PLAIN:
+            value = self._construct(tag, event)
+        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+            value = datetime.datetime(value.year, value.month, value.day)
+        self._add_scalar(value, event)
+
+    def _construct(self, tag: str, event: Event) -> Any:
+        """The value of a scalar built by ruamel.yaml's safe constructor (imported now)."""
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import YAMLError
+        from ruamel.yaml.nodes import ScalarNode
+
+        if self._constructor is None:
+            self._constructor = YAML(typ="safe", pure=True).constructor
         node = ScalarNode(
             tag, event.value, event.start_mark, event.end_mark, style=event.style or None
         )
         try:
-            value = self._constructor.yaml_constructors[tag](self._constructor, node)
+            return self._constructor.yaml_constructors[tag](self._constructor, node)
         except (ValueError, YAMLError) as exc:
             raise YamlSyntaxError(
                 f"cannot read {shorten(event.value)} as {tag.rsplit(':', 1)[-1]}: "
@@ -336,9 +347,6 @@ class _Builder:
                 location=self._loc(event),
                 fix="quote the value to keep it as text",
             ) from exc
-        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-            value = datetime.datetime(value.year, value.month, value.day)
-        self._add_scalar(value, event)
 
     def _add_scalar(self, value: Any, event: Event) -> None:
         if event.anchor:
@@ -569,6 +577,9 @@ def _c_events(text: str) -> Iterator[Event]:
 
 
 def _read_with_ruamel(path: str, text: str, limits: YamlLimits) -> YamlDocument:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     try:
         return _Builder(path, text, limits, from_libyaml=False).build(
             YAML(typ="safe", pure=True).parse(text)
