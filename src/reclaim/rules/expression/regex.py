@@ -12,11 +12,14 @@ __all__ = ["check_polars_regex", "compile_regex", "polars_regex"]
 
 from typing import Any
 
-import re2
+# RE2 is imported by the first pattern compiled: most rule files have none, and every start of
+# ``reclaim rules check`` paid for it (issue 9, item 13).
 
 
 def compile_regex(pattern: str) -> Any:
     """Compile ``pattern`` with RE2 (linear time, no backtracking); raises re2.error."""
+    import re2
+
     options = re2.Options()
     options.log_errors = False
     regex = re2.compile(pattern, options=options)
@@ -47,6 +50,8 @@ class _WholeCharacterRegex:
         if found is None or text.isascii():
             return found
         if self._bytes_regex is None:
+            import re2
+
             self._bytes_regex = re2.compile(self.pattern.encode(), options=self._options)
         data = text.encode()
         start = 0
