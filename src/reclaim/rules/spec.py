@@ -134,28 +134,32 @@ def _optional_instant(value: Any) -> Any:
     return value if value is None or type(value) is datetime.datetime else _REFUSED
 
 
-def _read(
-    cls: type[Any], raw: Any, readers: dict[str, Any], aliases: dict[str, tuple[str, ...]]
-) -> Any:
+def _spellings(
+    readers: dict[str, Any], aliases: dict[str, tuple[str, ...]]
+) -> dict[str, tuple[str, Any]]:
+    """Each key a mapping may use: the field it gives and the function reading its value."""
+    return {
+        spelling: (name, read)
+        for name, read in readers.items()
+        for spelling in aliases.get(name, (name,))
+    }
+
+
+def _read(cls: type[Any], raw: Any, spellings: dict[str, tuple[str, Any]]) -> Any:
     """An instance of ``cls`` from the mapping ``raw``, or None when ``raw`` is not plainly
-    valid. ``readers`` maps each field to the function that reads its value; ``aliases`` the
-    fields spelt more than one way to their spellings (exactly one must be given)."""
+    valid: a key that is not one of ``spellings`` (see :func:`_spellings`), two spellings of
+    one field, a value its reader refuses, or a required field missing."""
     if type(raw) is not dict:
         return None
-    known = set(readers)
-    for spellings in aliases.values():
-        known.update(spellings)
-    if not known.issuperset(raw):
-        return None
     values: dict[str, Any] = {}
-    for name, read in readers.items():
-        spellings = aliases.get(name, (name,))
-        given = [spelling for spelling in spellings if spelling in raw]
-        if len(given) > 1:
+    for key, value in raw.items():
+        known = spellings.get(key) if type(key) is str else None
+        if known is None:
             return None
-        if not given:
-            continue
-        value = read(raw[given[0]])
+        name, read = known
+        if name in values:
+            return None
+        value = read(value)
         if value is _REFUSED:
             return None
         values[name] = value
@@ -185,7 +189,7 @@ class RuleSpec:
     @classmethod
     def read(cls, raw: Any) -> Self | None:
         """The rule in ``raw`` when it is plainly valid, else None (ask the model)."""
-        result: Self | None = _read(cls, raw, _RULE_READERS, _RULE_ALIASES)
+        result: Self | None = _read(cls, raw, _RULE_SPELLINGS)
         return result
 
     @classmethod
@@ -204,7 +208,7 @@ _RULE_READERS = {
     "tags": _texts,
     "enabled": _flag,
 }
-_RULE_ALIASES: dict[str, tuple[str, ...]] = {"id": ("id", "name"), "when": ("when", "condition")}
+_RULE_SPELLINGS = _spellings(_RULE_READERS, {"id": ("id", "name"), "when": ("when", "condition")})
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +228,7 @@ class RuleSetHeader:
     def read(cls, raw: Any) -> Self | None:
         """The header in ``raw`` (the file's mapping without ``rules`` and ``tests``) when
         it is plainly valid, else None."""
-        result: Self | None = _read(cls, raw, _HEADER_READERS, {})
+        result: Self | None = _read(cls, raw, _HEADER_SPELLINGS)
         return result
 
     @classmethod
@@ -242,6 +246,7 @@ _HEADER_READERS = {
     "facts": _optional_mapping,
     "vars": _mapping,
 }
+_HEADER_SPELLINGS = _spellings(_HEADER_READERS, {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +265,7 @@ class RuleTestCase:
     @classmethod
     def read(cls, raw: Any) -> Self | None:
         """The test case in ``raw`` when it is plainly valid, else None."""
-        result: Self | None = _read(cls, raw, _CASE_READERS, {})
+        result: Self | None = _read(cls, raw, _CASE_SPELLINGS)
         return result
 
     @classmethod
@@ -279,6 +284,7 @@ _CASE_READERS = {
     "verdict": _optional_verdict,
     "now": _optional_instant,
 }
+_CASE_SPELLINGS = _spellings(_CASE_READERS, {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,10 +297,13 @@ class RuleTestFileHeader:
     def read(cls, raw: Any) -> Self | None:
         """The header in ``raw`` (the file's mapping without ``tests``) when it is plainly
         valid, else None."""
-        result: Self | None = _read(cls, raw, {"rules": _optional_text}, {})
+        result: Self | None = _read(cls, raw, _TEST_FILE_SPELLINGS)
         return result
 
     @classmethod
     def from_model(cls, model: Any) -> Self:
         result: Self = _from_model(cls, model)
         return result
+
+
+_TEST_FILE_SPELLINGS = _spellings({"rules": _optional_text}, {})
