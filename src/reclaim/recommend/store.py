@@ -1,8 +1,9 @@
 """Persistence of recommendations, observations and runs, on SQLite and PostgreSQL.
 
-A run's plan (from :func:`reclaim.recommend.reconcile.plan_reconcile`) is written set-wise:
-the plan's rows are bulk-loaded into a temporary staging table (PostgreSQL ``COPY``, SQLite
-``executemany`` on the driver), then three statements apply it — an ``INSERT … SELECT … ON
+A run's plan (from :func:`reclaim.recommend.reconcile.plan_reconcile`) is written set-wise,
+``STAGE_BATCH`` rows at a time within the run's one transaction: the rows are bulk-loaded into
+a temporary staging table (PostgreSQL ``COPY``, SQLite ``executemany`` on the driver), then
+three statements apply them — an ``INSERT … SELECT … ON
 CONFLICT (fingerprint) DO UPDATE`` for every matched recommendation, an ``UPDATE … FROM`` for
 those whose status moved because they were gone, and an ``INSERT … SELECT … ON CONFLICT DO
 NOTHING`` for the observations. No statement runs per recommendation.
