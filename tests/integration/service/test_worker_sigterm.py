@@ -54,10 +54,13 @@ class Pool:
         self.log = tmp / "items.log"
         self.procs: list[Proc] = []
 
-    def start(self, *extra: str) -> Proc:
+    def start(self, *extra: str, item_seconds: float | None = None) -> Proc:
+        """A worker; ``item_seconds`` overrides how long each of its items sleeps."""
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
         env[flows.LOG_ENV] = str(self.log)
+        if item_seconds is not None:
+            env[flows.SECONDS_ENV] = str(item_seconds)
         command = [sys.executable, "-m", "reclaim", "--db", self.url, "worker"]
         command += ["--module", "service_worker_flows", "--poll", "0.05", "--no-schedules"]
         command += ["--lease", "120", "--distribute-items", *extra]
@@ -141,7 +144,9 @@ def test_sigterm_hands_runs_and_items_back_at_once(engine: Engine, pool: Pool) -
     assert remaining > 0, "the run finished before it could be stopped; make items slower"
 
     # With a 120 s lease still unexpired, a new worker can only go on because of the hand-back.
-    finisher = pool.start("--until-idle", "--item-concurrency", "16")
+    # Its items are quick: the step runs two at a time, and what is left would take
+    # remaining x 0.5 s / 2 (some 20 s) at the stopped workers' pace.
+    finisher = pool.start("--until-idle", "--item-concurrency", "16", item_seconds=0.01)
     assert finisher.wait(timeout=120) == 0, pool.stderr(finisher)
     assert durable.get_run(run_id).status is RunStatus.SUCCEEDED
     ran = Counter(item for _, item in pool.done())
