@@ -14,7 +14,7 @@ ordinary (embedded) mode have none and are never claimed here.
 
 from __future__ import annotations
 
-__all__ = ["Distribution", "ItemClaim", "ItemQueue", "Settled"]
+__all__ = ["Distribution", "ItemClaim", "ItemQueue", "QueuedStep", "Settled"]
 
 import contextlib
 import threading
@@ -46,6 +46,15 @@ class ItemClaim:
     attempts: int
     events: str | None
     started_at: datetime | None
+
+
+@dataclass(frozen=True)
+class QueuedStep:
+    """A map step of a running run with items waiting in the queue."""
+
+    run_id: str
+    step: str
+    workflow: str
 
 
 @dataclass(frozen=True)
@@ -468,6 +477,53 @@ class ItemQueue:
         ]
         claims.sort(key=lambda c: (c.run_id, c.step, c.item_key))
         return claims
+
+    def next_step(
+        self,
+        worker_id: str,
+        *,
+        workflows: Collection[str],
+        skip_runs: Collection[str] = (),
+        skip_steps: Collection[tuple[str, str]] = (),
+    ) -> QueuedStep | None:
+        """The first map step (in run and step order) with an item claimable by ``worker_id``.
+
+        A read, no claim: a helper picks the step first, so that it can run that step's items
+        with the step's own concurrency. Runs ``worker_id`` owns are left out (their owner
+        runs their items already), and so are ``skip_runs`` and ``skip_steps``
+        (``(run_id, step)`` pairs).
+        """
+        if not workflows:
+            return None
+        claimable = sa.or_(
+            steps.c.status == StepStatus.PENDING.value,
+            sa.and_(
+                steps.c.status == StepStatus.RUNNING.value,
+                steps.c.lease_expires_at.is_not(None),
+                steps.c.lease_expires_at < self._d.now(),
+            ),
+        )
+        query = (
+            sa.select(steps.c.run_id, steps.c.step, runs.c.workflow)
+            .join(runs, runs.c.id == steps.c.run_id)
+            .where(
+                sa.text(f"durable_steps.{CLAIMABLE_SQL}"),
+                steps.c.item_key != "",
+                claimable,
+                runs.c.status == RunStatus.RUNNING.value,
+                runs.c.workflow.in_(list(workflows)),
+                sa.or_(runs.c.owner.is_(None), runs.c.owner != worker_id),
+            )
+            .order_by(steps.c.run_id, steps.c.step, steps.c.item_key)
+            .limit(1)
+        )
+        if skip_runs:
+            query = query.where(steps.c.run_id.not_in(list(skip_runs)))
+        if skip_steps:
+            query = query.where(sa.tuple_(steps.c.run_id, steps.c.step).not_in(list(skip_steps)))
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else QueuedStep(row.run_id, row.step, row.workflow)
 
     def save(self, claim: ItemClaim, checkpoint: Checkpoint) -> None:
         """Record an item's progress or result, fenced by the item's token (one statement).
