@@ -474,7 +474,7 @@ def main() -> None:
         nargs="+",
         default=[0, 1],
         help="map items each worker runs at once, one series per value (0: the defaults, the "
-        "step's 4 for the run's owner and 8 for a helper)",
+        "concurrency the step declares, 4, in the run's owner and in every helper)",
     )
     args = parser.parse_args()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load()}")
@@ -539,7 +539,7 @@ def main() -> None:
 
 
 def _concurrency_label(concurrency: int) -> str:
-    return str(concurrency) if concurrency else "default (owner 4, helpers 8)"
+    return str(concurrency) if concurrency else "default (the step's 4 in every worker)"
 
 
 if __name__ == "__main__":
