@@ -173,6 +173,7 @@ class ItemQueue:
         self._d = store.dialect
         self._save_statement = _save_statement()
         self._claim_statements: dict[tuple[bool, bool, bool, bool], Any] = {}
+        self._next_step_statements: dict[tuple[bool, bool], Any] = {}
 
     def enqueue(self, claim: Claim, step: str, keys: Sequence[str]) -> None:
         """Add a pending row per key that has none (fenced by the run's token)."""
@@ -486,7 +487,8 @@ class ItemQueue:
         skip_runs: Collection[str] = (),
         skip_steps: Collection[tuple[str, str]] = (),
     ) -> QueuedStep | None:
-        """The first map step (in run and step order) with an item claimable by ``worker_id``.
+        """A map step with an item claimable by ``worker_id``: of the oldest running run that
+        has one, its first such step (in name order).
 
         A read, no claim: a helper picks the step first, so that it can run that step's items
         with the step's own concurrency. Runs ``worker_id`` owns are left out (their owner
@@ -495,6 +497,21 @@ class ItemQueue:
         """
         if not workflows:
             return None
+        shape = (bool(skip_runs), bool(skip_steps))
+        statement = self._next_step_statements.get(shape)
+        if statement is None:
+            statement = self._next_step_statements[shape] = self._next_step_statement(*shape)
+        params: dict[str, Any] = {"me": worker_id, "workflows": list(workflows)}
+        if skip_runs:
+            params["skip_runs"] = list(skip_runs)
+        if skip_steps:
+            params["skip_steps"] = list(skip_steps)
+        with self.engine.connect() as connection:
+            row = connection.execute(statement, params).first()
+        return None if row is None else QueuedStep(row.id, row.step, row.workflow)
+
+    def _next_step_statement(self, skipping_runs: bool, skipping_steps: bool) -> Any:
+        """The look of ``next_step``, built once per shape of its exclusions."""
         claimable = sa.or_(
             steps.c.status == StepStatus.PENDING.value,
             sa.and_(
@@ -503,27 +520,47 @@ class ItemQueue:
                 steps.c.lease_expires_at < self._d.now(),
             ),
         )
-        query = (
-            sa.select(steps.c.run_id, steps.c.step, runs.c.workflow)
-            .join(runs, runs.c.id == steps.c.run_id)
+        # Per running run (few), its first claimable item through the partial index: a walk
+        # over the queue in key order would pass every item of a run this worker owns.
+        first_step = (
+            sa.select(steps.c.step)
             .where(
+                steps.c.run_id == runs.c.id,
                 sa.text(f"durable_steps.{CLAIMABLE_SQL}"),
                 steps.c.item_key != "",
                 claimable,
-                runs.c.status == RunStatus.RUNNING.value,
-                runs.c.workflow.in_(list(workflows)),
-                sa.or_(runs.c.owner.is_(None), runs.c.owner != worker_id),
             )
-            .order_by(steps.c.run_id, steps.c.step, steps.c.item_key)
+            .order_by(steps.c.step, steps.c.item_key)
             .limit(1)
         )
-        if skip_runs:
-            query = query.where(steps.c.run_id.not_in(list(skip_runs)))
-        if skip_steps:
-            query = query.where(sa.tuple_(steps.c.run_id, steps.c.step).not_in(list(skip_steps)))
-        with self.engine.connect() as connection:
-            row = connection.execute(query).first()
-        return None if row is None else QueuedStep(row.run_id, row.step, row.workflow)
+        if skipping_steps:
+            first_step = first_step.where(
+                sa.tuple_(steps.c.run_id, steps.c.step).not_in(
+                    sa.bindparam("skip_steps", expanding=True)
+                )
+            )
+        me = sa.bindparam("me", type_=sa.String)
+        candidates = sa.select(
+            runs.c.id,
+            runs.c.workflow,
+            runs.c.created_at,
+            first_step.scalar_subquery().label("step"),
+        ).where(
+            runs.c.status == RunStatus.RUNNING.value,
+            runs.c.workflow.in_(sa.bindparam("workflows", expanding=True, type_=sa.String)),
+            sa.or_(runs.c.owner.is_(None), runs.c.owner != me),
+        )
+        if skipping_runs:
+            candidates = candidates.where(
+                runs.c.id.not_in(sa.bindparam("skip_runs", expanding=True, type_=sa.String))
+            )
+        found = candidates.subquery("candidates")
+        return (
+            sa.select(found.c.id, found.c.step, found.c.workflow)
+            .where(found.c.step.is_not(None))
+            .order_by(found.c.created_at, found.c.id)
+            .limit(1)
+        )
 
     def save(self, claim: ItemClaim, checkpoint: Checkpoint) -> None:
         """Record an item's progress or result, fenced by the item's token (one statement).

@@ -7,7 +7,7 @@ import threading
 import time
 
 from reclaim.durable import Checkpoint, DurableEngine, StepContext, StepStatus, Store, Workflow
-from reclaim.durable.queue import ItemQueue
+from reclaim.durable.queue import ItemQueue, QueuedStep
 from reclaim.durable.worker import Worker
 
 ITEMS = 12
@@ -160,3 +160,27 @@ def test_a_worker_with_several_slots_helps_within_the_declared_concurrency(
         thread.join()
     assert worker.stats.items == ITEMS
     assert in_flight.peak == DECLARED, in_flight.peak
+
+
+def test_a_helper_looks_for_a_step_past_its_own_runs_and_the_steps_it_skips(
+    store: Store,
+) -> None:
+    wf = _fanout("looked-at", _InFlight())
+    first = _queued_elsewhere(store, wf)
+    time.sleep(0.01)  # the older run comes first: SQLite's clock counts milliseconds
+    second = _queued_elsewhere(store, wf)
+    queue = ItemQueue(store)
+    assert queue.next_step("helper", workflows=[]) is None
+    assert queue.next_step("helper", workflows=["another"]) is None
+    found = queue.next_step("helper", workflows=[wf.name])
+    assert found is not None
+    assert (found.run_id, found.step, found.workflow) == (first, "work", wf.name)
+    skipping_step = queue.next_step("helper", workflows=[wf.name], skip_steps=[(first, "work")])
+    skipping_run = queue.next_step("helper", workflows=[wf.name], skip_runs=[first])
+    assert [skipping_step, skipping_run] == [QueuedStep(second, "work", wf.name)] * 2
+    # The owner of both runs is left nothing to help with: it runs their items itself.
+    assert queue.next_step("owner-elsewhere", workflows=[wf.name]) is None
+    assert queue.next_step("helper", workflows=[wf.name], skip_runs=[first, second]) is None
+    # Items all claimed (held under a live lease) leave nothing to look at either.
+    queue.claim("other-helper", 60, run_id=second, limit=ITEMS)
+    assert queue.next_step("helper", workflows=[wf.name], skip_runs=[first]) is None
