@@ -2,7 +2,7 @@
 
     python bench/service_bench.py api [--rows 1000000] [--backend sqlite postgresql] [--repeat 21]
     python bench/service_bench.py workers [--tickets 4000] [--latency 0.05] [--workers 1 2 4]
-        [--item-concurrency 0 1] [--repeat 3]
+        [--item-concurrency 0 1] [--item-batch N] [--repeat 3]
 
 ``api``: fills ``recommendations`` with ``--rows`` synthetic rows (generated inside the database),
 then times list pages of the app from ``reclaim.service.create_app``, called in-process through
@@ -297,6 +297,7 @@ def bench_workers(
     latency: float,
     item_concurrency: int | None,
     ticket_batch: int = 50,
+    item_batch: int | None = None,
 ) -> dict[str, Any]:
     """One distribute run of ``tickets`` shared by ``workers`` worker processes.
 
@@ -327,6 +328,8 @@ def bench_workers(
         command += ["--poll", "0.05", "--no-schedules", "--lease", "30"]
         if item_concurrency:
             command += ["--item-concurrency", str(item_concurrency)]
+        if item_batch:
+            command += ["--item-batch", str(item_batch)]
         procs = [
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for _ in range(workers)
@@ -474,7 +477,14 @@ def main() -> None:
         nargs="+",
         default=[0, 1],
         help="map items each worker runs at once, one series per value (0: the defaults, the "
-        "step's 4 for the run's owner and 8 for a helper)",
+        "concurrency the step declares, 4, in the run's owner and in every helper)",
+    )
+    work.add_argument(
+        "--item-batch",
+        type=int,
+        default=None,
+        help="items a worker claims at once and holds beyond the running ones (default: the "
+        "worker's own, twice its item concurrency)",
     )
     args = parser.parse_args()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, load {load()}")
@@ -515,6 +525,7 @@ def main() -> None:
                 args.latency,
                 concurrency or None,
                 args.ticket_batch,
+                args.item_batch,
             )
             # Exactly once: one ledger row and one Jira issue per recommendation.
             assert row["tickets"] == args.tickets == row["issues"], row
@@ -539,7 +550,7 @@ def main() -> None:
 
 
 def _concurrency_label(concurrency: int) -> str:
-    return str(concurrency) if concurrency else "default (owner 4, helpers 8)"
+    return str(concurrency) if concurrency else "default (the step's 4 in every worker)"
 
 
 if __name__ == "__main__":

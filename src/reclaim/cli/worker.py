@@ -90,8 +90,8 @@ def worker(
         typer.Option(
             "--item-concurrency",
             min=1,
-            help="Queued map items this process runs at once "
-            "(default: the map step's concurrency; 8 when helping).",
+            help="Map items of one step this process runs at once, whether it owns the run "
+            "or helps (default: the concurrency the map step declares).",
             show_default=False,
         ),
     ] = None,

@@ -35,8 +35,8 @@ from reclaim.durable.errors import (
 )
 from reclaim.durable.executor import Execution, Executor, SequentialExecutor
 from reclaim.durable.heartbeat import Heartbeats
-from reclaim.durable.pump import DEFAULT_ITEM_CONCURRENCY, ItemPump
-from reclaim.durable.queue import Distribution, ItemClaim, ItemQueue
+from reclaim.durable.pump import ItemPump
+from reclaim.durable.queue import Distribution, ItemClaim, ItemQueue, QueuedStep
 from reclaim.durable.records import Checkpoint, Claim, RunRecord, RunStatus, StepRecord
 from reclaim.durable.sessions import limit_idle_transactions
 from reclaim.durable.store import Store
@@ -134,6 +134,9 @@ class DurableEngine:
         self._views_loading = threading.Lock()
         # Runs whose queued items this process refused (its code does not fit them).
         self._refused: set[str] = set()
+        # Map steps (run, step) a thread of this process is helping with right now.
+        self._helping: set[tuple[str, str]] = set()
+        self._choosing = threading.Lock()
 
     def workflow(self, name: str) -> Workflow:
         """The definition registered under ``name`` (``UnknownWorkflow`` if none)."""
@@ -347,21 +350,66 @@ class DurableEngine:
         workflows: Collection[str] | None = None,
         stop: threading.Event | None = None,
     ) -> int:
-        """Run queued map items of any running run here until none is left to claim.
+        """Run queued map items of other processes' running runs here until none is left.
 
-        What an idle worker calls: returns how many items it took (0: nothing to do). Up to
-        ``limit`` items run at once (default: the engine's ``item_concurrency``, else 8), and
-        a slot is refilled as soon as it frees, at most ``batch`` items per claim. Each item is
-        checkpointed under its own fencing token; a failed item is recorded and the run's owner
-        fails the run. Items of workflows this process does not know are left. Once ``stop``
-        is set no more items are claimed; items claimed and not started are handed back. An
-        item of a run this code does not fit (``DefinitionMismatch``) is handed back at once
-        with the reason recorded on it, the run's items are not claimed here again, and the
-        refusal is raised.
+        What an idle worker calls: returns how many items it took (0: nothing to do). It helps
+        one map step at a time, in run order: up to ``limit`` of its items at once (default:
+        the engine's ``item_concurrency``, else the ``concurrency`` the step declares, as its
+        owner does), a slot refilled as soon as it frees, at most ``batch`` items per claim.
+        The bound is per process: a step this process already runs items of (it owns the run,
+        or another thread is helping it) is left to that. Each item is checkpointed under its
+        own fencing token; a failed item is recorded and the run's owner fails the run. Items
+        of workflows this process does not know are left. Once ``stop`` is set no more items
+        are claimed; items claimed and not started are handed back. An item of a run this
+        code does not fit (``DefinitionMismatch``) is handed back at once with the reason
+        recorded on it, the run's items are not claimed here again, and the refusal is raised.
         """
         names = list(workflows) if workflows is not None else self._known_workflows()
         stopped = stop or threading.Event()
+        taken = 0
+        while not stopped.is_set():
+            target = self._take_step(names)
+            if target is None:
+                break
+            try:
+                drained = self._help_step(target, limit, batch, stopped)
+            finally:
+                with self._views_lock:
+                    self._helping.discard((target.run_id, target.step))
+            taken += drained
+            if drained == 0:
+                # Claimed by others between the look and the claim: look again next time.
+                break
+        return taken
 
+    def _take_step(self, workflows: list[str]) -> QueuedStep | None:
+        # Looking and marking the step as helped here go together, so that two slots of this
+        # process never help one step at once (the step's bound is per process).
+        with self._choosing:
+            with self._views_lock:
+                refused = sorted(self._refused)
+                helping = sorted(self._helping)
+            target = self.items.next_step(
+                self.worker_id, workflows=workflows, skip_runs=refused, skip_steps=helping
+            )
+            if target is not None:
+                with self._views_lock:
+                    self._helping.add((target.run_id, target.step))
+            return target
+
+    def declared_concurrency(self, workflow: str, step: str) -> int:
+        """The items of ``step`` one process runs at once by default: the map step's declared
+        ``concurrency`` in this process's code (1 if this code has no such map step: its
+        items are then refused one by one, see ``work_items``)."""
+        try:
+            spec = self.workflow(workflow)[step]
+        except (ConfigError, KeyError):
+            return 1
+        return spec.concurrency if spec.kind is StepKind.MAP else 1
+
+    def _help_step(
+        self, target: QueuedStep, limit: int | None, batch: int | None, stopped: threading.Event
+    ) -> int:
         def check() -> None:
             if stopped.is_set():
                 raise _Stopped
@@ -384,17 +432,20 @@ class DurableEngine:
             except (StepFailed, LeaseLost, RunCancelled):
                 return None
 
+        concurrency = (
+            limit
+            or self.item_concurrency
+            or self.declared_concurrency(target.workflow, target.step)
+        )
         pump = ItemPump(
             self.items,
             self.worker_id,
             self.lease_seconds,
-            concurrency=limit or self.item_concurrency or DEFAULT_ITEM_CONCURRENCY,
+            concurrency=concurrency,
             batch=batch or self.item_batch,
         )
         with self.items.keep_alive(self.worker_id, self.lease_seconds):
-            with self._views_lock:
-                refused = sorted(self._refused)
-            drained = pump.drain(run_item, workflows=names, check=check, skip_runs=refused)
+            drained = pump.drain(run_item, run_id=target.run_id, step=target.step, check=check)
         errors = [error for error in drained.errors if not isinstance(error, _Stopped)]
         if errors:
             raise errors[0]

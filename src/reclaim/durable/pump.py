@@ -21,7 +21,7 @@ plus whatever the steps themselves open on ``ctx.database``.
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_ITEM_CONCURRENCY", "Drained", "ItemPump"]
+__all__ = ["Drained", "ItemPump"]
 
 import queue as _queue
 import threading
@@ -31,9 +31,6 @@ from dataclasses import dataclass, field
 from reclaim.durable.queue import ItemClaim, ItemQueue
 from reclaim.durable.records import Checkpoint
 from reclaim.errors import ConfigError
-
-# Items a helper runs at once when nothing else says (a map step's own default too).
-DEFAULT_ITEM_CONCURRENCY = 8
 
 _Outcome = tuple[ItemClaim, Checkpoint | None, BaseException | None]
 

@@ -14,7 +14,7 @@ ordinary (embedded) mode have none and are never claimed here.
 
 from __future__ import annotations
 
-__all__ = ["Distribution", "ItemClaim", "ItemQueue", "Settled"]
+__all__ = ["Distribution", "ItemClaim", "ItemQueue", "QueuedStep", "Settled"]
 
 import contextlib
 import threading
@@ -46,6 +46,15 @@ class ItemClaim:
     attempts: int
     events: str | None
     started_at: datetime | None
+
+
+@dataclass(frozen=True)
+class QueuedStep:
+    """A map step of a running run with items waiting in the queue."""
+
+    run_id: str
+    step: str
+    workflow: str
 
 
 @dataclass(frozen=True)
@@ -164,6 +173,7 @@ class ItemQueue:
         self._d = store.dialect
         self._save_statement = _save_statement()
         self._claim_statements: dict[tuple[bool, bool, bool, bool], Any] = {}
+        self._next_step_statements: dict[tuple[bool, bool], Any] = {}
 
     def enqueue(self, claim: Claim, step: str, keys: Sequence[str]) -> None:
         """Add a pending row per key that has none (fenced by the run's token)."""
@@ -468,6 +478,89 @@ class ItemQueue:
         ]
         claims.sort(key=lambda c: (c.run_id, c.step, c.item_key))
         return claims
+
+    def next_step(
+        self,
+        worker_id: str,
+        *,
+        workflows: Collection[str],
+        skip_runs: Collection[str] = (),
+        skip_steps: Collection[tuple[str, str]] = (),
+    ) -> QueuedStep | None:
+        """A map step with an item claimable by ``worker_id``: of the oldest running run that
+        has one, its first such step (in name order).
+
+        A read, no claim: a helper picks the step first, so that it can run that step's items
+        with the step's own concurrency. Runs ``worker_id`` owns are left out (their owner
+        runs their items already), and so are ``skip_runs`` and ``skip_steps``
+        (``(run_id, step)`` pairs).
+        """
+        if not workflows:
+            return None
+        shape = (bool(skip_runs), bool(skip_steps))
+        statement = self._next_step_statements.get(shape)
+        if statement is None:
+            statement = self._next_step_statements[shape] = self._next_step_statement(*shape)
+        params: dict[str, Any] = {"me": worker_id, "workflows": list(workflows)}
+        if skip_runs:
+            params["skip_runs"] = list(skip_runs)
+        if skip_steps:
+            params["skip_steps"] = list(skip_steps)
+        with self.engine.connect() as connection:
+            row = connection.execute(statement, params).first()
+        return None if row is None else QueuedStep(row.id, row.step, row.workflow)
+
+    def _next_step_statement(self, skipping_runs: bool, skipping_steps: bool) -> Any:
+        """The look of ``next_step``, built once per shape of its exclusions."""
+        claimable = sa.or_(
+            steps.c.status == StepStatus.PENDING.value,
+            sa.and_(
+                steps.c.status == StepStatus.RUNNING.value,
+                steps.c.lease_expires_at.is_not(None),
+                steps.c.lease_expires_at < self._d.now(),
+            ),
+        )
+        # Per running run (few), its first claimable item through the partial index: a walk
+        # over the queue in key order would pass every item of a run this worker owns.
+        first_step = (
+            sa.select(steps.c.step)
+            .where(
+                steps.c.run_id == runs.c.id,
+                sa.text(f"durable_steps.{CLAIMABLE_SQL}"),
+                steps.c.item_key != "",
+                claimable,
+            )
+            .order_by(steps.c.step, steps.c.item_key)
+            .limit(1)
+        )
+        if skipping_steps:
+            first_step = first_step.where(
+                sa.tuple_(steps.c.run_id, steps.c.step).not_in(
+                    sa.bindparam("skip_steps", expanding=True)
+                )
+            )
+        me = sa.bindparam("me", type_=sa.String)
+        candidates = sa.select(
+            runs.c.id,
+            runs.c.workflow,
+            runs.c.created_at,
+            first_step.scalar_subquery().label("step"),
+        ).where(
+            runs.c.status == RunStatus.RUNNING.value,
+            runs.c.workflow.in_(sa.bindparam("workflows", expanding=True, type_=sa.String)),
+            sa.or_(runs.c.owner.is_(None), runs.c.owner != me),
+        )
+        if skipping_runs:
+            candidates = candidates.where(
+                runs.c.id.not_in(sa.bindparam("skip_runs", expanding=True, type_=sa.String))
+            )
+        found = candidates.subquery("candidates")
+        return (
+            sa.select(found.c.id, found.c.step, found.c.workflow)
+            .where(found.c.step.is_not(None))
+            .order_by(found.c.created_at, found.c.id)
+            .limit(1)
+        )
 
     def save(self, claim: ItemClaim, checkpoint: Checkpoint) -> None:
         """Record an item's progress or result, fenced by the item's token (one statement).

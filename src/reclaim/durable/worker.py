@@ -108,9 +108,10 @@ class Worker:
     more threads per its executor). ``poll_interval`` is how long an idle slot waits before
     asking the database again. With ``schedules`` (the default) the worker also fires due cron
     ticks (see ``reclaim.durable.schedule``) every ``schedule_interval`` seconds. A slot with
-    no run to claim helps with queued map items of running runs, when the engines were built
-    with ``distribute_items``: up to the engine's ``item_concurrency`` at once, refilled as
-    they finish, at most ``item_batch`` per claim (default: the engine's; 0: never help).
+    no run to claim helps with queued map items of other processes' runs, one map step at a
+    time: up to the engine's ``item_concurrency`` at once, else the ``concurrency`` the step
+    declares (a bound per process, which the slots share), refilled as they finish, at most
+    ``item_batch`` per claim (default: the engine's; 0: never help).
     """
 
     def __init__(
