@@ -1,6 +1,7 @@
 """End to end: billing, inventory and utilization files to stored recommendations.
 
     python bench/e2e_bench.py --resources 1000000 --days 7 [--repeat 3] [--postgres URL]
+                              [--collect-only]
 
 The data is reclaim's own generator (``generate_sample``: FOCUS Parquet billed daily, one
 inventory record per resource, wide utilization samples four times a day), cached under
@@ -14,6 +15,9 @@ that the peak memory (VmHWM) is that run's alone:
 - ``again``: the weekly steady state; the same files are recognised (nothing collected again),
   the rules run over the stored facts and every recommendation is seen again (updated, no
   duplicate).
+
+With ``--collect-only``, each repeat runs only the collect step (``collect_into``: files to a
+stored collection, as the weekly job's first step does), in a fresh subprocess.
 
 Per run: wall time of ``run_weekly`` (excluding interpreter start and imports), the durations
 of its durable steps (``collect``, ``evaluate``, ``report``), the process's CPU time and peak
@@ -67,7 +71,9 @@ def peak_mib() -> float:
     return float("nan")
 
 
-def child(url: str, schema: str | None, data: Path, migrate: bool) -> dict[str, Any]:
+def child(
+    url: str, schema: str | None, data: Path, migrate: bool, collect_only: bool = False
+) -> dict[str, Any]:
     from reclaim.database import create_engine
     from reclaim.durable import DurableEngine
     from reclaim.pipeline import WeeklyInput, run_weekly
@@ -76,6 +82,8 @@ def child(url: str, schema: str | None, data: Path, migrate: bool) -> dict[str, 
     engine = create_engine(url, schema=schema)
     if migrate:
         upgrade(engine)
+    if collect_only:
+        return collect_child(engine, data)
     spec = WeeklyInput(
         billing=[str(data / "billing")],
         inventory=[str(data / "inventory.parquet")],
@@ -101,6 +109,33 @@ def child(url: str, schema: str | None, data: Path, migrate: bool) -> dict[str, 
         "resources": run.collect.resources,
         "rows_read": run.collect.rows_read,
         "counts": run.recommend.counts,
+    }
+
+
+def collect_child(engine: Any, data: Path) -> dict[str, Any]:
+    """The collect step alone, as the weekly job runs it: files to a stored collection."""
+    from reclaim.ingest import collect_into
+
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    stored, report = collect_into(
+        engine,
+        [data / "billing"],
+        [data / "inventory.parquet"],
+        [data / "utilization.parquet"],
+    )
+    wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    engine.dispose()
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "peak_mib": peak_mib(),
+        "steps": {"collect": wall},
+        "collected": stored.new,
+        "resources": stored.resources,
+        "rows_read": report.rows if report is not None else 0,
+        "counts": {},
     }
 
 
@@ -138,12 +173,16 @@ class LockProbe:
                 connection.close()
 
 
-def spawn(url: str, schema: str | None, data: Path, migrate: bool) -> dict[str, Any]:
+def spawn(
+    url: str, schema: str | None, data: Path, migrate: bool, collect_only: bool = False
+) -> dict[str, Any]:
     args = [sys.executable, __file__, "--child", url, "--data", str(data)]
     if schema:
         args += ["--schema", schema]
     if migrate:
         args.append("--migrate")
+    if collect_only:
+        args.append("--collect-only")
     if url.startswith("sqlite:///"):
         with LockProbe(url.removeprefix("sqlite:///")) as probe:
             done = subprocess.run(args, check=False, capture_output=True, text=True)
@@ -209,13 +248,22 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", help="also run on this PostgreSQL URL")
     parser.add_argument("--no-sqlite", action="store_true", help="only PostgreSQL")
+    parser.add_argument(
+        "--collect-only",
+        action="store_true",
+        help="run only the collect step (reclaim.ingest.collect_into), once per repeat",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
     parser.add_argument("--migrate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.schema, Path(args.data), args.migrate)))
+        print(
+            json.dumps(
+                child(args.child, args.schema, Path(args.data), args.migrate, args.collect_only)
+            )
+        )
         return
 
     data = dataset(args.resources, args.days)
@@ -240,8 +288,14 @@ def main() -> None:
                     url = args.postgres
                     schema = fresh_postgres(url)
                 try:
-                    for label in ("first", "again"):
-                        run = spawn(url, schema, data, migrate=label == "first")
+                    for label in ("first",) if args.collect_only else ("first", "again"):
+                        run = spawn(
+                            url,
+                            schema,
+                            data,
+                            migrate=label == "first",
+                            collect_only=args.collect_only,
+                        )
                         results[backend][label].append(run)
                         steps = ", ".join(f"{k} {v:.1f}" for k, v in run["steps"].items())
                         print(
@@ -265,7 +319,7 @@ def main() -> None:
     )
     for backend in backends:
         print(f"{backend}:")
-        for label in ("first", "again"):
+        for label in ("first",) if args.collect_only else ("first", "again"):
             show(label, results[backend][label])
 
 

@@ -125,7 +125,7 @@ def collect_files(
         )
         if files
     ]
-    collection = build_facts(
+    collection = _build_facts(
         bill,
         inv,
         util,
@@ -133,6 +133,7 @@ def collect_files(
         window_days=window_days,
         sources=sources,
         progress=progress,
+        consume=True,
     )
     _refuse_all_bad(collection.report)
     if fingerprints is not None:
@@ -164,6 +165,33 @@ def build_facts(
     progress: Progress | None = None,
 ) -> Collection:
     """Join per-resource billing, inventory and utilization into the facts table."""
+    return _build_facts(
+        billing,
+        inventory,
+        utilization,
+        as_of=as_of,
+        window_days=window_days,
+        sources=sources,
+        progress=progress,
+        consume=False,
+    )
+
+
+def _build_facts(
+    billing: BillingData | None,
+    inventory: InventoryData | None,
+    utilization: UtilizationData | None,
+    *,
+    as_of: datetime | None,
+    window_days: int,
+    sources: Sequence[str],
+    progress: Progress | None,
+    consume: bool,
+) -> Collection:
+    """``build_facts``; with ``consume``, each part's per-resource table is taken out of its
+    ``…Data`` (left empty) once placed, so that it is freed while the facts are put together:
+    at a million resources the bill's and the inventory's tables (attributes, tag text) held
+    beside the facts made most of the collection's peak."""
     report = CollectReport(sources=list(sources))
     for source in (billing, inventory, utilization):
         if source is not None:
@@ -178,15 +206,20 @@ def build_facts(
         end = datetime.now().astimezone()
     report.as_of = end
 
+    has_list = billing is not None and billing.per_resource["list_cost_30d"].null_count() == 0
     parts: list[pl.DataFrame] = []
     if billing is not None and billing.per_resource.height:
         parts.append(billing.per_resource.with_columns(pl.lit(True).alias("in_bill")))
+        if consume:
+            billing.per_resource = billing.per_resource.clear()
     if inventory is not None and inventory.per_resource.height:
         parts.append(
             inventory.per_resource.with_columns(pl.lit(True).alias("in_inventory")).rename(
                 {name: f"{name}__inv" for name in (*_PREFER_INVENTORY, *_PREFER_BILL)}
             )
         )
+        if consume:
+            inventory.per_resource = inventory.per_resource.clear()
     if utilization is not None and samples:
         if progress:
             progress(f"aggregating {samples:,} utilization samples per resource")
@@ -204,24 +237,27 @@ def build_facts(
     if not parts:
         empty = pl.DataFrame(schema={"resource_id": pl.String, "as_of": pl.Datetime("us", "UTC")})
         return Collection(conform_facts(empty).collect(), report)
+    # The list is emptied as the parts are placed: each part is freed once copied.
     joined = _side_by_side(parts)
-    del parts
 
     present = set(joined.columns)
     merged = joined.with_columns(
         *[_coalesce(present, f"{name}__inv", name).alias(name) for name in _PREFER_INVENTORY],
         *[_coalesce(present, name, f"{name}__inv").alias(name) for name in _PREFER_BILL],
+    ).drop(
+        f"{name}__inv" for name in (*_PREFER_INVENTORY, *_PREFER_BILL) if f"{name}__inv" in present
     )
+    del joined
     decoded, unreadable_tags = decode_tags(merged["tags_json"])
     if unreadable_tags:
         report.sources.append(f"{unreadable_tags} unreadable tag value(s) ignored")
-    has_list = billing is not None and billing.per_resource["list_cost_30d"].null_count() == 0
     as_of_lit = pl.lit(end).cast(pl.Datetime("us", "UTC"))
 
     def days_since(column: pl.Expr) -> pl.Expr:
         return (as_of_lit - column).dt.total_seconds() / 86400.0
 
     base = conform_facts(merged.drop("tags_json")).collect()
+    del merged
     facts = base.with_columns(
         decoded["tags"].alias("tags"),
         decoded["tag_count"].alias("tag_count"),
@@ -246,20 +282,23 @@ def build_facts(
         days_since(pl.col("state_changed_at")).alias("days_in_state"),
         as_of_lit.alias("as_of"),
     )
+    del base, decoded
     # Sorted by resource already (see _side_by_side): sorting here copied every column.
     result = conform_facts(facts).collect()
+    del facts
     validate_facts(result)
     report.resources = result.height
     return Collection(result, report)
 
 
-def _side_by_side(parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
+def _side_by_side(parts: list[pl.DataFrame]) -> pl.DataFrame:
     """The parts (one row per resource each) as one frame: every resource of any part, sorted.
 
     Each part's columns are placed against the sorted union of the ids, copied at most once,
     and not at all for a part that already holds every id in that order. A chain of full
     joins and a sort of the result copied every column three times: at a million resources
-    that was most of the collection's peak memory.
+    that was most of the collection's peak memory. ``parts`` is emptied as they are placed,
+    so that a part copied into place is freed (when nothing else holds it) before the next.
     """
     ids = (
         pl.concat([part.get_column("resource_id") for part in parts])
@@ -268,7 +307,9 @@ def _side_by_side(parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
         .to_frame("resource_id")
     )
     columns: list[pl.DataFrame] = [ids]
-    for part in parts:
+    parts.reverse()
+    while parts:
+        part = parts.pop()
         rest = part.drop("resource_id")
         if part.height == ids.height and part.get_column("resource_id").equals(ids["resource_id"]):
             columns.append(rest)
@@ -281,6 +322,7 @@ def _side_by_side(parts: Sequence[pl.DataFrame]) -> pl.DataFrame:
             maintain_order="left",
         ).get_column("_position")
         columns.append(rest.select(pl.all().gather(position)))
+        del part, rest, position
     return pl.concat(columns, how="horizontal")
 
 

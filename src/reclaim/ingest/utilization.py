@@ -382,10 +382,17 @@ def aggregate_utilization(
     memory in turn: all of a resource's samples land in one bucket, so the exact quantiles
     are unchanged and the memory is one bucket's. A longer history costs time, not memory.
     """
+    wide = _wide_metrics(pieces)
     if pieces and count is not None and count > BUCKET_SAMPLES:
         return _aggregate_in_buckets(
-            pieces, as_of, window_days=window_days, buckets=_buckets(count)
+            pieces, as_of, window_days=window_days, buckets=_buckets(count), wide=wide
         )
+    if wide is not None:
+        start = as_of - timedelta(days=window_days)
+        in_window = (pl.col("timestamp") > start) & (pl.col("timestamp") <= as_of)
+        return _aggregate_wide(
+            [(piece.rows.filter(in_window), piece.metrics or {}) for piece in pieces], wide
+        ).sort("resource_id")
     return _aggregate(samples, as_of, window_days=window_days)
 
 
@@ -397,7 +404,12 @@ def _buckets(samples: int) -> int:
 
 
 def _aggregate_in_buckets(
-    pieces: Sequence[SamplePiece], as_of: datetime, *, window_days: int, buckets: int
+    pieces: Sequence[SamplePiece],
+    as_of: datetime,
+    *,
+    window_days: int,
+    buckets: int,
+    wide: _WideMetrics | None = None,
 ) -> pl.DataFrame:
     start = as_of - timedelta(days=window_days)
     in_window = (pl.col("timestamp") > start) & (pl.col("timestamp") <= as_of)
@@ -414,6 +426,21 @@ def _aggregate_in_buckets(
             )
         names = sorted({b.name for p in folder.iterdir() for b in p.iterdir() if b.is_dir()})
         for name in names:
+            if wide is not None:
+                frames.append(
+                    _aggregate_wide(
+                        [
+                            (
+                                pl.scan_parquet(sorted((folder / str(index) / name).glob("*"))),
+                                piece.metrics or {},
+                            )
+                            for index, piece in enumerate(pieces)
+                            if (folder / str(index) / name).is_dir()
+                        ],
+                        wide,
+                    )
+                )
+                continue
             # Ids become categorical codes before wide rows are unpivoted: one 4-byte code per
             # sample instead of a copy of the id text per metric.
             parts = [
@@ -431,6 +458,157 @@ def _aggregate_in_buckets(
     if not frames:
         return _aggregate(pl.DataFrame(schema=_LAZY_SCHEMA), as_of, window_days=window_days)
     return pl.concat(frames, how="vertical").sort("resource_id")
+
+
+_DAYS_PER_SECOND: Final = 1.0 / 86400.0
+"""Polars divides a column by a number as a product with its inverse, but one value by one
+value exactly: ``/ 86400.0`` gave a resource alone in its bucket another last bit than the
+same resource among others. A product is the same either way."""
+
+_SUMMED: Final = frozenset({"network", "iops"})
+"""Metrics whose samples at one time add up (in and out, reads and writes): see ``_aggregate``."""
+
+_METRIC_ORDER: Final = ("cpu", "mem", "network", "iops", "requests", "connections")
+
+
+@dataclass(frozen=True)
+class _WideMetrics:
+    """What wide pieces measure, for aggregating their rows without making them samples."""
+
+    metrics: tuple[str, ...]
+    """Every metric some piece has a column for, in ``_METRIC_ORDER``."""
+    several: frozenset[str]
+    """Summed metrics some piece gives in several columns (in and out): their rows carry a
+    count of cells, since a row is then more than one sample."""
+
+
+def _wide_metrics(pieces: Sequence[SamplePiece]) -> _WideMetrics | None:
+    """The metrics of ``pieces`` when every piece is wide and each metric that is not summed
+    has one column per piece; else None (the samples are then aggregated as samples)."""
+    if not pieces:
+        return None
+    metrics: set[str] = set()
+    several: set[str] = set()
+    for piece in pieces:
+        if piece.metrics is None:
+            return None
+        columns = list(piece.metrics.values())
+        for metric in set(columns):
+            if columns.count(metric) > 1:
+                # Two columns of one averaged metric (cpu and CPUUtilization) are two samples
+                # per row: the per-row value a wide aggregation needs does not exist.
+                if metric not in _SUMMED:
+                    return None
+                several.add(metric)
+        metrics.update(columns)
+    return _WideMetrics(tuple(m for m in _METRIC_ORDER if m in metrics), frozenset(several))
+
+
+def _metric_rows(rows: pl.LazyFrame, columns: dict[str, str], wide: _WideMetrics) -> pl.LazyFrame:
+    """Wide rows as one value per metric: the cells of a summed metric added up (null when
+    none is measured), a missing metric null, and for ``wide.several`` the count of cells."""
+    values: list[pl.Expr] = []
+    for metric in wide.metrics:
+        cells = [pl.col(column) for column, name in columns.items() if name == metric]
+        if not cells:
+            value = pl.lit(None, dtype=pl.Float64)
+        elif len(cells) == 1:
+            value = cells[0]
+        else:
+            value = pl.when(pl.any_horizontal([cell.is_not_null() for cell in cells])).then(
+                pl.sum_horizontal(cells)
+            )
+        values.append(value.cast(pl.Float64).alias(metric))
+        if metric in wide.several:
+            count = (
+                pl.sum_horizontal([cell.is_not_null().cast(pl.UInt8) for cell in cells])
+                if cells
+                else pl.lit(0)
+            )
+            values.append(count.cast(pl.UInt8).alias(f"_n_{metric}"))
+    return rows.select(pl.col("resource_id").cast(pl.Categorical), "timestamp", *values)
+
+
+def _aggregate_wide(
+    parts: Sequence[tuple[pl.LazyFrame, dict[str, str]]], wide: _WideMetrics
+) -> pl.DataFrame:
+    """``_aggregate`` of wide rows (already in the window; with their column → metric maps),
+    grouped by resource alone: the same figures without one long row per sample.
+
+    Unpivoting every row into a sample per metric, then grouping by (resource, metric) and,
+    for network and IOPS, by (resource, metric, time) first, was most of the collection's
+    time at a million resources (171 M samples). Here a row is one value per metric, so a
+    summed metric's samples at one time (in and out) are already added up, provided the
+    resource has one row per time. A resource with two rows at one time (duplicated rows, or
+    in and out in two files) has its summed metrics aggregated again per time, as
+    ``_aggregate`` does. Quantiles, maxima and counts are the same values; means and sums
+    may differ from ``_aggregate``'s in the last bits (the order of additions).
+    """
+    rows = (
+        pl.concat([_metric_rows(frame, columns, wide) for frame, columns in parts])
+        .filter(pl.any_horizontal([pl.col(metric).is_not_null() for metric in wide.metrics]))
+        .collect()
+    )
+    summed = [metric for metric in wide.metrics if metric in _SUMMED]
+
+    def cells(metric: str) -> pl.Expr:
+        if metric in wide.several:
+            return pl.col(f"_n_{metric}").sum()
+        return pl.col(metric).count()
+
+    def statistic(metric: str, how: str) -> pl.Expr:
+        value = pl.col(metric)
+        if how == "avg":
+            return value.mean()
+        if how == "p95":
+            return value.quantile(0.95, interpolation="linear")
+        if how == "max":
+            return value.max()
+        # A sum over no sample is unknown, not 0 (as the join in ``_aggregate`` leaves it).
+        return pl.when(value.count() > 0).then(value.sum())
+
+    def statistics(metrics: Sequence[str]) -> list[pl.Expr]:
+        wanted = [name.split("_") for name in UTILIZATION_COLUMNS if name.count("_") == 1]
+        return [
+            statistic(metric, how).alias(f"{metric}_{how}")
+            for metric, how in wanted
+            if metric in metrics
+        ]
+
+    aggregations = [
+        pl.sum_horizontal([cells(metric) for metric in wide.metrics]).alias("samples"),
+        (
+            (pl.col("timestamp").max() - pl.col("timestamp").min()).dt.total_seconds()
+            * _DAYS_PER_SECOND
+        ).alias("metric_days"),
+        *statistics(wide.metrics),
+    ]
+    if summed:
+        aggregations.append((pl.col("timestamp").n_unique() < pl.len()).alias("_repeated"))
+    frame = rows.group_by("resource_id").agg(aggregations)
+    if summed:
+        repeated = frame.filter(pl.col("_repeated")).get_column("resource_id")
+        if repeated.len():
+            per_time = (
+                rows.filter(pl.col("resource_id").is_in(repeated.implode()))
+                .group_by("resource_id", "timestamp")
+                .agg(
+                    pl.when(pl.col(metric).count() > 0).then(pl.col(metric).sum()).alias(metric)
+                    for metric in summed
+                )
+                .group_by("resource_id")
+                .agg(statistics(summed))
+            )
+            frame = frame.update(per_time, on="resource_id", include_nulls=True)
+    return frame.select(
+        pl.col("resource_id").cast(pl.String),
+        *[
+            (pl.col(name) if name in frame.columns else pl.lit(None))
+            .cast(FACT_SCHEMA[name])
+            .alias(name)
+            for name in UTILIZATION_COLUMNS
+        ],
+    )
 
 
 def _aggregate(
@@ -483,9 +661,9 @@ def _aggregate(
     per_metric = pl.concat([others, network], how="vertical").collect()
     frame = per_metric.group_by("resource_id").agg(
         pl.col("n").sum().cast(pl.Int64).alias("samples"),
-        ((pl.col("last").max() - pl.col("first").min()).dt.total_seconds() / 86400.0).alias(
-            "metric_days"
-        ),
+        (
+            (pl.col("last").max() - pl.col("first").min()).dt.total_seconds() * _DAYS_PER_SECOND
+        ).alias("metric_days"),
     )
     for name in UTILIZATION_COLUMNS:
         if name in ("samples", "metric_days"):
