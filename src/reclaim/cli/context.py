@@ -13,8 +13,10 @@ from rich.console import Console
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-console = Console()
-err_console = Console(stderr=True)
+# Paths, resource ids and rule text are printed as they are: Rich would turn ``:smile:`` in a
+# file name into an emoji.
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 
 @dataclass

@@ -347,7 +347,7 @@ def _print_wide(found: Iterable[RecommendationRecord]) -> None:
             escape(record.currency or "-"),
         )
     # As wide as the rows need: lines longer than the terminal, never a cut or wrapped id.
-    Console(width=max(console.width, 400)).print(table)
+    Console(width=max(console.width, 400), emoji=False).print(table)
 
 
 def _action(record: RecommendationRecord) -> str:

@@ -128,7 +128,7 @@ def list_command(
         table.add_row(*row)
     if wide:
         # A console as wide as the table needs: lines longer than the terminal, never cut.
-        Console(width=max(console.width, 250)).print(table, highlight=False)
+        Console(width=max(console.width, 250), emoji=False).print(table, highlight=False)
     else:
         console.print(table, highlight=False)
     for run_id, error in errors:

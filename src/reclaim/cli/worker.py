@@ -303,7 +303,7 @@ def list_schedules(
         table.add_row(*(cells[column] for column in columns))
     if wide:
         # A console as wide as the table needs: lines longer than the terminal, never cut.
-        Console(width=max(console.width, 250)).print(table, highlight=False)
+        Console(width=max(console.width, 250), emoji=False).print(table, highlight=False)
     else:
         console.print(table, highlight=False)
     console.print("times in UTC", style="dim")

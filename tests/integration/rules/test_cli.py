@@ -246,3 +246,12 @@ def test_check_as_json(tmp_path: Path) -> None:
     ok = reclaim("check", str(SAVINGS), "--json")
     assert ok.returncode == 0
     assert json.loads(ok.stdout)["ok"][0]["rules"] == 5
+
+
+def test_a_file_name_is_printed_as_it_is_not_as_an_emoji(tmp_path: Path) -> None:
+    # Rich replaces ``:smile:`` with an emoji unless told not to; a path must come out verbatim.
+    rules = tmp_path / "team:smile:.yaml"
+    rules.write_text("rules:\n  - id: big\n    condition: cost > 100\n")
+    result = reclaim("check", str(rules))
+    assert result.returncode == 0, result.stderr
+    assert "team:smile:.yaml" in result.stdout.replace("\n", "")
