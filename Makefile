@@ -33,14 +33,15 @@ lint: dev
 typecheck: dev
 	$(BIN)/mypy
 
-# Two pytest processes (pytest-xdist), each test file whole on one of them (the tests of a file
+# Three pytest processes (pytest-xdist), each test file whole on one of them (the tests of a file
 # may share module-scoped state): the suite spends much of its time waiting on subprocesses,
-# leases and sleeps, so a second process helps even on two cores. Every test makes its own
+# leases and sleeps (two processes kept the 2 cores of the test machine at a load of ~1.5-2.5),
+# so a third helps even on two cores. Every test makes its own
 # database (a file in its tmp_path, or a PostgreSQL schema of its own) and takes free ports.
 # Files go out in collection order (--no-loadscope-reorder), not biggest test count first: the
 # few long chaos tests then start first instead of being the last to finish.
 # `make test PYTEST_WORKERS=0` runs everything in one process, as plain `python -m pytest` does.
-PYTEST_WORKERS ?= 2
+PYTEST_WORKERS ?= 3
 test: lint typecheck
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
