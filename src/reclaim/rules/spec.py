@@ -26,7 +26,7 @@ __all__ = [
 
 import datetime
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Self, get_args
+from typing import Any, ClassVar, Literal, Self, get_args
 
 Kind = Literal["savings", "routing", "policy", "plain"]
 Mode = Literal["all", "first", "ordered"]
@@ -173,8 +173,26 @@ def _from_model(cls: type[Any], model: Any) -> Any:
     return cls(**{item.name: getattr(model, item.name) for item in fields(cls)})
 
 
+class _PlainSpec:
+    """What the plain readers of the format share: ``read`` a mapping that is plainly valid
+    (else None: the pydantic model decides and words the errors), or take a model's values."""
+
+    __slots__ = ()
+    spellings: ClassVar[dict[str, tuple[str, Any]]]
+
+    @classmethod
+    def read(cls, raw: Any) -> Self | None:
+        result: Self | None = _read(cls, raw, cls.spellings)
+        return result
+
+    @classmethod
+    def from_model(cls, model: Any) -> Self:
+        result: Self = _from_model(cls, model)
+        return result
+
+
 @dataclass(frozen=True, slots=True)
-class RuleSpec:
+class RuleSpec(_PlainSpec):
     """One rule as written in the file (:class:`~reclaim.rules.model.RuleModel`)."""
 
     id: str
@@ -185,17 +203,6 @@ class RuleSpec:
     priority: int = 0
     tags: list[str] = field(default_factory=list)
     enabled: bool = True
-
-    @classmethod
-    def read(cls, raw: Any) -> Self | None:
-        """The rule in ``raw`` when it is plainly valid, else None (ask the model)."""
-        result: Self | None = _read(cls, raw, _RULE_SPELLINGS)
-        return result
-
-    @classmethod
-    def from_model(cls, model: Any) -> Self:
-        result: Self = _from_model(cls, model)
-        return result
 
 
 _RULE_READERS = {
@@ -209,10 +216,11 @@ _RULE_READERS = {
     "enabled": _flag,
 }
 _RULE_SPELLINGS = _spellings(_RULE_READERS, {"id": ("id", "name"), "when": ("when", "condition")})
+RuleSpec.spellings = _RULE_SPELLINGS
 
 
 @dataclass(frozen=True, slots=True)
-class RuleSetHeader:
+class RuleSetHeader(_PlainSpec):
     """Everything of a rule file but its rules and tests
     (:class:`~reclaim.rules.model.RuleSetModel`)."""
 
@@ -223,18 +231,6 @@ class RuleSetHeader:
     mode: Mode = "all"
     facts: dict[str, Any] | None = None
     vars: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def read(cls, raw: Any) -> Self | None:
-        """The header in ``raw`` (the file's mapping without ``rules`` and ``tests``) when
-        it is plainly valid, else None."""
-        result: Self | None = _read(cls, raw, _HEADER_SPELLINGS)
-        return result
-
-    @classmethod
-    def from_model(cls, model: Any) -> Self:
-        result: Self = _from_model(cls, model)
-        return result
 
 
 _HEADER_READERS = {
@@ -247,10 +243,11 @@ _HEADER_READERS = {
     "vars": _mapping,
 }
 _HEADER_SPELLINGS = _spellings(_HEADER_READERS, {})
+RuleSetHeader.spellings = _HEADER_SPELLINGS
 
 
 @dataclass(frozen=True, slots=True)
-class RuleTestCase:
+class RuleTestCase(_PlainSpec):
     """One rule test (:class:`~reclaim.rules.model.RuleTestCaseModel`)."""
 
     name: str
@@ -261,17 +258,6 @@ class RuleTestCase:
     context: dict[str, Any] = field(default_factory=dict)
     verdict: Verdict | None = None
     now: datetime.datetime | None = None
-
-    @classmethod
-    def read(cls, raw: Any) -> Self | None:
-        """The test case in ``raw`` when it is plainly valid, else None."""
-        result: Self | None = _read(cls, raw, _CASE_SPELLINGS)
-        return result
-
-    @classmethod
-    def from_model(cls, model: Any) -> Self:
-        result: Self = _from_model(cls, model)
-        return result
 
 
 _CASE_READERS = {
@@ -285,25 +271,15 @@ _CASE_READERS = {
     "now": _optional_instant,
 }
 _CASE_SPELLINGS = _spellings(_CASE_READERS, {})
+RuleTestCase.spellings = _CASE_SPELLINGS
 
 
 @dataclass(frozen=True, slots=True)
-class RuleTestFileHeader:
+class RuleTestFileHeader(_PlainSpec):
     """A ``*.tests.yaml`` file but its tests (:class:`~reclaim.rules.model.RuleTestFileModel`)."""
 
     rules: str | None = None
 
-    @classmethod
-    def read(cls, raw: Any) -> Self | None:
-        """The header in ``raw`` (the file's mapping without ``tests``) when it is plainly
-        valid, else None."""
-        result: Self | None = _read(cls, raw, _TEST_FILE_SPELLINGS)
-        return result
-
-    @classmethod
-    def from_model(cls, model: Any) -> Self:
-        result: Self = _from_model(cls, model)
-        return result
-
 
 _TEST_FILE_SPELLINGS = _spellings({"rules": _optional_text}, {})
+RuleTestFileHeader.spellings = _TEST_FILE_SPELLINGS
