@@ -88,7 +88,22 @@ class Checker(SourceText):
         )
 
     def visit_Constant(self, node: ast.Constant) -> Node:
-        return self.constant(node, node.value, self.span(node))
+        value: Any = node.value
+        kind = type(value)
+        limits = self.limits
+        # The literals of most conditions, typed without the general walk of value_type
+        # (which gives the same type, and words the error when one is out of bounds).
+        if kind is float:
+            return Const(self.span(node), T.NUMBER, value)
+        if kind is int:
+            if (
+                INT64_MIN <= value <= INT64_MAX
+                and value.bit_length() <= limits.max_int_digits * 3.33
+            ):
+                return Const(self.span(node), T.INTEGER, value)
+        elif kind is str and len(value) <= limits.max_string_len:
+            return Const(self.span(node), T.STRING, value)
+        return self.constant(node, value, self.span(node))
 
     def constant(self, node: ast.AST, value: Any, span: Span) -> Const:
         """A literal or ``vars`` constant, checked against the size limits."""
@@ -393,13 +408,22 @@ class Checker(SourceText):
         return BinOp(span, T.NUMBER, "**", left, right)
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Node:
-        operands = tuple(self.visit(value) for value in node.values)
+        visit = self.visit
+        operands = tuple([visit(value) for value in node.values])
         for value, operand in zip(node.values, operands, strict=True):
-            self.condition(value, operand)
-        op = "and" if isinstance(node.op, ast.And) else "or"
+            if operand.type is T.MAP:
+                self.condition(value, operand)
+        op = "and" if type(node.op) is ast.And else "or"
         return BoolOp(self.span(node), T.BOOLEAN, op, operands)
 
     def visit_Compare(self, node: ast.Compare) -> Node:
+        ops = node.ops
+        if len(ops) == 1:
+            # One operator, as in most conditions: no pair spans, no lists.
+            left_ast, right_ast = node.left, node.comparators[0]
+            left, right = self.visit(left_ast), self.visit(right_ast)
+            op = CMPOPS[type(ops[0])]
+            return self.compare(node, op, left_ast, right_ast, left, right, self.span(node))
         operands = [node.left, *node.comparators]
         checked = [self.visit(operand) for operand in operands]
         parts: list[Node] = []
@@ -441,7 +465,7 @@ class Checker(SourceText):
                 )
             return Compare(span, T.BOOLEAN, op, left, right)
         for side, operand in ((left_ast, left), (right_ast, right)):
-            if is_null_literal(operand):
+            if type(operand) is Const and operand.value is None:
                 negated = "not " if op in ("!=", "not in") else ""
                 other = right if operand is left else left
                 raise self.error_at(
@@ -452,9 +476,8 @@ class Checker(SourceText):
         if op in ("in", "not in"):
             return self.membership(node, op, left_ast, right_ast, left, right, span)
         if op in ORDERING:
-            allowed = NUMERIC | {T.STRING, T.DATETIME, T.ANY}
             for operand in (left, right):
-                if operand.type not in allowed:
+                if operand.type not in _ORDERED:
                     raise self.error_at(
                         node,
                         f"cannot order {operand.type} values with {op!r}",
@@ -632,6 +655,7 @@ class Checker(SourceText):
 
 
 _VISITORS: dict[type[ast.AST], Callable[[Checker, Any], Node]] = {}
+_ORDERED = NUMERIC | {T.STRING, T.DATETIME, T.ANY}
 _LITERALS: dict[str, bool | None] = {"true": True, "false": False, "null": None}
 _NO_DUNDER = "expressions read fact fields only; host objects and their attributes are off-limits"
 _FUNCTION_FIX = "available functions: " + ", ".join(FUNCTIONS)

@@ -14,6 +14,7 @@ from reclaim.rules.expression.limits import Limits
 from reclaim.rules.expression.nodes import Span
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
+_new_tuple = tuple.__new__
 
 
 class SourceText:
@@ -69,7 +70,9 @@ class SourceText:
         if self.one_ascii_line:
             start: int = node.col_offset  # type: ignore[attr-defined]
             stop: int = node.end_col_offset  # type: ignore[attr-defined]
-            return Span(1, start + 1, 1, stop + 1, self.source[start:stop])
+            # Built as the tuple it is, without the named tuple's own Python-level __new__:
+            # a checked tree holds a span per node.
+            return _new_tuple(Span, (1, start + 1, 1, stop + 1, self.source[start:stop]))
         line, column = self._position(node)
         end = getattr(node, "end_lineno", None)
         end_line = (end - 1 if end else 0) or line
