@@ -90,6 +90,15 @@ _arg = _positioned(ast.arg)
 # Contexts and operators carry no state: one instance of each serves every node.
 _LOAD = ast.Load()
 _STORE = ast.Store()
+_AND = ast.And()
+_OR = ast.Or()
+_NOT = ast.Not()
+_NEGATIVE = ast.USub()
+_IS = ast.Is()
+_IS_NOT = ast.IsNot()
+_EQ = ast.Eq()
+_LSHIFT = ast.LShift()
+_BIT_OR = ast.BitOr()
 _SIMPLE_CONSTANTS = (bool, int, float, str)
 
 _CMP_AST: dict[str, type[ast.cmpop]] = {
@@ -126,6 +135,8 @@ _HELPERS: dict[str, Callable[..., Any]] = {
     "_as_utc": runtime.as_utc,
     "_normalize_now": runtime.normalize_now,
 }
+_CMP_OPS: dict[str, ast.cmpop] = {op: kind() for op, kind in _CMP_AST.items()}
+_BIN_OPS: dict[str, ast.operator] = {op: kind() for op, kind in _BIN_AST.items()}
 _DIVISIONS = {"/": "_div", "//": "_floordiv", "%": "_mod"}
 _ORDERING = frozenset({"<", "<=", ">", ">="})
 # Exceptions Python raises when a fact's value has a type the schema did not promise.
@@ -137,26 +148,35 @@ RowFunction = Callable[..., Any]
 class RowProgram:
     """A compiled function ``f(fact, now=None)`` and the code it came from."""
 
-    __slots__ = ("_checked", "definition", "function")
+    __slots__ = ("_checked", "definition", "function", "parts", "uses_now")
 
     def __init__(
         self,
         function: RowFunction,
         definition: ast.FunctionDef,
         checked: Callable[[], ast.FunctionDef | None] | None = None,
+        *,
+        uses_now: bool = False,
+        parts: Sequence[RowProgram] = (),
     ) -> None:
         self.function = function
         self.definition = definition
         self._checked = checked
+        #: Whether the code reads the evaluation time.
+        self.uses_now = uses_now
+        #: The programs this one calls, one per group of rules (a large mask only).
+        self.parts = tuple(parts)
 
     @property
     def python_source(self) -> str:
         """The generated code, for debugging and tests (``ast.unparse`` of our own tree):
         the function, then the checked function its fallback calls, if it has one (compiled
-        here if no fact needed it yet)."""
+        here if no fact needed it yet), then the code of its parts."""
         text = ast.unparse(self.definition)
         checked = self._checked() if self._checked is not None else None
-        return text if checked is None else text + "\n\n" + ast.unparse(checked)
+        if checked is not None:
+            text += "\n\n" + ast.unparse(checked)
+        return "\n\n".join([text, *(part.python_source for part in self.parts)])
 
 
 def _name(identifier: str) -> ast.Name:
@@ -164,14 +184,30 @@ def _name(identifier: str) -> ast.Name:
 
 
 def _const(value: Any) -> ast.Constant:
+    if value is None:
+        return _NONE
+    if value is True:
+        return _TRUE
+    if value is False:
+        return _FALSE
     return _Constant(value=value)
+
+
+# compile() only reads the tree it is given, so a leaf may appear in it any number of times:
+# shared, these are built once rather than at every use (a 2,000-rule function has
+# thousands of each).
+_NONE = _Constant(value=None)
+_TRUE = _Constant(value=True)
+_FALSE = _Constant(value=False)
+_FACT = _Name(id="fact", ctx=_LOAD)
+_NOW = _Name(id="now", ctx=_LOAD)
 
 
 def _is(expr: ast.expr, singleton: bool | None, *, negate: bool = False) -> ast.expr:
     # A literal on the left of "is" is decided here: CPython warns about "1 is None".
     if isinstance(expr, ast.Constant):
         return _const((expr.value is singleton) != negate)
-    op: ast.cmpop = ast.IsNot() if negate else ast.Is()
+    op: ast.cmpop = _IS_NOT if negate else _IS
     return _Compare(left=expr, ops=[op], comparators=[_const(singleton)])
 
 
@@ -189,15 +225,15 @@ def _and(*values: ast.expr) -> ast.expr:
         return _const(True)
     if len(flat) == 1:
         return flat[0]
-    return _BoolOp(op=ast.And(), values=flat)
+    return _BoolOp(op=_AND, values=flat)
 
 
 def _or(*values: ast.expr) -> ast.expr:
-    return values[0] if len(values) == 1 else _BoolOp(op=ast.Or(), values=list(values))
+    return values[0] if len(values) == 1 else _BoolOp(op=_OR, values=list(values))
 
 
 def _not(value: ast.expr) -> ast.expr:
-    return _UnaryOp(op=ast.Not(), operand=value)
+    return _UnaryOp(op=_NOT, operand=value)
 
 
 def _call(function: ast.expr, *args: ast.expr) -> ast.expr:
@@ -213,6 +249,8 @@ class _Generator:
 
     def __init__(self) -> None:
         self.fields: dict[str, str] = {}
+        # The optimistic code's fact[name] of each field, one node for every use.
+        self.reads: dict[str, ast.expr] = {}
         self.bound: dict[str, Any] = {}
         self.bound_ids: dict[int, str] = {}
         self.temps = 0
@@ -230,7 +268,10 @@ class _Generator:
         if self.optimistic:
             # Read where used, so a short-circuited condition reads nothing; a missing field
             # raises KeyError and the checked code (fields read with .get) takes over.
-            return _Subscript(value=_name("fact"), slice=_const(name), ctx=_LOAD)
+            read = self.reads.get(name)
+            if read is None:
+                read = self.reads[name] = _Subscript(value=_FACT, slice=_const(name), ctx=_LOAD)
+            return read
         local = self.fields.get(name)
         if local is None:
             local = f"f{len(self.fields)}"
@@ -275,10 +316,10 @@ class _Generator:
             if node.op == "+":
                 return self.value(node.operand)
             if self.optimistic:
-                negative = _UnaryOp(op=ast.USub(), operand=self.value(node.operand))
+                negative = _UnaryOp(op=_NEGATIVE, operand=self.value(node.operand))
                 return self.bounded(node, negative)
             first, later = self.temp(self.value(node.operand))
-            negated = self.bounded(node, _UnaryOp(op=ast.USub(), operand=later))
+            negated = self.bounded(node, _UnaryOp(op=_NEGATIVE, operand=later))
             return _IfExp(test=_is_none(first), body=_const(None), orelse=negated)
         if isinstance(node, BinOp):
             return self.binop(node)
@@ -361,13 +402,13 @@ class _Generator:
             )
         if node.op == "*" and not numeric:
             return _call(self.helper("_mul"), self.value(node.left), self.value(node.right))
-        op = _BIN_AST[node.op]
+        op = _BIN_OPS[node.op]
         return self.null_guarded(
             (node.left, node.right),
             lambda r: (
-                self.bounded(node, _BinOp(left=r[0], op=op(), right=r[1]))
+                self.bounded(node, _BinOp(left=r[0], op=op, right=r[1]))
                 if node.op in ("+", "-", "*")
-                else _BinOp(left=r[0], op=op(), right=r[1])
+                else _BinOp(left=r[0], op=op, right=r[1])
             ),
         )
 
@@ -397,9 +438,8 @@ class _Generator:
         members = self.member_set(node.right) if node.op in ("in", "not in") else None
         if members is not None:
             left = self.value(node.left)
-            op = _CMP_AST[node.op]
             first, later = self.temp(left)
-            test = _Compare(left=later, ops=[op()], comparators=[members])
+            test = _Compare(left=later, ops=[_CMP_OPS[node.op]], comparators=[members])
             return _IfExp(test=_is_none(first), body=_const(None), orelse=test)
         left, right = self.compare_operands(node)
         refs: list[ast.expr] = []
@@ -411,7 +451,7 @@ class _Generator:
             first, later = self.temp(expr)
             checks.append(_is_none(first))
             refs.append(later)
-        test = _Compare(left=refs[0], ops=[_CMP_AST[node.op]()], comparators=[refs[1]])
+        test = _Compare(left=refs[0], ops=[_CMP_OPS[node.op]], comparators=[refs[1]])
         if not checks:
             return test
         return _IfExp(test=_or(*checks), body=_const(None), orelse=test)
@@ -420,7 +460,7 @@ class _Generator:
         spec = FUNCTIONS[node.name]
         if node.name == "now":
             self.uses_now = True
-            return _name("now")
+            return _NOW
         if node.name == "matches":
             pattern = node.args[1]
             assert isinstance(pattern, Const)
@@ -432,7 +472,7 @@ class _Generator:
         args = [self.value(arg) for arg in node.args]
         if spec.needs_now:
             self.uses_now = True
-            args.insert(0, _name("now"))
+            args.insert(0, _NOW)
         return _call(function, *args)
 
     # --- truth form: True exactly when the value is True; falsity: exactly when False ---
@@ -488,7 +528,7 @@ class _Generator:
         members = self.member_set(node.right) if node.op in ("in", "not in") else None
         if members is not None:
             left = self.value(node.left)
-            op: ast.cmpop = _CMP_AST[node.op]()
+            op = _CMP_OPS[node.op]
             if not negate and node.op == "in":
                 # None never is in the set (nulls were dropped), so no null test is needed.
                 return _Compare(left=left, ops=[op], comparators=[members])
@@ -498,10 +538,10 @@ class _Generator:
         left, right = self.compare_operands(node)
         if not negate and node.op == "==" and (_never_null(node.left) or _never_null(node.right)):
             # null == constant is False in Python, exactly the truth of a null comparison.
-            return _Compare(left=left, ops=[ast.Eq()], comparators=[right])
+            return _Compare(left=left, ops=[_EQ], comparators=[right])
         if self.optimistic and not negate and node.op in _ORDERING:
             # None < x raises TypeError: the checked code then decides.
-            return _Compare(left=left, ops=[_CMP_AST[node.op]()], comparators=[right])
+            return _Compare(left=left, ops=[_CMP_OPS[node.op]], comparators=[right])
         checks: list[ast.expr] = []
         refs: list[ast.expr] = []
         for operand, expr in ((node.left, left), (node.right, right)):
@@ -511,7 +551,7 @@ class _Generator:
             first, later = self.temp(expr)
             checks.append(_is_not_none(first))
             refs.append(later)
-        test: ast.expr = _Compare(left=refs[0], ops=[_CMP_AST[node.op]()], comparators=[refs[1]])
+        test: ast.expr = _Compare(left=refs[0], ops=[_CMP_OPS[node.op]], comparators=[refs[1]])
         if negate:
             test = _not(test)
         return _and(*checks, test)
@@ -532,6 +572,64 @@ def compile_row(
     value has an undeclared type, ``locate`` (if given) is called to raise a precise error,
     else an EvaluationError naming ``sources`` is raised.
     """
+    # A large rule set's function is hundreds of thousands of AST nodes (see memory.py).
+    with collection_paused:
+        if mode == "mask" and len(roots) > MASK_GROUP:
+            return _compile_mask_groups(roots, sources, locate)
+        return _compile_one(roots, mode, sources, locate, normalize=True)
+
+
+# Rules per function of a large mask. CPython compiles one function of 2,000 rules more slowly
+# than eight of 250 (a third of a 2,000-rule first evaluation went to the difference), and a
+# fact's evaluation makes one more call per group, which is little beside 250 conditions.
+MASK_GROUP = 250
+
+
+def _compile_mask_groups(
+    roots: Sequence[Node],
+    sources: Sequence[str],
+    locate: Callable[[Mapping[str, Any], datetime | None], None] | None,
+) -> RowProgram:
+    """The mask of ``roots`` as one function per ``MASK_GROUP`` rules, and a function joining
+    their masks. The evaluation time is normalized once, by the joining function, so every
+    rule of a fact sees the same ``now``; each group falls back to its checked code alone."""
+    parts = [
+        _compile_one(roots[start : start + MASK_GROUP], "mask", sources, locate, normalize=False)
+        for start in range(0, len(roots), MASK_GROUP)
+    ]
+    generator = _Generator()
+    generator.uses_now = any(part.uses_now for part in parts)
+    calls: list[ast.expr] = []
+    for index, part in enumerate(parts):
+        name = f"_group{index}"
+        generator.bound[name] = part.function
+        call = _call(_name(name), _FACT, _NOW)
+        shift = index * MASK_GROUP
+        calls.append(_BinOp(left=call, op=_LSHIFT, right=_const(shift)) if shift else call)
+    joined = calls[0]
+    for call in calls[1:]:
+        joined = _BinOp(left=joined, op=_BIT_OR, right=call)
+    fail = _failure(locate, sources)
+    generator.bound["_fail"] = fail
+    generator.bound["_errors"] = _RUNTIME_ERRORS
+    definition = _definition("_expression", [_Return(value=joined)], generator)
+    namespace: dict[str, Any] = {"__builtins__": {}, **generator.bound}
+    return RowProgram(
+        _function(definition, namespace),
+        definition,
+        uses_now=generator.uses_now,
+        parts=parts,
+    )
+
+
+def _compile_one(
+    roots: Sequence[Node],
+    mode: str,
+    sources: Sequence[str],
+    locate: Callable[[Mapping[str, Any], datetime | None], None] | None,
+    *,
+    normalize: bool,
+) -> RowProgram:
     generator = _Generator()
 
     def build() -> ast.expr:
@@ -544,30 +642,27 @@ def compile_row(
             # whole answer up in a table without allocating per fact (small ints are shared).
             # Joined as a balanced tree: a chain of 2,000 "|" would nest too deep to compile.
             bits: list[ast.expr] = [
-                _BinOp(left=generator.truth(root), op=ast.LShift(), right=_const(position))
+                _BinOp(left=generator.truth(root), op=_LSHIFT, right=_const(position))
                 for position, root in enumerate(roots)
             ] or [_const(0)]
             while len(bits) > 1:
                 pairs = [
-                    _BinOp(left=bits[i], op=ast.BitOr(), right=bits[i + 1])
+                    _BinOp(left=bits[i], op=_BIT_OR, right=bits[i + 1])
                     for i in range(0, len(bits) - 1, 2)
                 ]
                 bits = pairs + bits[len(pairs) * 2 :]
             return bits[0]
         return _List(elts=[generator.truth(root) for root in roots], ctx=_LOAD)
 
-    # A large rule set's function is hundreds of thousands of AST nodes (see memory.py).
-    with collection_paused:
-        return _compile_row(generator, build, mode, sources, locate)
+    return _compile_row(generator, build, mode, sources, locate, normalize)
 
 
-def _compile_row(
-    generator: _Generator,
-    build: Callable[[], ast.expr],
-    mode: str,
-    sources: Sequence[str],
+def _failure(
     locate: Callable[[Mapping[str, Any], datetime | None], None] | None,
-) -> RowProgram:
+    sources: Sequence[str],
+) -> Callable[[Exception, Mapping[str, Any], datetime | None], EvaluationError]:
+    """What the generated code calls to raise when a fact cannot be evaluated."""
+
     def fail(exc: Exception, fact: Mapping[str, Any], now: datetime | None) -> EvaluationError:
         if locate is not None:
             locate(fact, now)
@@ -576,7 +671,18 @@ def _compile_row(
             fix="declare the fields' types in the schema, or correct the facts",
         )
 
-    generator.bound["_fail"] = fail
+    return fail
+
+
+def _compile_row(
+    generator: _Generator,
+    build: Callable[[], ast.expr],
+    mode: str,
+    sources: Sequence[str],
+    locate: Callable[[Mapping[str, Any], datetime | None], None] | None,
+    normalize: bool,
+) -> RowProgram:
+    generator.bound["_fail"] = _failure(locate, sources)
     generator.bound["_errors"] = _RUNTIME_ERRORS
     fast: ast.expr | None = None
     if mode != "value":
@@ -586,9 +692,10 @@ def _compile_row(
         if not generator.reads_fields:
             fast = None  # reads no field: nothing can be null, the checked code is as fast
     if fast is None:
-        definition = _definition("_expression", _checked_body(build(), generator), generator)
+        body = _checked_body(build(), generator)
+        definition = _definition("_expression", body, generator, normalize=normalize)
         namespace: dict[str, Any] = {"__builtins__": {}, **generator.bound}
-        return RowProgram(_function(definition, namespace), definition)
+        return RowProgram(_function(definition, namespace), definition, uses_now=generator.uses_now)
 
     # The optimistic code alone, whose fallback calls the checked code. The checked code is
     # built and compiled when a fact first needs it: half of what a large rule set's first
@@ -603,8 +710,8 @@ def _compile_row(
     optimistic: list[ast.stmt] = [
         _Try(body=[_Return(value=fast)], handlers=[fallback], orelse=[], finalbody=[])
     ]
-    after: list[ast.stmt] = [_Return(value=_call(_name("_checked"), _name("fact"), _name("now")))]
-    definition = _definition("_expression", optimistic, generator, after=after)
+    after: list[ast.stmt] = [_Return(value=_call(_name("_checked"), _FACT, _NOW))]
+    definition = _definition("_expression", optimistic, generator, after=after, normalize=normalize)
     namespace = {"__builtins__": {}, **generator.bound}
     lock = threading.Lock()
     built: list[ast.FunctionDef] = []
@@ -626,7 +733,12 @@ def _compile_row(
         return namespace["_checked"](fact, now)
 
     namespace["_checked"] = checked_first
-    return RowProgram(_function(definition, namespace), definition, compile_checked)
+    return RowProgram(
+        _function(definition, namespace),
+        definition,
+        compile_checked,
+        uses_now=generator.uses_now,
+    )
 
 
 def _checked_body(checked: ast.expr, generator: _Generator) -> list[ast.stmt]:
@@ -634,7 +746,7 @@ def _checked_body(checked: ast.expr, generator: _Generator) -> list[ast.stmt]:
     all rules, then return ``checked``."""
     body: list[ast.stmt] = []
     if generator.fields:
-        body.append(_assign("_get", _Attribute(value=_name("fact"), attr="get", ctx=_LOAD)))
+        body.append(_assign("_get", _Attribute(value=_FACT, attr="get", ctx=_LOAD)))
         body.extend(
             _assign(local, _call(_name("_get"), _const(field)))
             for field, local in generator.fields.items()
@@ -655,13 +767,13 @@ def _definition(
     EvaluationError (through ``_fail``), then ``after`` outside that handler."""
     if normalize and generator.uses_now:
         generator.helper("_normalize_now")
-        body = [_assign("now", _call(_name("_normalize_now"), _name("now"))), *body]
+        body = [_assign("now", _call(_name("_normalize_now"), _NOW)), *body]
     handler = _ExceptHandler(
         type=_name("_errors"),
         name="exc",
         body=[
             _Raise(
-                exc=_call(_name("_fail"), _name("exc"), _name("fact"), _name("now")),
+                exc=_call(_name("_fail"), _name("exc"), _FACT, _NOW),
                 cause=_name("exc"),
             )
         ],
