@@ -6,10 +6,11 @@ rejected with a reason (``REJECTED``) or a generic "not supported".
 
 from __future__ import annotations
 
-__all__ = ["Checker"]
+__all__ = ["Checker", "TooDeep"]
 
 import ast
 import difflib
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -51,8 +52,17 @@ from reclaim.rules.expression.types import (
 T = FieldType
 
 
+class TooDeep(Exception):
+    """The walk went deeper than ``Checker.max_visit_depth``: a signal to the parser, never
+    shown to a user."""
+
+
 class Checker(SourceText):
     """Checks one expression's Python syntax tree and builds the checked tree."""
+
+    max_visit_depth = sys.maxsize
+    """Deepest level visited before TooDeep is raised (the body of the tree is level 1)."""
+    depth = 0
 
     def __init__(
         self,
@@ -69,23 +79,29 @@ class Checker(SourceText):
     # --- the allow-list walk ---
 
     def visit(self, node: ast.AST) -> Node:
-        kind = type(node)
-        method = _VISITORS.get(kind)
-        if method is not None:
-            return method(self, node)
-        rejected = REJECTED.get(kind)
-        if rejected is not None:
-            raise self.error_at(node, rejected[0], rejected[1])
-        method = getattr(Checker, "visit_" + kind.__name__, None)
-        if method is not None:
-            # Found once per node class: the name lookup was a tenth of visiting.
-            _VISITORS[kind] = method
-            return method(self, node)  # type: ignore[no-any-return]
-        raise self.error_at(
-            node,
-            f"{kind.__name__} is not supported in expressions",
-            "see docs/expressions.md for the grammar",
-        )
+        depth = self.depth = self.depth + 1
+        if depth > self.max_visit_depth:
+            raise TooDeep
+        try:
+            kind = type(node)
+            method = _VISITORS.get(kind)
+            if method is not None:
+                return method(self, node)
+            rejected = REJECTED.get(kind)
+            if rejected is not None:
+                raise self.error_at(node, rejected[0], rejected[1])
+            method = getattr(Checker, "visit_" + kind.__name__, None)
+            if method is not None:
+                # Found once per node class: the name lookup was a tenth of visiting.
+                _VISITORS[kind] = method
+                return method(self, node)  # type: ignore[no-any-return]
+            raise self.error_at(
+                node,
+                f"{kind.__name__} is not supported in expressions",
+                "see docs/expressions.md for the grammar",
+            )
+        finally:
+            self.depth = depth - 1
 
     def visit_Constant(self, node: ast.Constant) -> Node:
         value: Any = node.value

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from reclaim.errors import SourceLocation
-from reclaim.rules.expression.checker import Checker
+from reclaim.rules.expression.checker import Checker, TooDeep
 from reclaim.rules.expression.errors import ExpressionError
 from reclaim.rules.expression.limits import Limits
 from reclaim.rules.expression.nodes import BinOp, Call, Const, Field, IfElse, Node, children
@@ -105,8 +105,40 @@ def parse_summarized(
         )
     parser = _Parser(source, location, limits)
     tree = parser.check()
-    checked = Checker(source, location, limits, schema, constants or {}).visit(tree.body)
+    checker = Checker(source, location, limits, schema, constants or {})
+    if parser.sized:
+        checked = checker.visit(tree.body)
+        return checked, parser.check_concatenation(checked)
+    # Too short to have too many nodes: only its depth is unknown, and the checker's own walk
+    # tells it (the size walk was a tenth of loading). A tree the checker finds deep, or
+    # refuses, is sized exactly first, so the error is the one the size walk gives.
+    checker.max_visit_depth = limits.max_depth - _UNVISITED_DEPTH
+    try:
+        checked = checker.visit(tree.body)
+    except TooDeep:
+        _check_size_first(parser, tree)
+        checked = Checker(source, location, limits, schema, constants or {}).visit(tree.body)
+    except Exception:
+        _check_size_first(parser, tree)
+        raise
     return checked, parser.check_concatenation(checked)
+
+
+def _check_size_first(parser: _Parser, tree: ast.Expression) -> None:
+    """The size error of ``tree``, if any, raised as if it had been found before checking."""
+    try:
+        parser.check_size(tree)
+    except ExpressionError as exc:
+        raise exc from None
+
+
+# Nodes Python's parser makes per character of source, at most: two ('~x', '*x,', a
+# one-letter name and its context), three with a margin. A source this short cannot pass the
+# node limit.
+_NODES_PER_CHAR = 3
+# Levels of Python's tree the checker does not visit below a node it visits: a name's context,
+# or a call's function name and its context, or a negative index literal and its operator.
+_UNVISITED_DEPTH = 2
 
 
 def _constant_size(node: Node, sizes: dict[int, int]) -> int:
@@ -126,6 +158,9 @@ def _constant_size(node: Node, sizes: dict[int, int]) -> int:
 
 
 class _Parser(SourceText):
+    sized = False
+    """Whether check() has walked the tree to count its nodes and depth."""
+
     # --- the stages ---
 
     def check(self) -> ast.Expression:
@@ -166,7 +201,8 @@ class _Parser(SourceText):
             raise self.error(
                 f"invalid expression text: {exc}", "remove control characters"
             ) from None
-        self._check_size(tree)
+        if _NODES_PER_CHAR * len(self.source) + 1 > limits.max_nodes:
+            self.check_size(tree)
         return tree
 
     def _check_foreign_operators(self) -> None:
@@ -287,7 +323,9 @@ class _Parser(SourceText):
                 )
         return summary
 
-    def _check_size(self, tree: ast.AST) -> None:
+    def check_size(self, tree: ast.AST) -> None:
+        """Refuse a tree of more nodes, or more levels, than the limits allow."""
+        self.sized = True
         if _within_size(tree, self.limits.max_nodes, self.limits.max_depth):
             return
         # Over a limit: walk as ast.iter_child_nodes orders the nodes, so the error and the

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from reclaim.errors import SourceLocation
-from reclaim.rules.expression import ExpressionError, FactSchema, FieldType, compile_expression
+from reclaim.rules.expression import (
+    ExpressionError,
+    FactSchema,
+    FieldType,
+    Limits,
+    compile_expression,
+)
 
 SCHEMA = FactSchema.from_mapping(
     {
@@ -232,3 +238,50 @@ def test_spans_keep_the_exact_source_text() -> None:
     tree = expression.explain({})
     assert [child.text for child in tree.children] == ["cpu_avg < 1", "state == 'é'"]
     assert tree.text == "cpu_avg < 1 and (\n  state == 'é')"
+
+
+# A source too short to pass the node limit is not walked for its size: the checker's own
+# walk bounds its depth (issue 9, item 13). The limits and the errors must stay exactly those
+# of the size walk, which still decides every tree the checker finds deep or refuses.
+_DEEP_SHAPES = [
+    lambda k: "age_days" + "+age_days" * k + " > 1",
+    lambda k: "-" * k + "age_days > 1",
+    lambda k: "not " * k + "running",
+    lambda k: "meta" + ".a" * k + " == 1",
+    lambda k: "abs(" * k + "age_days" + ")" * k + " > 1",
+    lambda k: "meta" + "[-1]" * k + " == 1",
+    lambda k: "labels" + "[0]" * k + " == 1",
+    lambda k: "age_days if running else " * k + "age_days > 1",
+]
+
+
+def _error_or_none(source: str) -> str | None:
+    try:
+        compile_expression(source, schema=SCHEMA)
+    except ExpressionError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("shape", range(len(_DEEP_SHAPES)))
+def test_short_deep_sources_meet_the_depth_limit_where_the_size_walk_puts_it(shape: int) -> None:
+    import ast
+
+    from reclaim.rules.expression.parser import _within_size
+
+    limits = Limits()
+    for k in range(limits.max_depth - 20, limits.max_depth + 4):
+        source = _DEEP_SHAPES[shape](k)
+        tree = ast.parse("(\n" + source + "\n)", mode="eval")
+        within = _within_size(tree, limits.max_nodes, limits.max_depth)
+        error = _error_or_none(source)
+        if error is not None and "nests brackets" in error:
+            continue  # refused on its text, before Python's parser: not the size walk's call
+        assert within == (error is None or "levels deep" not in error), (k, error)
+
+
+def test_a_size_error_comes_before_what_the_checker_would_find_first() -> None:
+    deep = "unknown_field + " + "age_days+" * 70 + "age_days > 1"
+    assert "nests more than 64 levels deep" in error_of(deep)
+    shallow = "unknown_field + " + "age_days+" * 10 + "age_days > 1"
+    assert "unknown field 'unknown_field'" in error_of(shallow)
