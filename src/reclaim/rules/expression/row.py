@@ -260,12 +260,18 @@ class _Generator:
         # TypeError (None < 1, None + 1, -None) instead of giving a wrong answer; the caller
         # runs it first and falls back to the fully checked code when TypeError is raised.
         self.optimistic = False
+        # Whether the optimistic code reads every field into a local before it tests any
+        # rule, rather than where each is used: a large mask's groups do, as a local per
+        # field instead of a fact[name] per use is a third less code for CPython to compile
+        # (and a faster evaluation); a fact lacking a field that any rule of the group reads
+        # then takes the checked code, whose answers are the same.
+        self.read_first = False
 
     # --- names ---
 
     def field(self, name: str) -> ast.expr:
         self.reads_fields = True
-        if self.optimistic:
+        if self.optimistic and not self.read_first:
             # Read where used, so a short-circuited condition reads nothing; a missing field
             # raises KeyError and the checked code (fields read with .get) takes over.
             read = self.reads.get(name)
@@ -594,7 +600,14 @@ def _compile_mask_groups(
     their masks. The evaluation time is normalized once, by the joining function, so every
     rule of a fact sees the same ``now``; each group falls back to its checked code alone."""
     parts = [
-        _compile_one(roots[start : start + MASK_GROUP], "mask", sources, locate, normalize=False)
+        _compile_one(
+            roots[start : start + MASK_GROUP],
+            "mask",
+            sources,
+            locate,
+            normalize=False,
+            read_first=True,
+        )
         for start in range(0, len(roots), MASK_GROUP)
     ]
     generator = _Generator()
@@ -629,8 +642,10 @@ def _compile_one(
     locate: Callable[[Mapping[str, Any], datetime | None], None] | None,
     *,
     normalize: bool,
+    read_first: bool = False,
 ) -> RowProgram:
     generator = _Generator()
+    generator.read_first = read_first
 
     def build() -> ast.expr:
         if mode == "value":
@@ -707,8 +722,14 @@ def _compile_row(
         name=None,
         body=[_Pass()],
     )
+    reads: list[ast.stmt] = []
+    if generator.read_first:
+        reads = [
+            _assign(local, _Subscript(value=_FACT, slice=_const(field), ctx=_LOAD))
+            for field, local in generator.fields.items()
+        ]
     optimistic: list[ast.stmt] = [
-        _Try(body=[_Return(value=fast)], handlers=[fallback], orelse=[], finalbody=[])
+        _Try(body=[*reads, _Return(value=fast)], handlers=[fallback], orelse=[], finalbody=[])
     ]
     after: list[ast.stmt] = [_Return(value=_call(_name("_checked"), _FACT, _NOW))]
     definition = _definition("_expression", optimistic, generator, after=after, normalize=normalize)

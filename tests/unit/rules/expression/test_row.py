@@ -104,6 +104,8 @@ def test_a_large_mask_is_compiled_in_groups_and_answers_as_each_rule() -> None:
     # function more slowly than several smaller ones); the joined mask must not change.
     expressions, program = _large_mask()
     assert len(program.parts) == 3
+    # Each group's optimistic code reads each field once, into a local.
+    assert program.python_source.count("fact['cpu']") == 3
     now = datetime(2026, 1, 1, tzinfo=UTC)
     facts: list[dict[str, Any]] = [
         {"cpu": 100.0, "n": 300, "at": datetime(2025, 1, 1, tzinfo=UTC)},
