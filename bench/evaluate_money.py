@@ -160,7 +160,7 @@ def to_postgres(source: Path, url: str, src: str) -> str:
         "    c.execute(sa.text(f'CREATE SCHEMA {sys.argv[3]}'))\n"
         "target = create_engine(sys.argv[2], schema=sys.argv[3]); upgrade(target)\n"
         "with source.connect() as s, target.begin() as t:\n"
-        "    for name in ('ingest_files', 'fact_collections', 'fact_chunks'):\n"
+        "    for name in ('fact_collections', 'ingest_files', 'fact_chunks'):\n"
         "        table = metadata.tables[name]\n"
         "        rows = [dict(r._mapping) for r in s.execute(sa.select(table))]\n"
         "        if rows: t.execute(table.insert(), rows)\n"

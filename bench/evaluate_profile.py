@@ -224,7 +224,7 @@ def copy_to_postgres(source: Path, url: str, src: str) -> str:
         "admin = sa.create_engine(sys.argv[2])\n"
         "with admin.begin() as c: c.execute(sa.text(f'CREATE SCHEMA {sys.argv[3]}'))\n"
         "target = create_engine(sys.argv[2], schema=sys.argv[3]); upgrade(target)\n"
-        "names = ['fact_collections', 'fact_chunks', 'ingest_files']\n"
+        "names = ['fact_collections', 'ingest_files', 'fact_chunks']\n"
         "with source.connect() as s, target.begin() as t:\n"
         "    for name in names:\n"
         "        if name not in metadata.tables: continue\n"
