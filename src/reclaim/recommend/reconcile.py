@@ -109,14 +109,6 @@ PLAN_COLUMNS: Final[tuple[str, ...]] = (
 )
 
 
-# The position of each match in the run's matches, while its status is planned.
-_MATCH_ROW: Final = "__match_row"
-# What the plan takes from the matches as they are (the rest is decided by the planning).
-_GATHERED: Final = [
-    name for name in MATCH_COLUMNS if name not in ("fingerprint", "rule_id", "account_id")
-]
-
-
 @dataclass(frozen=True)
 class Scope:
     """What a run looked at: the rules it evaluated and the accounts in its facts.
@@ -210,15 +202,8 @@ def plan_reconcile(
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
     stored = _conform(stored, STORED_COLUMNS, "stored recommendations")
-    matches = _conform(matches, MATCH_COLUMNS, "matches")
-    # The statuses are planned on the keys of the matches and their position alone; the
-    # figures, names and JSON are gathered once, for the rows of the plan. Carried through
-    # the joins (and the unique) they were copied three times: at 1 M resources and 1.46 M
-    # matches ~1 GiB, the evaluate step's peak.
-    keys = (
-        matches.select("fingerprint", "rule_id", "account_id")
-        .with_row_index(_MATCH_ROW)
-        .unique(subset="fingerprint", keep="first", maintain_order=True)
+    matches = _conform(matches, MATCH_COLUMNS, "matches").unique(
+        subset="fingerprint", keep="first", maintain_order=True
     )
     now_lit = pl.lit(now, dtype=_TIME)
 
@@ -230,7 +215,7 @@ def plan_reconcile(
             account_ok = account_ok | pl.col("account_id").is_null()
         in_scope = in_scope & account_ok.fill_null(False)
 
-    matched = keys.with_columns(pl.lit(True).alias("observed"))
+    matched = matches.with_columns(pl.lit(True).alias("observed"))
     # Stored rows not matched and out of scope are untouched, so they never enter the join.
     matched_fps = matched.select("fingerprint")
     stored_relevant = stored.filter(
@@ -311,12 +296,7 @@ def plan_reconcile(
         pl.col("s_version").fill_null(0).alias("version_before"),
     )
     # A gone row whose status does not move needs no write.
-    planned = plan.filter(pl.col("observed") | pl.col("status_changed"))
-    # A gone row has no match: its position is null, and so are the figures gathered for it.
-    figures = matches.select(_GATHERED)[planned.get_column(_MATCH_ROW)]
-    plan = pl.concat([planned.drop(_GATHERED, strict=False), figures], how="horizontal").select(
-        PLAN_COLUMNS
-    )
+    plan = plan.filter(pl.col("observed") | pl.col("status_changed")).select(PLAN_COLUMNS)
     return ReconcilePlan(rows=plan, now=now, counts=_count(plan))
 
 
