@@ -24,10 +24,11 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from evaluate_profile import copy_to_postgres
 
 _TABLES = {
     "recommendations": "id",
@@ -147,32 +148,6 @@ def prepare(work: Path, src: str) -> Path:
     return collected
 
 
-def to_postgres(source: Path, url: str, src: str) -> str:
-    schema = "evalmoney_" + uuid.uuid4().hex[:8]
-    code = (
-        "import sys\n"
-        "import sqlalchemy as sa\n"
-        "from reclaim.database import create_engine\n"
-        "from reclaim.store import upgrade\n"
-        "from reclaim.store.schema import metadata\n"
-        "source = create_engine('sqlite:///' + sys.argv[1])\n"
-        "with sa.create_engine(sys.argv[2]).begin() as c:\n"
-        "    c.execute(sa.text(f'CREATE SCHEMA {sys.argv[3]}'))\n"
-        "target = create_engine(sys.argv[2], schema=sys.argv[3]); upgrade(target)\n"
-        "with source.connect() as s, target.begin() as t:\n"
-        "    for name in ('fact_collections', 'ingest_files', 'fact_chunks'):\n"
-        "        table = metadata.tables[name]\n"
-        "        rows = [dict(r._mapping) for r in s.execute(sa.select(table))]\n"
-        "        if rows: t.execute(table.insert(), rows)\n"
-    )
-    subprocess.run(
-        [sys.executable, "-c", code, str(source), url, schema],
-        check=True,
-        env={**os.environ, "PYTHONPATH": src},
-    )
-    return schema
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path)
@@ -196,7 +171,7 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     for label, src in sources:
         if args.postgres:
-            url, schema = args.postgres, to_postgres(collected, args.postgres, src)
+            url, schema = args.postgres, copy_to_postgres(collected, args.postgres, src)
         else:
             work = args.work / f"money-{label}.sqlite"
             shutil.copyfile(collected, work)

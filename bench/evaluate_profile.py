@@ -37,6 +37,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from collect_profile import _status
+
 # (module, attribute) of what the evaluate step calls; absent ones are skipped, so the same
 # list profiles code before and after a change.
 PHASES: tuple[tuple[str, str], ...] = (
@@ -54,14 +56,6 @@ PHASES: tuple[tuple[str, str], ...] = (
     ("reclaim.recommend.recommender", "realized_savings"),
     ("reclaim.recommend.recommender", "record_realized"),
 )
-
-
-def _status(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Phases:
