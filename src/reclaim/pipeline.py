@@ -77,6 +77,7 @@ from reclaim.ingest import bundled_sample, collect_into, load_facts
 from reclaim.recommend import (
     RecommendationStore,
     Status,
+    fact_columns,
     load_pack,
     realized_by_owner_and_month,
     recommend,
@@ -333,10 +334,11 @@ def evaluate(ctx: StepContext, collect: CollectSummary, sync_back: SyncSummary) 
     # the commit, recommend() finds its own run already recorded and changes nothing. The
     # facts are not kept in a variable here: recommend() lets go of the columns it no longer
     # needs once the rules have run, which frees them only if nobody else holds the frame.
+    pack = load_pack(spec.rules)
     result = recommend(
         engine,
-        load_facts(engine, collect.collection_id),
-        load_pack(spec.rules),
+        load_facts(engine, collect.collection_id, columns=fact_columns(pack)),
+        pack,
         run_id=ctx.idempotency_key,
         now=ctx.now(),
     )

@@ -9,6 +9,7 @@ import itertools
 import json
 import sys
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
@@ -34,6 +35,7 @@ from reclaim.recommend import (
     RecommendationStore,
     RunResult,
     Status,
+    fact_columns,
     iter_records,
     load_pack,
     realized_by_owner_and_month,
@@ -112,6 +114,7 @@ def _facts(
     inventory: list[Path] | None = None,
     utilization: list[Path] | None = None,
     collection: int | None = None,
+    columns: AbstractSet[str] | None = None,
 ) -> pl.DataFrame:
     if facts:
         frames = [_read_facts_file(path) for path in facts]
@@ -122,7 +125,7 @@ def _facts(
             return collect_facts(billing or (), inventory or (), utilization or ()).facts
     from reclaim.ingest.ledger import load_facts
 
-    return load_facts(state(ctx).engine(), collection)
+    return load_facts(state(ctx).engine(), collection, columns=columns)
 
 
 def recommend_command(
@@ -162,7 +165,10 @@ def recommend_command(
     implemented, if its ticket was done).
     """
     ruleset = _load_rules(rules)
-    table = _facts(ctx, facts, billing, inventory, utilization, collection)
+    # From a stored collection, only the fact columns the run reads, as the weekly job does.
+    table = _facts(
+        ctx, facts, billing, inventory, utilization, collection, columns=fact_columns(ruleset)
+    )
     with console.status(
         f"evaluating {len(ruleset.active_rules)} rules over {table.height:,} resources…"
     ):

@@ -42,7 +42,7 @@ __all__ = [
     "write_facts_parquet",
 ]
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Final
@@ -435,6 +435,15 @@ def write_facts_parquet(facts: pl.DataFrame, target: str | Path | IO[bytes]) -> 
     facts.write_parquet(target, compression="zstd")
 
 
-def read_facts_parquet(source: str | Path | IO[bytes]) -> pl.DataFrame:
-    """Read a facts table written by ``write_facts_parquet`` (or any Parquet of fact columns)."""
-    return conform_facts(pl.read_parquet(source)).collect()
+def read_facts_parquet(
+    source: str | Path | IO[bytes], columns: Collection[str] | None = None
+) -> pl.DataFrame:
+    """Read a facts table written by ``write_facts_parquet`` (or any Parquet of fact columns).
+
+    With ``columns``, only those fact columns (in contract order; the Parquet's others are
+    not read).
+    """
+    if columns is None:
+        return conform_facts(pl.read_parquet(source)).collect()
+    wanted = [name for name in FACT_SCHEMA if name in columns]
+    return conform_facts(pl.scan_parquet(source)).select(wanted).collect()

@@ -29,6 +29,7 @@ __all__ = [
 import hashlib
 import io
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -348,9 +349,12 @@ def list_collections(engine: Engine, *, limit: int | None = 20) -> list[StoredCo
     return [_row_to_stored(row, new=False) for row in rows]
 
 
-def load_facts(engine: Engine, collection_id: int | None = None) -> pl.DataFrame:
+def load_facts(
+    engine: Engine, collection_id: int | None = None, *, columns: AbstractSet[str] | None = None
+) -> pl.DataFrame:
     """The facts table of a stored collection, as collected; by default the one ``collect``
-    reported last (collecting A, B, then A again makes A the default again).
+    reported last (collecting A, B, then A again makes A the default again). With
+    ``columns``, only those fact columns are read (a rule pack reads 46 of the 72).
 
     Raises ``ConfigError`` when there is none yet, or when it was stored by a version of
     reclaim whose facts mean something else.
@@ -380,7 +384,7 @@ def load_facts(engine: Engine, collection_id: int | None = None) -> pl.DataFrame
             .where(fact_chunks.c.collection_id == head.id)
             .order_by(fact_chunks.c.seq)
         ).scalars()
-        frames = [read_facts_parquet(io.BytesIO(blob)) for blob in blobs]
+        frames = [read_facts_parquet(io.BytesIO(blob), columns) for blob in blobs]
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
 
 

@@ -18,7 +18,13 @@ from reclaim.recommend.lifecycle import (
 )
 from reclaim.recommend.overlap import ACTION_RANKS, supersede
 from reclaim.recommend.pack import builtin_pack_path, load_pack
-from reclaim.recommend.recommender import RunResult, matches_from_frame, recommend, record_run
+from reclaim.recommend.recommender import (
+    RunResult,
+    fact_columns,
+    matches_from_frame,
+    recommend,
+    record_run,
+)
 from reclaim.recommend.reconcile import Change, ReconcilePlan, Scope, plan_reconcile
 from reclaim.recommend.records import ObservationRecord, RecommendationRecord, RunRecord
 from reclaim.recommend.reports import (
@@ -55,6 +61,7 @@ __all__ = [
     "Total",
     "Transition",
     "builtin_pack_path",
+    "fact_columns",
     "fingerprint",
     "fingerprint_column",
     "iter_records",

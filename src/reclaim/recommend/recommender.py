@@ -12,6 +12,7 @@ from __future__ import annotations
 
 __all__ = [
     "RunResult",
+    "fact_columns",
     "matches_from_frame",
     "recommend",
     "record_run",
@@ -246,8 +247,11 @@ def record_run(
         stored = store.load_stored(connection, sorted(scope.rule_ids))
         timings["load"] = time.perf_counter() - clock
         clock = time.perf_counter()
+        reconciled = plan_reconcile(stored, matches, scope=scope, now=now)
+        # The stored rows (1.46 M at 1 M resources, ~0.2 GiB) are not needed past the plan.
+        del stored
         # One saving per resource, decided once the statuses are known (see overlap).
-        planned = supersede_plan(plan_reconcile(stored, matches, scope=scope, now=now))
+        planned = supersede_plan(reconciled)
         timings["plan"] = time.perf_counter() - clock
         return planned
 
@@ -305,6 +309,22 @@ def record_run(
             realized = record_realized(connection, figures, now)
             timings["realized"] = time.perf_counter() - clock
     return RunResult(run, realized=realized, timings=timings)
+
+
+def fact_columns(ruleset: RuleSet) -> frozenset[str]:
+    """The fact columns a run of ``ruleset`` reads: what its rules read, and what the
+    recommendations and the realized savings take from the facts.
+
+    The weekly job loads only these (``load_facts(columns=…)``): the built-in pack reads 46 of
+    the 72, and the others were ~0.17 GiB of the facts at 1 M resources, held through the
+    rules and the matches, the evaluate step's peak.
+    """
+    return (
+        ruleset.fields
+        | {"resource_id", "account_id", "as_of"}
+        | set(_FACT_FIELDS)
+        | set(_REALIZED_FACT_FIELDS)
+    )
 
 
 def recommend(

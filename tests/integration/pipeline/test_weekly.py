@@ -96,11 +96,13 @@ def test_the_evaluate_step_lets_go_of_the_facts_the_rules_have_read(
     from reclaim.recommend import recommender
 
     loaded: list[weakref.ref[Any]] = []
+    loaded_columns: list[str] = []
     real_load = pipeline.load_facts
 
     def load(*args: Any, **kwargs: Any) -> Any:
         facts = real_load(*args, **kwargs)
         loaded.append(weakref.ref(facts))
+        loaded_columns.extend(facts.columns)
         return facts
 
     real_record = recommender.record_run
@@ -116,6 +118,9 @@ def test_the_evaluate_step_lets_go_of_the_facts_the_rules_have_read(
     run = run_weekly(migrated, WeeklyInput(sample=True))
     assert run.recommend.counts["new"] > 0
     assert len(seen) == 1
+    # Only the columns the run reads were loaded at all (46 of 72 for the built-in pack).
+    assert set(loaded_columns) == set(recommender.fact_columns(pipeline.load_pack(None)))
+    assert len(loaded_columns) < 72
     freed, columns = seen[0]
     assert freed
     assert set(columns) <= {"resource_id", "account_id", "cost_30d", "cost_7d", "as_of", "in_bill"}

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -116,7 +117,8 @@ def test_unknown_recommendation_and_bad_facts(tmp_path: Path) -> None:
     assert "no resource_id column" in result.stderr
 
 
-def test_recommend_reads_the_newest_stored_collection(tmp_path: Path) -> None:
+def _collected(tmp_path: Path, resources: int) -> Path:
+    """A SQLite database holding one collection of a generated sample."""
     from reclaim.database import create_engine
     from reclaim.ingest.ledger import collect_into
     from reclaim.ingest.sample import generate_sample
@@ -125,9 +127,14 @@ def test_recommend_reads_the_newest_stored_collection(tmp_path: Path) -> None:
     db = tmp_path / "reclaim.db"
     engine = create_engine(f"sqlite:///{db}")
     upgrade(engine)
-    files = generate_sample(tmp_path / "sample", resources=150, days=31, seed=3)
+    files = generate_sample(tmp_path / "sample", resources=resources, days=31, seed=3)
     collect_into(engine, [files.billing], [files.inventory], [files.utilization])
     engine.dispose()
+    return db
+
+
+def test_recommend_reads_the_newest_stored_collection(tmp_path: Path) -> None:
+    db = _collected(tmp_path, 150)
     result = reclaim(db, "recommend", "--run-id", "w1")
     assert result.returncode == 0, result.stderr
     assert "resources        151" in result.stdout  # 150 and the sample's Savings Plan
@@ -232,3 +239,30 @@ def test_realized_savings_report_by_owner_and_month(tmp_path: Path) -> None:
     table = reclaim(db, "recommendations", "realized", "--owner", "web").stdout
     assert "2026-11" in table
     assert "storage" not in table
+
+
+def test_recommend_loads_only_the_fact_columns_its_rules_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As the weekly job: of a stored collection's 72 columns the built-in pack reads 46.
+    from typer.testing import CliRunner
+
+    import reclaim.ingest.ledger as ledger
+    from reclaim.cli.app import app
+    from reclaim.recommend import fact_columns, load_pack
+
+    db = _collected(tmp_path, 40)
+    loaded: list[list[str]] = []
+    real_load = ledger.load_facts
+
+    def load(*args: Any, **kwargs: Any) -> Any:
+        facts = real_load(*args, **kwargs)
+        loaded.append(list(facts.columns))
+        return facts
+
+    monkeypatch.setattr(ledger, "load_facts", load)
+    done = CliRunner().invoke(app, ["--db", f"sqlite:///{db}", "recommend", "--run-id", "w1"])
+    assert done.exit_code == 0, done.output
+    [columns] = loaded
+    assert set(columns) == set(fact_columns(load_pack()))
+    assert len(columns) < 72

@@ -367,3 +367,43 @@ def test_a_plan_is_written_a_batch_at_a_time_with_the_same_outcome(
     }
     # One observation per row each run saw and wrote: 5 in the first, 3 in the second.
     assert count(store.engine, observations) == 8
+
+
+def test_a_row_seen_again_as_it_was_leaves_its_indexed_columns_alone(
+    store: RecommendationStore, engine: Engine
+) -> None:
+    # Seen again unchanged (nearly every row of a weekly run), the row's sightings move and no
+    # column of the six secondary indexes is written, so SQLite does not rewrite their entries:
+    # the upsert rewrote ~10 M index entries at 1 M resources to change nothing. A trigger "OF"
+    # the indexed columns fires whenever an UPDATE writes one of them, changed or not.
+    if store.backend.value != "sqlite":
+        pytest.skip("PostgreSQL writes new index entries for any update of a row")
+    week = [("idle-vm", f"i-{n}", "111", float(n)) for n in range(1, 5)]
+    record_run(store, matches(*week), scope=SCOPE, run_id="r1", now=T0)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE index_writes (id INTEGER)"))
+        connection.execute(
+            sa.text(
+                "CREATE TRIGGER count_index_writes AFTER UPDATE OF status, monthly_savings, "
+                "owner, account_id, rule_id, first_seen ON recommendations "
+                "BEGIN INSERT INTO index_writes VALUES (new.id); END"
+            )
+        )
+    store.apply_event(fingerprint("idle-vm", "i-4", "111"), Event.TICKET_CREATED, now=T0)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DELETE FROM index_writes"))
+    later = T0 + timedelta(days=7)
+    # i-1 as it was; i-2's saving moved; i-3 as it was; i-4 as it was but ticketed meanwhile.
+    week2 = [week[0], ("idle-vm", "i-2", "111", 2.5), week[2], week[3]]
+    second = record_run(store, matches(*week2), scope=SCOPE, run_id="r2", now=later)
+    assert (second.run.seen_again, second.run.conflicts) == (4, 0)
+    with engine.connect() as connection:
+        written = connection.execute(sa.text("SELECT id FROM index_writes")).scalars().all()
+    assert [store.get(i).resource_id for i in written] == ["i-2"]  # type: ignore[union-attr]
+    for n, savings in ((1, "1.0000"), (2, "2.5000"), (3, "3.0000"), (4, "4.0000")):
+        rec = store.get(fingerprint("idle-vm", f"i-{n}", "111"))
+        assert rec is not None
+        assert (rec.times_seen, rec.last_seen, rec.last_run_id) == (2, later, "r2")
+        assert rec.monthly_savings == Decimal(savings)
+        assert rec.status is (Status.TICKETED if n == 4 else Status.OPEN)
+        assert len(store.observations(rec.id)) == 2

@@ -24,6 +24,7 @@ def test_public_names_are_frozen() -> None:
         "Total",
         "Transition",
         "builtin_pack_path",
+        "fact_columns",
         "fingerprint",
         "fingerprint_column",
         "iter_records",
