@@ -25,34 +25,41 @@ from reclaim.store.tables.sync import recommendation_tickets, tickets
 # limit, and few round trips.
 _IN_BATCH = 500
 
-# PostgreSQL takes a chunk's columns as arrays (see TicketLedger._record_created_arrays).
+# PostgreSQL takes a chunk's columns as arrays (see TicketLedger._record_keys): each
+# statement is one execution, compiled and parsed once, whatever the chunk's size.
+_TEXT = "text[]"
 _CLAIM_INTENTS = sa.text(
     "INSERT INTO tickets (fingerprint, state, system, project, intent_at, attempts) "
     "SELECT v.fingerprint, 'creating', 'jira', v.project, :now, 1 "
-    "FROM unnest(CAST(:fingerprints AS text[]), CAST(:projects AS text[])) "
-    "AS v(fingerprint, project) "
-    "ON CONFLICT (fingerprint) DO NOTHING RETURNING tickets.fingerprint"
-).bindparams(sa.bindparam("now", type_=UtcDateTime()))
+    f"FROM unnest(CAST(:fingerprints AS {_TEXT}), CAST(:projects AS {_TEXT})) "
+    "AS v(fingerprint, project) ON CONFLICT (fingerprint) DO NOTHING RETURNING tickets.fingerprint"
+)
 # ORDER BY under FOR UPDATE locks the rows in that order: the same order in every worker.
 _LOCK_TICKETS = sa.text(
-    "SELECT id FROM tickets WHERE fingerprint = ANY(CAST(:fingerprints AS text[])) "
+    f"SELECT id FROM tickets WHERE fingerprint = ANY(CAST(:fingerprints AS {_TEXT})) "
     "ORDER BY fingerprint FOR UPDATE"
 )
 _RECORD_CREATED = sa.text(
     "UPDATE tickets SET state = 'created', key = v.key, issue_id = v.issue_id, url = v.url, "
-    "created_at = :now "
-    "FROM unnest(CAST(:fingerprints AS text[]), CAST(:keys AS text[]), "
-    "CAST(:issue_ids AS text[]), CAST(:urls AS text[])) AS v(fingerprint, key, issue_id, url) "
-    "WHERE tickets.fingerprint = v.fingerprint"
-).bindparams(sa.bindparam("now", type_=UtcDateTime()))
+    "created_at = :now FROM unnest("
+    + ", ".join(
+        f"CAST(:{name} AS {_TEXT})" for name in ("fingerprints", "keys", "issue_ids", "urls")
+    )
+    + ") AS v(fingerprint, key, issue_id, url) WHERE tickets.fingerprint = v.fingerprint"
+)
 _LINK_TICKETS = sa.text(
     "INSERT INTO recommendation_tickets (recommendation_id, ticket_id) "
     "SELECT v.recommendation_id, tickets.id "
-    "FROM unnest(CAST(:recommendation_ids AS bigint[]), CAST(:fingerprints AS text[])) "
-    "AS v(recommendation_id, fingerprint) "
-    "JOIN tickets ON tickets.fingerprint = v.fingerprint "
+    f"FROM unnest(CAST(:recommendation_ids AS bigint[]), CAST(:fingerprints AS {_TEXT})) "
+    "AS v(recommendation_id, fingerprint) JOIN tickets ON tickets.fingerprint = v.fingerprint "
     "ON CONFLICT (recommendation_id) DO NOTHING"
 )
+_NOW = sa.bindparam("now", type_=UtcDateTime())
+_CLAIM_INTENTS = _CLAIM_INTENTS.bindparams(_NOW)
+_RECORD_CREATED = _RECORD_CREATED.bindparams(_NOW)
+
+# (fingerprint, recommendation id, key, issue id, url) of a ticket created.
+_Created = tuple[str, int | None, str, str, str]
 
 # Run inside the transaction that records tickets created, with their recommendation ids.
 AlsoRecorded = Callable[[Connection, list[int]], None]
@@ -270,20 +277,16 @@ class TicketLedger:
             for fp, rid, _, _, _ in created:
                 if rid is not None:
                     links.setdefault(rid, fp)
-            if self._postgresql:
-                self._record_created_arrays(connection, ordered, links, now)
-            else:
-                self._record_created_rows(connection, ordered, links, now)
+            self._record_keys(connection, ordered, links, now)
             if also is not None:
                 also(connection, [rid for _, rid, _, _, _ in created if rid is not None])
 
-    def _record_created_arrays(
-        self,
-        connection: Connection,
-        ordered: list[tuple[str, int | None, str, str, str]],
-        links: dict[int, str],
-        now: datetime,
+    def _record_keys(
+        self, connection: Connection, ordered: list[_Created], links: dict[int, str], now: datetime
     ) -> None:
+        if not self._postgresql:
+            self._record_keys_by_row(connection, ordered, links, now)
+            return
         # PostgreSQL: each statement takes whole columns as arrays, so a chunk of 50 costs
         # three statements parsed once and cached, where a statement per row (executemany)
         # cost the worker and the server a bind and an execution for every ticket: most of
@@ -306,13 +309,10 @@ class TicketLedger:
                 {"recommendation_ids": list(links), "fingerprints": list(links.values())},
             )
 
-    def _record_created_rows(
-        self,
-        connection: Connection,
-        ordered: list[tuple[str, int | None, str, str, str]],
-        links: dict[int, str],
-        now: datetime,
+    def _record_keys_by_row(
+        self, connection: Connection, ordered: list[_Created], links: dict[int, str], now: datetime
     ) -> None:
+        # SQLite runs in-process: a statement per row costs no round trip there.
         connection.execute(
             tickets.update()
             .where(tickets.c.fingerprint == sa.bindparam("b_fingerprint"))
