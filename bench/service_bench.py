@@ -15,10 +15,12 @@ process answering every call after ``--latency`` seconds, one ``reclaim.tickets.
 run (chunks of ``--ticket-batch``), and 1, 2, 4 ``reclaim worker`` processes sharing its map
 items, each running ``--item-concurrency`` items at once (one series per value; 0: the
 defaults). Tickets per second over the map step (first item started to last item finished,
-from the checkpoints); each ticket created exactly once (one ledger row and one simulator
+from the checkpoints), and the steady rate between the 10th and the 90th percentile of item
+finishes (a short run is mostly ramp-up and last round); each ticket created exactly once (one ledger row and one simulator
 issue per recommendation, asserted). CPU per ticket of the workers (select step and map step
-apart), of the simulator and of the PostgreSQL backends, read from /proc, and the 1-minute
-load average after each run. Runs are interleaved over the configurations ``--repeat`` times;
+apart), of the simulator and of the PostgreSQL backends, read from /proc; the cores all of
+them kept busy over the map step (near ``os.cpu_count()``, the machine is the limit); the
+PostgreSQL connections opened during the run; and the 1-minute load average after each run. Runs are interleaved over the configurations ``--repeat`` times;
 medians are printed at the end.
 
 PostgreSQL databases are created on the server of ``--postgres-url`` (default
@@ -285,6 +287,19 @@ def _backend_cpu(connection: sa.Connection, seen: dict[int, float]) -> None:
             seen[int(pid)] = cpu_seconds(int(pid))
 
 
+def _db_counters(connection: sa.Connection) -> tuple[int, int]:
+    """(sessions opened, transactions ended) on this database so far, from pg_stat_database."""
+    # Statistics reach the shared counters when a backend goes idle (at most ~1 s late).
+    connection.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+    row = connection.execute(
+        sa.text(
+            "SELECT sessions, xact_commit + xact_rollback FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
 def _pg_cpu(before: dict[int, float], after: dict[int, float]) -> float:
     # A backend that was not there at the start (a new pooled connection) counts in full.
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
@@ -330,6 +345,8 @@ def bench_workers(
             command += ["--item-concurrency", str(item_concurrency)]
         if item_batch:
             command += ["--item-batch", str(item_batch)]
+        with engine.connect() as connection:
+            sessions_before = _db_counters(connection)[0]
         procs = [
             subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for _ in range(workers)
@@ -350,6 +367,7 @@ def bench_workers(
             cpu_start = cpus()
             _backend_cpu(monitor, pg_start)
             cpu_mapped: list[float] | None = None
+            started_at = time.monotonic()
             durable = DurableEngine(engine, workflows=[distribute_workflow])
             run_id = durable.start(
                 distribute_workflow,
@@ -370,12 +388,15 @@ def bench_workers(
                 if time.monotonic() > deadline:
                     raise TimeoutError("the distribute run did not finish")
                 if cpu_mapped is None and monitor.execute(selected).scalar() == "succeeded":
+                    mapped_at = time.monotonic()
                     cpu_mapped = cpus()
                     _backend_cpu(monitor, pg_mapped)
                 time.sleep(0.05 if cpu_mapped is None else 0.2)
             cpu_end = cpus()
+            mapped_at_end = time.monotonic()
             _backend_cpu(monitor, pg_end)
-            cpu_mapped = cpu_mapped or cpu_start
+            if cpu_mapped is None:
+                cpu_mapped, mapped_at = cpu_start, started_at
             with engine.connect() as connection:
                 items = connection.execute(
                     sa.select(steps.c.started_at, steps.c.finished_at).where(
@@ -401,12 +422,23 @@ def bench_workers(
                     proc.wait(timeout=60)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        with engine.connect() as connection:
+            # The workers' backends have exited and so reported their sessions.
+            time.sleep(0.5)
+            sessions = _db_counters(connection)[0] - sessions_before
         # Every issue the simulator holds: more than the ledger's tickets would be a duplicate.
         issues = httpx.get(f"{jira}/_sim/stats", timeout=30).json()
         engine.dispose()
     first = min(item.started_at for item in items)
     last = max(item.finished_at for item in items)
     seconds = (last - first).total_seconds()
+    # Steady state: the items that finished between the 10th and the 90th percentile of
+    # finishes, over that time, so neither the ramp-up (workers finding the step) nor the last
+    # round (fewer items than slots) weighs on it. Chunks are equal, so items count tickets.
+    finishes = sorted(item.finished_at for item in items)
+    low, high = len(finishes) // 10, len(finishes) * 9 // 10
+    steady_seconds = (finishes[high] - finishes[low]).total_seconds()
+    steady = (high - low) / steady_seconds * created / len(items) if steady_seconds > 0 else 0.0
     busy = sum((item.finished_at - item.started_at).total_seconds() for item in items)
     per_ticket = 1000 / max(int(created), 1)
     return {
@@ -416,6 +448,7 @@ def bench_workers(
         "map_items": len(items),
         "seconds": seconds,
         "tickets_per_s": created / seconds,
+        "steady_per_s": steady,
         "item_ms": busy / len(items) * 1000,
         "in_flight": busy / seconds,
         "select_s": (select_seconds[1] - select_seconds[0]).total_seconds(),
@@ -425,6 +458,12 @@ def bench_workers(
         "sim_cpu_ms": (cpu_end[-1] - cpu_start[-1]) * per_ticket,
         "pg_cpu_ms": _pg_cpu(pg_start, pg_end) * per_ticket,
         "map_pg_cpu_ms": _pg_cpu(pg_mapped, pg_end) * per_ticket,
+        # Cores kept busy by the workers, the simulator and the PostgreSQL backends from the
+        # end of the select step to the end of the run: against os.cpu_count(), how close the
+        # machine is to saturation.
+        "cores": (sum(cpu_end) - sum(cpu_mapped) + _pg_cpu(pg_mapped, pg_end))
+        / max((mapped_at_end - mapped_at), 1e-9),
+        "sessions": sessions,
         "load": os.getloadavg()[0],
     }
 
@@ -435,6 +474,7 @@ _WORKER_COLUMNS = (
     ("map_items", "{:>5}", "{:5d}"),
     ("seconds", "{:>7}", "{:7.2f}"),
     ("tickets_per_s", "{:>9}", "{:9.1f}"),
+    ("steady_per_s", "{:>9}", "{:9.1f}"),
     ("item_ms", "{:>7}", "{:7.0f}"),
     ("in_flight", "{:>9}", "{:9.1f}"),
     ("select_s", "{:>8}", "{:8.2f}"),
@@ -442,6 +482,8 @@ _WORKER_COLUMNS = (
     ("map_cpu_ms", "{:>10}", "{:10.2f}"),
     ("sim_cpu_ms", "{:>10}", "{:10.2f}"),
     ("map_pg_cpu_ms", "{:>13}", "{:13.2f}"),
+    ("cores", "{:>5}", "{:5.2f}"),
+    ("sessions", "{:>8}", "{:8d}"),
     ("load", "{:>5}", "{:5.1f}"),
 )
 
@@ -506,7 +548,10 @@ def main() -> None:
         "map_cpu_ms / select_cpu_ms: CPU of all worker processes per ticket during the map step"
         " / the select step; sim_cpu_ms: the Jira simulator's over the whole run; map_pg_cpu_ms:"
         " the PostgreSQL backends' during the map step; item_ms: mean wall time of a map item;"
-        " in_flight: items running at once on average"
+        " in_flight: items running at once on average; steady_per_s: tickets/s between the"
+        " 10th and the 90th percentile of item finishes; cores: CPU of workers, simulator and"
+        " PostgreSQL backends over the map step, per second of it; sessions: PostgreSQL"
+        " connections opened during the run"
     )
     header = " ".join(head.format(name) for name, head, _ in _WORKER_COLUMNS)
     series = [
@@ -542,7 +587,7 @@ def main() -> None:
                 for name in rows[0]
                 if isinstance(rows[0][name], int | float)
             }
-            for name in ("workers", "tickets", "map_items"):
+            for name in ("workers", "tickets", "map_items", "sessions"):
                 median[name] = int(median[name])
             base = base or median["tickets_per_s"]
             _print_worker_row(median, base, label=_concurrency_label(concurrency))

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import polars as pl
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
@@ -696,6 +697,16 @@ class RecommendationStore:
         with self.engine.begin() as connection:
             return self._apply_many(connection, wanted, event, now)
 
+    def _ids_match(self, ids: list[int]) -> sa.ColumnElement[bool]:
+        if self.backend is Backend.POSTGRESQL:
+            # One array parameter: a chunk's statement is compiled and parsed once and cached,
+            # where an IN list renders and parses a new statement of one parameter per id
+            # every time (a third of the CPU of marking a chunk of tickets).
+            return recommendations.c.id == sa.any_(
+                sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.BigInteger()))
+            )
+        return recommendations.c.id.in_(ids)
+
     def _apply_many(
         self, connection: Connection, wanted: list[int], event: Event, now: datetime
     ) -> list[int]:
@@ -711,7 +722,7 @@ class RecommendationStore:
                 recommendations.c.ticket_done_at,
                 recommendations.c.snoozed_until,
             )
-            .where(recommendations.c.id.in_(wanted))
+            .where(self._ids_match(wanted))
             .order_by(recommendations.c.id)
         )
         if self.backend is Backend.POSTGRESQL:
@@ -742,7 +753,7 @@ class RecommendationStore:
         for outcome, group in groups.items():
             connection.execute(
                 recommendations.update()
-                .where(recommendations.c.id.in_(group))
+                .where(self._ids_match(group))
                 .values({**dict(outcome), "version": recommendations.c.version + 1})
             )
         return skipped
