@@ -493,69 +493,48 @@ def read_billing(
     limit, data_end = _window(days, as_of)
     effective_as_of = as_of if as_of is not None else data_end
     if progress:
-        progress("looking for restated runs")
+        progress("looking for restated runs and duplicate rows")
     superseded, superseding = _superseded_runs(scans, groups, limit)
     good = pl.col("_bad").is_null() & (pl.col("end") < limit)
     kept = [
         scan.rows.filter(good & ~_in_periods(superseded.get(index, [])))
         for index, scan in enumerate(scans)
     ]
+    duplicates = (
+        _duplicates(kept, scans, groups, effective_as_of)
+        if isinstance(effective_as_of, datetime)
+        else {}
+    )
+    kept = [
+        frame.filter(~pl.col("_row").is_in(duplicates.get(index, {}).keys()))
+        if index in duplicates
+        else frame
+        for index, frame in enumerate(kept)
+    ]
     outliers = _outliers(scans, days, limit, data_end)
+
+    live = days.filter(pl.col("day") < limit)
+    unattributed = float(live["unattributed"].sum() or 0.0)
+    unattributed -= sum(cost for _, cost, _ in superseding.values())
+    unattributed -= sum(cost for rows_ in duplicates.values() for _, cost in rows_.values())
 
     per_resource = _empty_per_resource()
     tag_problems: dict[int, list[BadRow]] = {}
-    duplicates: dict[int, dict[int, tuple[str, float]]] = {}
     if isinstance(effective_as_of, datetime):
         if progress:
             progress("aggregating billing rows per resource")
-        has_list_cost = any(scan.has_list_cost for scan in scans)
-        has_commitments = any(scan.has_commitments for scan in scans)
-        # The keys of the window's rows, for finding exact duplicates, are gathered in the
-        # same pass over the files as the sums: a pass of their own read every file again.
-        keys: list[pl.Series] = []
         per_resource, tag_rows = aggregate_billing(
             kept,
             effective_as_of,
-            has_list_cost=has_list_cost,
-            has_commitments=has_commitments,
+            has_list_cost=any(scan.has_list_cost for scan in scans),
+            has_commitments=any(scan.has_commitments for scan in scans),
             groups=groups,
-            window_keys=keys,
         )
-        if progress:
-            progress("looking for duplicate rows")
-        duplicates, touched = _duplicates(keys, kept, scans, effective_as_of)
-        del keys
-        if duplicates:
-            kept = [
-                frame.filter(~pl.col("_row").is_in(duplicates.get(index, {}).keys()))
-                if index in duplicates
-                else frame
-                for index, frame in enumerate(kept)
-            ]
-            # The sums above counted the copies. Only the resources and commitments a copy
-            # was booked on are aggregated again, from their rows alone, and replace theirs.
-            wanted = pl.Series(sorted(touched), dtype=pl.String).implode()
-            own = pl.col("resource_id").is_in(wanted) | clean_text(pl.col("commitment_id")).is_in(
-                wanted
-            )
-            again, again_tags = aggregate_billing(
-                [frame.filter(own) for frame in kept],
-                effective_as_of,
-                has_list_cost=has_list_cost,
-                has_commitments=has_commitments,
-                groups=groups,
-            )
-            per_resource = _replaced(per_resource, again, touched)
-            tag_rows = _replaced(tag_rows, again_tags, touched).sort("_file", "_row")
         for index, row in tag_rows.select("_file", "_row").iter_rows():
             path = str(scans[index].file.path)
             tag_problems.setdefault(index, []).append(
                 BadRow(path, int(row), "Tags is not a JSON object; tags ignored", dropped=False)
             )
-    live = days.filter(pl.col("day") < limit)
-    unattributed = float(live["unattributed"].sum() or 0.0)
-    unattributed -= sum(cost for _, cost, _ in superseding.values())
-    unattributed -= sum(cost for rows_ in duplicates.values() for _, cost in rows_.values())
     for index, scan in enumerate(scans):
         path = str(scan.file.path)
         stat = counts.filter(pl.col("_file") == index)
@@ -817,45 +796,42 @@ def _mtime(path: Path) -> float:
 
 
 def _duplicates(
-    keys: list[pl.Series],
     kept: list[pl.LazyFrame],
     scans: list[BillingScan],
+    groups: Sequence[Sequence[int]],
     as_of: datetime,
-) -> tuple[dict[int, dict[int, tuple[str, float]]], set[str]]:
-    """Exact duplicates among the rows that count: per file, row → (reason, unattributed cost);
-    and the resources and commitments (cleaned ids) the copies were booked on.
+) -> dict[int, dict[int, tuple[str, float]]]:
+    """Exact duplicates among the rows that count: per file, row → (reason, unattributed cost).
 
-    ``keys`` are the ``_hash`` of every row of the cost window (their amounts are the only
-    ones summed), a part per file group, so the memory this takes follows the window, not the
-    length of the history. A hash table of every row's key cost gigabytes at 30 M rows; one
-    sorted column of 8-byte keys, where equal keys are neighbours, costs a few hundred
-    megabytes. Rows with equal keys are then compared in every column of the file, so two
-    charges differing only in a column we do not read (a SKU, a description) are not taken
-    for copies. The first occurrence in file order counts; every later copy is a bad row
-    naming it.
+    Only the rows of the cost window are searched (their amounts are the only ones summed),
+    so the memory this takes follows the window, not the length of the history. A hash table
+    of every row's key cost gigabytes at 30 M rows; one sorted column of 8-byte keys, where
+    equal keys are neighbours, costs a few hundred megabytes. Rows with equal keys are then
+    compared in every column of the file, so two charges differing only in a column we do
+    not read (a SKU, a description) are not taken for copies. The first occurrence in file
+    order counts; every later copy is a bad row naming it.
     """
     start = as_of - timedelta(days=30)
     in_window = (pl.col("start") >= start) & (pl.col("start") < as_of)
-    every = pl.concat(keys) if keys else pl.Series("_hash", [], dtype=pl.UInt64)
-    keys.clear()
-    every = every.sort()
-    repeated = every.filter(every == every.shift(1)).unique()
-    del every
+    # One file group at a time: months outside the window are read but hold nothing.
+    keys = pl.concat(
+        [
+            pl.concat([kept[index].filter(in_window).select("_hash") for index in group])
+            .collect(engine="streaming")
+            .get_column("_hash")
+            for group in groups
+        ]
+    ).sort()
+    repeated = keys.filter(keys == keys.shift(1)).unique()
+    del keys
     if not repeated.len():
-        return {}, set()
+        return {}
     wanted = repeated.implode()
     parts: list[pl.DataFrame] = []
     for index, frame in enumerate(kept):
         candidates = (
             frame.filter(in_window & pl.col("_hash").is_in(wanted))
-            .select(
-                "_file",
-                "_row",
-                "_hash",
-                "resource_id",
-                "effective",
-                clean_text(pl.col("commitment_id")).alias("commitment_id"),
-            )
+            .select("_file", "_row", "_hash", "resource_id", "effective")
             .collect(engine="streaming")
         )
         if not candidates.height:
@@ -881,7 +857,6 @@ def _duplicates(
         )
     )
     found: dict[int, dict[int, tuple[str, float]]] = {}
-    touched: set[str] = set()
     for row in ranked.filter(pl.col("_copy") > 0).iter_rows(named=True):
         first = f"{scans[row['_first_file']].file.path}:row {row['_first_row']}"
         cost = float(row["effective"]) if row["resource_id"] is None else 0.0
@@ -889,21 +864,7 @@ def _duplicates(
             f"exact duplicate of {first}",
             cost,
         )
-        touched.update(row[name] for name in ("resource_id", "commitment_id") if row[name])
-    return found, touched
-
-
-def _replaced(frame: pl.DataFrame, again: pl.DataFrame, ids: set[str]) -> pl.DataFrame:
-    """``frame`` with the rows of ``ids`` taken from ``again`` instead (both by resource_id).
-
-    ``again`` is aggregated from every row of a resource in ``ids`` and every row naming a
-    commitment in ``ids``: complete for those ids (a commitment's row also holds what the rows
-    naming it add up to), partial for any other resource it holds, which is left out.
-    """
-    wanted = pl.col("resource_id").is_in(pl.Series(sorted(ids), dtype=pl.String).implode())
-    return pl.concat([frame.filter(~wanted), again.filter(wanted)], how="vertical").sort(
-        "resource_id"
-    )
+    return found
 
 
 def _outliers(
@@ -957,15 +918,11 @@ def aggregate_billing(
     has_list_cost: bool,
     has_commitments: bool = False,
     groups: Sequence[Sequence[int]] | None = None,
-    window_keys: list[pl.Series] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One row per resource: 30- and 7-day costs ending at ``as_of``, attributes, latest tags.
 
-    Returns that frame and the (``resource_id``, ``_file``, ``_row``) of the tag values that
-    were not JSON objects (those resources get no tags from the bill).
-
-    With ``window_keys``, the ``_hash`` of every row of the 30-day window (with or without a
-    ResourceId) is appended to it, a part per group, read in the same pass as the sums.
+    Returns that frame and the (``_file``, ``_row``) of the tag values that were not JSON
+    objects (those resources get no tags from the bill).
 
     ``files`` are the normalized rows of each file (``ROW_SCHEMA``), in order. Attributes and
     tags come from one row per resource, the last one in file order (for tags, the last one
@@ -1036,19 +993,11 @@ def aggregate_billing(
             queries = [numbers_query(group)]
             if has_commitments:
                 queries.append(_commitments_query(good(group), window_30, as_of))
-            if window_keys is not None:
-                queries.append(
-                    pl.concat([files[index] for index in group], how="vertical")
-                    .filter(in_30)
-                    .select("_hash")
-                )
             yield pl.collect_all(queries, engine="streaming")
 
     numbers_total: pl.DataFrame | None = None
     commitments_total: pl.DataFrame | None = None
     for partial in per_group():
-        if window_keys is not None:
-            window_keys.append(partial.pop().get_column("_hash"))
         numbers_total = _combined(numbers_total, partial[0], "resource_id", _NUMBERS_COMBINE)
         if has_commitments:
             commitments_total = _combined(
@@ -1126,11 +1075,7 @@ def aggregate_billing(
     ).with_columns(pl.lit(None, dtype=pl.Float64).alias(name) for name in _COMMITMENT_NUMBERS)
     if has_commitments and commitments_total is not None:
         frame = _with_commitments(frame, _commitments(commitments_total))
-    bad_tags = (
-        tags.filter(pl.col("_bad_tags"))
-        .select("resource_id", "_file", "_row")
-        .sort("_file", "_row")
-    )
+    bad_tags = tags.filter(pl.col("_bad_tags")).select("_file", "_row").sort("_file", "_row")
     return frame.sort("resource_id"), bad_tags
 
 
