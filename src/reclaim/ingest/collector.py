@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 import polars as pl
 
@@ -101,21 +102,20 @@ def collect_files(
     """
     try:
         bill = read_billing(billing_files, as_of=as_of, hashes=hashes, progress=progress)
-        if progress and inventory_files:
-            progress(f"reading {len(inventory_files)} inventory file(s)")
-        inv = read_inventory(inventory_files, hashes=hashes)
         if progress and utilization_files:
             progress(f"reading {len(utilization_files)} utilization file(s)")
         util = read_utilization(utilization_files, hashes=hashes)
     except pl.exceptions.PolarsError as exc:
-        # Files are read lazily, long after they were first opened: a file rewritten in
-        # place meanwhile breaks the reader itself. Say which file, not the reader's error.
-        if fingerprints is not None:
-            verify_unchanged(fingerprints)
-        raise ExecutionError(
-            f"cannot read the input files: {(str(exc).strip().splitlines() or ['?'])[0]}",
-            fix="check that the files are complete exports, then collect again",
-        ) from exc
+        _unreadable(exc, fingerprints)
+    # Utilization is aggregated before the inventory is read: the inventory's table is not
+    # held while the samples are (at a million resources, the collection's peak).
+    usage = _utilization_part(bill, util, as_of=as_of, window_days=window_days, progress=progress)
+    try:
+        if progress and inventory_files:
+            progress(f"reading {len(inventory_files)} inventory file(s)")
+        inv = read_inventory(inventory_files, hashes=hashes)
+    except pl.exceptions.PolarsError as exc:
+        _unreadable(exc, fingerprints)
     sources = [
         name
         for name, files in (
@@ -134,11 +134,54 @@ def collect_files(
         sources=sources,
         progress=progress,
         consume=True,
+        usage=usage,
     )
     _refuse_all_bad(collection.report)
     if fingerprints is not None:
         verify_unchanged(fingerprints)
     return collection
+
+
+def _unreadable(exc: pl.exceptions.PolarsError, fingerprints: Fingerprints | None) -> NoReturn:
+    # Files are read lazily, long after they were first opened: a file rewritten in place
+    # meanwhile breaks the reader itself. Say which file, not the reader's error.
+    if fingerprints is not None:
+        verify_unchanged(fingerprints)
+    raise ExecutionError(
+        f"cannot read the input files: {(str(exc).strip().splitlines() or ['?'])[0]}",
+        fix="check that the files are complete exports, then collect again",
+    ) from exc
+
+
+def _utilization_part(
+    billing: BillingData | None,
+    utilization: UtilizationData | None,
+    *,
+    as_of: datetime | None,
+    window_days: int,
+    progress: Progress | None,
+) -> tuple[datetime, pl.DataFrame | None]:
+    """Where the windows end, and the utilization per resource (None without samples).
+
+    The end is ``as_of``, else the end of the billing data, else the newest sample, else now.
+    """
+    end = as_of or (billing.as_of if billing is not None else None)
+    samples = utilization.size() if utilization is not None else 0
+    if end is None and utilization is not None and samples:
+        end = utilization.newest()
+    if end is None:
+        end = datetime.now().astimezone()
+    if utilization is None or not samples:
+        return end, None
+    if progress:
+        progress(f"aggregating {samples:,} utilization samples per resource")
+    return end, aggregate_utilization(
+        utilization.samples,
+        end,
+        window_days=window_days,
+        count=utilization.count,
+        pieces=utilization.pieces,
+    )
 
 
 def _refuse_all_bad(report: CollectReport) -> None:
@@ -187,23 +230,25 @@ def _build_facts(
     sources: Sequence[str],
     progress: Progress | None,
     consume: bool,
+    usage: tuple[datetime, pl.DataFrame | None] | None = None,
 ) -> Collection:
     """``build_facts``; with ``consume``, each part's per-resource table is taken out of its
     ``…Data`` (left empty) once placed, so that it is freed while the facts are put together:
     at a million resources the bill's and the inventory's tables (attributes, tag text) held
-    beside the facts made most of the collection's peak."""
+    beside the facts made most of the collection's peak. ``usage`` is what
+    ``_utilization_part`` returned, when the caller aggregated the utilization already."""
     report = CollectReport(sources=list(sources))
     for source in (billing, inventory, utilization):
         if source is not None:
             report.files.extend(source.files)
     if billing is not None:
         report.unattributed_cost = billing.unattributed_cost
-    end = as_of or (billing.as_of if billing is not None else None)
-    samples = utilization.size() if utilization is not None else 0
-    if end is None and utilization is not None and samples:
-        end = utilization.newest()
-    if end is None:
-        end = datetime.now().astimezone()
+    if usage is None:
+        usage = _utilization_part(
+            billing, utilization, as_of=as_of, window_days=window_days, progress=progress
+        )
+    end, usage_part = usage
+    usage = None
     report.as_of = end
 
     has_list = billing is not None and billing.per_resource["list_cost_30d"].null_count() == 0
@@ -220,18 +265,9 @@ def _build_facts(
         )
         if consume:
             inventory.per_resource = inventory.per_resource.clear()
-    if utilization is not None and samples:
-        if progress:
-            progress(f"aggregating {samples:,} utilization samples per resource")
-        parts.append(
-            aggregate_utilization(
-                utilization.samples,
-                end,
-                window_days=window_days,
-                count=utilization.count,
-                pieces=utilization.pieces,
-            )
-        )
+    if usage_part is not None:
+        parts.append(usage_part)
+        del usage_part
     if progress:
         progress("joining billing, inventory and utilization per resource")
     if not parts:
