@@ -109,7 +109,7 @@ def collect_files(
         _unreadable(exc, fingerprints)
     # Utilization is aggregated before the inventory is read: the inventory's table is not
     # held while the samples are (at a million resources, the collection's peak).
-    usage = _utilization_part(bill, util, as_of=as_of, window_days=window_days, progress=progress)
+    usage = [_utilization_part(bill, util, as_of=as_of, window_days=window_days, progress=progress)]
     try:
         if progress and inventory_files:
             progress(f"reading {len(inventory_files)} inventory file(s)")
@@ -230,25 +230,26 @@ def _build_facts(
     sources: Sequence[str],
     progress: Progress | None,
     consume: bool,
-    usage: tuple[datetime, pl.DataFrame | None] | None = None,
+    usage: list[tuple[datetime, pl.DataFrame | None]] | None = None,
 ) -> Collection:
     """``build_facts``; with ``consume``, each part's per-resource table is taken out of its
     ``…Data`` (left empty) once placed, so that it is freed while the facts are put together:
     at a million resources the bill's and the inventory's tables (attributes, tag text) held
-    beside the facts made most of the collection's peak. ``usage`` is what
-    ``_utilization_part`` returned, when the caller aggregated the utilization already."""
+    beside the facts made most of the collection's peak. ``usage`` holds what
+    ``_utilization_part`` returned, when the caller aggregated the utilization already; it is
+    emptied, so that the caller does not keep the table alive while the facts are made."""
     report = CollectReport(sources=list(sources))
     for source in (billing, inventory, utilization):
         if source is not None:
             report.files.extend(source.files)
     if billing is not None:
         report.unattributed_cost = billing.unattributed_cost
-    if usage is None:
-        usage = _utilization_part(
+    if usage:
+        end, usage_part = usage.pop()
+    else:
+        end, usage_part = _utilization_part(
             billing, utilization, as_of=as_of, window_days=window_days, progress=progress
         )
-    end, usage_part = usage
-    usage = None
     report.as_of = end
 
     has_list = billing is not None and billing.per_resource["list_cost_30d"].null_count() == 0
