@@ -8,13 +8,15 @@ original row, not the copy), and in the second of two file groups.
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from reclaim.ingest import collect_facts, focus
+
+from .conftest import daily_charge
 
 START = datetime(2026, 10, 2, tzinfo=UTC)
 SP = "arn:aws:savingsplans::111:savingsplan/sp1"
@@ -26,23 +28,11 @@ COLUMNS = [
 ]
 
 
-def _day(day: int) -> dict[str, Any]:
-    return {
-        "ChargePeriodStart": (START + timedelta(days=day)).strftime("%Y-%m-%d %H:%M:%S"),
-        "ChargePeriodEnd": (START + timedelta(days=day + 1)).strftime("%Y-%m-%d %H:%M:%S"),
-        "ServiceName": "Amazon Elastic Compute Cloud",
-        "BillingCurrency": "USD",
-        "ProviderName": "AWS",
-        "BillingAccountId": "111",
-        "SubAccountId": "222",
-    }
-
-
 def _rows(days: range) -> list[dict[str, Any]]:
     plan = {"CommitmentDiscountType": "Savings Plan", "CommitmentDiscountCategory": "Spend"}
     rows: list[dict[str, Any]] = []
     for day in days:
-        base = _day(day)
+        base = daily_charge(START, day)
         rows += [
             {**base, **plan, "CommitmentDiscountStatus": "Used", "BilledCost": 0,
              "EffectiveCost": 2, "ResourceId": "i-a", "CommitmentDiscountId": SP,
