@@ -286,6 +286,8 @@ def _build_facts(
     )
     del joined
     decoded, unreadable_tags = decode_tags(merged["tags_json"])
+    # The tag text of every resource is not needed once decoded: freed before the facts grow.
+    merged = merged.drop("tags_json")
     if unreadable_tags:
         report.sources.append(f"{unreadable_tags} unreadable tag value(s) ignored")
     as_of_lit = pl.lit(end).cast(pl.Datetime("us", "UTC"))
@@ -293,7 +295,7 @@ def _build_facts(
     def days_since(column: pl.Expr) -> pl.Expr:
         return (as_of_lit - column).dt.total_seconds() / 86400.0
 
-    base = conform_facts(merged.drop("tags_json")).collect()
+    base = conform_facts(merged).collect()
     del merged
     facts = base.with_columns(
         decoded["tags"].alias("tags"),
@@ -347,9 +349,8 @@ def _side_by_side(parts: list[pl.DataFrame]) -> pl.DataFrame:
     parts.reverse()
     while parts:
         part = parts.pop()
-        rest = part.drop("resource_id")
         if part.height == ids.height and part.get_column("resource_id").equals(ids["resource_id"]):
-            columns.append(rest)
+            columns.append(part.drop("resource_id"))
             continue
         position = ids.join(
             part.select("resource_id").with_row_index("_position"),
@@ -358,8 +359,15 @@ def _side_by_side(parts: list[pl.DataFrame]) -> pl.DataFrame:
             validate="1:1",
             maintain_order="left",
         ).get_column("_position")
-        columns.append(rest.select(pl.all().gather(position)))
-        del part, rest, position
+        part = part.drop("resource_id")
+        # A column at a time, each dropped from the part once copied: gathering the whole part
+        # at once held two copies of it (the inventory's, at a million records, the peak).
+        placed: list[pl.Series] = []
+        for name in part.columns:
+            placed.append(part.get_column(name).gather(position))
+            part = part.drop(name)
+        columns.append(pl.DataFrame(placed))
+        del part, placed, position
     return pl.concat(columns, how="horizontal")
 
 
