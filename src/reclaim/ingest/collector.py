@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 import polars as pl
 
@@ -101,21 +102,20 @@ def collect_files(
     """
     try:
         bill = read_billing(billing_files, as_of=as_of, hashes=hashes, progress=progress)
-        if progress and inventory_files:
-            progress(f"reading {len(inventory_files)} inventory file(s)")
-        inv = read_inventory(inventory_files, hashes=hashes)
         if progress and utilization_files:
             progress(f"reading {len(utilization_files)} utilization file(s)")
         util = read_utilization(utilization_files, hashes=hashes)
     except pl.exceptions.PolarsError as exc:
-        # Files are read lazily, long after they were first opened: a file rewritten in
-        # place meanwhile breaks the reader itself. Say which file, not the reader's error.
-        if fingerprints is not None:
-            verify_unchanged(fingerprints)
-        raise ExecutionError(
-            f"cannot read the input files: {(str(exc).strip().splitlines() or ['?'])[0]}",
-            fix="check that the files are complete exports, then collect again",
-        ) from exc
+        _unreadable(exc, fingerprints)
+    # Utilization is aggregated before the inventory is read: the inventory's table is not
+    # held while the samples are (at a million resources, the collection's peak).
+    usage = [_utilization_part(bill, util, as_of=as_of, window_days=window_days, progress=progress)]
+    try:
+        if progress and inventory_files:
+            progress(f"reading {len(inventory_files)} inventory file(s)")
+        inv = read_inventory(inventory_files, hashes=hashes)
+    except pl.exceptions.PolarsError as exc:
+        _unreadable(exc, fingerprints)
     sources = [
         name
         for name, files in (
@@ -134,11 +134,54 @@ def collect_files(
         sources=sources,
         progress=progress,
         consume=True,
+        usage=usage,
     )
     _refuse_all_bad(collection.report)
     if fingerprints is not None:
         verify_unchanged(fingerprints)
     return collection
+
+
+def _unreadable(exc: pl.exceptions.PolarsError, fingerprints: Fingerprints | None) -> NoReturn:
+    # Files are read lazily, long after they were first opened: a file rewritten in place
+    # meanwhile breaks the reader itself. Say which file, not the reader's error.
+    if fingerprints is not None:
+        verify_unchanged(fingerprints)
+    raise ExecutionError(
+        f"cannot read the input files: {(str(exc).strip().splitlines() or ['?'])[0]}",
+        fix="check that the files are complete exports, then collect again",
+    ) from exc
+
+
+def _utilization_part(
+    billing: BillingData | None,
+    utilization: UtilizationData | None,
+    *,
+    as_of: datetime | None,
+    window_days: int,
+    progress: Progress | None,
+) -> tuple[datetime, pl.DataFrame | None]:
+    """Where the windows end, and the utilization per resource (None without samples).
+
+    The end is ``as_of``, else the end of the billing data, else the newest sample, else now.
+    """
+    end = as_of or (billing.as_of if billing is not None else None)
+    samples = utilization.size() if utilization is not None else 0
+    if end is None and utilization is not None and samples:
+        end = utilization.newest()
+    if end is None:
+        end = datetime.now().astimezone()
+    if utilization is None or not samples:
+        return end, None
+    if progress:
+        progress(f"aggregating {samples:,} utilization samples per resource")
+    return end, aggregate_utilization(
+        utilization.samples,
+        end,
+        window_days=window_days,
+        count=utilization.count,
+        pieces=utilization.pieces,
+    )
 
 
 def _refuse_all_bad(report: CollectReport) -> None:
@@ -187,23 +230,26 @@ def _build_facts(
     sources: Sequence[str],
     progress: Progress | None,
     consume: bool,
+    usage: list[tuple[datetime, pl.DataFrame | None]] | None = None,
 ) -> Collection:
     """``build_facts``; with ``consume``, each part's per-resource table is taken out of its
     ``…Data`` (left empty) once placed, so that it is freed while the facts are put together:
     at a million resources the bill's and the inventory's tables (attributes, tag text) held
-    beside the facts made most of the collection's peak."""
+    beside the facts made most of the collection's peak. ``usage`` holds what
+    ``_utilization_part`` returned, when the caller aggregated the utilization already; it is
+    emptied, so that the caller does not keep the table alive while the facts are made."""
     report = CollectReport(sources=list(sources))
     for source in (billing, inventory, utilization):
         if source is not None:
             report.files.extend(source.files)
     if billing is not None:
         report.unattributed_cost = billing.unattributed_cost
-    end = as_of or (billing.as_of if billing is not None else None)
-    samples = utilization.size() if utilization is not None else 0
-    if end is None and utilization is not None and samples:
-        end = utilization.newest()
-    if end is None:
-        end = datetime.now().astimezone()
+    if usage:
+        end, usage_part = usage.pop()
+    else:
+        end, usage_part = _utilization_part(
+            billing, utilization, as_of=as_of, window_days=window_days, progress=progress
+        )
     report.as_of = end
 
     has_list = billing is not None and billing.per_resource["list_cost_30d"].null_count() == 0
@@ -220,18 +266,9 @@ def _build_facts(
         )
         if consume:
             inventory.per_resource = inventory.per_resource.clear()
-    if utilization is not None and samples:
-        if progress:
-            progress(f"aggregating {samples:,} utilization samples per resource")
-        parts.append(
-            aggregate_utilization(
-                utilization.samples,
-                end,
-                window_days=window_days,
-                count=utilization.count,
-                pieces=utilization.pieces,
-            )
-        )
+    if usage_part is not None:
+        parts.append(usage_part)
+        del usage_part
     if progress:
         progress("joining billing, inventory and utilization per resource")
     if not parts:
@@ -249,6 +286,8 @@ def _build_facts(
     )
     del joined
     decoded, unreadable_tags = decode_tags(merged["tags_json"])
+    # The tag text of every resource is not needed once decoded: freed before the facts grow.
+    merged = merged.drop("tags_json")
     if unreadable_tags:
         report.sources.append(f"{unreadable_tags} unreadable tag value(s) ignored")
     as_of_lit = pl.lit(end).cast(pl.Datetime("us", "UTC"))
@@ -256,7 +295,7 @@ def _build_facts(
     def days_since(column: pl.Expr) -> pl.Expr:
         return (as_of_lit - column).dt.total_seconds() / 86400.0
 
-    base = conform_facts(merged.drop("tags_json")).collect()
+    base = conform_facts(merged).collect()
     del merged
     facts = base.with_columns(
         decoded["tags"].alias("tags"),
@@ -310,9 +349,8 @@ def _side_by_side(parts: list[pl.DataFrame]) -> pl.DataFrame:
     parts.reverse()
     while parts:
         part = parts.pop()
-        rest = part.drop("resource_id")
         if part.height == ids.height and part.get_column("resource_id").equals(ids["resource_id"]):
-            columns.append(rest)
+            columns.append(part.drop("resource_id"))
             continue
         position = ids.join(
             part.select("resource_id").with_row_index("_position"),
@@ -321,8 +359,15 @@ def _side_by_side(parts: list[pl.DataFrame]) -> pl.DataFrame:
             validate="1:1",
             maintain_order="left",
         ).get_column("_position")
-        columns.append(rest.select(pl.all().gather(position)))
-        del part, rest, position
+        part = part.drop("resource_id")
+        # A column at a time, each dropped from the part once copied: gathering the whole part
+        # at once held two copies of it (the inventory's, at a million records, the peak).
+        placed: list[pl.Series] = []
+        for name in part.columns:
+            placed.append(part.get_column(name).gather(position))
+            part = part.drop(name)
+        columns.append(pl.DataFrame(placed))
+        del part, placed, position
     return pl.concat(columns, how="horizontal")
 
 

@@ -1005,9 +1005,16 @@ def aggregate_billing(
             )
     if numbers_total is None:
         numbers_total = numbers_query([]).collect()
-    numbers = numbers_total.with_columns(
-        pl.when(pl.col("_iops_rows") > 0).then(pl.col("iops_cost_30d")).alias("iops_cost_30d")
-    ).drop("_iops_rows")
+    # Sorted while it is narrow: the attributes and tags are then joined in its order, and
+    # the wide frame they make is never sorted (a copy of every column at a million rows).
+    numbers = (
+        numbers_total.with_columns(
+            pl.when(pl.col("_iops_rows") > 0).then(pl.col("iops_cost_30d")).alias("iops_cost_30d")
+        )
+        .drop("_iops_rows")
+        .sort("resource_id")
+    )
+    del numbers_total
     # A filter on a small key set streams; a semi-join materialized every row's strings.
     picked = _rows_by_key(per_file, numbers["_latest"], "resource_id", *_ATTRIBUTES, "tags")
     attributes = picked.select(
@@ -1059,15 +1066,18 @@ def aggregate_billing(
         tag_text.alias("tags_json"),
         (tag_text.is_not_null() & ~looks_like_json).alias("_bad_tags"),
     )
+    del picked, tagged
     frame = (
         numbers.drop("_latest")
-        .join(attributes, on="resource_id", how="left")
+        .join(attributes, on="resource_id", how="left", maintain_order="left")
         .join(
             tags.filter(~pl.col("_bad_tags")).select("resource_id", "tags_json"),
             on="resource_id",
             how="left",
+            maintain_order="left",
         )
     )
+    del numbers, attributes
     if not has_list_cost:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("list_cost_30d"))
     frame = frame.with_columns(
@@ -1076,7 +1086,7 @@ def aggregate_billing(
     if has_commitments and commitments_total is not None:
         frame = _with_commitments(frame, _commitments(commitments_total))
     bad_tags = tags.filter(pl.col("_bad_tags")).select("_file", "_row").sort("_file", "_row")
-    return frame.sort("resource_id"), bad_tags
+    return frame, bad_tags
 
 
 def _combined(
@@ -1209,10 +1219,40 @@ _COMMITMENTS_COMBINE: Final = (
 
 
 def _with_commitments(frame: pl.DataFrame, commitments: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with the commitments' figures; a commitment not billed as a resource is added
-    (costs 0: its unused part, when on rows without ResourceId, is unattributed cost)."""
+    """``frame`` (sorted by resource) with the commitments' figures; a commitment not billed as
+    a resource is added (costs 0: its unused part, when on rows without ResourceId, is
+    unattributed cost).
+
+    Only the few rows of commitments are joined; they are then written over their rows in
+    place, column by column. A full join of the whole frame and a sort of the result held
+    three copies of the bill's per-resource table at once: the peak of the collection at a
+    million resources.
+    """
     if not commitments.height:
         return frame
+    ids = commitments.get_column("resource_id").implode()
+    positions = frame.select(
+        pl.arg_where(pl.col("resource_id").is_in(ids)).alias("_position")
+    ).get_column("_position")
+    merged = _commitments_joined(frame[positions], commitments)
+    billed = merged.filter(pl.col("resource_id").is_in(frame["resource_id"][positions].implode()))
+    columns: list[pl.Series] = []
+    for name in frame.columns:
+        column = frame.get_column(name)
+        value = billed.get_column(name)
+        if positions.len() and not column.gather(positions).equals(value, null_equal=True):
+            column = column.clone().scatter(positions, value)
+        columns.append(column)
+    updated = pl.DataFrame(columns)
+    del columns
+    added = merged.filter(~pl.col("resource_id").is_in(billed["resource_id"].implode()))
+    if not added.height:
+        return updated
+    return updated.merge_sorted(added, key="resource_id")
+
+
+def _commitments_joined(frame: pl.DataFrame, commitments: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``frame`` full-joined with ``commitments`` (see ``_with_commitments``)."""
     joined = frame.drop(*_COMMITMENT_STRINGS, *_COMMITMENT_NUMBERS).join(
         commitments, on="resource_id", how="full", coalesce=True
     )

@@ -110,13 +110,20 @@ def read_inventory(
     schema = inventory_schema()
     if not frames:
         return InventoryData(pl.DataFrame(schema=schema), reports)
+    read = len(frames)
     combined = pl.concat(frames, how="vertical")
-    per_resource = (
-        combined.sort("_file", "_row")
-        .unique("resource_id", keep="last", maintain_order=True)
-        .select(list(schema))
-        .sort("resource_id")
-    )
+    del frames
+    # Each step is skipped when it would change nothing (one file is in row order already, an
+    # export lists a resource once and is often sorted by id): at a million records every one
+    # of them copied the whole table, and the copies made the collection's peak.
+    if read > 1 or not combined["_row"].is_sorted():
+        combined = combined.sort("_file", "_row")
+    if combined["resource_id"].n_unique() < combined.height:
+        combined = combined.unique("resource_id", keep="last", maintain_order=True)
+    per_resource = combined.select(list(schema))
+    del combined
+    if not per_resource["resource_id"].is_sorted():
+        per_resource = per_resource.sort("resource_id")
     return InventoryData(per_resource, reports)
 
 
@@ -186,5 +193,5 @@ def _read_one(file: InputFile, digest: str) -> tuple[pl.DataFrame, FileReport]:
         bad_rows=bad_rows.height,
         samples=samples,
     )
-    good = rows.filter(pl.col("_bad").is_null()).drop("_bad")
-    return good, report
+    good = rows.filter(pl.col("_bad").is_null()) if bad_rows.height else rows
+    return good.drop("_bad"), report

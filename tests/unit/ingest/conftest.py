@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +36,19 @@ def focus_row(
 
 
 WriteFocus = Callable[..., Path]
+
+
+def daily_charge(start: datetime, day: int) -> dict[str, Any]:
+    """The columns every row of a crafted daily EC2 bill shares, ``day`` days after ``start``."""
+    return {
+        "ChargePeriodStart": (start + timedelta(days=day)).strftime("%Y-%m-%d %H:%M:%S"),
+        "ChargePeriodEnd": (start + timedelta(days=day + 1)).strftime("%Y-%m-%d %H:%M:%S"),
+        "ServiceName": "Amazon Elastic Compute Cloud",
+        "BillingCurrency": "USD",
+        "ProviderName": "AWS",
+        "BillingAccountId": "111",
+        "SubAccountId": "222",
+    }
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import pytest
 
 from reclaim.ingest import collect_facts
 
+from .conftest import daily_charge
+
 START = datetime(2026, 10, 2, tzinfo=UTC)
 END = START + timedelta(days=30)
 SP1 = "arn:aws:savingsplans::111:savingsplan/sp1"
@@ -29,13 +31,7 @@ def _bill(path: Path) -> Path:
     rows: list[dict[str, Any]] = []
     for day in range(30):
         base = {
-            "ChargePeriodStart": (START + timedelta(days=day)).strftime("%Y-%m-%d %H:%M:%S"),
-            "ChargePeriodEnd": (START + timedelta(days=day + 1)).strftime("%Y-%m-%d %H:%M:%S"),
-            "ServiceName": "Amazon Elastic Compute Cloud",
-            "BillingCurrency": "USD",
-            "ProviderName": "AWS",
-            "BillingAccountId": "111",
-            "SubAccountId": "222",
+            **daily_charge(START, day),
             "ChargeCategory": "Usage",
             "PricingUnit": "Hrs",
         }

@@ -8,6 +8,8 @@ import pytest
 
 from reclaim.errors import ConfigError
 from reclaim.ingest import collect_facts
+from reclaim.ingest.files import InputFile, discover
+from reclaim.ingest.inventory import INVENTORY_FORMATS, read_inventory
 
 
 def test_csv_inventory_with_aliases_and_derived_facts(tmp_path: Path) -> None:
@@ -116,3 +118,30 @@ def test_aws_style_tag_lists(tmp_path: Path) -> None:
     row = collect_facts(inventory=[path]).facts.row(0, named=True)
     assert row["tags"] == {"Owner": "ml", "env": "dev"}
     assert (row["owner"], row["tag_count"]) == ("ml", 2)
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        # One file, sorted by id and each id once: nothing to sort or drop.
+        (
+            [["a,running", "b,stopped", "c,running"]],
+            {"a": "running", "b": "stopped", "c": "running"},
+        ),
+        # One file, unsorted, an id twice: the later record wins.
+        ([["c,running", "a,running", "c,stopped"]], {"a": "running", "c": "stopped"}),
+        # Two files, each sorted and each id once in it: the later file wins.
+        ([["a,running", "b,running"], ["a,stopped"]], {"a": "stopped", "b": "running"}),
+    ],
+)
+def test_inventory_is_one_record_per_resource_sorted_by_id(
+    tmp_path: Path, files: list[list[str]], expected: dict[str, str]
+) -> None:
+    paths: list[InputFile] = []
+    for index, rows in enumerate(files):
+        path = tmp_path / f"inventory-{index}.csv"
+        path.write_text("\n".join(["id,status", *rows]) + "\n", encoding="utf-8")
+        paths += discover([path], INVENTORY_FORMATS)
+    frame = read_inventory(paths).per_resource
+    assert frame["resource_id"].to_list() == sorted(expected)
+    assert dict(zip(frame["resource_id"], frame["state"], strict=True)) == expected
