@@ -265,16 +265,26 @@ class RecommendationStore:
         data_time = run.as_of if run.as_of is not None else plan.now
         _stage.create(connection)
         try:
-            # The plan goes through the stage a batch at a time, in the plan's order (so new
-            # rows get their ids in the same order as in one go), all in this one transaction:
+            # The plan goes through the stage a batch at a time, in one order (so new rows get
+            # their ids in the same order as in one go), all in this one transaction:
             # staged whole, 915,000 rows held ~0.5 GiB in SQLite's in-memory temporary
             # database (and PostgreSQL's server the same on disk) on top of the plan itself.
             moved = 0
-            # New rows first, in the plan's order (their ids are given in insertion order),
+            # New rows first, largest saving first (their ids are given in insertion order),
             # then the stored ones by id, so their writes walk the table and its primary key
             # in order rather than jump about pages of a table larger than the page cache.
+            # Five of the six secondary indexes are ordered by saving within a few values
+            # (status, owner, account, rule, or none), so rows inserted by saving append at a
+            # handful of places instead of landing on random pages of indexes larger than the
+            # cache: at 1.46 M new rows the insert took half the CPU in this order.
             order = rows.select(
-                pl.arg_sort_by(pl.col("id").is_not_null(), pl.col("id"), maintain_order=True)
+                pl.arg_sort_by(
+                    pl.col("id").is_not_null(),
+                    pl.col("id"),
+                    pl.col("monthly_savings").fill_null(0.0),
+                    descending=[False, False, True],
+                    maintain_order=True,
+                )
             ).to_series()
             for offset in range(0, rows.height, STAGE_BATCH):
                 if offset:

@@ -337,11 +337,11 @@ def test_a_plan_is_written_a_batch_at_a_time_with_the_same_outcome(
     first = record_run(store, matches(*week1), scope=SCOPE, run_id="r1", now=T0)
     assert staged == [2, 2, 1]
     assert (first.run.new, first.run.conflicts) == (5, 0)
-    # Ids follow the matches' order, as when the plan was staged in one go.
+    # Ids go largest saving first across the batches, as when the plan was staged in one go.
     by_id = sorted(store.find(limit=None), key=lambda record: record.id)
-    assert [record.resource_id for record in by_id] == [f"i-{n}" for n in range(1, 6)]
-    # The sync moves i-5 meanwhile: the stale plan's row for it (in the last batch) is a
-    # conflict; the gone i-1 and i-2 are resolved; i-6 is new.
+    assert [record.resource_id for record in by_id] == [f"i-{n}" for n in range(5, 0, -1)]
+    # The sync moves i-5 meanwhile: the stale plan's row for it (staged with the new i-6) is a
+    # conflict; the gone i-1 and i-2 (the last batch) are resolved; i-6 is new.
     with store.engine.connect() as connection:
         stale = store.load_stored(connection, sorted(SCOPE.rule_ids))
     store.apply_event(fingerprint("idle-vm", "i-5", "111"), Event.TICKET_CREATED, now=T0)
