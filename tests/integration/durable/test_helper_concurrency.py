@@ -6,7 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
-from reclaim.durable import Checkpoint, DurableEngine, StepContext, StepStatus, Store, Workflow
+from tests.integration.durable.conftest import queued_run
+
+from reclaim.durable import DurableEngine, StepContext, StepStatus, Store, Workflow
 from reclaim.durable.queue import ItemQueue, QueuedStep
 from reclaim.durable.worker import Worker
 
@@ -62,22 +64,10 @@ def _fanout(name: str, in_flight: _InFlight) -> Workflow:
     return wf
 
 
-def _queued_elsewhere(store: Store, wf: Workflow) -> str:
-    """A run whose owner (another, live process) queued every item of ``work``."""
-    run_id = DurableEngine(store, workflows=[wf]).start(wf)
-    owner = store.claim_run("owner-elsewhere", 60, run_id=run_id)
-    assert owner is not None
-    keys = [f"k{n:03d}" for n in range(ITEMS)]
-    output = "[" + ",".join(f'"{k}"' for k in keys) + "]"
-    store.checkpoint(owner, Checkpoint("keys", "", StepStatus.SUCCEEDED, 1, output=output))
-    ItemQueue(store).enqueue(owner, "work", keys)
-    return run_id
-
-
 def test_a_helper_without_a_setting_runs_the_steps_declared_concurrency(store: Store) -> None:
     in_flight = _InFlight()
     wf = _fanout("helped", in_flight)
-    run_id = _queued_elsewhere(store, wf)
+    run_id = queued_run(store, wf, ITEMS, owner="owner-elsewhere")
     helper = DurableEngine(store, workflows=[wf], lease_seconds=10)
     assert helper.work_items() == ITEMS
     # It used to run 8 at once (a fixed default) whatever the step declared.
@@ -88,7 +78,7 @@ def test_a_helper_without_a_setting_runs_the_steps_declared_concurrency(store: S
 def test_an_explicit_item_concurrency_still_wins(store: Store) -> None:
     in_flight = _InFlight()
     wf = _fanout("helped-wider", in_flight)
-    _queued_elsewhere(store, wf)
+    queued_run(store, wf, ITEMS, owner="owner-elsewhere")
     helper = DurableEngine(store, workflows=[wf], lease_seconds=10, item_concurrency=DECLARED + 2)
     assert helper.work_items() == ITEMS
     assert in_flight.peak == DECLARED + 2, in_flight.peak
@@ -99,7 +89,7 @@ def test_slots_of_one_process_share_the_bound(store: Store) -> None:
     # and leaves it, so the process still runs at most the declared concurrency.
     in_flight = _InFlight()
     wf = _fanout("helped-twice", in_flight)
-    run_id = _queued_elsewhere(store, wf)
+    run_id = queued_run(store, wf, ITEMS, owner="owner-elsewhere")
     helper = DurableEngine(store, workflows=[wf], lease_seconds=10)
     taken: list[int] = []
     slots = [threading.Thread(target=lambda: taken.append(helper.work_items())) for _ in range(2)]
@@ -144,7 +134,7 @@ def test_a_worker_with_several_slots_helps_within_the_declared_concurrency(
     # The default path of `reclaim worker`: no item concurrency given, three slots idle.
     in_flight = _InFlight()
     wf = _fanout("worker-helps", in_flight)
-    run_id = _queued_elsewhere(store, wf)
+    run_id = queued_run(store, wf, ITEMS, owner="owner-elsewhere")
     engine = DurableEngine(store, workflows=[wf], distribute_items=True, lease_seconds=10)
     worker = Worker(engine, concurrency=3, poll_interval=0.02, schedules=False, workflows=[wf.name])
     thread = threading.Thread(target=worker.run)
@@ -166,9 +156,9 @@ def test_a_helper_looks_for_a_step_past_its_own_runs_and_the_steps_it_skips(
     store: Store,
 ) -> None:
     wf = _fanout("looked-at", _InFlight())
-    first = _queued_elsewhere(store, wf)
+    first = queued_run(store, wf, ITEMS, owner="owner-elsewhere")
     time.sleep(0.01)  # the older run comes first: SQLite's clock counts milliseconds
-    second = _queued_elsewhere(store, wf)
+    second = queued_run(store, wf, ITEMS, owner="owner-elsewhere")
     queue = ItemQueue(store)
     assert queue.next_step("helper", workflows=[]) is None
     assert queue.next_step("helper", workflows=["another"]) is None

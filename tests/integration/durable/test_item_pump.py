@@ -8,8 +8,9 @@ from collections import Counter
 from typing import Any
 
 from sqlalchemy import event
+from tests.integration.durable.conftest import queued_run
 
-from reclaim.durable import Checkpoint, DurableEngine, StepContext, StepStatus, Store, Workflow
+from reclaim.durable import DurableEngine, StepContext, StepStatus, Store, Workflow
 from reclaim.durable.queue import ItemQueue
 
 ITEMS = 40
@@ -33,22 +34,10 @@ def _fanout(calls: list[str], on_call: threading.Event | None = None) -> Workflo
     return wf
 
 
-def _queued_run(store: Store, wf: Workflow) -> str:
-    """A run whose owner queued every item of ``work`` (and is still alive)."""
-    run_id = DurableEngine(store, workflows=[wf]).start(wf)
-    owner = store.claim_run("owner", 60, run_id=run_id)
-    assert owner is not None
-    keys = [f"k{n:03d}" for n in range(ITEMS)]
-    output = "[" + ",".join(f'"{k}"' for k in keys) + "]"
-    store.checkpoint(owner, Checkpoint("keys", "", StepStatus.SUCCEEDED, 1, output=output))
-    ItemQueue(store).enqueue(owner, "work", keys)
-    return run_id
-
-
 def test_a_helper_keeps_claiming_until_the_queue_is_empty(store: Store) -> None:
     calls: list[str] = []
     wf = _fanout(calls)
-    run_id = _queued_run(store, wf)
+    run_id = queued_run(store, wf, ITEMS)
     helper = DurableEngine(store, workflows=[wf], lease_seconds=10)
     # Four at a time, refilled as they finish: one call drains the queue (it used to take
     # one batch and wait for all of it before the worker asked again).
@@ -61,7 +50,7 @@ def test_a_stopped_helper_hands_back_the_items_it_did_not_start(store: Store) ->
     calls: list[str] = []
     stop = threading.Event()
     wf = _fanout(calls, on_call=stop)  # the worker is asked to stop once its first item runs
-    run_id = _queued_run(store, wf)
+    run_id = queued_run(store, wf, ITEMS)
     helper = DurableEngine(store, workflows=[wf], lease_seconds=60)
     # One slot, eight claimed ahead: the seven never started go back to the queue at once
     # instead of waiting a whole lease for another worker.
