@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reclaim.tickets.simulator.body import decode_bulk, decode_create
 from reclaim.tickets.simulator.faults import FaultPlan, Faults
 from reclaim.tickets.simulator.jql import JqlError, parse_jql
 from reclaim.tickets.simulator.render import Renderer, jira_time
@@ -291,12 +292,17 @@ class SimulatorApp:
         }
 
     async def create(self, request: Request) -> Response:
-        issue = self._create_one(request, await self._json(request))
+        body = decode_create(await request.body())
+        if body is None:
+            body = await self._json(request)
+        issue = self._create_one(request, body)
         return self._lost(JSONResponse(self._created(request, issue), status_code=201))
 
     async def create_bulk(self, request: Request) -> Response:
-        body = await self._json(request)
-        updates = body.get("issueUpdates") if isinstance(body, dict) else None
+        updates: Any = decode_bulk(await request.body())
+        if updates is None:
+            body = await self._json(request)
+            updates = body.get("issueUpdates") if isinstance(body, dict) else None
         if not isinstance(updates, list):
             raise JiraFault(400, ["issueUpdates is required."])
         if len(updates) > 50:

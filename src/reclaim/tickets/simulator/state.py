@@ -19,6 +19,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reclaim.tickets.simulator.body import is_document, plain
 from reclaim.tickets.simulator.jql import JqlError, parse_jql
 from reclaim.tickets.simulator.workflow import RESOLUTIONS, Project, default_projects
 
@@ -76,6 +77,7 @@ class SimIssue:
     project: Project
     issue_type: tuple[str, str]
     summary: str
+    # As a create gave it: a decoded value, or a RawJson kept as text until an answer shows it.
     description: Any
     labels: list[str]
     components: list[str]
@@ -269,12 +271,12 @@ class JiraState:
     ) -> None:
         if "description" in fields and fields["description"] is not None:
             description = fields["description"]
-            if adf and not (isinstance(description, dict) and description.get("type") == "doc"):
+            if adf and not is_document(description):
                 errors["description"] = (
                     "Operation value must be an Atlassian Document "
                     "(see the Atlassian Document Format)"
                 )
-            if not adf and not isinstance(description, str):
+            if not adf and not isinstance(plain(description), str):
                 errors["description"] = "Operation value must be a string"
         for label in fields.get("labels") or ():
             if not isinstance(label, str) or " " in label or not label:
