@@ -8,7 +8,6 @@ from __future__ import annotations
 
 __all__ = ["SimulatorApp", "build_app"]
 
-import asyncio
 import base64
 import binascii
 import json
@@ -85,8 +84,7 @@ class SimulatorApp:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/rest/"):
             await self.starlette(scope, receive, send)
             return
-        if self.faults.plan.latency:
-            await asyncio.sleep(self.faults.plan.latency)
+        await self.faults.wait_latency()
         retry_after = self.faults.admit()
         if retry_after is not None:
             response: Response = JSONResponse(
