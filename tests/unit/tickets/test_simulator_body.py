@@ -9,7 +9,7 @@ import pytest
 
 from reclaim.tickets.document import adf_to_text
 from reclaim.tickets.simulator import JiraFault, JiraState
-from reclaim.tickets.simulator.body import RawJson, decode_bulk, decode_create, is_document
+from reclaim.tickets.simulator.body import RawDocument, decode_bulk, decode_create, is_document
 from reclaim.tickets.simulator.render import Renderer
 from reclaim.tickets.simulator.state import SimIssue
 
@@ -35,31 +35,35 @@ def test_a_bulk_create_keeps_descriptions_as_json_text_until_shown() -> None:
     updates = decode_bulk(bulk({"fields": fields(description=DOC, labels=["a"])}))
     assert updates is not None
     description = updates[0]["fields"]["description"]
-    assert isinstance(description, RawJson)
+    assert isinstance(description, RawDocument)
     assert updates[0]["fields"]["labels"] == ["a"]
     state = JiraState()
     issue = state.create(updates[0]["fields"], author="me", adf=True)
-    assert isinstance(issue.description, RawJson)
+    assert isinstance(issue.description, RawDocument)
     shown = Renderer("http://sim", 3).issue(issue, ["description"])
     assert shown["fields"]["description"] == DOC
     v2 = Renderer("http://sim", 2).issue(issue, ["description"])
     assert v2["fields"]["description"] == adf_to_text(DOC)
 
 
-def test_a_raw_description_is_checked_like_a_decoded_one() -> None:
+def test_a_description_that_is_not_a_plain_document_takes_the_general_parser() -> None:
     state = JiraState()
-    for value in ({"type": "paragraph"}, ["doc"], "doc", 3):
-        raw = RawJson(json.dumps(value).encode())
-        assert not is_document(raw)
+    for value in ({"type": "paragraph"}, ["doc"], 3):
+        assert decode_bulk(bulk({"fields": fields(description=value)})) is None
         with pytest.raises(JiraFault) as refused:
-            state.create(fields(description=raw), author="me", adf=True)
+            state.create(fields(description=value), author="me", adf=True)
         assert "Atlassian Document" in refused.value.errors["description"]
-    assert is_document(RawJson(json.dumps(DOC).encode()))
-    # Data Center's v2 takes a string.
-    text = RawJson(b'"plain text"')
-    assert state.create(fields(description=text), author="me", adf=False).key == "OPS-1"
+    # A document with members beyond type, version and content is kept as it came.
+    unusual = {**DOC, "attrs": {"x": 1}}
+    assert decode_bulk(bulk({"fields": fields(description=unusual)})) is None
+    assert state.create(fields(description=unusual), author="me", adf=True).description == unusual
+    # Data Center's v2 takes a string, and refuses a document.
+    (text,) = decode_bulk(bulk({"fields": fields(description="plain text")})) or []
+    assert state.create(text["fields"], author="me", adf=False).key == "OPS-2"
+    (document,) = decode_bulk(bulk({"fields": fields(description=DOC)})) or []
+    assert is_document(document["fields"]["description"])
     with pytest.raises(JiraFault):
-        state.create(fields(description=RawJson(json.dumps(DOC).encode())), author="me", adf=False)
+        state.create(document["fields"], author="me", adf=False)
 
 
 def test_bodies_the_fast_reader_does_not_take_are_left_to_the_general_parser() -> None:
@@ -67,6 +71,7 @@ def test_bodies_the_fast_reader_does_not_take_are_left_to_the_general_parser() -
     assert decode_bulk(b"[]") is None
     assert decode_bulk(b'{"issueUpdates": [{"fields": 1}]}') is None
     assert decode_bulk(b'{"issueUpdates": [{"properties": []}]}') is None
+    assert decode_bulk(bulk({"fields": fields(customfield_10010="x")})) is None
     assert decode_create(b'{"fields": null}') is None
     single = decode_create(
         json.dumps({"fields": fields(description=None), "properties": [{"key": "k"}]}).encode()
