@@ -25,39 +25,24 @@ import gc
 import json
 import os
 import pstats
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+import service_bench
 from reclaim.tickets import IssueDraft
 from reclaim.tickets.templates import TicketTemplates, markup_to_document
+from service_bench import cpu_seconds, load
 
 BULK = 50
 AUTH = ("bench@example.com", "bench")
-
-
-def load() -> str:
-    return " ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bulk_bodies(tickets: int) -> list[bytes]:
@@ -128,29 +113,13 @@ def post_all(url: str, bodies: list[bytes], clients: int) -> float:
     return time.perf_counter() - started
 
 
-@contextlib.contextmanager
-def simulator(src: str, latency: float) -> Iterator[tuple[str, int]]:
-    port = free_port()
-    command = [sys.executable, "-m", "reclaim", "jira-sim", "serve", "--port", str(port)]
-    command += ["--latency", str(latency)]
-    # The tree first; the rest of PYTHONPATH stays (packages installed beside the venv).
+def simulator(src: str, latency: float) -> contextlib.AbstractContextManager[tuple[str, int]]:
+    """``service_bench``'s simulator process, with ``src`` first on its ``PYTHONPATH``."""
+    # The rest of PYTHONPATH stays (packages installed beside the venv).
     paths = [str(Path(src).resolve()), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    return service_bench.simulator(
+        latency, env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                httpx.get(f"{url}/_sim/stats", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        yield url, process.pid
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def run_once(
