@@ -258,11 +258,13 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def simulator(latency: float) -> Iterator[tuple[str, int]]:
+def simulator(latency: float, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
     port = free_port()
     command = [PYTHON, "-m", "reclaim", "jira-sim", "serve", "--port", str(port)]
     command += ["--latency", str(latency)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):

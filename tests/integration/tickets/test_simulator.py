@@ -247,3 +247,85 @@ def test_changelog_and_transitions_follow_the_projects_workflow(jira: JiraClient
     assert jira.get_issue(created.key).resolution is None
     fields = [[i.field for i in entry.items] for entry in jira.changelog(created.key)]
     assert fields == [["status", "resolution"], ["status", "resolution"]]
+
+
+def test_concurrent_requests_wait_out_their_latency_side_by_side(
+    simulator: RunningSimulator,
+) -> None:
+    configure(simulator, latency=1.0)
+    body = {
+        "issueUpdates": [
+            {"fields": {"project": {"key": "OPS"}, "summary": "x", "issuetype": {"name": "Task"}}}
+        ]
+    }
+    clients = 8
+    start = threading.Barrier(clients)
+    statuses: list[int] = []
+
+    def create() -> None:
+        start.wait()
+        response = httpx.post(
+            f"{simulator.url}/rest/api/3/issue/bulk", json=body, auth=(EMAIL, TOKEN), timeout=30
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    configure(simulator)
+    assert statuses == [201] * clients
+    # Had the latency been served one request at a time (a lock, a blocking sleep), at most
+    # one request would ever have been waiting.
+    assert httpx.get(f"{simulator.url}/_sim/stats").json()["latency_peak"] == clients
+
+
+def test_a_bulk_created_description_reads_back_as_it_was_sent(
+    simulator: RunningSimulator,
+) -> None:
+    sent = {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "Ünïcode 1.5"}]}],
+    }
+    body = {
+        "issueUpdates": [
+            {
+                "fields": {
+                    "project": {"key": "OPS"},
+                    "summary": f"d{n}",
+                    "issuetype": {"name": "Task"},
+                    "labels": ["described"],
+                    "description": sent if n else None,
+                }
+            }
+            for n in range(3)
+        ]
+    }
+    url = simulator.url
+    with httpx.Client(auth=(EMAIL, TOKEN)) as http:
+        created = http.post(f"{url}/rest/api/3/issue/bulk", json=body).json()
+        assert created["errors"] == []
+        keys = [i["key"] for i in created["issues"]]
+        for version, expected in ((3, sent), (2, "Ünïcode 1.5")):
+            shown = http.get(f"{url}/rest/api/{version}/issue/{keys[1]}").json()
+            assert shown["fields"]["description"] == expected
+        assert http.get(f"{url}/rest/api/3/issue/{keys[0]}").json()["fields"]["description"] is None
+        found = http.post(
+            f"{url}/rest/api/3/search/jql",
+            json={"jql": "labels = described ORDER BY key", "fields": ["description"]},
+        ).json()
+        assert [i["fields"]["description"] for i in found["issues"]] == [None, sent, sent]
+        bad = dict(body["issueUpdates"][1], fields={**body["issueUpdates"][1]["fields"]})
+        bad["fields"]["description"] = {"type": "paragraph"}
+        refused = http.post(f"{url}/rest/api/3/issue/bulk", json={"issueUpdates": [bad]})
+        assert refused.status_code == 400
+        assert refused.json()["errors"][0]["elementErrors"]["errors"]["description"]
+        broken = http.post(
+            f"{url}/rest/api/3/issue/bulk",
+            content=b'{"issueUpdates": [',
+            headers={"Content-Type": "application/json"},
+        )
+        assert broken.status_code == 400
+        assert broken.json()["errorMessages"][0].startswith("Unexpected character")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 __all__ = ["SimulatorApp", "build_app"]
 
-import asyncio
 import base64
 import binascii
 import json
@@ -21,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from reclaim.tickets.simulator.body import decode_bulk, decode_create
 from reclaim.tickets.simulator.faults import FaultPlan, Faults
 from reclaim.tickets.simulator.jql import JqlError, parse_jql
 from reclaim.tickets.simulator.render import Renderer, jira_time
@@ -84,8 +84,7 @@ class SimulatorApp:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/rest/"):
             await self.starlette(scope, receive, send)
             return
-        if self.faults.plan.latency:
-            await asyncio.sleep(self.faults.plan.latency)
+        await self.faults.wait_latency()
         retry_after = self.faults.admit()
         if retry_after is not None:
             response: Response = JSONResponse(
@@ -273,39 +272,43 @@ class SimulatorApp:
 
     # -- issues --------------------------------------------------------------------------
 
-    def _create_one(self, request: Request, body: Any) -> SimIssue:
+    def _create_one(self, body: Any, *, author: str, adf: bool) -> SimIssue:
         if not isinstance(body, dict) or not isinstance(body.get("fields"), dict):
             raise JiraFault(400, [], {"fields": "The request must contain a fields object."})
         return self.state.create(
-            body["fields"],
-            author=request.state.user,
-            adf=request.path_params["version"] >= 3,
-            properties=body.get("properties") or (),
+            body["fields"], author=author, adf=adf, properties=body.get("properties") or ()
         )
 
-    def _created(self, request: Request, issue: SimIssue) -> dict[str, Any]:
-        return {
-            "id": str(issue.id),
-            "key": issue.key,
-            "self": self._renderer(request).api(f"issue/{issue.id}"),
-        }
+    @staticmethod
+    def _created(renderer: Renderer, issue: SimIssue) -> dict[str, Any]:
+        return {"id": str(issue.id), "key": issue.key, "self": renderer.api(f"issue/{issue.id}")}
 
     async def create(self, request: Request) -> Response:
-        issue = self._create_one(request, await self._json(request))
-        return self._lost(JSONResponse(self._created(request, issue), status_code=201))
+        body = decode_create(await request.body())
+        if body is None:
+            body = await self._json(request)
+        adf = request.path_params["version"] >= 3
+        issue = self._create_one(body, author=request.state.user, adf=adf)
+        created = self._created(self._renderer(request), issue)
+        return self._lost(JSONResponse(created, status_code=201))
 
     async def create_bulk(self, request: Request) -> Response:
-        body = await self._json(request)
-        updates = body.get("issueUpdates") if isinstance(body, dict) else None
+        updates: Any = decode_bulk(await request.body())
+        if updates is None:
+            body = await self._json(request)
+            updates = body.get("issueUpdates") if isinstance(body, dict) else None
         if not isinstance(updates, list):
             raise JiraFault(400, ["issueUpdates is required."])
         if len(updates) > 50:
             raise JiraFault(400, ["The number of issues to create must not exceed 50."])
         issues: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
+        renderer = self._renderer(request)
+        author, adf = request.state.user, request.path_params["version"] >= 3
         for number, update in enumerate(updates):
             try:
-                issues.append(self._created(request, self._create_one(request, update)))
+                issue = self._create_one(update, author=author, adf=adf)
+                issues.append(self._created(renderer, issue))
             except JiraFault as fault:
                 errors.append(
                     {

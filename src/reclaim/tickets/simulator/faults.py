@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["FaultPlan", "Faults"]
 
+import asyncio
 import math
 import random
 import threading
@@ -53,7 +54,9 @@ class Faults:
     def __init__(self, plan: FaultPlan | None = None, clock: Callable[[], float] = time.monotonic):
         self.clock = clock
         self.lock = threading.Lock()
-        self.counts = {"requests": 0, "throttled": 0, "errors": 0, "lost": 0}
+        # latency_peak: the most requests seen waiting out ``latency`` at the same time.
+        self.counts = {"requests": 0, "throttled": 0, "errors": 0, "lost": 0, "latency_peak": 0}
+        self._waiting = 0
         self.configure(plan or FaultPlan())
 
     def configure(self, plan: FaultPlan) -> None:
@@ -64,6 +67,24 @@ class Faults:
             self._stamp = self.clock()
             self._lose_left = plan.lose_creates
             self._lose_writes_left = plan.lose_writes
+
+    async def wait_latency(self) -> None:
+        """Wait out the plan's latency without holding the event loop or a lock.
+
+        Latency is the time a real site takes to answer, not work: requests in flight wait it
+        out side by side, as they would on Jira.
+        """
+        latency = self.plan.latency
+        if not latency:
+            return
+        with self.lock:
+            self._waiting += 1
+            self.counts["latency_peak"] = max(self.counts["latency_peak"], self._waiting)
+        try:
+            await asyncio.sleep(latency)
+        finally:
+            with self.lock:
+                self._waiting -= 1
 
     def admit(self) -> float | None:
         """None to serve the request, else the seconds to put in ``Retry-After``."""

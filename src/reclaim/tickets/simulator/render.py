@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reclaim.tickets.document import Document, adf_to_text
+from reclaim.tickets.simulator.body import plain
 from reclaim.tickets.simulator.state import SimChange, SimComment, SimIssue
 from reclaim.tickets.simulator.workflow import CATEGORIES, RESOLUTIONS, Project, Status
 from reclaim.tickets.simulator.workflow import WorkflowTransition as WT
@@ -81,6 +82,7 @@ class Renderer:
 
     def rich(self, value: Any) -> Any:
         """A stored description/comment body as this API version shows it."""
+        value = plain(value)
         if value is None:
             return None
         if self.version >= 3:

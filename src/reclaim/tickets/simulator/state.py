@@ -15,10 +15,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reclaim.tickets.simulator.body import is_document, plain
 from reclaim.tickets.simulator.jql import JqlError, parse_jql
 from reclaim.tickets.simulator.workflow import RESOLUTIONS, Project, default_projects
 
@@ -76,6 +77,7 @@ class SimIssue:
     project: Project
     issue_type: tuple[str, str]
     summary: str
+    # As a create gave it: a decoded value, or a RawJson kept as text until an answer shows it.
     description: Any
     labels: list[str]
     components: list[str]
@@ -136,6 +138,8 @@ class JiraState:
         self._other_ids = itertools.count(50000)
         self._index: dict[int, dict[str, Any]] = {}
         self._pending: deque[tuple[float, int, dict[str, Any]]] = deque()
+        # Issues written since the index was last read, in write order (index_lag 0 only).
+        self._stale: dict[int, None] = {}
         self._cursors: dict[int, list[int]] = {}
         self._cursor_ids = itertools.count(1)
         self.listeners: list[Listener] = []
@@ -148,13 +152,22 @@ class JiraState:
     def _touch(self, issue: SimIssue) -> None:
         # Strictly increasing per issue, so two edits in one millisecond still order.
         issue.updated_ms = max(self.now_ms(), issue.updated_ms + 1)
-        self._pending.append((self.clock() + self.index_lag, issue.id, issue.snapshot()))
+        if self.index_lag:
+            self._stale.pop(issue.id, None)
+            self._pending.append((self.clock() + self.index_lag, issue.id, issue.snapshot()))
+        else:
+            # Without a lag the index shows every issue as it is now: its snapshot is taken
+            # when a search next reads the index, not at each write (most are never searched).
+            self._stale[issue.id] = None
 
     def _refresh_index(self) -> None:
         now = self.clock()
         while self._pending and self._pending[0][0] <= now:
             _, issue_id, snapshot = self._pending.popleft()
             self._index[issue_id] = snapshot
+        for issue_id in self._stale:
+            self._index[issue_id] = self.issues[issue_id].snapshot()
+        self._stale.clear()
 
     def _emit(
         self,
@@ -180,6 +193,9 @@ class JiraState:
             return found
 
     def project(self, id_or_key: str) -> Project:
+        found = self.projects.get(id_or_key)
+        if found is not None:
+            return found
         for project in self.projects.values():
             if id_or_key in (project.key, project.id):
                 return project
@@ -222,7 +238,11 @@ class JiraState:
             if project is not None:
                 raw_type = fields.get("issuetype") or {}
                 wanted = raw_type.get("name") or raw_type.get("id")
-                issue_type = next((t for t in project.issue_types if wanted in (t[0], t[1])), None)
+                issue_type = (
+                    _issue_types(project.issue_types).get(wanted)
+                    if isinstance(wanted, str)
+                    else None
+                )
                 if issue_type is None:
                     errors["issuetype"] = (
                         "Specify an issue type" if not wanted else "valid issue type is required"
@@ -269,12 +289,12 @@ class JiraState:
     ) -> None:
         if "description" in fields and fields["description"] is not None:
             description = fields["description"]
-            if adf and not (isinstance(description, dict) and description.get("type") == "doc"):
+            if adf and not is_document(description):
                 errors["description"] = (
                     "Operation value must be an Atlassian Document "
                     "(see the Atlassian Document Format)"
                 )
-            if not adf and not isinstance(description, str):
+            if not adf and not isinstance(plain(description), str):
                 errors["description"] = "Operation value must be a string"
         for label in fields.get("labels") or ():
             if not isinstance(label, str) or " " in label or not label:
@@ -282,9 +302,7 @@ class JiraState:
             elif len(label) > 255:
                 errors["labels"] = "The label must not exceed 255 characters."
         if project is not None:
-            known = {name for _, name in project.components} | {
-                cid for cid, _ in project.components
-            }
+            known = _component_names(project.components)
             for component in fields.get("components") or ():
                 name = component.get("name") or component.get("id")
                 if name not in known:
@@ -475,6 +493,21 @@ def _sort_key(snapshot: Mapping[str, Any], field_name: str) -> Any:
     if isinstance(value, tuple):
         return " ".join(value)
     return (value is None, value if value is not None else 0)
+
+
+@lru_cache(maxsize=64)
+def _issue_types(types: tuple[tuple[str, str], ...]) -> dict[str, tuple[str, str]]:
+    """A project's issue types by id and by name, the first listed winning as in a scan."""
+    found: dict[str, tuple[str, str]] = {}
+    for issue_type in types:
+        for name in issue_type:
+            found.setdefault(name, issue_type)
+    return found
+
+
+@lru_cache(maxsize=64)
+def _component_names(components: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    return frozenset(name for component in components for name in component)
 
 
 def _user_of(raw: Any) -> str | None:
