@@ -39,19 +39,20 @@ _LOCK_TICKETS = sa.text(
     f"SELECT id FROM tickets WHERE fingerprint = ANY(CAST(:fingerprints AS {_TEXT})) "
     "ORDER BY fingerprint FOR UPDATE"
 )
+# The keys and the links in one statement (the rows are locked already, in order, by
+# _LOCK_TICKETS): the UPDATE hands the ids of the rows it recorded to the links' INSERT.
 _RECORD_CREATED = sa.text(
-    "UPDATE tickets SET state = 'created', key = v.key, issue_id = v.issue_id, url = v.url, "
-    "created_at = :now FROM unnest("
+    "WITH v AS (SELECT * FROM unnest("
     + ", ".join(
         f"CAST(:{name} AS {_TEXT})" for name in ("fingerprints", "keys", "issue_ids", "urls")
     )
-    + ") AS v(fingerprint, key, issue_id, url) WHERE tickets.fingerprint = v.fingerprint"
-)
-_LINK_TICKETS = sa.text(
+    + ", CAST(:recommendation_ids AS bigint[])) AS v(fingerprint, key, issue_id, url, "
+    "recommendation_id)), recorded AS (UPDATE tickets SET state = 'created', key = v.key, "
+    "issue_id = v.issue_id, url = v.url, created_at = :now FROM v "
+    "WHERE tickets.fingerprint = v.fingerprint RETURNING tickets.id, tickets.fingerprint) "
     "INSERT INTO recommendation_tickets (recommendation_id, ticket_id) "
-    "SELECT v.recommendation_id, tickets.id "
-    f"FROM unnest(CAST(:recommendation_ids AS bigint[]), CAST(:fingerprints AS {_TEXT})) "
-    "AS v(recommendation_id, fingerprint) JOIN tickets ON tickets.fingerprint = v.fingerprint "
+    "SELECT v.recommendation_id, recorded.id FROM v JOIN recorded "
+    "ON recorded.fingerprint = v.fingerprint WHERE v.recommendation_id IS NOT NULL "
     "ON CONFLICT (recommendation_id) DO NOTHING"
 )
 _NOW = sa.bindparam("now", type_=UtcDateTime())
@@ -288,11 +289,13 @@ class TicketLedger:
             self._record_keys_by_row(connection, ordered, links, now)
             return
         # PostgreSQL: each statement takes whole columns as arrays, so a chunk of 50 costs
-        # three statements parsed once and cached, where a statement per row (executemany)
-        # cost the worker and the server a bind and an execution for every ticket: most of
-        # the CPU of recording a chunk.
+        # two statements parsed once and cached (the lock, then the keys with their links),
+        # where a statement per row (executemany) cost the worker and the server a bind and
+        # an execution for every ticket: most of the CPU of recording a chunk.
         fingerprints = [fp for fp, _, _, _, _ in ordered]
         connection.execute(_LOCK_TICKETS, {"fingerprints": fingerprints})
+        # A recommendation linked twice in one chunk keeps its first ticket, as ``links`` says.
+        first = {fp: rid for rid, fp in links.items()}
         connection.execute(
             _RECORD_CREATED,
             {
@@ -300,14 +303,10 @@ class TicketLedger:
                 "keys": [key for _, _, key, _, _ in ordered],
                 "issue_ids": [issue_id for _, _, _, issue_id, _ in ordered],
                 "urls": [url for _, _, _, _, url in ordered],
+                "recommendation_ids": [first.get(fp) for fp in fingerprints],
                 "now": now,
             },
         )
-        if links:
-            connection.execute(
-                _LINK_TICKETS,
-                {"recommendation_ids": list(links), "fingerprints": list(links.values())},
-            )
 
     def _record_keys_by_row(
         self, connection: Connection, ordered: list[_Created], links: dict[int, str], now: datetime
