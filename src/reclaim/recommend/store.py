@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Final
 
 import polars as pl
@@ -707,37 +708,12 @@ class RecommendationStore:
         with self.engine.begin() as connection:
             return self._apply_many(connection, wanted, event, now)
 
-    def _ids_match(self, ids: list[int]) -> sa.ColumnElement[bool]:
-        if self.backend is Backend.POSTGRESQL:
-            # One array parameter: a chunk's statement is compiled and parsed once and cached,
-            # where an IN list renders and parses a new statement of one parameter per id
-            # every time (a third of the CPU of marking a chunk of tickets).
-            return recommendations.c.id == sa.any_(
-                sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.BigInteger()))
-            )
-        return recommendations.c.id.in_(ids)
-
     def _apply_many(
         self, connection: Connection, wanted: list[int], event: Event, now: datetime
     ) -> list[int]:
         skipped: list[int] = []
-        # Locked in id order, so two workers marking overlapping chunks cannot deadlock. Only
-        # the columns of the lifecycle state: a whole row (its params JSON) costs more to read
-        # than the transition itself.
-        query = (
-            sa.select(
-                recommendations.c.id,
-                recommendations.c.status,
-                recommendations.c.ticketed_at,
-                recommendations.c.ticket_done_at,
-                recommendations.c.snoozed_until,
-            )
-            .where(self._ids_match(wanted))
-            .order_by(recommendations.c.id)
-        )
-        if self.backend is Backend.POSTGRESQL:
-            query = query.with_for_update()
-        rows = connection.execute(query).all()
+        postgresql_ = self.backend is Backend.POSTGRESQL
+        rows = connection.execute(_lock_states(postgresql_), {"ids": wanted}).all()
         missing = set(wanted) - {row.id for row in rows}
         if missing:
             raise ConfigError(
@@ -747,26 +723,85 @@ class RecommendationStore:
         # One UPDATE per distinct outcome (a chunk of open ones is a single statement),
         # not one per recommendation.
         groups: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+        # The transition depends on the state alone, and a chunk's rows share a few states
+        # (all open, typically): each distinct one is decided once.
+        outcomes: dict[tuple[Any, ...], tuple[tuple[str, Any], ...] | None] = {}
         for row in rows:
-            state = RecommendationState(
-                status=Status(row.status),
-                has_ticket=row.ticketed_at is not None,
-                ticket_done=row.ticket_done_at is not None,
-                snoozed_until=row.snoozed_until,
+            seen = (
+                row.status,
+                row.ticketed_at is None,
+                row.ticket_done_at is None,
+                row.snoozed_until,
             )
-            try:
-                _, values = _values_after(state, event, now, None)
-            except LifecycleError:
+            if seen not in outcomes:
+                state = RecommendationState(
+                    status=Status(row.status),
+                    has_ticket=row.ticketed_at is not None,
+                    ticket_done=row.ticket_done_at is not None,
+                    snoozed_until=row.snoozed_until,
+                )
+                try:
+                    _, values = _values_after(state, event, now, None)
+                    outcomes[seen] = tuple(sorted(values.items()))
+                except LifecycleError:
+                    outcomes[seen] = None
+            outcome = outcomes[seen]
+            if outcome is None:
                 skipped.append(row.id)
-                continue
-            groups.setdefault(tuple(sorted(values.items())), []).append(row.id)
+            else:
+                groups.setdefault(outcome, []).append(row.id)
         for outcome, group in groups.items():
+            columns = tuple(name for name, _ in outcome)
             connection.execute(
-                recommendations.update()
-                .where(self._ids_match(group))
-                .values({**dict(outcome), "version": recommendations.c.version + 1})
+                _update_states(postgresql_, columns),
+                {"ids": group, **{f"v_{name}": value for name, value in outcome}},
             )
         return skipped
+
+
+def _ids_match(postgresql_: bool) -> sa.ColumnElement[bool]:
+    if postgresql_:
+        # One array parameter: a chunk's statement is compiled and parsed once and cached,
+        # where an IN list renders and parses a new statement of one parameter per id
+        # every time (a third of the CPU of marking a chunk of tickets).
+        return recommendations.c.id == sa.any_(
+            sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger()))
+        )
+    return recommendations.c.id.in_(sa.bindparam("ids", expanding=True))
+
+
+# Built once: a chunk of tickets marks its recommendations with these two statements, and
+# building and keying a statement anew cost the worker as much as sending it.
+@lru_cache(maxsize=2)
+def _lock_states(postgresql_: bool) -> sa.Select[Any]:
+    # Locked in id order, so two workers marking overlapping chunks cannot deadlock. Only
+    # the columns of the lifecycle state: a whole row (its params JSON) costs more to read
+    # than the transition itself.
+    query = (
+        sa.select(
+            recommendations.c.id,
+            recommendations.c.status,
+            recommendations.c.ticketed_at,
+            recommendations.c.ticket_done_at,
+            recommendations.c.snoozed_until,
+        )
+        .where(_ids_match(postgresql_))
+        .order_by(recommendations.c.id)
+    )
+    return query.with_for_update() if postgresql_ else query
+
+
+@lru_cache(maxsize=64)
+def _update_states(postgresql_: bool, columns: tuple[str, ...]) -> sa.Update:
+    """The UPDATE that writes ``columns`` (bound as ``v_<name>``) to the rows of ``ids``."""
+    values: dict[str, Any] = {
+        name: sa.bindparam(f"v_{name}", type_=recommendations.c[name].type) for name in columns
+    }
+    return (
+        recommendations.update()
+        .where(_ids_match(postgresql_))
+        .values({**values, "version": recommendations.c.version + 1})
+    )
 
 
 def _apply(

@@ -12,6 +12,7 @@ __all__ = ["Block", "Document", "Inline", "adf_to_text", "escape_wiki"]
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 BlockKind = Literal["paragraph", "heading", "bullets", "code", "rule"]
@@ -35,6 +36,12 @@ class Block:
     items: tuple[tuple[Inline, ...], ...] = ()
     text: str = ""
 
+    @cached_property
+    def adf(self) -> dict[str, Any]:
+        """This block as an ADF node, built on first use and kept: read-only, since every
+        document holding the block shares it (templates reuse the blocks of repeated lines)."""
+        return _block_adf(self)
+
 
 @dataclass(frozen=True)
 class Document:
@@ -47,7 +54,9 @@ class Document:
         return cls(tuple(Block("paragraph", (Inline(chunk),)) for chunk in chunks))
 
     def to_adf(self) -> dict[str, Any]:
-        return {"type": "doc", "version": 1, "content": [_block_adf(b) for b in self.blocks]}
+        """The document as ADF. Its block nodes are shared with other documents holding the
+        same blocks (see :attr:`Block.adf`): encode it, do not change it in place."""
+        return {"type": "doc", "version": 1, "content": [b.adf for b in self.blocks]}
 
     def to_wiki(self) -> str:
         return "\n\n".join(_block_wiki(b) for b in self.blocks)

@@ -111,23 +111,42 @@ def _inlines(text: str) -> tuple[Inline, ...]:
     return tuple(result)
 
 
+# Whole blocks repeat too (the headings, a rule's fixed paragraphs): each is parsed once, and
+# so renders its ADF once (Block.adf) instead of once per ticket.
+@lru_cache(maxsize=1024)
+def _paragraph(text: str) -> Block:
+    return Block("paragraph", _inlines(text))
+
+
+@lru_cache(maxsize=256)
+def _heading(level: int, text: str) -> Block:
+    return Block("heading", _inlines(text), level=level)
+
+
+@lru_cache(maxsize=1024)
+def _bullets(items: tuple[str, ...]) -> Block:
+    return Block("bullets", items=tuple(_inlines(item) for item in items))
+
+
 def markup_to_document(text: str) -> Document:
     blocks: list[Block] = []
     paragraph: list[str] = []
-    bullets: list[tuple[Inline, ...]] = []
+    bullets: list[str] = []
     lines = iter(text.splitlines())
 
     def flush() -> None:
         if paragraph:
-            blocks.append(Block("paragraph", _inlines(" ".join(paragraph))))
+            blocks.append(_paragraph(" ".join(paragraph)))
             paragraph.clear()
         if bullets:
-            blocks.append(Block("bullets", items=tuple(bullets)))
+            blocks.append(_bullets(tuple(bullets)))
             bullets.clear()
 
     for line in lines:
         stripped = line.strip()
-        if stripped.startswith("```"):
+        if not stripped:
+            flush()
+        elif stripped.startswith("```"):
             flush()
             code: list[str] = []
             for inner in lines:
@@ -135,15 +154,13 @@ def markup_to_document(text: str) -> Document:
                     break
                 code.append(inner)
             blocks.append(Block("code", text="\n".join(code)))
-        elif heading := _HEADING.match(stripped):
+        elif stripped[0] == "#" and (heading := _HEADING.match(stripped)):
             flush()
-            blocks.append(Block("heading", _inlines(heading.group(2)), level=len(heading.group(1))))
+            blocks.append(_heading(len(heading.group(1)), heading.group(2)))
         elif stripped.startswith(("- ", "* ")):
             if paragraph:
                 flush()
-            bullets.append(_inlines(stripped[2:]))
-        elif not stripped:
-            flush()
+            bullets.append(stripped[2:])
         else:
             if bullets:
                 flush()

@@ -407,3 +407,42 @@ def test_a_row_seen_again_as_it_was_leaves_its_indexed_columns_alone(
         assert rec.monthly_savings == Decimal(savings)
         assert rec.status is (Status.TICKETED if n == 4 else Status.OPEN)
         assert len(store.observations(rec.id)) == 2
+
+
+def test_marking_many_decides_each_distinct_state_once(
+    store: RecommendationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk of tickets marks its recommendations ticketed: rows in the same state get the
+    same transition, so it is decided once per state, not once per row; rows in a state the
+    event cannot happen to are skipped and left as they are."""
+    import reclaim.recommend.store as store_module
+
+    run = matches(*[("idle-vm", f"i-{n}", "111", 10.0 + n) for n in range(12)])
+    record_run(store, run, scope=SCOPE, run_id="r1", now=T0)
+    records = {r.resource_id: r for r in store.find(statuses=list(Status), limit=None)}
+    store.apply_event(records["i-0"].fingerprint, Event.DISMISS, now=T0, snooze=timedelta(days=90))
+    store.apply_event(records["i-1"].fingerprint, Event.TICKET_CREATED, now=T0)
+    decided = []
+    values_after = store_module._values_after
+
+    def counted(*args: object) -> object:
+        decided.append(args[0])
+        return values_after(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store_module, "_values_after", counted)
+    later = T0 + timedelta(hours=1)
+    skipped = store.apply_event_to_many(
+        [r.id for r in records.values()], Event.TICKET_CREATED, now=later
+    )
+
+    # Open (10 rows), dismissed and ticketed: three states, three decisions.
+    assert len(decided) == 3
+    assert skipped == sorted([records["i-0"].id, records["i-1"].id])
+    after = {r.resource_id: r for r in store.find(statuses=list(Status), limit=None)}
+    assert after["i-0"].status is Status.DISMISSED
+    assert after["i-1"].status is Status.TICKETED
+    assert after["i-1"].ticketed_at == T0
+    for n in range(2, 12):
+        assert after[f"i-{n}"].status is Status.TICKETED
+        assert after[f"i-{n}"].ticketed_at == later
+        assert after[f"i-{n}"].version == records[f"i-{n}"].version + 1

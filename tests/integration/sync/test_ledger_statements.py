@@ -86,9 +86,32 @@ def test_a_chunk_costs_a_handful_of_statements_on_postgresql_not_one_per_ticket(
         ledger.claim_intents([(fp, "OPS") for fp, *_ in chunk], NOW)
         ledger.record_created(chunk, NOW)
     if backend_of(engine) is Backend.POSTGRESQL:
-        # The intents, then the rows locked in order, their keys and their links: each one
-        # statement whatever the chunk's size (CPU of workers and server alike).
+        # The intents; then custom plans for the transaction, the rows locked in order, and
+        # their keys and links together: each one statement whatever the chunk's size (CPU
+        # of workers and server alike; every round trip costs both).
         assert sum(sent) == 4
     else:
         # SQLite runs in-process: a statement per ticket costs no round trip there.
         assert sum(sent) <= 2 * CHUNK + 3
+
+
+def test_a_chunk_is_recorded_with_plans_made_for_the_table_as_it_is(engine: Engine) -> None:
+    """A generic plan kept from when ``tickets`` was nearly empty scans the whole table for
+    every ticket later on (see ledger._CUSTOM_PLANS): the recording transaction plans each
+    statement, and each foreign key check, for the table as it is."""
+    upgrade(engine)
+    ledger = TicketLedger(engine)
+    chunk = rows(0, 5)
+    ledger.claim_intents([(fp, "OPS") for fp, *_ in chunk], NOW)
+    modes: list[str] = []
+
+    def show(connection: sa.Connection, _ids: list[int]) -> None:
+        if backend_of(engine) is Backend.POSTGRESQL:
+            modes.append(connection.execute(sa.text("SHOW plan_cache_mode")).scalar_one())
+
+    ledger.record_created(chunk, NOW, also=show)
+    if backend_of(engine) is Backend.POSTGRESQL:
+        assert modes == ["force_custom_plan"]
+        with engine.connect() as connection:
+            # Local to that transaction: the pooled connection is back to the default.
+            assert connection.execute(sa.text("SHOW plan_cache_mode")).scalar_one() == "auto"

@@ -77,3 +77,41 @@ def test_markup() -> None:
     assert [b.kind for b in document.blocks] == ["heading", "paragraph", "bullets", "code"]
     assert document.blocks[3].text == "raw *text*"
     assert document.to_wiki().startswith("h2. Title")
+
+
+def test_repeated_blocks_are_parsed_and_rendered_to_adf_once() -> None:
+    """Every ticket of a rule repeats most of its description (headings, fixed paragraphs):
+    those blocks are shared between documents, and so is the ADF each one renders to."""
+    first = markup_to_document("## What\nStop **vm-1** now.\n\n## How to fix\nStop it.\n")
+    second = markup_to_document("## What\nStop **vm-2** now.\n\n## How to fix\nStop it.\n")
+
+    assert first.blocks[0] is second.blocks[0]
+    assert first.blocks[2:] == second.blocks[2:]
+    assert first.blocks[3] is second.blocks[3]
+    assert first.blocks[1] != second.blocks[1]
+    assert first.to_adf()["content"][0] is second.to_adf()["content"][0]
+    assert second.to_adf() == {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {
+                "type": "heading",
+                "attrs": {"level": 2},
+                "content": [{"type": "text", "text": "What"}],
+            },
+            {
+                "type": "paragraph",
+                "content": [
+                    {"type": "text", "text": "Stop "},
+                    {"type": "text", "text": "vm-2", "marks": [{"type": "strong"}]},
+                    {"type": "text", "text": " now."},
+                ],
+            },
+            {
+                "type": "heading",
+                "attrs": {"level": 2},
+                "content": [{"type": "text", "text": "How to fix"}],
+            },
+            {"type": "paragraph", "content": [{"type": "text", "text": "Stop it."}]},
+        ],
+    }
