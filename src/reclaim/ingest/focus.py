@@ -1390,13 +1390,12 @@ def _empty_per_resource() -> pl.DataFrame:
     }
     schema.update(
         {
-            "cost_30d": pl.Float64(),
-            "billed_cost_30d": pl.Float64(),
-            "list_cost_30d": pl.Float64(),
-            "cost_7d": pl.Float64(),
-            "first_seen": UTC_TIME,
-            "last_seen": UTC_TIME,
-            "iops_cost_30d": pl.Float64(),
+            # The sums' columns, less the id and the columns only the sums need.
+            **{
+                name: dtype
+                for name, dtype in _SUMS_SCHEMA.items()
+                if name != "resource_id" and not name.startswith("_")
+            },
             "tags_json": pl.String(),
             **{name: pl.String() for name in _COMMITMENT_STRINGS},
             **{name: pl.Float64() for name in _COMMITMENT_NUMBERS},

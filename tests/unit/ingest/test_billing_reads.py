@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import polars as pl
 import pytest
