@@ -339,9 +339,7 @@ def _side_by_side(parts: list[pl.DataFrame]) -> pl.DataFrame:
     that was most of the collection's peak memory. ``parts`` is emptied as they are placed,
     so that a part copied into place is freed (when nothing else holds it) before the next.
     """
-    ids = _sorted_union([part.get_column("resource_id") for part in parts]).to_frame(
-        "resource_id"
-    )
+    ids = _sorted_union([part.get_column("resource_id") for part in parts]).to_frame("resource_id")
     columns: list[pl.DataFrame] = [ids]
     parts.reverse()
     while parts:
