@@ -339,12 +339,7 @@ def _side_by_side(parts: list[pl.DataFrame]) -> pl.DataFrame:
     that was most of the collection's peak memory. ``parts`` is emptied as they are placed,
     so that a part copied into place is freed (when nothing else holds it) before the next.
     """
-    ids = (
-        pl.concat([part.get_column("resource_id") for part in parts])
-        .unique()
-        .sort()
-        .to_frame("resource_id")
-    )
+    ids = _sorted_union([part.get_column("resource_id") for part in parts]).to_frame("resource_id")
     columns: list[pl.DataFrame] = [ids]
     parts.reverse()
     while parts:
@@ -369,6 +364,22 @@ def _side_by_side(parts: list[pl.DataFrame]) -> pl.DataFrame:
         columns.append(pl.DataFrame(placed))
         del part, placed, position
     return pl.concat(columns, how="horizontal")
+
+
+def _sorted_union(ids: list[pl.Series]) -> pl.Series:
+    """The distinct values of ``ids``, sorted.
+
+    The bill's, the inventory's and the utilization's tables come sorted by id: merging them
+    and dropping equal neighbours took 0.26 s of CPU at a million ids, sorting their
+    concatenation 1.25 s. Any other input (unsorted, nulls) is sorted.
+    """
+    if any(column.null_count() or not column.is_sorted() for column in ids):
+        return pl.concat(ids).unique().sort()
+    merged = ids[0].to_frame("id")
+    for column in ids[1:]:
+        merged = merged.merge_sorted(column.to_frame("id"), key="id")
+    union = merged.get_column("id")
+    return union.filter(union.ne_missing(union.shift(1))).set_sorted()
 
 
 def _coalesce(present: set[str], *names: str) -> pl.Expr:

@@ -384,6 +384,12 @@ def aggregate_utilization(
     """
     wide = _wide_metrics(pieces)
     if pieces and count is not None and count > BUCKET_SAMPLES:
+        if wide is not None:
+            start = as_of - timedelta(days=window_days)
+            in_window = (pl.col("timestamp") > start) & (pl.col("timestamp") <= as_of)
+            sliced = _aggregate_in_slices(pieces, in_window, wide)
+            if sliced is not None:
+                return sliced
         return _aggregate_in_buckets(
             pieces, as_of, window_days=window_days, buckets=_buckets(count), wide=wide
         )
@@ -394,6 +400,62 @@ def aggregate_utilization(
             [(piece.rows.filter(in_window), piece.metrics or {}) for piece in pieces], wide
         ).sort("resource_id")
     return _aggregate(samples, as_of, window_days=window_days)
+
+
+SLICE_ROWS: Final = 1_000_000
+"""Wide rows grouped by resource are aggregated this many rows (and the rest of the last
+resource's) at a time, as they are read: see ``_aggregate_in_slices``."""
+
+_RUN_SEED: Final = 0x5E1C
+
+
+def _aggregate_in_slices(
+    pieces: Sequence[SamplePiece], in_window: pl.Expr, wide: _WideMetrics
+) -> pl.DataFrame | None:
+    """``_aggregate_wide`` of the window's rows, a slice of about ``SLICE_ROWS`` rows at a
+    time in one streaming pass per file, or None when the rows are not grouped by resource.
+
+    Exports and the generator write each resource's rows next to each other. Then a slice
+    cut at a change of resource holds every row of its resources, and its figures are final:
+    no temporary bucket files (writing them was a third of the collection's utilization time
+    at a million resources). Whether the rows are so grouped is checked as they come: each
+    run of one resource's rows leaves the hash of its id, and a hash seen twice (a resource
+    in two places, in one file or two) stops the pass; the caller then uses the buckets. A
+    hash collision only costs that detour.
+    """
+    frames: list[pl.DataFrame] = []
+    seen = pl.Series("run", [], dtype=pl.UInt64)
+
+    def finished(rows: pl.DataFrame, columns: dict[str, str]) -> bool:
+        nonlocal seen
+        runs = rows.get_column("resource_id").rle().struct.field("value").hash(seed=_RUN_SEED)
+        if runs.is_duplicated().any() or runs.is_in(seen.implode()).any():
+            return False
+        seen = seen.append(runs.rename("run"))
+        frames.append(_aggregate_wide([(rows.lazy(), columns)], wide))
+        return True
+
+    for piece in pieces:
+        columns = piece.metrics or {}
+        pending: list[pl.DataFrame] = []
+        held = 0
+        for batch in piece.rows.filter(in_window).collect_batches(chunk_size=SLICE_ROWS):
+            pending.append(batch)
+            held += batch.height
+            if held < SLICE_ROWS:
+                continue
+            rows = pl.concat(pending)
+            # The last resource's rows may go on in the next batch: they wait for it.
+            last = int(rows.get_column("resource_id").rle().struct.field("len")[-1])
+            pending, held = [rows.slice(rows.height - last)], last
+            if rows.height > last and not finished(rows.head(rows.height - last), columns):
+                return None
+        rest = pl.concat(pending) if pending else None
+        if rest is not None and rest.height and not finished(rest, columns):
+            return None
+    if not frames:
+        return None
+    return pl.concat(frames, how="vertical").sort("resource_id")
 
 
 def _buckets(samples: int) -> int:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from reclaim.ingest import FACT_COLUMNS, collect_facts
@@ -77,3 +78,22 @@ def test_instance_type_facts(
     assert got[:3] == expected[:3]
     assert got[3] == (pytest.approx(expected[3]) if expected[3] is not None else None)
     assert got[4] == expected[4]
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        [["a", "c", "e"], ["b", "c", "f"], ["c"]],  # sorted parts, shared ids
+        [["b", "a"], ["a", "c"]],  # a part out of order
+        [["a", None], ["b"]],  # a null
+        [["x"], []],
+    ],
+)
+def test_the_union_of_ids_is_every_id_once_sorted(ids: list[list[str | None]]) -> None:
+    from reclaim.ingest.collector import _sorted_union
+
+    columns = [pl.Series("resource_id", part, dtype=pl.String) for part in ids]
+    union = _sorted_union(columns)
+    expected = pl.concat(columns).unique().sort()
+    assert union.to_list() == expected.to_list()
+    assert union.is_sorted()

@@ -1,0 +1,83 @@
+"""Each billing file group is read as few times as the figures need.
+
+After the survey (which finds the window), one read of each file group gives the
+per-resource sums, the commitments' sums and the keys duplicates are looked for by; then only
+the files holding a resource's latest row are read again, for its attributes and tags. The
+duplicate keys used to take a read of their own, a third of the passes over the bill.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Sequence
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from reclaim.ingest import focus, generate_sample
+from reclaim.ingest.files import FileFormat, InputFile
+
+
+@pytest.fixture(scope="module")
+def bill(tmp_path_factory: pytest.TempPathFactory) -> list[InputFile]:
+    generated = generate_sample(tmp_path_factory.mktemp("gen"), resources=30, days=70, seed=5)
+    rows = pl.concat([pl.read_parquet(p) for p in sorted(generated.billing.glob("*.parquet"))])
+    month = pl.col("ChargePeriodStart").cast(pl.String).str.slice(0, 7)
+    folder = tmp_path_factory.mktemp("bill")
+    files = []
+    for name in sorted(rows.select(month.unique()).to_series().to_list()):
+        path = folder / f"{name}.parquet"
+        rows.filter(month == name).write_parquet(path)
+        files.append(InputFile(path, FileFormat.PARQUET))
+    assert len(files) >= 3
+    return files
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch, files: list[InputFile]) -> collections.Counter[str]:
+    """How many collections read each file (a ``collect_all`` of several queries counts once
+    per query that reads it: Polars does not share their scans)."""
+    reads: collections.Counter[str] = collections.Counter()
+
+    def count(frame: pl.LazyFrame) -> None:
+        plan = frame.explain(optimized=False)
+        for file in files:
+            if str(file.path) in plan:
+                reads[file.path.name] += 1
+
+    collect: Callable[..., pl.DataFrame] = pl.LazyFrame.collect
+    collect_all: Callable[..., list[pl.DataFrame]] = pl.collect_all
+
+    def counted_collect(self: pl.LazyFrame, *args: object, **kwargs: object) -> pl.DataFrame:
+        count(self)
+        return collect(self, *args, **kwargs)
+
+    def counted_collect_all(
+        frames: Sequence[pl.LazyFrame], *args: object, **kwargs: object
+    ) -> list[pl.DataFrame]:
+        for frame in frames:
+            count(frame)
+        return collect_all(frames, *args, **kwargs)
+
+    monkeypatch.setattr(pl.LazyFrame, "collect", counted_collect)
+    monkeypatch.setattr(pl, "collect_all", counted_collect_all)
+    return reads
+
+
+def test_each_group_is_read_once_after_the_survey(
+    bill: list[InputFile], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(focus, "GROUP_ROWS", 1)  # every file a group of its own
+    hashes = {file.path: file.path.name for file in bill}
+    expected = focus.read_billing(bill, hashes=hashes)
+    reads = _reads(monkeypatch, bill)
+    data = focus.read_billing(bill, hashes=hashes)
+    monkeypatch.undo()
+    assert_frame_equal(data.per_resource, expected.per_resource)
+    footer = 1  # the rows of a Parquet file, from its footer, to form the groups
+    survey = 3  # per-file counts, good rows per day, the first bad rows
+    sums = 2  # the per-resource sums (and duplicate keys), the commitments' sums
+    # The first month holds no resource's latest row; the last month holds most: they are
+    # read once more for the attributes and tags.
+    assert reads[bill[0].path.name] == footer + survey + sums, reads
+    assert reads[bill[-1].path.name] == footer + survey + sums + 1, reads
