@@ -110,6 +110,23 @@ _stage = sa.Table(
 _STAGE_COLUMNS: Final = tuple(column.name for column in _stage.columns)
 _TIME_COLUMNS: Final = ("first_seen", "last_seen", "snoozed_until")
 _STORED_TIMES: Final = ("snoozed_until", "first_seen", "last_seen")
+# What a new row inserted without the stage binds (see _insert_new); the rest are constants.
+_NEW_FIGURES: Final = (
+    "fingerprint",
+    "rule_id",
+    "resource_id",
+    "account_id",
+    "resource_name",
+    "kind",
+    "region",
+    "owner",
+    "title",
+    "monthly_savings",
+    "savings_method",
+    "cost_30d",
+    "currency",
+    "params",
+)
 # What the upsert of a row seen again writes besides its sightings and status.
 _UPSERTED_FIGURES: Final = (
     "resource_name",
@@ -286,8 +303,11 @@ class RecommendationStore:
                     maintain_order=True,
                 )
             ).to_series()
-            for offset in range(0, rows.height, STAGE_BATCH):
-                if offset:
+            start = 0
+            if self.backend is Backend.SQLITE:
+                start = self._insert_new(connection, rows, order, plan.now, run.id)
+            for offset in range(start, rows.height, STAGE_BATCH):
+                if offset > start:
                     connection.execute(_stage.delete())
                 self._load_stage(connection, rows[order.slice(offset, STAGE_BATCH)])
                 moved += self._apply_stage(connection, plan.now, run.id, data_time)
@@ -306,6 +326,107 @@ class RecommendationStore:
             )
             run = replace_run(run, conflicts=conflicts)
         return run
+
+    def _insert_new(
+        self,
+        connection: Connection,
+        rows: pl.DataFrame,
+        order: pl.Series,
+        now: datetime,
+        run_id: str,
+    ) -> int:
+        """Insert the plan's new rows straight into ``recommendations`` (SQLite); returns how
+        many of the first rows of ``order`` (the new ones come first) it wrote, 0 if it left
+        them to the stage.
+
+        On a first run every row is new: staged, they were bound value by value twice over
+        (into the stage, then copied with an upsert) and their observations found by
+        fingerprint, one probe of the unique index each. Here a new row binds only the
+        figures that differ from row to row, the rest are literals of the statement, and its
+        observation is read back by id: SQLite gives a new row the highest id plus one, so
+        the rows above the highest id before the insert are exactly those it inserted, in
+        the plan's order.
+        """
+        new = rows.select(pl.col("id").is_null().sum()).item()
+        if not new:
+            return 0
+        is_new = pl.col("id").is_null()
+        now_time = pl.lit(now, dtype=rows.schema["last_seen"])
+        # A new row is planned open, seen once, now, unsnoozed, over no stored version (see
+        # reconcile.plan_reconcile); anything else is left to the general path.
+        uniform = rows.select(
+            (
+                ~is_new
+                | (
+                    pl.col("observed")
+                    & (pl.col("status") == Status.OPEN.value)
+                    & (pl.col("first_seen") == now_time)
+                    & (pl.col("last_seen") == now_time)
+                    & (pl.col("times_seen") == 1)
+                    & pl.col("snoozed_until").is_null()
+                    & (pl.col("version_before") == 0)
+                ).fill_null(False)
+            ).all()
+        ).item()
+        if not uniform:
+            return 0
+        rec = recommendations
+        high = connection.execute(sa.select(sa.func.max(rec.c.id))).scalar_one_or_none()
+        moment = f"'{now.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+        run = "'" + run_id.replace("'", "''") + "'"
+        constants = {
+            "status": f"'{Status.OPEN.value}'",
+            "first_seen": moment,
+            "last_seen": moment,
+            "times_seen": "1",
+            "last_run_id": run,
+            "status_changed_at": moment,
+            "snoozed_until": "NULL",
+            "version": "1",
+        }
+        # A fingerprint stored meanwhile is left alone, as the upsert leaves it (its stored
+        # version is never the 0 a new row was planned over) and counted as a conflict.
+        sql = (
+            f"INSERT INTO recommendations ({', '.join((*_NEW_FIGURES, *constants))}) "
+            f"VALUES ({', '.join(['?'] * len(_NEW_FIGURES) + list(constants.values()))}) "
+            "ON CONFLICT (fingerprint) DO NOTHING"
+        )
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for offset in range(0, new, _CHUNK):
+                chunk = rows[order.slice(offset, min(_CHUNK, new - offset))].select(
+                    pl.col(name) for name in _NEW_FIGURES
+                )
+                chunk = chunk.with_columns(
+                    pl.col("monthly_savings").fill_null(0.0).round(4),
+                    pl.col("cost_30d").round(4),
+                )
+                cursor.executemany(sql, chunk.iter_rows())
+        finally:
+            cursor.close()
+        connection.execute(
+            observations.insert().from_select(
+                [
+                    "run_id",
+                    "recommendation_id",
+                    "seen_at",
+                    "monthly_savings",
+                    "savings_method",
+                    "cost_30d",
+                ],
+                sa.select(
+                    sa.literal(run_id, sa.String(RUN_ID_LENGTH)),
+                    rec.c.id,
+                    sa.bindparam("now", now, type_=UtcDateTime()),
+                    rec.c.monthly_savings,
+                    rec.c.savings_method,
+                    rec.c.cost_30d,
+                )
+                .where(rec.c.id > (high or 0))
+                .order_by(rec.c.id),
+            )
+        )
+        return int(new)
 
     def _load_stage(self, connection: Connection, rows: pl.DataFrame) -> None:
         frame = rows.select(
