@@ -108,37 +108,8 @@ _stage = sa.Table(
     postgresql_on_commit="DROP",
 )
 _STAGE_COLUMNS: Final = tuple(column.name for column in _stage.columns)
-# New rows' figures, staged on SQLite by _insert_new; ``position`` is their order in the plan.
-_new_stage = sa.Table(
-    "recommend_new",
-    _stage_metadata,
-    # INTEGER PRIMARY KEY: the rowid itself, so reading in this order is a plain scan.
-    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
-    *(
-        sa.Column(name, _stage.c[name].type, nullable=name not in ("fingerprint", "rule_id"))
-        for name in (
-            "fingerprint",
-            "rule_id",
-            "resource_id",
-            "account_id",
-            "resource_name",
-            "kind",
-            "region",
-            "owner",
-            "title",
-            "monthly_savings",
-            "savings_method",
-            "cost_30d",
-            "currency",
-            "params",
-        )
-    ),
-    prefixes=["TEMPORARY"],
-)
 _TIME_COLUMNS: Final = ("first_seen", "last_seen", "snoozed_until")
 _STORED_TIMES: Final = ("snoozed_until", "first_seen", "last_seen")
-# What a new row binds on SQLite (see _insert_new); the rest are the same for every new row.
-_NEW_FIGURES: Final = tuple(column.name for column in _new_stage.columns)[1:]
 # What the upsert of a row seen again writes besides its sightings and status.
 _UPSERTED_FIGURES: Final = (
     "resource_name",
@@ -152,6 +123,45 @@ _UPSERTED_FIGURES: Final = (
     "currency",
     "params",
     "snoozed_until",
+)
+# What a new row binds on SQLite (see _insert_new); the rest are the same for every new row.
+_NEW_FIGURES: Final = (
+    "fingerprint",
+    "rule_id",
+    "resource_id",
+    "account_id",
+    *(name for name in _UPSERTED_FIGURES if name != "snoozed_until"),
+)
+# The columns an insert writes after the figures, in this order.
+_SIGHTINGS: Final = (
+    "first_seen",
+    "last_seen",
+    "times_seen",
+    "last_run_id",
+    "status_changed_at",
+    "snoozed_until",
+    "version",
+)
+# What an observation records, in this order.
+_OBSERVED: Final = (
+    "run_id",
+    "recommendation_id",
+    "seen_at",
+    "monthly_savings",
+    "savings_method",
+    "cost_30d",
+)
+# The new rows' stage; ``position`` is their order in the plan.
+_new_stage = sa.Table(
+    "recommend_new",
+    _stage_metadata,
+    # INTEGER PRIMARY KEY: the rowid itself, so reading in this order is a plain scan.
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    *(
+        sa.Column(name, _stage.c[name].type, nullable=name not in ("fingerprint", "rule_id"))
+        for name in _NEW_FIGURES
+    ),
+    prefixes=["TEMPORARY"],
 )
 
 
@@ -395,13 +405,7 @@ class RecommendationStore:
                 [
                     *_NEW_FIGURES,
                     "status",
-                    "first_seen",
-                    "last_seen",
-                    "times_seen",
-                    "last_run_id",
-                    "status_changed_at",
-                    "snoozed_until",
-                    "version",
+                    *_SIGHTINGS,
                 ],
                 sa.select(
                     *(new_stage[name] for name in _NEW_FIGURES),
@@ -443,14 +447,7 @@ class RecommendationStore:
                 connection.execute(insert)
                 connection.execute(
                     observations.insert().from_select(
-                        [
-                            "run_id",
-                            "recommendation_id",
-                            "seen_at",
-                            "monthly_savings",
-                            "savings_method",
-                            "cost_30d",
-                        ],
+                        list(_OBSERVED),
                         sa.select(
                             run_param,
                             rec.c.id,
@@ -540,13 +537,7 @@ class RecommendationStore:
             "cost_30d",
             "currency",
             "params",
-            "first_seen",
-            "last_seen",
-            "times_seen",
-            "last_run_id",
-            "status_changed_at",
-            "snoozed_until",
-            "version",
+            *_SIGHTINGS,
         ]
         select = sa.select(
             stage.fingerprint,
@@ -676,14 +667,7 @@ class RecommendationStore:
             connection.execute(
                 dialect_insert(observations)
                 .from_select(
-                    [
-                        "run_id",
-                        "recommendation_id",
-                        "seen_at",
-                        "monthly_savings",
-                        "savings_method",
-                        "cost_30d",
-                    ],
+                    list(_OBSERVED),
                     observation_select,
                 )
                 .on_conflict_do_nothing()
