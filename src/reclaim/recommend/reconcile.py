@@ -202,9 +202,9 @@ def plan_reconcile(
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
     stored = _conform(stored, STORED_COLUMNS, "stored recommendations")
-    matches = _conform(matches, MATCH_COLUMNS, "matches").unique(
-        subset="fingerprint", keep="first", maintain_order=True
-    )
+    matches = _conform(matches, MATCH_COLUMNS, "matches")
+    if matches.get_column("fingerprint").is_duplicated().any():
+        matches = matches.unique(subset="fingerprint", keep="first", maintain_order=True)
     now_lit = pl.lit(now, dtype=_TIME)
 
     in_scope = pl.col("rule_id").is_in(list(scope.rule_ids))
@@ -215,14 +215,31 @@ def plan_reconcile(
             account_ok = account_ok | pl.col("account_id").is_null()
         in_scope = in_scope & account_ok.fill_null(False)
 
-    matched = matches.with_columns(pl.lit(True).alias("observed"))
-    # Stored rows not matched and out of scope are untouched, so they never enter the join.
-    matched_fps = matched.select("fingerprint")
-    stored_relevant = stored.filter(
-        pl.col("fingerprint").is_in(matched_fps["fingerprint"].implode()) | in_scope
-    ).rename({name: f"s_{name}" for name in STORED_COLUMNS if name != "fingerprint"})
-
-    joined = stored_relevant.join(matched, on="fingerprint", how="full", coalesce=True)
+    # Stored rows not matched and out of scope are untouched, so they never enter the plan.
+    matched_fps = matches.get_column("fingerprint").implode()
+    is_matched = pl.col("fingerprint").is_in(matched_fps)
+    stored_relevant = stored.filter(is_matched | in_scope).rename(
+        {name: f"s_{name}" for name in STORED_COLUMNS if name != "fingerprint"}
+    )
+    # The matched rows keep the matches' own columns, in their order: only the fingerprints
+    # are joined with the stored rows, and the stored side is set beside them. A join of the
+    # whole matches copied every column of theirs (params, titles: ~0.5 GiB at 1.46 M
+    # matches), and so did the join with the transitions and the final filter, the peak of
+    # the evaluate step.
+    found = (
+        matches.select("fingerprint")
+        .join(stored_relevant, on="fingerprint", how="left", maintain_order="left")
+        .drop("fingerprint")
+    )
+    seen_rows = pl.concat([matches, found], how="horizontal").with_columns(
+        pl.lit(True).alias("observed")
+    )
+    gone_rows = stored_relevant.filter(~is_matched).select(
+        pl.col(name) if name in stored_relevant.columns else pl.lit(None, dtype).alias(name)
+        for name, dtype in seen_rows.schema.items()
+    )
+    observed_height = seen_rows.height
+    joined = pl.concat([seen_rows, gone_rows], how="vertical", rechunk=False)
     observed = pl.col("observed").fill_null(False)
     is_new = pl.col("s_id").is_null()
     joined = joined.with_columns(
@@ -233,9 +250,13 @@ def plan_reconcile(
         pl.coalesce("account_id", "s_account_id").alias("account_id"),
         observed.alias("seen"),
     )
-    joined = joined.join(
-        _TRANSITIONS, on=["status", "seen", "ticket_done"], how="left", nulls_equal=False
+    keys = ["status", "seen", "ticket_done"]
+    moves = (
+        joined.select(keys)
+        .join(_TRANSITIONS, on=keys, how="left", nulls_equal=False, maintain_order="left")
+        .drop(keys)
     )
+    joined = joined.hstack(moves.get_columns())
     snoozed = (
         (pl.col("s_status") == Status.DISMISSED.value)
         & pl.col("s_snoozed_until").is_not_null()
@@ -295,8 +316,17 @@ def plan_reconcile(
         ),
         pl.col("s_version").fill_null(0).alias("version_before"),
     )
-    # A gone row whose status does not move needs no write.
-    plan = plan.filter(pl.col("observed") | pl.col("status_changed")).select(PLAN_COLUMNS)
+    # A gone row whose status does not move needs no write. Every matched row is written:
+    # they come first, so only the gone rows are filtered (a filter copies every column).
+    plan = plan.select(PLAN_COLUMNS)
+    plan = pl.concat(
+        [
+            plan.slice(0, observed_height),
+            plan.slice(observed_height).filter(pl.col("status_changed")),
+        ],
+        how="vertical",
+        rechunk=False,
+    )
     return ReconcilePlan(rows=plan, now=now, counts=_count(plan))
 
 

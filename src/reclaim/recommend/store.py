@@ -125,6 +125,45 @@ _UPSERTED_FIGURES: Final = (
     "params",
     "snoozed_until",
 )
+# What a new row binds on SQLite (see _insert_new); the rest are the same for every new row.
+_NEW_FIGURES: Final = (
+    "fingerprint",
+    "rule_id",
+    "resource_id",
+    "account_id",
+    *(name for name in _UPSERTED_FIGURES if name != "snoozed_until"),
+)
+# The columns an insert writes after the figures, in this order.
+_SIGHTINGS: Final = (
+    "first_seen",
+    "last_seen",
+    "times_seen",
+    "last_run_id",
+    "status_changed_at",
+    "snoozed_until",
+    "version",
+)
+# What an observation records, in this order.
+_OBSERVED: Final = (
+    "run_id",
+    "recommendation_id",
+    "seen_at",
+    "monthly_savings",
+    "savings_method",
+    "cost_30d",
+)
+# The new rows' stage; ``position`` is their order in the plan.
+_new_stage = sa.Table(
+    "recommend_new",
+    _stage_metadata,
+    # INTEGER PRIMARY KEY: the rowid itself, so reading in this order is a plain scan.
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    *(
+        sa.Column(name, _stage.c[name].type, nullable=name not in ("fingerprint", "rule_id"))
+        for name in _NEW_FIGURES
+    ),
+    prefixes=["TEMPORARY"],
+)
 
 
 class RecommendationStore:
@@ -287,8 +326,11 @@ class RecommendationStore:
                     maintain_order=True,
                 )
             ).to_series()
-            for offset in range(0, rows.height, STAGE_BATCH):
-                if offset:
+            start = 0
+            if self.backend is Backend.SQLITE:
+                start = self._insert_new(connection, rows, order, plan.now, run.id)
+            for offset in range(start, rows.height, STAGE_BATCH):
+                if offset > start:
                     connection.execute(_stage.delete())
                 self._load_stage(connection, rows[order.slice(offset, STAGE_BATCH)])
                 moved += self._apply_stage(connection, plan.now, run.id, data_time)
@@ -307,6 +349,123 @@ class RecommendationStore:
             )
             run = replace_run(run, conflicts=conflicts)
         return run
+
+    def _insert_new(
+        self,
+        connection: Connection,
+        rows: pl.DataFrame,
+        order: pl.Series,
+        now: datetime,
+        run_id: str,
+    ) -> int:
+        """Insert the plan's new rows (SQLite); returns how many of the first rows of
+        ``order`` (the new ones come first) it wrote, 0 if it left them to the stage.
+
+        On a first run every row is new. Through the stage each was bound with 23 values,
+        copied by an upsert and its observation found by fingerprint, one probe of the unique
+        index each. Here a new row is staged with only the 14 figures that differ from row to
+        row (into a narrow stage of its own), the rest are literals of the insert, and its
+        observation is read back by id: SQLite gives a new row the highest id plus one, so
+        the rows above the highest id before an insert are exactly those it inserted.
+        (Bound straight into ``recommendations`` by ``executemany``, the rows cost more CPU
+        than staged: the table's eight B-trees are updated between rows of Python work,
+        not in one pass of the statement.)
+        """
+        new = int(rows.select(pl.col("id").is_null().sum()).item())
+        if not new:
+            return 0
+        is_new = pl.col("id").is_null()
+        now_time = pl.lit(now, dtype=rows.schema["last_seen"])
+        # A new row is planned open, seen once, now, unsnoozed, over no stored version (see
+        # reconcile.plan_reconcile); anything else is left to the general path.
+        uniform = rows.select(
+            (
+                ~is_new
+                | (
+                    pl.col("observed")
+                    & (pl.col("status") == Status.OPEN.value)
+                    & (pl.col("first_seen") == now_time)
+                    & (pl.col("last_seen") == now_time)
+                    & (pl.col("times_seen") == 1)
+                    & pl.col("snoozed_until").is_null()
+                    & (pl.col("version_before") == 0)
+                ).fill_null(False)
+            ).all()
+        ).item()
+        if not uniform:
+            return 0
+        rec = recommendations
+        new_stage = _new_stage.c
+        now_param = sa.bindparam("now", now, type_=UtcDateTime())
+        run_param = sa.literal(run_id, sa.String(RUN_ID_LENGTH))
+        # A fingerprint stored meanwhile is left alone, as the upsert leaves it (its stored
+        # version is never the 0 a new row was planned over), and counted as a conflict.
+        insert = (
+            _insert_for(self.backend)(rec)
+            .from_select(
+                [
+                    *_NEW_FIGURES,
+                    "status",
+                    *_SIGHTINGS,
+                ],
+                sa.select(
+                    *(new_stage[name] for name in _NEW_FIGURES),
+                    sa.literal(Status.OPEN.value, sa.String(16)),
+                    now_param,
+                    now_param,
+                    sa.literal(1, sa.Integer()),
+                    run_param,
+                    now_param,
+                    sa.null(),
+                    sa.literal(1, sa.Integer()),
+                ).order_by(new_stage.position),
+            )
+            .on_conflict_do_nothing(index_elements=[rec.c.fingerprint])
+        )
+        columns = ("position", *_NEW_FIGURES)
+        sql = (
+            f"INSERT INTO {_new_stage.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})"
+        )
+        _new_stage.create(connection)
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for start in range(0, new, STAGE_BATCH):
+                if start:
+                    connection.execute(_new_stage.delete())
+                for offset in range(start, min(start + STAGE_BATCH, new), _CHUNK):
+                    length = min(_CHUNK, new - offset, start + STAGE_BATCH - offset)
+                    chunk = rows[order.slice(offset, length)].select(
+                        pl.int_range(offset, offset + length, dtype=pl.Int64).alias("position"),
+                        *(pl.col(name) for name in _NEW_FIGURES),
+                    )
+                    chunk = chunk.with_columns(
+                        pl.col("monthly_savings").fill_null(0.0).round(4),
+                        pl.col("cost_30d").round(4),
+                    )
+                    cursor.executemany(sql, chunk.iter_rows())
+                high = connection.execute(sa.select(sa.func.max(rec.c.id))).scalar()
+                connection.execute(insert)
+                connection.execute(
+                    observations.insert().from_select(
+                        list(_OBSERVED),
+                        sa.select(
+                            run_param,
+                            rec.c.id,
+                            now_param,
+                            rec.c.monthly_savings,
+                            rec.c.savings_method,
+                            rec.c.cost_30d,
+                        )
+                        .where(rec.c.id > (high or 0))
+                        .order_by(rec.c.id),
+                    )
+                )
+        finally:
+            cursor.close()
+            if self._shared_connection:
+                _new_stage.drop(connection)
+        return new
 
     def _load_stage(self, connection: Connection, rows: pl.DataFrame) -> None:
         frame = rows.select(
@@ -379,13 +538,7 @@ class RecommendationStore:
             "cost_30d",
             "currency",
             "params",
-            "first_seen",
-            "last_seen",
-            "times_seen",
-            "last_run_id",
-            "status_changed_at",
-            "snoozed_until",
-            "version",
+            *_SIGHTINGS,
         ]
         select = sa.select(
             stage.fingerprint,
@@ -515,14 +668,7 @@ class RecommendationStore:
             connection.execute(
                 dialect_insert(observations)
                 .from_select(
-                    [
-                        "run_id",
-                        "recommendation_id",
-                        "seen_at",
-                        "monthly_savings",
-                        "savings_method",
-                        "cost_30d",
-                    ],
+                    list(_OBSERVED),
                     observation_select,
                 )
                 .on_conflict_do_nothing()

@@ -225,3 +225,63 @@ def test_matches_take_their_facts_by_position_without_copying_the_facts(
     monkeypatch.setattr(pl.DataFrame, "join", refuse)
     got = recommender.matches_from_frame(chunked, matched, rule_params)
     assert got.equals(expected)
+
+
+def test_the_rules_inputs_are_let_go_before_the_matches_are_made(
+    tmp_path_factory: pytest.TempPathFactory,
+    sample_facts: pl.DataFrame,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Past the rules only the columns the matches and the realized savings read are needed;
+    # the rest (~0.4 GiB at 1 M resources) stayed beside the matches, the step's peak.
+    from reclaim.database import create_engine
+    from reclaim.recommend import recommender
+
+    seen: list[set[str]] = []
+    make = recommender._matches_in_slices
+
+    def remember(facts: pl.DataFrame, *args: Any) -> pl.DataFrame:
+        seen.append(set(facts.columns))
+        return make(facts, *args)
+
+    monkeypatch.setattr(recommender, "_matches_in_slices", remember)
+    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('inputs') / 'r.db'}")
+    upgrade(engine)
+    pack = load_pack()
+    now = datetime(2026, 11, 27, tzinfo=UTC)
+    result = recommend(engine, sample_facts, pack, run_id="w1", now=now)
+    engine.dispose()
+    assert result.run.new > 0
+    kept = {
+        "resource_id",
+        "account_id",
+        "resource_name",
+        "kind",
+        "region",
+        "owner",
+        "cost_30d",
+        "currency",
+        "cost_7d",
+        "as_of",
+        "in_bill",
+    }
+    assert seen == [kept & set(sample_facts.columns)]
+    assert len(sample_facts.columns) > len(seen[0])
+
+
+def test_matches_made_in_slices_come_in_one_chunk(
+    sample_facts: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Polars rechunks every column of a frame cut into chunks before each operation over it:
+    # the plan made from matches left in their slices' chunks copied their text columns'
+    # views at every step (~0.4 GiB at 1.46 M matches).
+    from reclaim.recommend import recommender
+
+    pack = load_pack()
+    matched = pack.evaluate_frame(sample_facts, now=datetime(2026, 11, 27, tzinfo=UTC))
+    rule_params = {rule.id: list(rule.params) for rule in pack.active_rules}
+    monkeypatch.setattr(recommender, "MATCH_SLICE", 2)
+    assert matched.height > 4
+    matches = recommender._matches_in_slices(sample_facts, matched, rule_params)
+    assert set(matches.n_chunks("all")) == {1}
+    assert matches.equals(recommender.matches_from_frame(sample_facts, matched, rule_params))

@@ -220,3 +220,31 @@ def test_any_sequence_of_runs_keeps_one_row_per_fingerprint(
     before = len(store.rows)
     run(store, runs[-1], T0 + timedelta(days=365))
     assert len(store.rows) == before
+
+
+def test_the_plan_lists_the_matched_rows_in_the_matches_order_then_the_gone_ones() -> None:
+    # The matched rows keep the matches' own columns in their order (only the fingerprints are
+    # joined with the stored rows): a join of the whole matches, the join with the
+    # transitions and a filter over every row each copied their columns, the step's peak.
+    keys = [("idle-vm", f"r{i}", "111") for i in range(8)]
+    first = plan_reconcile(empty_stored(), matches_of(keys[:6]), scope=SCOPE, now=T0)
+    stored = first.rows.select(
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("id"),
+        "fingerprint",
+        "rule_id",
+        "account_id",
+        "status",
+        pl.lit(False).alias("has_ticket"),
+        pl.lit(False).alias("ticket_done"),
+        "snoozed_until",
+        "first_seen",
+        "last_seen",
+        "times_seen",
+        pl.lit(1, pl.Int64).alias("version"),
+    )
+    later = matches_of([keys[7], keys[6], keys[4], keys[3]])
+    plan = plan_reconcile(stored, later, scope=SCOPE, now=T0 + timedelta(days=1))
+    rows = plan.rows
+    assert rows.get_column("resource_id").to_list() == ["r7", "r6", "r4", "r3", *[None] * 4]
+    assert rows.get_column("change").to_list() == ["new", "new", "seen", "seen", *["gone"] * 4]
+    assert rows.get_column("id").to_list() == [None, None, 5, 4, 1, 2, 3, 6]
