@@ -23,13 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-def _status(field: str) -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+from collect_profile import _status
 
 
 class Phases:
