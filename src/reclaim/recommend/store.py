@@ -430,6 +430,11 @@ class RecommendationStore:
         _new_stage.create(connection)
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
+            stored = connection.execute(sa.select(sa.func.max(rec.c.id))).scalar() or 0
+            # An insert that at least doubles the table builds the secondary indexes afresh
+            # after it (see _drop_indexes); max(id) is at least the row count, so a table
+            # with gaps in its ids only keeps its indexes more often.
+            dropped = _drop_indexes(connection) if new >= stored else []
             for start in range(0, new, STAGE_BATCH):
                 if start:
                     connection.execute(_new_stage.delete())
@@ -461,6 +466,8 @@ class RecommendationStore:
                         .order_by(rec.c.id),
                     )
                 )
+            for sql in dropped:
+                connection.exec_driver_sql(sql)
         finally:
             cursor.close()
             if self._shared_connection:
@@ -988,6 +995,32 @@ def _values_after(
     elif event is Event.TICKET_WONT_DO:
         values["ticket_done_at"] = None
     return decision, values
+
+
+def _drop_indexes(connection: Connection) -> list[str]:
+    """Drop the secondary indexes of ``recommendations`` (SQLite); returns the statements
+    that create them again, as the database stored them (byte for byte).
+
+    A bulk insert maintained each of the six indexes row by row, on pages scattered over
+    B-trees larger than the page cache; built after the insert, each is one sort of the
+    finished table (~3x less CPU on a synthetic 1.46 M-row insert). The indexes are the
+    SQLAlchemy table's, so the set follows the schema; the unique fingerprint constraint is
+    not among them (``ON CONFLICT`` needs it, and SQLite cannot drop it). SQLite's DDL is
+    transactional: the caller creates them again before the run's transaction commits,
+    other connections see the last committed table (with its indexes) meanwhile, and a run
+    that fails or dies in between rolls back to the table as it was, indexes and all.
+    """
+    names = sorted(str(index.name) for index in recommendations.indexes)
+    stored = connection.execute(
+        sa.text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = :table AND name IN :names AND sql IS NOT NULL ORDER BY name"
+        ).bindparams(sa.bindparam("names", expanding=True)),
+        {"table": recommendations.name, "names": names},
+    ).all()
+    for name, _sql in stored:
+        connection.exec_driver_sql(f'DROP INDEX "{name}"')
+    return [str(sql) for _name, sql in stored]
 
 
 def _insert_for(backend: Backend) -> Any:
