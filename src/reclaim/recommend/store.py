@@ -75,6 +75,20 @@ STAGE_BATCH: Final = 100_000
 # back when the run ends, so pooled connections do not keep it.
 RUN_CACHE_KIB: Final = 131_072
 
+# The secondary indexes of recommendations a bulk insert builds afresh after it (see
+# _drop_indexes): those whose row-by-row upkeep cost more CPU than a build, measured one by
+# one on a synthetic 1.46 M-row first run (upkeep / build, s): savings 4.0 / 1.5, status and
+# saving ~4-9 / 1.6, account and saving 5.5 / 3.2. The others take the rows at a few places
+# (owner or rule, then saving: 1.6 / 3.0 and 1.3 / 2.8) or append them (first_seen: 1.0 /
+# 1.4), so they are kept; dropping all six cost as much as keeping them.
+REBUILT_INDEXES: Final = frozenset(
+    {
+        "ix_recommendations_savings",
+        "ix_recommendations_status_savings",
+        "ix_recommendations_account_savings",
+    }
+)
+
 _stage_metadata = sa.MetaData()
 _stage = sa.Table(
     "recommend_stage",
@@ -998,19 +1012,20 @@ def _values_after(
 
 
 def _drop_indexes(connection: Connection) -> list[str]:
-    """Drop the secondary indexes of ``recommendations`` (SQLite); returns the statements
-    that create them again, as the database stored them (byte for byte).
+    """Drop the :data:`REBUILT_INDEXES` of ``recommendations`` (SQLite); returns the
+    statements that create them again, as the database stored them (byte for byte).
 
-    A bulk insert maintained each of the six indexes row by row, on pages scattered over
-    B-trees larger than the page cache; built after the insert, each is one sort of the
-    finished table (~3x less CPU on a synthetic 1.46 M-row insert). The indexes are the
-    SQLAlchemy table's, so the set follows the schema; the unique fingerprint constraint is
+    A bulk insert maintained each index row by row; built after the insert, an index is one
+    scan and sort of the finished table. The indexes are taken from the SQLAlchemy table,
+    so a name the schema drops is never dropped here; the unique fingerprint constraint is
     not among them (``ON CONFLICT`` needs it, and SQLite cannot drop it). SQLite's DDL is
     transactional: the caller creates them again before the run's transaction commits,
     other connections see the last committed table (with its indexes) meanwhile, and a run
     that fails or dies in between rolls back to the table as it was, indexes and all.
     """
-    names = sorted(str(index.name) for index in recommendations.indexes)
+    names = sorted(
+        str(index.name) for index in recommendations.indexes if index.name in REBUILT_INDEXES
+    )
     stored = connection.execute(
         sa.text(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
