@@ -508,3 +508,130 @@ def test_marking_many_decides_each_distinct_state_once(
         assert after[f"i-{n}"].status is Status.TICKETED
         assert after[f"i-{n}"].ticketed_at == later
         assert after[f"i-{n}"].version == records[f"i-{n}"].version + 1
+
+
+def _indexes(database: Path) -> dict[str, str | None]:
+    import sqlite3
+
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = 'recommendations' ORDER BY name"
+        ).fetchall()
+    connection.close()
+    return dict(rows)
+
+
+def test_a_bulk_insert_builds_the_secondary_indexes_again_as_they_were(tmp_path: Path) -> None:
+    # Maintained row by row, the six secondary indexes took most of a first run's insert of
+    # 1.46 M rows; an insert that at least doubles the table drops them and creates them
+    # again after it, in the run's transaction, exactly as the schema stored them.
+    from reclaim.database import create_engine
+
+    database = tmp_path / "reclaim.db"
+    engine = create_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    before = _indexes(database)
+    assert {str(index.name) for index in recommendations.indexes} <= set(before)
+    statements: list[str] = []
+
+    def remember(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        if sql.startswith(("DROP INDEX", "CREATE INDEX")):
+            statements.append(sql.split("(")[0].strip())
+
+    sa.event.listen(engine, "before_cursor_execute", remember)
+    store = RecommendationStore(engine)
+    week1 = [("idle-vm", f"i-{n}", "111", float(n % 5)) for n in range(20)]
+    record_run(store, matches(*week1), scope=SCOPE, run_id="r1", now=T0)
+    from reclaim.recommend.store import REBUILT_INDEXES
+
+    names = sorted(str(index.name) for index in recommendations.indexes)
+    assert set(names) >= REBUILT_INDEXES
+    names = sorted(REBUILT_INDEXES)
+    assert statements == [f'DROP INDEX "{name}"' for name in names] + [
+        f"CREATE INDEX {name} ON recommendations" for name in names
+    ]
+    assert _indexes(database) == before
+    # Nine new rows next to twenty stored ones: the indexes are kept and written row by row.
+    statements.clear()
+    week2 = [*week1, *(("idle-vm", f"j-{n}", "111", 1.0) for n in range(9))]
+    record_run(store, matches(*week2), scope=SCOPE, run_id="r2", now=T0 + timedelta(days=7))
+    assert statements == []
+    sa.event.remove(engine, "before_cursor_execute", remember)
+    assert _indexes(database) == before
+    assert count(engine, recommendations) == 29
+    engine.dispose()
+
+
+_DIE_BETWEEN_DROP_AND_CREATE = """
+import os, sys
+from datetime import UTC, datetime
+import sqlalchemy as sa
+from reclaim.database import create_engine
+from reclaim.recommend.recommender import record_run
+from reclaim.recommend.store import RecommendationStore
+sys.path.insert(0, sys.argv[2])
+from test_store import SCOPE, matches
+engine = create_engine("sqlite:///" + sys.argv[1])
+
+def die(_conn, _cursor, sql, *_):
+    if sql.startswith("CREATE INDEX"):
+        os._exit(17)
+
+sa.event.listen(engine, "before_cursor_execute", die)
+record_run(
+    RecommendationStore(engine),
+    matches(*(("idle-vm", f"i-{n}", "111", 1.0) for n in range(20))),
+    scope=SCOPE, run_id="r1", now=datetime(2026, 11, 1, 12, tzinfo=UTC),
+)
+"""
+
+
+def test_a_run_that_fails_or_dies_between_drop_and_create_leaves_every_index(
+    tmp_path: Path,
+) -> None:
+    # The indexes are dropped and created again inside the run's one transaction: a reader
+    # meanwhile sees the committed table with its indexes, and a run that raises, or a process
+    # killed, in between leaves the table as it was, every index there.
+    import os
+    import subprocess
+    import sys
+
+    from reclaim.database import create_engine
+
+    database = tmp_path / "reclaim.db"
+    engine = create_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    before = _indexes(database)
+    seen_meanwhile: list[dict[str, str | None]] = []
+
+    def fail(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        if sql.startswith("CREATE INDEX"):
+            seen_meanwhile.append(_indexes(database))
+            raise RuntimeError("between drop and create")
+
+    sa.event.listen(engine, "before_cursor_execute", fail)
+    rows = matches(*(("idle-vm", f"i-{n}", "111", 1.0) for n in range(20)))
+    with pytest.raises(RuntimeError, match="between drop and create"):
+        record_run(RecommendationStore(engine), rows, scope=SCOPE, run_id="r1", now=T0)
+    sa.event.remove(engine, "before_cursor_execute", fail)
+    engine.dispose()
+    assert seen_meanwhile == [before]
+    assert _indexes(database) == before
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _DIE_BETWEEN_DROP_AND_CREATE,
+            str(database),
+            str(Path(__file__).parent),
+        ],
+        env={**os.environ},
+        check=False,
+    )
+    assert killed.returncode == 17
+    # The next connection rolls the hot journal back.
+    assert _indexes(database) == before
+    engine = create_engine(f"sqlite:///{database}")
+    assert count(engine, recommendations) == 0
+    engine.dispose()
