@@ -269,6 +269,13 @@ def test_the_rules_inputs_are_let_go_before_the_matches_are_made(
     assert len(sample_facts.columns) > len(seen[0])
 
 
+def evaluated_sample(facts: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, list[str]]]:
+    """The bundled pack's evaluation of ``facts``, and its rules' parameters by rule id."""
+    pack = load_pack()
+    matched = pack.evaluate_frame(facts, now=datetime(2026, 11, 27, tzinfo=UTC))
+    return matched, {rule.id: list(rule.params) for rule in pack.active_rules}
+
+
 def test_matches_made_in_slices_come_in_one_chunk(
     sample_facts: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -277,9 +284,7 @@ def test_matches_made_in_slices_come_in_one_chunk(
     # views at every step (~0.4 GiB at 1.46 M matches).
     from reclaim.recommend import recommender
 
-    pack = load_pack()
-    matched = pack.evaluate_frame(sample_facts, now=datetime(2026, 11, 27, tzinfo=UTC))
-    rule_params = {rule.id: list(rule.params) for rule in pack.active_rules}
+    matched, rule_params = evaluated_sample(sample_facts)
     monkeypatch.setattr(recommender, "MATCH_SLICE", 2)
     assert matched.height > 4
     matches = recommender._matches_in_slices(sample_facts, matched, rule_params)
@@ -295,9 +300,7 @@ def test_matches_made_in_slices_are_joined_a_column_at_a_time(
     # only one column's slices are held beside the joined columns.
     from reclaim.recommend import recommender
 
-    pack = load_pack()
-    matched = pack.evaluate_frame(sample_facts, now=datetime(2026, 11, 27, tzinfo=UTC))
-    rule_params = {rule.id: list(rule.params) for rule in pack.active_rules}
+    matched, rule_params = evaluated_sample(sample_facts)
     joined: list[int] = []
     concat = pl.concat
 
