@@ -51,6 +51,10 @@ log = logging.getLogger(__name__)
 # configured schedules does not import the whole pipeline; a test checks the two agree.
 WEEKLY_WORKFLOW = "reclaim.weekly"
 
+# Passes of one schedule's install before a lost race is an error: every lost race means
+# another process wrote the row meanwhile, so the passes needed are bounded by the writes.
+_RACE_PASSES = 5
+
 Action = Literal["added", "updated", "unchanged", "removed"]
 
 
@@ -168,12 +172,17 @@ class ConfiguredSchedules:
         return changes
 
     def _install_one(self, item: Schedule) -> ScheduleChange:
-        try:
-            return self._write(item)
-        except IntegrityError:
-            # Another process inserted the same name between our read and our insert; its
-            # row is there now, so the second pass reads it and updates it (or keeps it).
-            return self._write(item)
+        for _ in range(_RACE_PASSES - 1):
+            try:
+                return self._write(item)
+            except IntegrityError:
+                # Another process inserted the same name between our read and our insert;
+                # its row is there now, so the next pass reads it and updates it (or keeps
+                # it). A pass writes two tables (the schedule, then the record that the file
+                # owns it), so with several processes a pass can lose on either: one pass
+                # more was not always enough for four services started at once.
+                continue
+        return self._write(item)
 
     def _write(self, item: Schedule) -> ScheduleChange:
         try:

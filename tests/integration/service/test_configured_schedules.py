@@ -31,6 +31,7 @@ from reclaim.pipeline import WEEKLY
 from reclaim.service import (
     WEEKLY_WORKFLOW,
     ConfiguredSchedules,
+    ScheduleChange,
     ScheduleLoop,
     ServiceMetrics,
     ServiceSettings,
@@ -109,6 +110,28 @@ def run_keys(engine: Engine) -> list[str]:
 
 def test_the_configured_workflow_is_the_weekly_loop() -> None:
     assert WEEKLY.name == WEEKLY_WORKFLOW
+
+
+def test_an_install_that_loses_the_race_twice_still_installs(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With several services starting at once, the pass after a lost insert of the schedule
+    # can lose again on the record that the file owns it (seen with four services).
+    upgrade(engine)
+    config = write_config(tmp_path, WEEKLY_MON)
+    configured = installer(engine, config)
+    write = configured._write
+    lost = [sa.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))] * 2
+
+    def racing(item: Schedule) -> ScheduleChange:
+        if lost:
+            raise lost.pop()
+        return write(item)
+
+    monkeypatch.setattr(configured, "_write", racing)
+    changes = configured.install()
+    assert [(change.name, change.action) for change in changes] == [("weekly", "added")]
+    assert not lost
 
 
 def test_two_services_starting_at_once_install_each_schedule_once(
