@@ -1060,8 +1060,8 @@ def aggregate_billing(
 @dataclass
 class _Sums:
     """The bill's per-resource sums (``_NUMBERS_COMBINE``'s columns) and per-commitment sums
-    (None without commitments); and, when asked for, the sorted ``_hash`` of every row of the
-    window (for :func:`_duplicates`)."""
+    (None without commitments); and, when asked for, the ``_hash`` of every row of the window
+    (for :func:`_duplicates`, which sorts them)."""
 
     numbers: pl.DataFrame
     commitments: pl.DataFrame | None
@@ -1159,7 +1159,7 @@ def _sums(
         ).collect()
     found = None
     if keys:
-        found = pl.concat(hashes).sort() if hashes else pl.Series("_hash", [], pl.UInt64)
+        found = pl.concat(hashes) if hashes else pl.Series("_hash", [], pl.UInt64)
     return _Sums(numbers.select(list(_SUMS_SCHEMA)), commitments, found)
 
 
