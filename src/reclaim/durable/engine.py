@@ -18,7 +18,6 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -37,9 +36,17 @@ from reclaim.durable.executor import Execution, Executor, SequentialExecutor
 from reclaim.durable.heartbeat import Heartbeats
 from reclaim.durable.pump import ItemPump
 from reclaim.durable.queue import Distribution, ItemClaim, ItemQueue, QueuedStep
-from reclaim.durable.records import Checkpoint, Claim, RunRecord, RunStatus, StepRecord
+from reclaim.durable.records import (
+    Checkpoint,
+    Claim,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    StepStatus,
+)
 from reclaim.durable.sessions import limit_idle_transactions
 from reclaim.durable.store import Store
+from reclaim.durable.views import MISSING, MapView
 from reclaim.durable.workflow import StepKind, StepSpec, Workflow, WorkflowRegistry, registry
 from reclaim.errors import ConfigError
 
@@ -73,17 +80,6 @@ def _owner_is_dead_local_process(owner: str | None) -> bool:
 
 class _Stopped(Exception):
     """Internal: a helper was asked to stop claiming items."""
-
-
-@dataclass(frozen=True)
-class _MapView:
-    """What a helper needs to run items of one map step of one run."""
-
-    workflow: str
-    spec: StepSpec
-    input: Any
-    elements: dict[str, Any]
-    kwargs: dict[str, Any]
 
 
 class DurableEngine:
@@ -129,7 +125,7 @@ class DurableEngine:
         self.distribute_items = distribute_items
         self.item_concurrency = item_concurrency
         self.item_batch = item_batch
-        self._views: OrderedDict[tuple[str, str], _MapView] = OrderedDict()
+        self._views: OrderedDict[tuple[str, str], MapView] = OrderedDict()
         self._views_lock = threading.Lock()
         self._views_loading = threading.Lock()
         # Runs whose queued items this process refused (its code does not fit them).
@@ -416,7 +412,7 @@ class DurableEngine:
 
         def run_item(item: ItemClaim) -> Checkpoint | None:
             try:
-                view = self._map_view(item.run_id, item.step)
+                view, element = self._element(item)
             except ConfigError as refusal:
                 # This code does not fit the run (another version, other keys): the item goes
                 # back at once for a process that has the right code, with the reason on it,
@@ -428,7 +424,7 @@ class DurableEngine:
             # A failure is recorded on the item, a lost item is someone else's: either way the
             # run's owner decides what happens to the run.
             try:
-                return self._work_item(item, view, stopped)
+                return self._work_item(item, view, element, stopped)
             except (StepFailed, LeaseLost, RunCancelled):
                 return None
 
@@ -451,8 +447,9 @@ class DurableEngine:
             raise errors[0]
         return drained.items
 
-    def _work_item(self, item: ItemClaim, view: _MapView, stop: threading.Event) -> Checkpoint:
-        element = view.elements[item.item_key]
+    def _work_item(
+        self, item: ItemClaim, view: MapView, element: Any, stop: threading.Event
+    ) -> Checkpoint:
         done = run_attempts(
             spec=view.spec,
             item_key=item.item_key,
@@ -468,13 +465,21 @@ class DurableEngine:
         )
         return done.checkpoint(item.step, item.item_key)
 
-    def _map_view(self, run_id: str, step: str) -> _MapView:
+    def _element(self, item: ItemClaim) -> tuple[MapView, Any]:
+        view = self._map_view(item.run_id, item.step)
+        element = view.element(item.item_key, item.element_index)
+        if element is MISSING:
+            view = self._map_view(item.run_id, item.step, whole=True)
+            element = view.element(item.item_key, None)
+        return view, element
+
+    def _map_view(self, run_id: str, step: str, *, whole: bool = False) -> MapView:
         # Rebuilt at most once per (run, step) while it stays among the recent few: a
         # 10,000-item step costs a helper one load, not one per item.
         key = (run_id, step)
         with self._views_lock:
             view = self._views.get(key)
-            if view is not None:
+            if view is not None and (view.elements is not None or not whole):
                 self._views.move_to_end(key)
                 return view
         # One slot loads while the others wait for it: the first items of a step all arrive
@@ -482,36 +487,61 @@ class DurableEngine:
         with self._views_loading:
             with self._views_lock:
                 view = self._views.get(key)
-            if view is not None:
+            if view is not None and (view.elements is not None or not whole):
                 return view
-            return self._load_map_view(run_id, step, key)
+            return self._load_map_view(run_id, step, key, whole)
 
-    def _load_map_view(self, run_id: str, step: str, key: tuple[str, str]) -> _MapView:
+    def _load_map_view(self, run_id: str, step: str, key: tuple[str, str], whole: bool) -> MapView:
         run = self.get_run(run_id)
         workflow = self.workflow(run.workflow)
         workflow.check_stored(run.id, run.version, run.definition)
-        reader = Execution(
-            store=self.store,
-            claim=Claim(run, self.worker_id, -1, run.updated_at, run.updated_at),
-            workflow=workflow,
-            executor=self.executor,
-            checkpoints=self.store.load_steps(run_id),
-            stop=threading.Event(),
-            stop_reason=lambda: None,
-        )
         spec = workflow[step]
-        view = _MapView(
-            workflow=workflow.name,
-            spec=spec,
-            input=reader.input,
-            elements=dict(reader.keyed_items(spec)),
-            kwargs={name: reader.outputs[name] for name in spec.inputs},
-        )
+        view = None if whole else self._split_view(run, workflow, spec)
+        if view is None:
+            view = self._whole_view(run, workflow, spec)
         with self._views_lock:
             self._views[key] = view
             while len(self._views) > 8:
                 self._views.popitem(last=False)
         return view
+
+    def _split_view(self, run: RunRecord, workflow: Workflow, spec: StepSpec) -> MapView | None:
+        # Only for a step that takes no other step's output (those would be decoded whole
+        # anyway): the list it maps over, split into raw elements (see reclaim.durable.views).
+        if spec.kind is not StepKind.MAP or spec.over is None or spec.inputs:
+            return None
+        over = self.store.load_step(run.id, spec.over)
+        if over is None or over.status is not StepStatus.SUCCEEDED:
+            return None
+        raw = MapView.split(over.output)
+        if raw is None:
+            return None
+        return MapView(
+            workflow=workflow.name,
+            spec=spec,
+            input=workflow.decode_input(run.input),
+            kwargs={},
+            raw=raw,
+            over=workflow[spec.over],
+        )
+
+    def _whole_view(self, run: RunRecord, workflow: Workflow, spec: StepSpec) -> MapView:
+        reader = Execution(
+            store=self.store,
+            claim=Claim(run, self.worker_id, -1, run.updated_at, run.updated_at),
+            workflow=workflow,
+            executor=self.executor,
+            checkpoints=self.store.load_steps(run.id),
+            stop=threading.Event(),
+            stop_reason=lambda: None,
+        )
+        return MapView(
+            workflow=workflow.name,
+            spec=spec,
+            input=reader.input,
+            kwargs={name: reader.outputs[name] for name in spec.inputs},
+            elements=dict(reader.keyed_items(spec)),
+        )
 
     def _known_workflows(self) -> list[str]:
         return sorted(set(self._local) | set(self._registry.names()))

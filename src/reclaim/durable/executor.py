@@ -338,7 +338,13 @@ class Execution:
         lease = self.distribution.lease_seconds
         run_id = self.claim.run_id
         elements = dict(keyed)
-        queue.enqueue(self.claim, spec.name, [key for key, _ in todo])
+        positions = {key: index for index, (key, _) in enumerate(keyed)}
+        queue.enqueue(
+            self.claim,
+            spec.name,
+            [key for key, _ in todo],
+            [positions[key] for key, _ in todo],
+        )
 
         def run_item(claim: ItemClaim) -> Checkpoint | None:
             element = elements[claim.item_key]

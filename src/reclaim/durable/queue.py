@@ -46,6 +46,8 @@ class ItemClaim:
     attempts: int
     events: str | None
     started_at: datetime | None
+    # The item's position in the list its step maps over, when its owner queued one.
+    element_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,11 @@ class Settled:
 # its COMMIT) kept its locks indefinitely in tests/chaos/test_frozen_owner.py, where a single
 # statement is cut off after a lease (reclaim.durable.sessions).
 _ENQUEUE_UNNEST = sa.text(
-    "INSERT INTO durable_steps (run_id, step, item_key, status, attempts, fencing_token) "
-    "SELECT :run_id, :step, key, 'pending', 0, 0 FROM unnest(CAST(:keys AS TEXT[])) AS key "
+    "INSERT INTO durable_steps "
+    "(run_id, step, item_key, status, attempts, fencing_token, element_index) "
+    "SELECT :run_id, :step, v.key, 'pending', 0, 0, v.element_index "
+    "FROM unnest(CAST(:keys AS TEXT[]), CAST(:element_indexes AS INTEGER[])) "
+    "AS v(key, element_index) "
     "ON CONFLICT DO NOTHING"
 )
 
@@ -175,9 +180,24 @@ class ItemQueue:
         self._claim_statements: dict[tuple[bool, bool, bool, bool], Any] = {}
         self._next_step_statements: dict[tuple[bool, bool], Any] = {}
 
-    def enqueue(self, claim: Claim, step: str, keys: Sequence[str]) -> None:
-        """Add a pending row per key that has none (fenced by the run's token)."""
+    def enqueue(
+        self,
+        claim: Claim,
+        step: str,
+        keys: Sequence[str],
+        element_indexes: Sequence[int] | None = None,
+    ) -> None:
+        """Add a pending row per key that has none (fenced by the run's token).
+
+        ``element_indexes``: each key's position in the list the step maps over, handed to
+        whoever claims the item (``ItemClaim.element_index``) so it can decode that element
+        alone."""
         d = self._d
+        indexes: list[int | None] = (
+            list(element_indexes) if element_indexes is not None else [None] * len(keys)
+        )
+        if len(indexes) != len(keys):
+            raise ValueError(f"{len(keys)} keys but {len(indexes)} element indexes")
         with self.engine.begin() as connection:
             # Locks the run row: a concurrent claim of the run waits for us, or we fail.
             owned = connection.execute(
@@ -211,8 +231,9 @@ class ItemQueue:
                     "status": StepStatus.PENDING.value,
                     "attempts": 0,
                     "fencing_token": 0,
+                    "element_index": index,
                 }
-                for key in keys
+                for key, index in zip(keys, indexes, strict=True)
             ]
             if not rows:
                 return
@@ -220,7 +241,12 @@ class ItemQueue:
                 # One statement, not an executemany: see _no_pipeline.
                 connection.execute(
                     _ENQUEUE_UNNEST,
-                    {"run_id": claim.run_id, "step": step, "keys": list(keys)},
+                    {
+                        "run_id": claim.run_id,
+                        "step": step,
+                        "keys": list(keys),
+                        "element_indexes": indexes,
+                    },
                 )
             else:
                 connection.execute(d.insert(steps).on_conflict_do_nothing(), rows)
@@ -434,6 +460,7 @@ class ItemQueue:
                 steps.c.attempts,
                 steps.c.events,
                 steps.c.started_at,
+                steps.c.element_index,
             )
         )
 
@@ -472,6 +499,7 @@ class ItemQueue:
                 attempts=row.attempts,
                 events=row.events,
                 started_at=row.started_at,
+                element_index=row.element_index,
             )
             for row in rows
             if row.status == StepStatus.RUNNING.value

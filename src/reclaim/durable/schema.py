@@ -82,6 +82,10 @@ steps = sa.Table(
     sa.Column("owner", sa.String(200)),
     sa.Column("lease_expires_at", UtcDateTime()),
     sa.Column("fencing_token", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    # A queued item's position in the list its step maps over, so that a helper decodes only
+    # the elements of the items it runs, not the whole list (a hint: the helper checks that
+    # the element there still has the item's key). NULL for rows queued before it existed.
+    sa.Column("element_index", sa.Integer),
     sa.CheckConstraint("status IN ('pending', 'running', 'succeeded', 'failed')", name="status"),
     sa.Index("ix_durable_steps_status", "status"),
     # Claiming map items walks only unfinished rows: without this index a claim walked past

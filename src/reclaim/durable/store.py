@@ -216,6 +216,15 @@ class Store:
         with self.engine.connect() as connection:
             return [step_record(row) for row in connection.execute(query)]
 
+    def load_step(self, run_id: str, step: str) -> StepRecord | None:
+        """The checkpoint of one plain step of a run (not of a map item); None if it has none."""
+        query = sa.select(*STEP_COLUMNS, statements.QUEUED).where(
+            steps.c.run_id == run_id, steps.c.step == step, steps.c.item_key == ""
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return step_record(row) if row is not None else None
+
     # ------------------------------------------------------------- ownership
 
     def claim_run(
