@@ -279,6 +279,19 @@ def simulator(latency: float, env: dict[str, str] | None = None) -> Iterator[tup
         process.wait(timeout=30)
 
 
+def machine_cpu() -> tuple[float, float, float]:
+    """(busy, kernel, total) CPU seconds of the whole machine so far, from /proc/stat.
+
+    busy: everything but idle and iowait; kernel: system + irq + softirq time (the loopback
+    network and the scheduler are here, in no process's own counters).
+    """
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    total = user + nice + system + idle + iowait + irq + softirq + steal
+    return (total - idle - iowait) / tick, (system + irq + softirq) / tick, total / tick
+
+
 def _backend_cpu(connection: sa.Connection, seen: dict[int, float]) -> None:
     """Add the CPU seconds of this database's server backends (same machine) to ``seen``."""
     pids = connection.execute(
@@ -367,6 +380,7 @@ def bench_workers(
             # figure is about sharing work and not about who started first.
             time.sleep(8)
             cpu_start = cpus()
+            machine_start = machine_cpu()
             _backend_cpu(monitor, pg_start)
             cpu_mapped: list[float] | None = None
             started_at = time.monotonic()
@@ -391,14 +405,16 @@ def bench_workers(
                     raise TimeoutError("the distribute run did not finish")
                 if cpu_mapped is None and monitor.execute(selected).scalar() == "succeeded":
                     mapped_at = time.monotonic()
+                    machine_mapped = machine_cpu()
                     cpu_mapped = cpus()
                     _backend_cpu(monitor, pg_mapped)
                 time.sleep(0.05 if cpu_mapped is None else 0.2)
             cpu_end = cpus()
+            machine_end = machine_cpu()
             mapped_at_end = time.monotonic()
             _backend_cpu(monitor, pg_end)
             if cpu_mapped is None:
-                cpu_mapped, mapped_at = cpu_start, started_at
+                cpu_mapped, mapped_at, machine_mapped = cpu_start, started_at, machine_start
             with engine.connect() as connection:
                 items = connection.execute(
                     sa.select(steps.c.started_at, steps.c.finished_at).where(
@@ -465,6 +481,10 @@ def bench_workers(
         # machine is to saturation.
         "cores": (sum(cpu_end) - sum(cpu_mapped) + _pg_cpu(pg_mapped, pg_end))
         / max((mapped_at_end - mapped_at), 1e-9),
+        # The whole machine over the map step (every process and the kernel, so the other
+        # engineers' work too): cores busy, and of them the kernel's (system, irq, softirq).
+        "machine": (machine_end[0] - machine_mapped[0]) / max(mapped_at_end - mapped_at, 1e-9),
+        "kernel": (machine_end[1] - machine_mapped[1]) / max(mapped_at_end - mapped_at, 1e-9),
         "sessions": sessions,
         "load": os.getloadavg()[0],
     }
@@ -485,6 +505,8 @@ _WORKER_COLUMNS = (
     ("sim_cpu_ms", "{:>10}", "{:10.2f}"),
     ("map_pg_cpu_ms", "{:>13}", "{:13.2f}"),
     ("cores", "{:>5}", "{:5.2f}"),
+    ("machine", "{:>7}", "{:7.2f}"),
+    ("kernel", "{:>6}", "{:6.2f}"),
     ("sessions", "{:>8}", "{:8d}"),
     ("load", "{:>5}", "{:5.1f}"),
 )
@@ -552,7 +574,9 @@ def main() -> None:
         " the PostgreSQL backends' during the map step; item_ms: mean wall time of a map item;"
         " in_flight: items running at once on average; steady_per_s: tickets/s between the"
         " 10th and the 90th percentile of item finishes; cores: CPU of workers, simulator and"
-        " PostgreSQL backends over the map step, per second of it; sessions: PostgreSQL"
+        " PostgreSQL backends over the map step, per second of it; machine / kernel: cores busy on the"
+        " whole machine over the map step (/proc/stat: every process, and the kernel's"
+        " system + irq + softirq time); sessions: PostgreSQL"
         " connections opened during the run"
     )
     header = " ".join(head.format(name) for name, head, _ in _WORKER_COLUMNS)
