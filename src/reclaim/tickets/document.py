@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+import msgspec
+
 BlockKind = Literal["paragraph", "heading", "bullets", "code", "rule"]
 
 
@@ -42,6 +44,12 @@ class Block:
         document holding the block shares it (templates reuse the blocks of repeated lines)."""
         return _block_adf(self)
 
+    @cached_property
+    def adf_json(self) -> bytes:
+        """This block's ADF node as compact JSON text: the bytes ``msgspec`` writes for
+        :attr:`adf`, built without the node's dicts and kept like them."""
+        return _block_adf_json(self)
+
 
 @dataclass(frozen=True)
 class Document:
@@ -57,6 +65,18 @@ class Document:
         """The document as ADF. Its block nodes are shared with other documents holding the
         same blocks (see :attr:`Block.adf`): encode it, do not change it in place."""
         return {"type": "doc", "version": 1, "content": [b.adf for b in self.blocks]}
+
+    def adf_json(self) -> bytes:
+        """:meth:`to_adf` as compact JSON text, for a request body (``msgspec.Raw``).
+
+        A bulk create sends 50 descriptions whose blocks are mostly unique (a resource's name,
+        its saving): building each one's ADF as dicts and then walking them to encode cost
+        about three times writing the JSON text directly."""
+        return (
+            b'{"type":"doc","version":1,"content":['
+            + b",".join(b.adf_json for b in self.blocks)
+            + b"]}"
+        )
 
     def to_wiki(self) -> str:
         return "\n\n".join(_block_wiki(b) for b in self.blocks)
@@ -118,6 +138,58 @@ def _block_adf(block: Block) -> dict[str, Any]:
     if block.kind == "rule":
         return {"type": "rule"}
     return {"type": "paragraph", "content": _inlines_adf(block.inlines)}
+
+
+_json = msgspec.json.encode
+_STRONG = b'{"type":"strong"}'
+_CODE = b'{"type":"code"}'
+
+
+def _inline_adf_json(inline: Inline) -> bytes:
+    # The keys and marks in _inline_adf's order: the same bytes as encoding its node.
+    text = b'{"type":"text","text":' + _json(inline.text)
+    marks: list[bytes] = []
+    if inline.strong:
+        marks.append(_STRONG)
+    if inline.code:
+        marks.append(_CODE)
+    if inline.href:
+        marks.append(b'{"type":"link","attrs":{"href":' + _json(inline.href) + b"}}")
+    if marks:
+        return text + b',"marks":[' + b",".join(marks) + b"]}"
+    return text + b"}"
+
+
+def _inlines_adf_json(inlines: Iterable[Inline]) -> bytes:
+    return b"[" + b",".join(_inline_adf_json(i) for i in inlines if i.text) + b"]"
+
+
+def _block_adf_json(block: Block) -> bytes:
+    if block.kind == "heading":
+        return (
+            b'{"type":"heading","attrs":{"level":'
+            + _json(block.level)
+            + b'},"content":'
+            + _inlines_adf_json(block.inlines)
+            + b"}"
+        )
+    if block.kind == "bullets":
+        items = b",".join(
+            b'{"type":"listItem","content":[{"type":"paragraph","content":'
+            + _inlines_adf_json(item)
+            + b"}]}"
+            for item in block.items
+        )
+        return b'{"type":"bulletList","content":[' + items + b"]}"
+    if block.kind == "code":
+        return (
+            b'{"type":"codeBlock","content":[{"type":"text","text":'
+            + _json(block.text or " ")
+            + b"}]}"
+        )
+    if block.kind == "rule":
+        return b'{"type":"rule"}'
+    return b'{"type":"paragraph","content":' + _inlines_adf_json(block.inlines) + b"}"
 
 
 # Characters that start wiki-markup effects; escaping them keeps user text literal.

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from reclaim.errors import ExecutionError
 from reclaim.tickets.credentials import Flavor
 from reclaim.tickets.document import Document, adf_to_text
@@ -95,18 +97,23 @@ class JiraClient:
     def _get(self, tail: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.session.request("GET", self._path(tail), params=params).json()
 
-    def _rich(self, document: Document) -> Any:
-        return document.to_adf() if self.flavor is Flavor.CLOUD else document.to_wiki()
+    def _rich(self, document: Document, *, encoded: bool = False) -> Any:
+        if self.flavor is not Flavor.CLOUD:
+            return document.to_wiki()
+        # A request body is encoded by JiraSession with msgspec, which writes Raw as it is:
+        # the ADF goes in as JSON text, not as dicts built per ticket and then walked again.
+        return msgspec.Raw(document.adf_json()) if encoded else document.to_adf()
 
-    def draft_fields(self, draft: IssueDraft) -> dict[str, Any]:
-        """The ``fields`` object of a create request for ``draft``."""
+    def draft_fields(self, draft: IssueDraft, *, encoded: bool = False) -> dict[str, Any]:
+        """The ``fields`` object of a create request for ``draft`` (``encoded``: its ADF
+        description as ``msgspec.Raw`` JSON text, for a body encoded by ``JiraSession``)."""
         fields: dict[str, Any] = {
             "project": {"key": draft.project},
             "summary": draft.summary,
             "issuetype": {"name": draft.issue_type},
         }
         if draft.description is not None:
-            fields["description"] = self._rich(draft.description)
+            fields["description"] = self._rich(draft.description, encoded=encoded)
         if draft.labels:
             fields["labels"] = list(draft.labels)
         if draft.components:
@@ -120,7 +127,7 @@ class JiraClient:
         return fields
 
     def _create_body(self, draft: IssueDraft) -> dict[str, Any]:
-        body: dict[str, Any] = {"fields": self.draft_fields(draft)}
+        body: dict[str, Any] = {"fields": self.draft_fields(draft, encoded=True)}
         if draft.properties:
             body["properties"] = [{"key": k, "value": v} for k, v in draft.properties.items()]
         return body

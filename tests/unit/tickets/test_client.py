@@ -140,6 +140,32 @@ def test_bulk_create_chunks_by_50_and_maps_failed_rows_back() -> None:
     assert result.failed[0].describe() == "summary: bad"
 
 
+def test_a_bulk_create_writes_descriptions_as_json_text_without_adf_dicts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import reclaim.tickets.document as document
+
+    def no_dicts(*_: object) -> None:
+        raise AssertionError("the ADF dicts were built for a request body")
+
+    # Building each description's ADF as dicts, then walking them to encode, cost about three
+    # times writing its JSON text directly (a bulk create's blocks are mostly unique).
+    monkeypatch.setattr(document, "_block_adf", no_dicts)
+    created = {"issues": [{"id": "1", "key": "OPS-1", "self": "u"}], "errors": []}
+    rec = Recorder(lambda _: httpx.Response(201, json=created))
+    described = Document.of_text('first "one"\n\nsecond é')
+    rec.client().create_issues([IssueDraft("OPS", "x", description=described)])
+    (body,) = rec.bodies()
+    assert body["issueUpdates"][0]["fields"]["description"] == {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": 'first "one"'}]},
+            {"type": "paragraph", "content": [{"type": "text", "text": "second é"}]},
+        ],
+    }
+
+
 def test_bulk_create_where_every_row_failed_comes_back_as_400_with_errors() -> None:
     rec = Recorder(
         lambda r: httpx.Response(

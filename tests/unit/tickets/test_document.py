@@ -57,3 +57,20 @@ def test_user_text_cannot_inject_wiki_markup() -> None:
 def test_text_of_adf_and_of_plain_text() -> None:
     assert adf_to_text(Document.of_text("one\n\ntwo").to_adf()) == "one\ntwo"
     assert adf_to_text("wiki text") == "wiki text"
+
+
+def test_adf_json_is_the_encoded_adf_byte_for_byte() -> None:
+    import msgspec
+
+    tricky = Document(
+        (
+            *sample().blocks,
+            Block("paragraph", (Inline('quote " back\\slash é ✓ \n\t\x01'), Inline(""))),
+            Block("heading", (Inline("h6", code=True, strong=True, href="https://x/?a=1&b"),), 6),
+            Block("bullets", items=((Inline("one"), Inline("")), ())),
+            Block("code", text=""),
+            Block("rule"),
+        )
+    )
+    for document in (tricky, Document(), sample()):
+        assert document.adf_json() == msgspec.json.encode(document.to_adf())
