@@ -475,12 +475,15 @@ class RecommendationStore:
             rebuilt = REBUILT_INDEXES | {FINGERPRINT_INDEX} if fresh else REBUILT_INDEXES
             dropped = _drop_indexes(connection, rebuilt) if new >= stored else []
             inserted = 0
+            # Only the bound columns are gathered (the plan's others were copied only to be
+            # dropped), from the plan's own memory: a select can rechunk every column.
+            figures = pl.DataFrame([rows.get_column(name) for name in _NEW_FIGURES])
             for start in range(0, new, STAGE_BATCH):
                 if start:
                     connection.execute(_new_stage.delete())
                 for offset in range(start, min(start + STAGE_BATCH, new), _CHUNK):
                     length = min(_CHUNK, new - offset, start + STAGE_BATCH - offset)
-                    chunk = rows[order.slice(offset, length)].select(
+                    chunk = figures[order.slice(offset, length)].select(
                         pl.int_range(offset, offset + length, dtype=pl.Int64).alias("position"),
                         *(pl.col(name) for name in _NEW_FIGURES),
                     )
