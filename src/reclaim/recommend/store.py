@@ -88,6 +88,11 @@ REBUILT_INDEXES: Final = frozenset(
         "ix_recommendations_account_savings",
     }
 )
+# The unique index of the fingerprints, also built afresh by an insert into an empty table
+# (see _insert_new): its keys are random, so every row landed on a random page of it (upkeep
+# ~5.5 s of CPU at 1.46 M rows, build ~3 s). Kept when the table holds rows, since then
+# ``ON CONFLICT`` needs it to find the fingerprints stored already.
+FINGERPRINT_INDEX: Final = "uq_recommendations_fingerprint"
 
 _stage_metadata = sa.MetaData()
 _stage = sa.Table(
@@ -340,15 +345,19 @@ class RecommendationStore:
                     maintain_order=True,
                 )
             ).to_series()
-            start = 0
+            start = inserted = 0
             if self.backend is Backend.SQLITE:
-                start = self._insert_new(connection, rows, order, plan.now, run.id)
+                start, inserted = self._insert_new(connection, rows, order, plan.now, run.id)
             for offset in range(start, rows.height, STAGE_BATCH):
                 if offset > start:
                     connection.execute(_stage.delete())
                 self._load_stage(connection, rows[order.slice(offset, STAGE_BATCH)])
                 moved += self._apply_stage(connection, plan.now, run.id, data_time)
-            written = self._upserted(connection, run.id) + moved
+            # Every row new and inserted without the stage (a first run): the inserts counted
+            # what they wrote, and the count below would scan the whole table for it.
+            written = (
+                inserted if start == rows.height else self._upserted(connection, run.id) + moved
+            )
         finally:
             # On SQLite the stage goes with the run's connection (see run_transaction), except
             # in memory, where that connection is the database.
@@ -371,9 +380,10 @@ class RecommendationStore:
         order: pl.Series,
         now: datetime,
         run_id: str,
-    ) -> int:
+    ) -> tuple[int, int]:
         """Insert the plan's new rows (SQLite); returns how many of the first rows of
-        ``order`` (the new ones come first) it wrote, 0 if it left them to the stage.
+        ``order`` (the new ones come first) it took, 0 if it left them to the stage, and how
+        many of them it inserted (those whose fingerprint was stored meanwhile are not).
 
         On a first run every row is new. Through the stage each was bound with 23 values,
         copied by an upsert and its observation found by fingerprint, one probe of the unique
@@ -384,10 +394,18 @@ class RecommendationStore:
         (Bound straight into ``recommendations`` by ``executemany``, the rows cost more CPU
         than staged: the table's eight B-trees are updated between rows of Python work,
         not in one pass of the statement.)
+
+        Into an empty table (a first run) the unique index of the fingerprints is built after
+        the rows as well, and they are inserted without ``ON CONFLICT``, which needs that
+        index: the run's transaction holds SQLite's write lock from before it found the table
+        empty (``BEGIN IMMEDIATE``), and the new fingerprints of the plan are distinct, so no
+        row can conflict and a plain insert writes what ``ON CONFLICT DO NOTHING`` would.
+        Were that ever wrong, building the unique index would fail the run, not store a
+        duplicate.
         """
         new = int(rows.select(pl.col("id").is_null().sum()).item())
         if not new:
-            return 0
+            return 0, 0
         is_new = pl.col("id").is_null()
         now_time = pl.lit(now, dtype=rows.schema["last_seen"])
         # A new row is planned open, seen once, now, unsnoozed, over no stored version (see
@@ -407,34 +425,28 @@ class RecommendationStore:
             ).all()
         ).item()
         if not uniform:
-            return 0
+            return 0, 0
         rec = recommendations
         new_stage = _new_stage.c
         now_param = sa.bindparam("now", now, type_=UtcDateTime())
         run_param = sa.literal(run_id, sa.String(RUN_ID_LENGTH))
-        # A fingerprint stored meanwhile is left alone, as the upsert leaves it (its stored
-        # version is never the 0 a new row was planned over), and counted as a conflict.
-        insert = (
-            _insert_for(self.backend)(rec)
-            .from_select(
-                [
-                    *_NEW_FIGURES,
-                    "status",
-                    *_SIGHTINGS,
-                ],
-                sa.select(
-                    *(new_stage[name] for name in _NEW_FIGURES),
-                    sa.literal(Status.OPEN.value, sa.String(16)),
-                    now_param,
-                    now_param,
-                    sa.literal(1, sa.Integer()),
-                    run_param,
-                    now_param,
-                    sa.null(),
-                    sa.literal(1, sa.Integer()),
-                ).order_by(new_stage.position),
-            )
-            .on_conflict_do_nothing(index_elements=[rec.c.fingerprint])
+        insert = _insert_for(self.backend)(rec).from_select(
+            [
+                *_NEW_FIGURES,
+                "status",
+                *_SIGHTINGS,
+            ],
+            sa.select(
+                *(new_stage[name] for name in _NEW_FIGURES),
+                sa.literal(Status.OPEN.value, sa.String(16)),
+                now_param,
+                now_param,
+                sa.literal(1, sa.Integer()),
+                run_param,
+                now_param,
+                sa.null(),
+                sa.literal(1, sa.Integer()),
+            ).order_by(new_stage.position),
         )
         columns = ("position", *_NEW_FIGURES)
         sql = (
@@ -445,16 +457,33 @@ class RecommendationStore:
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             stored = connection.execute(sa.select(sa.func.max(rec.c.id))).scalar() or 0
+            # One column filtered, not the plan's every column (~0.3 GiB at 1.46 M rows).
+            fresh = (
+                not stored
+                and not rows.select(
+                    pl.col("fingerprint").filter(is_new).is_duplicated().any()
+                ).item()
+            )
+            if not fresh:
+                # A fingerprint stored meanwhile is left alone, as the upsert leaves it (its
+                # stored version is never the 0 a new row was planned over), and counted as a
+                # conflict.
+                insert = insert.on_conflict_do_nothing(index_elements=[rec.c.fingerprint])
             # An insert that at least doubles the table builds the secondary indexes afresh
             # after it (see _drop_indexes); max(id) is at least the row count, so a table
             # with gaps in its ids only keeps its indexes more often.
-            dropped = _drop_indexes(connection) if new >= stored else []
+            rebuilt = REBUILT_INDEXES | {FINGERPRINT_INDEX} if fresh else REBUILT_INDEXES
+            dropped = _drop_indexes(connection, rebuilt) if new >= stored else []
+            inserted = 0
+            # Only the bound columns are gathered (the plan's others were copied only to be
+            # dropped), from the plan's own memory: a select can rechunk every column.
+            figures = pl.DataFrame([rows.get_column(name) for name in _NEW_FIGURES])
             for start in range(0, new, STAGE_BATCH):
                 if start:
                     connection.execute(_new_stage.delete())
                 for offset in range(start, min(start + STAGE_BATCH, new), _CHUNK):
                     length = min(_CHUNK, new - offset, start + STAGE_BATCH - offset)
-                    chunk = rows[order.slice(offset, length)].select(
+                    chunk = figures[order.slice(offset, length)].select(
                         pl.int_range(offset, offset + length, dtype=pl.Int64).alias("position"),
                         *(pl.col(name) for name in _NEW_FIGURES),
                     )
@@ -464,7 +493,7 @@ class RecommendationStore:
                     )
                     cursor.executemany(sql, chunk.iter_rows())
                 high = connection.execute(sa.select(sa.func.max(rec.c.id))).scalar()
-                connection.execute(insert)
+                inserted += connection.execute(insert).rowcount
                 connection.execute(
                     observations.insert().from_select(
                         list(_OBSERVED),
@@ -486,7 +515,7 @@ class RecommendationStore:
             cursor.close()
             if self._shared_connection:
                 _new_stage.drop(connection)
-        return new
+        return new, inserted
 
     def _load_stage(self, connection: Connection, rows: pl.DataFrame) -> None:
         frame = rows.select(
@@ -1011,21 +1040,19 @@ def _values_after(
     return decision, values
 
 
-def _drop_indexes(connection: Connection) -> list[str]:
-    """Drop the :data:`REBUILT_INDEXES` of ``recommendations`` (SQLite); returns the
+def _drop_indexes(connection: Connection, rebuilt: frozenset[str]) -> list[str]:
+    """Drop the indexes of ``recommendations`` named in ``rebuilt`` (SQLite); returns the
     statements that create them again, as the database stored them (byte for byte).
 
     A bulk insert maintained each index row by row; built after the insert, an index is one
     scan and sort of the finished table. The indexes are taken from the SQLAlchemy table,
-    so a name the schema drops is never dropped here; the unique fingerprint constraint is
-    not among them (``ON CONFLICT`` needs it, and SQLite cannot drop it). SQLite's DDL is
+    so a name the schema drops is never dropped here (nor the fingerprints' index of a
+    database still at ``recommend_0002``, where it is a constraint's). SQLite's DDL is
     transactional: the caller creates them again before the run's transaction commits,
     other connections see the last committed table (with its indexes) meanwhile, and a run
     that fails or dies in between rolls back to the table as it was, indexes and all.
     """
-    names = sorted(
-        str(index.name) for index in recommendations.indexes if index.name in REBUILT_INDEXES
-    )
+    names = sorted(str(index.name) for index in recommendations.indexes if index.name in rebuilt)
     stored = connection.execute(
         sa.text(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' "

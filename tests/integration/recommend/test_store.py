@@ -211,6 +211,48 @@ def test_a_concurrent_status_change_wins_over_a_stale_plan(store: Recommendation
     assert rec.status is Status.TICKETED
 
 
+def test_a_new_row_stored_meanwhile_is_a_conflict_and_a_duplicate_is_stored_once(
+    store: RecommendationStore,
+) -> None:
+    # Into an empty table the new rows are inserted without ON CONFLICT (SQLite); a plan made
+    # before another run stored one of its fingerprints, or holding one twice, must still
+    # store each fingerprint once and count the rest as conflicts.
+    from reclaim.recommend.reconcile import ReconcilePlan, empty_stored, plan_reconcile
+    from reclaim.recommend.records import RunRecord
+
+    week = [("idle-vm", f"i-{n}", "111", float(n)) for n in range(1, 4)]
+    stale = plan_reconcile(empty_stored(), matches(*week), scope=SCOPE, now=T0)
+    record_run(store, matches(week[1]), scope=SCOPE, run_id="r1", now=T0)
+    run = RunRecord("r2", T0, T0, None, "", "", 0, 3, 3, 0, 0, 0, 0, 0, 0, Decimal(0))
+    with store.run_transaction() as connection:
+        written = store.write_plan(connection, stale, run=run)
+    assert written.conflicts == 1
+    assert count(store.engine, recommendations) == 3
+    assert count(store.engine, observations) == 3
+    rec = store.get(fingerprint("idle-vm", "i-2", "111"))
+    assert rec is not None
+    assert (rec.last_run_id, rec.times_seen) == ("r1", 1)
+
+    fresh = RecommendationStore(store.engine)
+    with fresh.engine.begin() as connection:
+        connection.execute(observations.delete())
+        connection.execute(recommendations.delete())
+    twice = plan_reconcile(empty_stored(), matches(*week), scope=SCOPE, now=T0)
+    doubled = ReconcilePlan(pl.concat([twice.rows, twice.rows.slice(0, 1)]), twice.now)
+    run = RunRecord("r3", T0, T0, None, "", "", 0, 4, 4, 0, 0, 0, 0, 0, 0, Decimal(0))
+    if store.backend.value != "sqlite":
+        # One upsert of the whole stage, which refuses a fingerprint twice, as it always did.
+        refused = pytest.raises(sa.exc.ProgrammingError, match="cannot affect row a second time")
+        with refused, fresh.run_transaction() as connection:
+            fresh.write_plan(connection, doubled, run=run)
+        return
+    with fresh.run_transaction() as connection:
+        written = fresh.write_plan(connection, doubled, run=run)
+    assert written.conflicts == 1
+    assert count(store.engine, recommendations) == 3
+    assert count(store.engine, observations) == 3
+
+
 def test_invalid_and_unknown_events(store: RecommendationStore) -> None:
     record_run(store, matches(("idle-vm", "i-1", "111", 10.0)), scope=SCOPE, run_id="r1", now=T0)
     with pytest.raises(LifecycleError):
@@ -410,7 +452,9 @@ def test_new_rows_skip_the_stage_on_sqlite_and_are_stored_as_through_it(
     dumps = []
     for name, direct in (("direct", True), ("staged", False)):
         if not direct:
-            monkeypatch.setattr(store_module.RecommendationStore, "_insert_new", lambda *_args: 0)
+            monkeypatch.setattr(
+                store_module.RecommendationStore, "_insert_new", lambda *_args: (0, 0)
+            )
         engine = create_engine(f"sqlite:///{tmp_path / name}.db")
         upgrade(engine)
         store = RecommendationStore(engine)
@@ -525,7 +569,9 @@ def _indexes(database: Path) -> dict[str, str | None]:
 def test_a_bulk_insert_builds_the_secondary_indexes_again_as_they_were(tmp_path: Path) -> None:
     # Maintained row by row, the six secondary indexes took most of a first run's insert of
     # 1.46 M rows; an insert that at least doubles the table drops them and creates them
-    # again after it, in the run's transaction, exactly as the schema stored them.
+    # again after it, in the run's transaction, exactly as the schema stored them. Into an
+    # empty table the fingerprints' unique index goes too (random keys: each row landed on
+    # a random page of it); into one that holds rows it stays, for ON CONFLICT.
     from reclaim.database import create_engine
 
     database = tmp_path / "reclaim.db"
@@ -536,17 +582,28 @@ def test_a_bulk_insert_builds_the_secondary_indexes_again_as_they_were(tmp_path:
     statements: list[str] = []
 
     def remember(_conn: object, _cursor: object, sql: str, *_: object) -> None:
-        if sql.startswith(("DROP INDEX", "CREATE INDEX")):
+        if sql.startswith(("DROP INDEX", "CREATE INDEX", "CREATE UNIQUE INDEX")):
             statements.append(sql.split("(")[0].strip())
 
     sa.event.listen(engine, "before_cursor_execute", remember)
     store = RecommendationStore(engine)
     week1 = [("idle-vm", f"i-{n}", "111", float(n % 5)) for n in range(20)]
     record_run(store, matches(*week1), scope=SCOPE, run_id="r1", now=T0)
-    from reclaim.recommend.store import REBUILT_INDEXES
+    from reclaim.recommend.store import FINGERPRINT_INDEX, REBUILT_INDEXES
 
     names = sorted(str(index.name) for index in recommendations.indexes)
-    assert set(names) >= REBUILT_INDEXES
+    assert set(names) >= REBUILT_INDEXES | {FINGERPRINT_INDEX}
+    names = sorted(REBUILT_INDEXES | {FINGERPRINT_INDEX})
+    assert statements == [f'DROP INDEX "{name}"' for name in names] + [
+        f"CREATE {'UNIQUE ' if name == FINGERPRINT_INDEX else ''}INDEX {name} ON recommendations"
+        for name in names
+    ]
+    assert _indexes(database) == before
+    # Twenty-five new rows next to twenty stored ones: the table more than doubles, but the
+    # fingerprints' index stays.
+    statements.clear()
+    more = [*week1, *(("idle-vm", f"k-{n}", "111", 1.0) for n in range(25))]
+    record_run(store, matches(*more), scope=SCOPE, run_id="r1b", now=T0 + timedelta(days=1))
     names = sorted(REBUILT_INDEXES)
     assert statements == [f'DROP INDEX "{name}"' for name in names] + [
         f"CREATE INDEX {name} ON recommendations" for name in names
@@ -554,12 +611,12 @@ def test_a_bulk_insert_builds_the_secondary_indexes_again_as_they_were(tmp_path:
     assert _indexes(database) == before
     # Nine new rows next to twenty stored ones: the indexes are kept and written row by row.
     statements.clear()
-    week2 = [*week1, *(("idle-vm", f"j-{n}", "111", 1.0) for n in range(9))]
+    week2 = [*more, *(("idle-vm", f"j-{n}", "111", 1.0) for n in range(9))]
     record_run(store, matches(*week2), scope=SCOPE, run_id="r2", now=T0 + timedelta(days=7))
     assert statements == []
     sa.event.remove(engine, "before_cursor_execute", remember)
     assert _indexes(database) == before
-    assert count(engine, recommendations) == 29
+    assert count(engine, recommendations) == 54
     engine.dispose()
 
 

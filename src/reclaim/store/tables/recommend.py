@@ -72,7 +72,7 @@ recommendations = sa.Table(
     "recommendations",
     metadata,
     sa.Column("id", _ID, primary_key=True, autoincrement=True),
-    sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("rule_id", sa.String(200), nullable=False),
     sa.Column("resource_id", sa.String(2048), nullable=False),
     sa.Column("account_id", sa.String(256)),
@@ -107,6 +107,9 @@ recommendations = sa.Table(
         "status IN (" + ", ".join(f"'{status}'" for status in RECOMMENDATION_STATUSES) + ")",
         name="status",
     ),
+    # An index, not a UNIQUE constraint: SQLite cannot drop a constraint's index, and a bulk
+    # insert into an empty table builds this one after the rows (see reclaim.recommend.store).
+    sa.Index("uq_recommendations_fingerprint", "fingerprint", unique=True),
     # The dashboard's list: each filter, then the saving and id its keyset cursor orders by.
     sa.Index("ix_recommendations_savings", "monthly_savings", "id"),
     sa.Index("ix_recommendations_status_savings", "status", "monthly_savings", "id"),
