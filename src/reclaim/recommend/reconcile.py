@@ -90,6 +90,14 @@ class Change(StrEnum):
     SNOOZED = "snoozed"
 
 
+# The plan's statuses, changes and effects are Enums: a byte a row, where text is a 16-byte
+# view a row even for "open" (at 1.46 M matches ~22 MiB a column, four of them held through
+# the plan's write).
+_STATUS_TYPE: Final = pl.Enum([status.value for status in Status])
+_CHANGE_TYPE: Final = pl.Enum([change.value for change in Change])
+_EFFECT_TYPE: Final = pl.Enum([effect.value for effect in Effect])
+
+
 PLAN_COLUMNS: Final[tuple[str, ...]] = (
     "id",
     "fingerprint",
@@ -125,7 +133,8 @@ class ReconcilePlan:
     """The rows a run writes (``rows``, columns ``PLAN_COLUMNS``) and what happened, counted.
 
     ``rows`` holds every matched recommendation (``observed`` true) and every stored one whose
-    status the run changes; stored rows the run leaves as they are do not appear.
+    status the run changes; stored rows the run leaves as they are do not appear. ``status``,
+    ``status_before``, ``change`` and ``effect`` are ``pl.Enum`` of the lifecycle's values.
     """
 
     rows: pl.DataFrame
@@ -291,10 +300,10 @@ def plan_reconcile(
         .otherwise(pl.lit(Change.GONE.value))
     )
     plan = joined.with_columns(
-        status_after.alias("status"),
-        pl.col("s_status").alias("status_before"),
-        change.alias("change"),
-    ).with_columns(effect.alias("effect"))
+        status_after.cast(_STATUS_TYPE).alias("status"),
+        pl.col("s_status").cast(_STATUS_TYPE).alias("status_before"),
+        change.cast(_CHANGE_TYPE).alias("change"),
+    ).with_columns(effect.cast(_EFFECT_TYPE).alias("effect"))
     reopened = pl.col("status") == Status.REOPENED.value
     plan = plan.with_columns(
         pl.col("s_id").alias("id"),
