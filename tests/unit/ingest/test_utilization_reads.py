@@ -1,0 +1,139 @@
+"""Utilization files are read once when the window's end is known before they are read.
+
+``collect_facts`` reads the bill first, which says where the window ends; then each wide
+utilization file grouped by resource is checked (rows, bad rows, good samples) and aggregated
+in the same read (``utilization.read_and_aggregate``). It used to be read once to be checked
+and again to be aggregated. The figures and the report must be those of the two reads.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from reclaim.ingest import collect_facts
+from reclaim.ingest import utilization as module
+from reclaim.ingest.files import FileFormat, InputFile
+
+END = datetime(2026, 11, 1, tzinfo=UTC)
+HEADER = "resource_id,timestamp,cpu,mem,network_in,network_out,read_iops,requests"
+
+
+def _rows(resource: str, seed: int) -> list[str]:
+    rows = []
+    for hour in range(0, 24 * 35, 7):  # some rows before the window
+        when = (END - timedelta(hours=hour)).isoformat()
+        cpu = f"{hour * seed % 97 / 3}" if hour % 50 else "abc"  # a few unreadable cells
+        rows.append(f"{resource},{when},{cpu},{hour % 11},{hour * 1.5},{hour % 13},{seed},")
+    rows.append(f",{END.isoformat()},1,2,3,4,5,6")  # no resource: a bad row
+    if seed % 3 == 0:
+        rows.append(rows[4])  # a duplicated row: network adds up per time
+    return rows
+
+
+def _write(path: Path, rows: list[str]) -> Path:
+    path.write_text(HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch, paths: Sequence[Path]) -> collections.Counter[str]:
+    """How many queries read each file (see ``test_billing_reads``), streamed ones too."""
+    reads: collections.Counter[str] = collections.Counter()
+
+    def count(frame: pl.LazyFrame) -> None:
+        plan = frame.explain(optimized=False)
+        for path in paths:
+            if str(path) in plan:
+                reads[path.name] += 1
+
+    collect: Callable[..., pl.DataFrame] = pl.LazyFrame.collect
+    collect_all: Callable[..., list[pl.DataFrame]] = pl.collect_all
+    batches: Callable[..., Iterator[pl.DataFrame]] = pl.LazyFrame.collect_batches
+
+    def counted_collect(self: pl.LazyFrame, *args: object, **kwargs: object) -> pl.DataFrame:
+        count(self)
+        return collect(self, *args, **kwargs)
+
+    def counted_collect_all(
+        frames: Sequence[pl.LazyFrame], *args: object, **kwargs: object
+    ) -> list[pl.DataFrame]:
+        for frame in frames:
+            count(frame)
+        return collect_all(frames, *args, **kwargs)
+
+    def counted_batches(
+        self: pl.LazyFrame, *args: object, **kwargs: object
+    ) -> Iterator[pl.DataFrame]:
+        count(self)
+        return batches(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.LazyFrame, "collect", counted_collect)
+    monkeypatch.setattr(pl, "collect_all", counted_collect_all)
+    monkeypatch.setattr(pl.LazyFrame, "collect_batches", counted_batches)
+    return reads
+
+
+def _two_steps(paths: Sequence[Path]) -> tuple[module.UtilizationData, pl.DataFrame]:
+    files = [InputFile(path, FileFormat.CSV) for path in paths]
+    data = module.read_utilization(files, hashes={path: path.name for path in paths})
+    figures = module.aggregate_utilization(
+        data.samples, END, window_days=30, count=data.count, pieces=data.pieces
+    )
+    return data, figures
+
+
+@pytest.fixture
+def small_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(module, "BUCKET_SAMPLES", 40)
+    monkeypatch.setattr(module, "SLICE_ROWS", 50)
+    monkeypatch.setattr(module, "SAMPLES_PER_FILE", 3)  # the first bad rows span batches
+
+
+def _usage(facts: pl.DataFrame) -> pl.DataFrame:
+    return facts.select("resource_id", *module.UTILIZATION_COLUMNS)
+
+
+@pytest.mark.parametrize("batch", [50, 1_000_000])
+def test_grouped_files_are_read_once_with_the_figures_and_report_of_two_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_slices: None, batch: int
+) -> None:
+    monkeypatch.setattr(module, "SLICE_ROWS", batch)
+    paths = [
+        _write(tmp_path / "a.csv", [row for seed in (7, 3, 12) for row in _rows(f"i-{seed}", seed)]),
+        _write(tmp_path / "b.csv", [row for seed in (5, 9) for row in _rows(f"vol-{seed}", seed)]),
+    ]
+    data, figures = _two_steps(paths)
+    assert data.files[0].bad_rows > 3  # more bad rows than are listed
+    reads = _reads(monkeypatch, paths)
+    collection = collect_facts(utilization=paths, as_of=END)
+    assert reads == {"a.csv": 1, "b.csv": 1}, reads
+    monkeypatch.undo()
+    assert_frame_equal(_usage(collection.facts), figures, check_exact=True)
+    hashed = [dataclasses.replace(report, sha256="") for report in collection.report.files]
+    assert hashed == [dataclasses.replace(report, sha256="") for report in data.files]
+
+
+@pytest.mark.parametrize("where", ["same file", "other file"])
+def test_files_not_grouped_by_resource_give_the_figures_and_report_of_two_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_slices: None, where: str
+) -> None:
+    one, two, three = _rows("i-1", 7), _rows("i-2", 3), _rows("i-3", 12)
+    if where == "same file":
+        paths = [_write(tmp_path / "a.csv", one[:60] + two + three + one[60:])]
+    else:
+        paths = [
+            _write(tmp_path / "a.csv", one[:60] + two),
+            _write(tmp_path / "b.csv", three + one[60:]),
+        ]
+    data, figures = _two_steps(paths)
+    collection = collect_facts(utilization=paths, as_of=END)
+    assert_frame_equal(_usage(collection.facts), figures, check_exact=False, rel_tol=1e-12)
+    hashed = [dataclasses.replace(report, sha256="") for report in collection.report.files]
+    assert hashed == [dataclasses.replace(report, sha256="") for report in data.files]
