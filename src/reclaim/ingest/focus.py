@@ -973,18 +973,32 @@ def aggregate_billing(
     numbers_total, commitments_total = sums.numbers, sums.commitments
     # Consumed: the caller's reference would keep the per-resource table alive to the end.
     sums.numbers, sums.commitments = sums.numbers.clear(), None
-    # Sorted while it is narrow: the attributes and tags are then joined in its order, and
-    # the wide frame they make is never sorted (a copy of every column at a million rows).
+    # A filter on a small key set streams; a semi-join materialized every row's strings.
+    picked = _rows_by_key(per_file, numbers_total["_latest"], "resource_id", *_ATTRIBUTES, "tags")
+    # The ids from the latest rows; sorted while it is narrow: the attributes and tags are
+    # then joined in its order, and the wide frame they make is never sorted (a copy of every
+    # column at a million rows).
     numbers = (
-        numbers_total.with_columns(
-            pl.when(pl.col("_iops_rows") > 0).then(pl.col("iops_cost_30d")).alias("iops_cost_30d")
+        numbers_total.join(
+            picked.select("_key", "resource_id"),
+            left_on="_latest",
+            right_on="_key",
+            how="left",
+            validate="1:1",
         )
-        .drop("_iops_rows")
+        .select(
+            "resource_id",
+            *[
+                pl.when(pl.col("_iops_rows") > 0).then(pl.col(name)).alias(name)
+                if name == "iops_cost_30d"
+                else pl.col(name)
+                for name in _SUMS_SCHEMA
+                if name not in ("_id1", "_id2", "_iops_rows")
+            ],
+        )
         .sort("resource_id")
     )
     del numbers_total
-    # A filter on a small key set streams; a semi-join materialized every row's strings.
-    picked = _rows_by_key(per_file, numbers["_latest"], "resource_id", *_ATTRIBUTES, "tags")
     attributes = picked.select(
         "resource_id",
         *[clean_text(pl.col(name)).alias(name) for name in _ATTRIBUTES],
@@ -1057,9 +1071,23 @@ def aggregate_billing(
     return frame, bad_tags
 
 
+# A resource is grouped by two 64-bit hashes of its id, not by the id: the running total of a
+# million resources was grouped again with every file group's rows, and hashing and copying
+# the id text each time was half of the sums' CPU (a 2 M-row group: 0.96 -> 0.63 s). The id is
+# taken back from the resource's latest row. Two ids merge only if both hashes collide (one
+# chance in 2^128 per pair; the duplicate rows are told apart by two 64-bit hashes too).
+_ID_HASHES: Final = (
+    pl.when(pl.col("resource_id").is_not_null())
+    .then(pl.col("resource_id").hash(seed=0x1D5EED01))
+    .alias("_id1"),
+    pl.col("resource_id").hash(seed=0x1D5EED02).alias("_id2"),
+)
+
+
 @dataclass
 class _Sums:
-    """The bill's per-resource sums (``_NUMBERS_COMBINE``'s columns) and per-commitment sums
+    """The bill's per-resource sums (``_NUMBERS_COMBINE``'s columns, by ``_ID_HASHES``, without
+    the id itself) and per-commitment sums
     (None without commitments); and, when asked for, the ``_hash`` of every row of the window
     (for :func:`_duplicates`, which sorts them)."""
 
@@ -1069,7 +1097,8 @@ class _Sums:
 
 
 _SUMS_SCHEMA: Final[dict[str, pl.DataType]] = {
-    "resource_id": pl.String(),
+    "_id1": pl.UInt64(),
+    "_id2": pl.UInt64(),
     "cost_30d": pl.Float64(),
     "billed_cost_30d": pl.Float64(),
     "list_cost_30d": pl.Float64(),
@@ -1112,7 +1141,7 @@ def _sums(
 
     # Window masks as columns, then plain sums: filters inside the aggregation cost a third more.
     shaped = [
-        "resource_id",
+        *_ID_HASHES,
         masked("effective", in_30).alias("cost_30d"),
         masked("billed", in_30).alias("billed_cost_30d"),
         masked("list", in_30).alias("list_cost_30d"),
@@ -1142,11 +1171,11 @@ def _sums(
         parts = pl.collect_all(queries, engine="streaming")
         if keys:
             hashes.append(parts[0].get_column("_hash").drop_nulls())
-            parts[0] = parts[0].filter(pl.col("resource_id").is_not_null()).drop("_hash")
+            parts[0] = parts[0].filter(pl.col("_id1").is_not_null()).drop("_hash")
         numbers = (
             pl.concat([numbers, parts[0]], how="vertical_relaxed")
             .lazy()
-            .group_by("resource_id")
+            .group_by("_id1", "_id2")
             .agg(_NUMBERS_COMBINE)
             .collect(engine="streaming")
         )

@@ -498,7 +498,7 @@ class _Tally:
         """The good rows of the window in ``plan.window``, as they are read; counting every
         row on the way."""
         assert plan.window is not None
-        columns = [name for name in plan.window.collect_schema().names() if not name[0] == "_"]
+        columns = ["resource_id", "timestamp", *(plan.piece.metrics or {})]
         try:
             for batch in plan.window.collect_batches(chunk_size=SLICE_ROWS):
                 self.rows += batch.height

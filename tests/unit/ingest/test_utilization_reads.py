@@ -105,10 +105,9 @@ def test_grouped_files_are_read_once_with_the_figures_and_report_of_two_reads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_slices: None, batch: int
 ) -> None:
     monkeypatch.setattr(module, "SLICE_ROWS", batch)
-    paths = [
-        _write(tmp_path / "a.csv", [row for seed in (7, 3, 12) for row in _rows(f"i-{seed}", seed)]),
-        _write(tmp_path / "b.csv", [row for seed in (5, 9) for row in _rows(f"vol-{seed}", seed)]),
-    ]
+    first = [row for seed in (7, 3, 12) for row in _rows(f"i-{seed}", seed)]
+    second = [row for seed in (5, 9) for row in _rows(f"vol-{seed}", seed)]
+    paths = [_write(tmp_path / "a.csv", first), _write(tmp_path / "b.csv", second)]
     data, figures = _two_steps(paths)
     assert data.files[0].bad_rows > 3  # more bad rows than are listed
     reads = _reads(monkeypatch, paths)
