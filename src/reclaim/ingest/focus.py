@@ -25,11 +25,12 @@ __all__ = [
 ]
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import polars as pl
 
@@ -616,7 +617,10 @@ def _survey(
     """One streaming pass per file group: per-file counts, good rows per (file, period, end
     day) and the first bad rows of each file. Every result is per file, so the groups' results
     are simply put together."""
-    results = [_survey_group(_grouped(scans, group), scans) for group in groups]
+    # Two groups at a time: one group's queries kept about one core of two busy (the survey
+    # of 1 M x 30 days: 5.6 s of CPU in 6.1 s at load 0.4).
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="reclaim-survey") as pool:
+        results = list(pool.map(lambda group: _survey_group(_grouped(scans, group), scans), groups))
     counts_df, days_df, problems_df = (
         pl.concat([result[part] for result in results], how="vertical") for part in range(3)
     )
@@ -1163,25 +1167,31 @@ def _sums(
     numbers = pl.DataFrame(schema=_SUMS_SCHEMA)
     commitments: pl.DataFrame | None = None
     hashes: list[pl.Series] = []
-    for group in groups:
+
+    def read_group(group: Sequence[int]) -> list[pl.DataFrame]:
         rows = pl.concat([files[index] for index in group], how="vertical")
         queries = [rows.filter(read).select(shaped)]
         if has_commitments:
             queries.append(_commitments_query(rows.filter(counted), window_30, as_of))
-        parts = pl.collect_all(queries, engine="streaming")
-        if keys:
-            hashes.append(parts[0].get_column("_hash").drop_nulls())
-            parts[0] = parts[0].filter(pl.col("_id1").is_not_null()).drop("_hash")
-        numbers = (
-            pl.concat([numbers, parts[0]], how="vertical_relaxed")
-            .lazy()
-            .group_by("_id1", "_id2")
-            .agg(_NUMBERS_COMBINE)
-            .collect(engine="streaming")
-        )
-        if has_commitments:
-            commitments = _combined(commitments, parts[1], "_commitment", _COMMITMENTS_COMBINE)
-        del parts
+        return pl.collect_all(queries, engine="streaming")
+
+    # The next group is read while this one is folded into the total: in turn, one waited
+    # for the other. Two groups' rows are held at most.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reclaim-sums") as pool:
+        for parts in _read_ahead(pool, read_group, groups):
+            if keys:
+                hashes.append(parts[0].get_column("_hash").drop_nulls())
+                parts[0] = parts[0].filter(pl.col("_id1").is_not_null()).drop("_hash")
+            numbers = (
+                pl.concat([numbers, parts[0]], how="vertical_relaxed")
+                .lazy()
+                .group_by("_id1", "_id2")
+                .agg(_NUMBERS_COMBINE)
+                .collect(engine="streaming")
+            )
+            if has_commitments:
+                commitments = _combined(commitments, parts[1], "_commitment", _COMMITMENTS_COMBINE)
+            parts.clear()
     if has_commitments and commitments is None:
         commitments = _commitments_query(
             pl.LazyFrame(schema=ROW_SCHEMA), window_30, as_of
@@ -1190,6 +1200,24 @@ def _sums(
     if keys:
         found = pl.concat(hashes) if hashes else pl.Series("_hash", [], pl.UInt64)
     return _Sums(numbers.select(list(_SUMS_SCHEMA)), commitments, found)
+
+
+def _read_ahead(
+    pool: ThreadPoolExecutor, read: Callable[[_Item], _Read], items: Sequence[_Item]
+) -> Iterator[_Read]:
+    """``read`` of each of ``items`` in order, the next one read by ``pool`` while the caller
+    uses the one given."""
+    pending = pool.submit(read, items[0]) if items else None
+    for index in range(len(items)):
+        assert pending is not None
+        result = pending.result()
+        pending = pool.submit(read, items[index + 1]) if index + 1 < len(items) else None
+        yield result
+        del result
+
+
+_Item = TypeVar("_Item")
+_Read = TypeVar("_Read")
 
 
 def _combined(

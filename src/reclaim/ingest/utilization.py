@@ -26,6 +26,7 @@ __all__ = [
 
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -553,8 +554,26 @@ def _aggregate_in_slices(
     run of one resource's rows leaves the hash of its id, and a hash seen twice (a resource
     in two places, in one file or two) stops the pass; the caller then uses the buckets. A
     hash collision only costs that detour.
+
+    A slice is aggregated in a thread of its own while the next one is read: read and
+    aggregated in turn, one waited for the other. A slice is handed over once the
+    previous one is aggregated, so memory holds two slices' rows at most.
     """
-    frames: list[pl.DataFrame] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reclaim-slices") as pool:
+        frames = _slices(sources, wide, pool)
+        if not frames:
+            return None
+        return pl.concat([frame.result() for frame in frames], how="vertical").sort("resource_id")
+
+
+def _slices(
+    sources: Iterable[tuple[Iterable[pl.DataFrame], SamplePiece]],
+    wide: _WideMetrics,
+    pool: ThreadPoolExecutor,
+) -> list[Future[pl.DataFrame]] | None:
+    """The slices of ``_aggregate_in_slices``, each aggregated by ``pool``; None when the rows
+    are not grouped by resource."""
+    frames: list[Future[pl.DataFrame]] = []
     seen = pl.Series("run", [], dtype=pl.UInt64)
 
     def finished(rows: pl.DataFrame, columns: dict[str, str]) -> bool:
@@ -563,7 +582,9 @@ def _aggregate_in_slices(
         if runs.is_duplicated().any() or runs.is_in(seen.implode()).any():
             return False
         seen = seen.append(runs.rename("run"))
-        frames.append(_aggregate_wide([(rows.lazy(), columns)], wide))
+        if frames:
+            frames[-1].result()
+        frames.append(pool.submit(_aggregate_wide, [(rows.lazy(), columns)], wide))
         return True
 
     for batches, piece in sources:
@@ -586,9 +607,7 @@ def _aggregate_in_slices(
         rest = pl.concat(pending) if pending else None
         if rest is not None and rest.height and not finished(rest, columns):
             return None
-    if not frames:
-        return None
-    return pl.concat(frames, how="vertical").sort("resource_id")
+    return frames
 
 
 def _buckets(samples: int) -> int:
