@@ -8,60 +8,29 @@ duplicate keys used to take a read of their own, a third of the passes over the 
 
 from __future__ import annotations
 
-import collections
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from reclaim.ingest import focus, generate_sample
-from reclaim.ingest.files import FileFormat, InputFile
+from reclaim.ingest import focus
+from reclaim.ingest.files import InputFile
+
+from .conftest import count_reads, monthly_bill
 
 
 @pytest.fixture(scope="module")
 def bill(tmp_path_factory: pytest.TempPathFactory) -> list[InputFile]:
-    generated = generate_sample(tmp_path_factory.mktemp("gen"), resources=30, days=70, seed=5)
-    rows = pl.concat([pl.read_parquet(p) for p in sorted(generated.billing.glob("*.parquet"))])
-    month = pl.col("ChargePeriodStart").cast(pl.String).str.slice(0, 7)
-    folder = tmp_path_factory.mktemp("bill")
-    files = []
-    for name in sorted(rows.select(month.unique()).to_series().to_list()):
-        path = folder / f"{name}.parquet"
-        rows.filter(month == name).write_parquet(path)
-        files.append(InputFile(path, FileFormat.PARQUET))
+    files = monthly_bill(
+        tmp_path_factory.mktemp("gen"),
+        tmp_path_factory.mktemp("bill"),
+        resources=30,
+        days=70,
+        seed=5,
+    )
     assert len(files) >= 3
     return files
-
-
-def _reads(monkeypatch: pytest.MonkeyPatch, files: list[InputFile]) -> collections.Counter[str]:
-    """How many collections read each file (a ``collect_all`` of several queries counts once
-    per query that reads it: Polars does not share their scans)."""
-    reads: collections.Counter[str] = collections.Counter()
-
-    def count(frame: pl.LazyFrame) -> None:
-        plan = frame.explain(optimized=False)
-        for file in files:
-            if str(file.path) in plan:
-                reads[file.path.name] += 1
-
-    collect: Callable[..., pl.DataFrame] = pl.LazyFrame.collect
-    collect_all: Callable[..., list[pl.DataFrame]] = pl.collect_all
-
-    def counted_collect(self: pl.LazyFrame, *args: object, **kwargs: object) -> pl.DataFrame:
-        count(self)
-        return collect(self, *args, **kwargs)
-
-    def counted_collect_all(
-        frames: Sequence[pl.LazyFrame], *args: object, **kwargs: object
-    ) -> list[pl.DataFrame]:
-        for frame in frames:
-            count(frame)
-        return collect_all(frames, *args, **kwargs)
-
-    monkeypatch.setattr(pl.LazyFrame, "collect", counted_collect)
-    monkeypatch.setattr(pl, "collect_all", counted_collect_all)
-    return reads
 
 
 def test_each_group_is_read_once_after_the_survey(
@@ -70,7 +39,7 @@ def test_each_group_is_read_once_after_the_survey(
     monkeypatch.setattr(focus, "GROUP_ROWS", 1)  # every file a group of its own
     hashes = {file.path: file.path.name for file in bill}
     expected = focus.read_billing(bill, hashes=hashes)
-    reads = _reads(monkeypatch, bill)
+    reads = count_reads(monkeypatch, [file.path for file in bill])
     data = focus.read_billing(bill, hashes=hashes)
     monkeypatch.undo()
     assert_frame_equal(data.per_resource, expected.per_resource)

@@ -19,9 +19,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from reclaim.ingest import focus, generate_sample
+from reclaim.ingest import focus
 from reclaim.ingest import utilization as module
-from reclaim.ingest.files import FileFormat, InputFile
+
+from .conftest import monthly_bill
 
 WAIT = 10.0
 
@@ -46,14 +47,7 @@ def test_the_next_group_is_read_while_the_caller_uses_this_one() -> None:
 def test_the_survey_runs_two_file_groups_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    generated = generate_sample(tmp_path / "gen", resources=10, days=40, seed=3)
-    rows = pl.concat([pl.read_parquet(p) for p in sorted(generated.billing.glob("*.parquet"))])
-    month = pl.col("ChargePeriodStart").cast(pl.String).str.slice(0, 7)
-    files = []
-    for name in sorted(rows.select(month.unique()).to_series().to_list()):
-        path = tmp_path / f"{name}.parquet"
-        rows.filter(month == name).write_parquet(path)
-        files.append(InputFile(path, FileFormat.PARQUET))
+    files = monthly_bill(tmp_path / "gen", tmp_path, resources=10, days=40, seed=3)
     assert len(files) >= 2
     monkeypatch.setattr(focus, "GROUP_ROWS", 1)  # every file a group of its own
     both = threading.Barrier(2, timeout=WAIT)

@@ -8,9 +8,8 @@ and again to be aggregated. The figures and the report must be those of the two 
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from polars.testing import assert_frame_equal
 from reclaim.ingest import collect_facts
 from reclaim.ingest import utilization as module
 from reclaim.ingest.files import FileFormat, InputFile
+
+from .conftest import count_reads
 
 END = datetime(2026, 11, 1, tzinfo=UTC)
 HEADER = "resource_id,timestamp,cpu,mem,network_in,network_out,read_iops,requests"
@@ -41,43 +42,6 @@ def _rows(resource: str, seed: int) -> list[str]:
 def _write(path: Path, rows: list[str]) -> Path:
     path.write_text(HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
     return path
-
-
-def _reads(monkeypatch: pytest.MonkeyPatch, paths: Sequence[Path]) -> collections.Counter[str]:
-    """How many queries read each file (see ``test_billing_reads``), streamed ones too."""
-    reads: collections.Counter[str] = collections.Counter()
-
-    def count(frame: pl.LazyFrame) -> None:
-        plan = frame.explain(optimized=False)
-        for path in paths:
-            if str(path) in plan:
-                reads[path.name] += 1
-
-    collect: Callable[..., pl.DataFrame] = pl.LazyFrame.collect
-    collect_all: Callable[..., list[pl.DataFrame]] = pl.collect_all
-    batches: Callable[..., Iterator[pl.DataFrame]] = pl.LazyFrame.collect_batches
-
-    def counted_collect(self: pl.LazyFrame, *args: object, **kwargs: object) -> pl.DataFrame:
-        count(self)
-        return collect(self, *args, **kwargs)
-
-    def counted_collect_all(
-        frames: Sequence[pl.LazyFrame], *args: object, **kwargs: object
-    ) -> list[pl.DataFrame]:
-        for frame in frames:
-            count(frame)
-        return collect_all(frames, *args, **kwargs)
-
-    def counted_batches(
-        self: pl.LazyFrame, *args: object, **kwargs: object
-    ) -> Iterator[pl.DataFrame]:
-        count(self)
-        return batches(self, *args, **kwargs)
-
-    monkeypatch.setattr(pl.LazyFrame, "collect", counted_collect)
-    monkeypatch.setattr(pl, "collect_all", counted_collect_all)
-    monkeypatch.setattr(pl.LazyFrame, "collect_batches", counted_batches)
-    return reads
 
 
 def _two_steps(paths: Sequence[Path]) -> tuple[module.UtilizationData, pl.DataFrame]:
@@ -110,7 +74,7 @@ def test_grouped_files_are_read_once_with_the_figures_and_report_of_two_reads(
     paths = [_write(tmp_path / "a.csv", first), _write(tmp_path / "b.csv", second)]
     data, figures = _two_steps(paths)
     assert data.files[0].bad_rows > 3  # more bad rows than are listed
-    reads = _reads(monkeypatch, paths)
+    reads = count_reads(monkeypatch, paths)
     collection = collect_facts(utilization=paths, as_of=END)
     assert reads == {"a.csv": 1, "b.csv": 1}, reads
     monkeypatch.undo()
