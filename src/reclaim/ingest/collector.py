@@ -114,6 +114,8 @@ def collect_files(
                 utilization_files, end, window_days=window_days, hashes=hashes
             )
             usage = [(end, usage_part)]
+            # Only ``usage`` may hold the table: ``_build_facts`` frees it once placed.
+            del usage_part
         else:
             if progress and utilization_files:
                 progress(f"reading {len(utilization_files)} utilization file(s)")
