@@ -1202,6 +1202,10 @@ def _sums(
     return _Sums(numbers.select(list(_SUMS_SCHEMA)), commitments, found)
 
 
+_Item = TypeVar("_Item")
+_Read = TypeVar("_Read")
+
+
 def _read_ahead(
     pool: ThreadPoolExecutor, read: Callable[[_Item], _Read], items: Sequence[_Item]
 ) -> Iterator[_Read]:
@@ -1214,10 +1218,6 @@ def _read_ahead(
         pending = pool.submit(read, items[index + 1]) if index + 1 < len(items) else None
         yield result
         del result
-
-
-_Item = TypeVar("_Item")
-_Read = TypeVar("_Read")
 
 
 def _combined(
