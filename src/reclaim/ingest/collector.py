@@ -30,6 +30,7 @@ from reclaim.ingest.utilization import (
     UTILIZATION_FORMATS,
     UtilizationData,
     aggregate_utilization,
+    read_and_aggregate,
     read_utilization,
 )
 
@@ -102,14 +103,30 @@ def collect_files(
     """
     try:
         bill = read_billing(billing_files, as_of=as_of, hashes=hashes, progress=progress)
-        if progress and utilization_files:
-            progress(f"reading {len(utilization_files)} utilization file(s)")
-        util = read_utilization(utilization_files, hashes=hashes)
+        # Utilization is aggregated before the inventory is read: the inventory's table is not
+        # held while the samples are (at a million resources, the collection's peak).
+        end = as_of or bill.as_of
+        if end is not None and utilization_files:
+            if progress:
+                progress(f"reading and aggregating {len(utilization_files)} utilization file(s)")
+            # The window is known: each file is checked and aggregated in one read.
+            util, usage_part = read_and_aggregate(
+                utilization_files, end, window_days=window_days, hashes=hashes
+            )
+            usage = [(end, usage_part)]
+            # Only ``usage`` may hold the table: ``_build_facts`` frees it once placed.
+            del usage_part
+        else:
+            if progress and utilization_files:
+                progress(f"reading {len(utilization_files)} utilization file(s)")
+            util = read_utilization(utilization_files, hashes=hashes)
+            usage = [
+                _utilization_part(
+                    bill, util, as_of=as_of, window_days=window_days, progress=progress
+                )
+            ]
     except pl.exceptions.PolarsError as exc:
         _unreadable(exc, fingerprints)
-    # Utilization is aggregated before the inventory is read: the inventory's table is not
-    # held while the samples are (at a million resources, the collection's peak).
-    usage = [_utilization_part(bill, util, as_of=as_of, window_days=window_days, progress=progress)]
     try:
         if progress and inventory_files:
             progress(f"reading {len(inventory_files)} inventory file(s)")
