@@ -77,29 +77,36 @@ def test_sigkill_during_applies_then_resume_applies_every_stack_once(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    # Reads while the orchestrator is frozen, perhaps inside a write transaction: reclaim's
+    # engine begins every transaction IMMEDIATE (it would wait for the frozen writer's lock);
+    # a plain connection's SELECT reads the last commit beside it (WAL).
+    reader = sa.create_engine(db)
     deadline = time.monotonic() + 600
-    while True:
-        assert child.poll() is None, child.stderr.read() if child.stderr else ""
-        assert time.monotonic() < deadline, "the kill point was never reached"
-        time.sleep(0.05)
-        if not kill_when(engine, root):
-            continue
-        # Frozen, the orchestrator can no longer record an apply's end, so the point seen is
-        # the point it is killed at: an apply seen in flight cannot finish in between (the
-        # Terraform it started, a child of its own, goes on).
-        child.send_signal(signal.SIGSTOP)
-        if kill_when(engine, root):
-            break
-        child.send_signal(signal.SIGCONT)
-    in_flight = {
-        row.stack
-        for row in _rows(engine)
-        if row.finished_at is None  # the applies the killed process leaves behind
-    }
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    if child.stderr:
-        child.stderr.close()
+    try:
+        while True:
+            assert child.poll() is None, child.stderr.read() if child.stderr else ""
+            assert time.monotonic() < deadline, "the kill point was never reached"
+            time.sleep(0.05)
+            if not kill_when(reader, root):
+                continue
+            # Frozen, the orchestrator can no longer record an apply's end, so the point seen
+            # is the point it is killed at: an apply seen in flight cannot finish in between
+            # (the Terraform it started, a child of its own, goes on).
+            child.send_signal(signal.SIGSTOP)
+            if kill_when(reader, root):
+                break
+            child.send_signal(signal.SIGCONT)
+        in_flight = {
+            row.stack
+            for row in _rows(reader)
+            if row.finished_at is None  # the applies the killed process leaves behind
+        }
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        if child.stderr:
+            child.stderr.close()
+        reader.dispose()
 
     resumed = subprocess.run(
         _cli(db, "resume", run_id, "-c", str(config)),
