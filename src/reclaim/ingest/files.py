@@ -14,6 +14,7 @@ __all__ = [
 
 import hashlib
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -87,6 +88,10 @@ def discover(paths: Iterable[Path | str], allowed: frozenset[FileFormat]) -> lis
     return [found[key] for key in sorted(found)]
 
 
+_HASHING_THREADS = 2
+"""Files hashed at once: the machines reclaim is sized for have two cores."""
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -119,14 +124,18 @@ class Fingerprints:
 
 
 def fingerprint(files: Iterable[InputFile]) -> Fingerprints:
-    hashes: dict[Path, str] = {}
-    stamps: dict[Path, FileStamp | None] = {}
-    for file in files:
-        # Stat first: a file replaced after the stat and before the hash still shows up in
-        # ``verify_unchanged``, since its stamp no longer matches.
-        stamps[file.path] = _stamp(file.path)
-        hashes[file.path] = sha256_of(file.path)
-    return Fingerprints(hashes, stamps)
+    paths = [file.path for file in files]
+    # Stat first: a file replaced after the stat and before the hash still shows up in
+    # ``verify_unchanged``, since its stamp no longer matches.
+    stamps = {path: _stamp(path) for path in paths}
+    # Two files at a time, largest first: hashlib lets go of the GIL while it hashes, and one
+    # core hashing alone was the collection's first second at 1 M x 30 days (1.6 GB).
+    largest_first = sorted(paths, key=lambda path: -(stamp.size if (stamp := stamps[path]) else 0))
+    with ThreadPoolExecutor(
+        max_workers=_HASHING_THREADS, thread_name_prefix="reclaim-hash"
+    ) as pool:
+        digests = dict(zip(largest_first, pool.map(sha256_of, largest_first), strict=True))
+    return Fingerprints({path: digests[path] for path in paths}, stamps)
 
 
 def verify_unchanged(prints: Fingerprints) -> None:
