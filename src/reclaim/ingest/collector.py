@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["Collection", "build_facts", "collect_facts", "collect_files"]
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -302,43 +303,52 @@ def _build_facts(
         f"{name}__inv" for name in (*_PREFER_INVENTORY, *_PREFER_BILL) if f"{name}__inv" in present
     )
     del joined
-    decoded, unreadable_tags = decode_tags(merged["tags_json"])
+    tag_text = merged.get_column("tags_json")
     # The tag text of every resource is not needed once decoded: freed before the facts grow.
     merged = merged.drop("tags_json")
-    if unreadable_tags:
-        report.sources.append(f"{unreadable_tags} unreadable tag value(s) ignored")
     as_of_lit = pl.lit(end).cast(pl.Datetime("us", "UTC"))
 
     def days_since(column: pl.Expr) -> pl.Expr:
         return (as_of_lit - column).dt.total_seconds() / 86400.0
 
-    base = conform_facts(merged).collect()
-    del merged
-    facts = base.with_columns(
+    # The tags are decoded in a thread of their own while the other facts are computed: each
+    # kept about one core busy of two (at a million resources, 2.4 and 2.5 s of CPU in turn).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reclaim-tags") as pool:
+        decoding = pool.submit(decode_tags, tag_text)
+        del tag_text
+        base = conform_facts(merged).collect()
+        del merged
+        facts = base.with_columns(
+            pl.coalesce(
+                pl.when(pl.col("kind").is_in(list(KINDS))).then(pl.col("kind")),
+                kind_expr(pl.col("resource_type"), pl.col("resource_id")),
+            ).alias("kind"),
+            *instance_type_columns(pl.col("instance_type")),
+            pl.col("cost_30d").fill_null(0.0),
+            pl.col("billed_cost_30d").fill_null(0.0),
+            pl.col("cost_7d").fill_null(0.0),
+            pl.col("list_cost_30d").fill_null(0.0) if has_list else pl.col("list_cost_30d"),
+            pl.col("in_bill").fill_null(False),
+            pl.col("in_inventory").fill_null(False),
+            pl.col("samples").fill_null(0),
+            days_since(pl.col("created_at")).alias("age_days"),
+            pl.when(pl.col("attached"))
+            .then(pl.lit(0.0))
+            .otherwise(days_since(pl.coalesce("last_attached_at", "created_at")))
+            .alias("days_since_attached"),
+            days_since(pl.col("state_changed_at")).alias("days_in_state"),
+            as_of_lit.alias("as_of"),
+        )
+        del base
+        decoded, unreadable_tags = decoding.result()
+    if unreadable_tags:
+        report.sources.append(f"{unreadable_tags} unreadable tag value(s) ignored")
+    facts = facts.with_columns(
         decoded["tags"].alias("tags"),
         decoded["tag_count"].alias("tag_count"),
         decoded["owner"].alias("owner"),
-        pl.coalesce(
-            pl.when(pl.col("kind").is_in(list(KINDS))).then(pl.col("kind")),
-            kind_expr(pl.col("resource_type"), pl.col("resource_id")),
-        ).alias("kind"),
-        *instance_type_columns(pl.col("instance_type")),
-        pl.col("cost_30d").fill_null(0.0),
-        pl.col("billed_cost_30d").fill_null(0.0),
-        pl.col("cost_7d").fill_null(0.0),
-        pl.col("list_cost_30d").fill_null(0.0) if has_list else pl.col("list_cost_30d"),
-        pl.col("in_bill").fill_null(False),
-        pl.col("in_inventory").fill_null(False),
-        pl.col("samples").fill_null(0),
-        days_since(pl.col("created_at")).alias("age_days"),
-        pl.when(pl.col("attached"))
-        .then(pl.lit(0.0))
-        .otherwise(days_since(pl.coalesce("last_attached_at", "created_at")))
-        .alias("days_since_attached"),
-        days_since(pl.col("state_changed_at")).alias("days_in_state"),
-        as_of_lit.alias("as_of"),
     )
-    del base, decoded
+    del decoded
     # Sorted by resource already (see _side_by_side): sorting here copied every column.
     result = conform_facts(facts).collect()
     del facts
