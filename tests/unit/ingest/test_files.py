@@ -34,4 +34,5 @@ def test_files_are_hashed_two_at_a_time_to_the_same_hashes(
     assert list(prints.hashes) == paths
     assert prints.hashes == {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in paths}
     assert set(prints.stamps) == set(paths)
-    assert threads and threading.current_thread().name not in threads
+    assert threads
+    assert threading.current_thread().name not in threads
