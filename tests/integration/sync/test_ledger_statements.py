@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from reclaim.database import Backend, backend_of
 from reclaim.store import upgrade
 from reclaim.store.tables.sync import recommendation_tickets, tickets
 from reclaim.sync import TicketLedger
+from reclaim.sync import ledger as ledger_module
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 CHUNK = 50
@@ -158,16 +160,16 @@ def test_a_chunk_finds_its_rows_by_index_in_a_table_never_analyzed(engine: Engin
     plans: list[str] = []
 
     def explain(connection: sa.Connection, _ids: list[int]) -> None:
-        for statement in (
-            "SELECT id FROM tickets WHERE fingerprint = ANY(CAST(:fps AS text[])) "
-            "ORDER BY fingerprint FOR UPDATE",
-            "UPDATE tickets SET key = v.fp FROM unnest(CAST(:fps AS text[])) AS v(fp) "
-            "WHERE tickets.fingerprint = v.fp",
-        ):
-            lines = connection.execute(
-                sa.text("EXPLAIN " + statement), {"fps": [fp for fp, *_ in chunk]}
-            ).scalars()
-            plans.append("\n".join(lines))
+        # The ledger's own statements, planned (not run) in its transaction.
+        parameters = {
+            "fingerprints": json.dumps([fp for fp, *_ in chunk]),
+            "rows": "[]",
+            "now": NOW,
+        }
+        with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            for statement in (ledger_module._LOCK_TICKETS, ledger_module._RECORD_CREATED):
+                cursor.execute("EXPLAIN " + statement, parameters)
+                plans.append("\n".join(row[0] for row in cursor.fetchall()))
 
     ledger.record_created(chunk, NOW, also=explain)
     assert len(plans) == 2
