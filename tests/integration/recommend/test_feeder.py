@@ -1,0 +1,131 @@
+"""The stage feeder: a thread fills the next stage while the run's connection reads the last."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from reclaim.database import create_engine
+from reclaim.recommend import record_run
+from reclaim.recommend.feeder import StageFeeder
+from reclaim.recommend.reconcile import Scope
+from reclaim.recommend.store import RecommendationStore
+from reclaim.store import upgrade
+
+_STAGE = sa.Table(
+    "stage",
+    sa.MetaData(),
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(20)),
+    prefixes=["TEMPORARY"],
+)
+
+
+@pytest.fixture
+def run_connection(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    # As a run's connection is: a file in WAL mode, inside a write transaction.
+    connection = sqlite3.connect(tmp_path / "run.db", isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("CREATE TABLE target (position INTEGER PRIMARY KEY, name TEXT)")
+    connection.execute("BEGIN IMMEDIATE")
+    yield connection
+    connection.execute("ROLLBACK")
+    connection.close()
+
+
+def test_the_next_batch_is_filled_in_a_thread_while_the_last_is_read(
+    run_connection: sqlite3.Connection,
+) -> None:
+    filled_by: list[int] = []
+    second_filled = threading.Event()
+
+    def batches() -> Iterator[list[tuple[int, str]]]:
+        for batch in range(3):
+            filled_by.append(threading.get_ident())
+            yield [(batch * 10 + n, f"row-{batch}-{n}") for n in range(3)]
+            if batch == 1:
+                second_filled.set()
+
+    seen: list[list[tuple[int, str]]] = []
+    with StageFeeder(run_connection, _STAGE, batches()) as feeder:
+        for index, schema in enumerate(feeder):
+            if index == 0:
+                # The caller still reads the first stage: the second is filled meanwhile.
+                assert second_filled.wait(timeout=10)
+            seen.append(run_connection.execute(f"SELECT * FROM {schema}.stage").fetchall())
+            run_connection.execute(f"INSERT INTO target SELECT * FROM {schema}.stage")
+    assert seen == [[(b * 10 + n, f"row-{b}-{n}") for n in range(3)] for b in range(3)]
+    assert run_connection.execute("SELECT count(*) FROM target").fetchone() == (9,)
+    assert set(filled_by) == {filled_by[0]}
+    assert filled_by[0] != threading.get_ident()
+
+
+def test_an_error_while_filling_is_raised_to_the_reader(
+    run_connection: sqlite3.Connection,
+) -> None:
+    def batches() -> Iterator[list[tuple[int, str]]]:
+        yield [(1, "a")]
+        raise ValueError("bad row")
+
+    def read_all() -> None:
+        with StageFeeder(run_connection, _STAGE, batches()) as feeder:
+            for _schema in feeder:
+                pass
+
+    with pytest.raises(ValueError, match="bad row"):
+        read_all()
+
+
+def test_a_reader_that_stops_early_stops_the_filler(run_connection: sqlite3.Connection) -> None:
+    made: list[int] = []
+
+    def batches() -> Iterator[list[tuple[int, str]]]:
+        for batch in range(100):
+            made.append(batch)
+            yield [(batch, "x")]
+
+    with StageFeeder(run_connection, _STAGE, batches()) as feeder:
+        for _schema in feeder:
+            break
+    # The first batch read, the second filled meanwhile, a third made at most while waiting.
+    assert len(made) <= 3
+    assert not any(thread.name == "reclaim-stage" for thread in threading.enumerate())
+
+
+def test_runs_on_an_in_memory_database_attach_their_stages_anew(tmp_path: Path) -> None:
+    # An in-memory database lives in one connection that is never closed: the stages a run
+    # attached are detached once its transaction is over, so the next run can attach its own.
+    engine = create_engine("sqlite://")
+    upgrade(engine)
+    store = RecommendationStore(engine)
+    scope = Scope(frozenset({"idle-vm"}))
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    for week in range(2):
+        names = [f"i-{week}-{n}" for n in range(3)]
+        result = record_run(
+            store,
+            pl.DataFrame(
+                {
+                    "fingerprint": [f"{week}{n}" * 8 for n in range(3)],
+                    "rule_id": ["idle-vm"] * 3,
+                    "resource_id": names,
+                    "account_id": ["111"] * 3,
+                    "monthly_savings": [1.0, 2.0, 3.0],
+                }
+            ),
+            scope=scope,
+            run_id=f"r{week}",
+            now=now + timedelta(days=7 * week),
+        )
+        assert result.run.new == 3
+    with engine.connect() as connection:
+        attached = connection.exec_driver_sql("PRAGMA database_list").all()
+    assert [row[1] for row in attached if row[1] not in ("main", "temp")] == []
+    engine.dispose()
