@@ -392,9 +392,11 @@ class RecommendationStore:
         On a first run every row is new. Through the stage each was bound with 23 values,
         copied by an upsert and its observation found by fingerprint, one probe of the unique
         index each. Here a new row is staged with only the 14 figures that differ from row to
-        row (into a narrow stage of its own), the rest are literals of the insert, and its
-        observation is read back by id: SQLite gives a new row the highest id plus one, so
-        the rows above the highest id before an insert are exactly those it inserted.
+        row (into narrow stages of their own, filled by a thread while the run's connection
+        inserts from the other: see reclaim.recommend.feeder), the rest are literals of the
+        insert, and its observation is read back by id: SQLite gives a new row the highest id
+        plus one, so the rows above the highest id before an insert are exactly those it
+        inserted.
         (Bound straight into ``recommendations`` by ``executemany``, the rows cost more CPU
         than staged: the table's eight B-trees are updated between rows of Python work,
         not in one pass of the statement.)
