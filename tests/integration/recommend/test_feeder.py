@@ -129,3 +129,89 @@ def test_runs_on_an_in_memory_database_attach_their_stages_anew(tmp_path: Path) 
         attached = connection.exec_driver_sql("PRAGMA database_list").all()
     assert [row[1] for row in attached if row[1] not in ("main", "temp")] == []
     engine.dispose()
+
+
+_KILLED_CHILD = """
+import sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+import polars as pl
+from reclaim.database import create_engine
+from reclaim.recommend import record_run, store as store_module
+from reclaim.recommend.reconcile import Scope
+from reclaim.recommend.store import RecommendationStore
+
+store_module.STAGE_BATCH = 4
+new_rows = store_module._new_rows
+marker = Path(sys.argv[2])
+
+def slow(figures, order, start, length):
+    # From the third batch on the first ones are in the table, uncommitted: say so and wait.
+    if start >= 4:
+        marker.touch()
+        time.sleep(60)
+    yield from new_rows(figures, order, start, length)
+
+store_module._new_rows = slow
+engine = create_engine("sqlite:///" + sys.argv[1])
+n = 40
+record_run(
+    RecommendationStore(engine),
+    pl.DataFrame({
+        "fingerprint": [f"{i:032d}" for i in range(n)],
+        "rule_id": ["idle-vm"] * n,
+        "resource_id": [f"i-{i}" for i in range(n)],
+        "account_id": ["111"] * n,
+        "monthly_savings": [float(i) for i in range(n)],
+    }),
+    scope=Scope(frozenset({"idle-vm"})),
+    run_id="killed",
+    now=datetime(2026, 1, 5, tzinfo=UTC),
+)
+"""
+
+
+def test_a_first_run_killed_while_the_feeder_fills_leaves_the_database_as_it_was(
+    tmp_path: Path,
+) -> None:
+    # The stages live in memory and the rows inserted from them in the run's uncommitted
+    # transaction: SIGKILL mid-write leaves no row, no run and no index missing.
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    database = tmp_path / "killed.db"
+    engine = create_engine(f"sqlite:///{database}")
+    upgrade(engine)
+    with engine.connect() as connection:
+        indexes_before = connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        ).all()
+    engine.dispose()
+    marker = tmp_path / "filling"
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_CHILD, str(database), str(marker)],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the run never reached its third batch"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    engine = create_engine(f"sqlite:///{database}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        assert connection.exec_driver_sql("SELECT count(*) FROM recommendations").scalar() == 0
+        assert connection.exec_driver_sql("SELECT count(*) FROM recommendation_runs").scalar() == 0
+        assert connection.exec_driver_sql("SELECT count(*) FROM observations").scalar() == 0
+        indexes_after = connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        ).all()
+    assert indexes_after == indexes_before
+    engine.dispose()
