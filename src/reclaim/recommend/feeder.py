@@ -21,8 +21,9 @@ meanwhile leaves nothing but the run's own transaction, which SQLite rolls back.
 
 from __future__ import annotations
 
-__all__ = ["StageFeeder"]
+__all__ = ["StageFeeder", "shared_cache_available"]
 
+import functools
 import queue
 import sqlite3
 import threading
@@ -44,6 +45,28 @@ ATTACHED_KEY: Final = "reclaim_attached_stages"
 
 class _Done:
     """Put in the queue after the last batch."""
+
+
+@functools.cache
+def shared_cache_available() -> bool:
+    """Whether this SQLite shares an in-memory database between connections.
+
+    A build with ``SQLITE_OMIT_SHARED_CACHE`` gives each connection a private database for the
+    same name: the run's connection would read empty stages. There the feeder fills one stage,
+    a temporary table of the run's connection, in the calling thread, as before the feeder.
+    """
+    uri = f"file:reclaim_probe_{uuid.uuid4().hex}?mode=memory&cache=shared"
+    first = sqlite3.connect(uri, uri=True)
+    second = sqlite3.connect(uri, uri=True)
+    try:
+        first.execute("CREATE TABLE probe (x)")
+        found = second.execute("SELECT count(*) FROM sqlite_master WHERE name = 'probe'")
+        return bool(found.fetchone()[0])
+    except sqlite3.Error:
+        return False
+    finally:
+        first.close()
+        second.close()
 
 
 class StageFeeder:
@@ -71,6 +94,11 @@ class StageFeeder:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._fill, name="reclaim-stage", daemon=True)
         self._held: int | None = None
+        self._inline = not shared_cache_available()
+        if self._inline:
+            # No stage database to attach: the run's own temporary table (see
+            # shared_cache_available).
+            self.schemas = ()
         columns = [column.name for column in table.columns]
         self._insert = (
             f"INSERT INTO {table.name} ({', '.join(columns)}) "
@@ -79,8 +107,15 @@ class StageFeeder:
 
     def __enter__(self) -> StageFeeder:
         create = str(sa.schema.CreateTable(self._table).compile(dialect=sqlite_dialect.dialect()))
-        # A temporary table's DDL says TEMPORARY; in a stage database of its own it is plain.
+        # Plain in a stage database of its own, whatever the table's own DDL says.
         create = create.replace("CREATE TEMPORARY TABLE", "CREATE TABLE")
+        if self._inline:
+            # Kept by a connection that is never closed (an in-memory database): emptied
+            # before each batch.
+            self._driver.execute(
+                create.replace("CREATE TABLE", "CREATE TEMPORARY TABLE IF NOT EXISTS", 1)
+            )
+            return self
         for uri, schema in zip(self._uris, self.schemas, strict=True):
             filler = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             self._fillers.append(filler)
@@ -91,6 +126,12 @@ class StageFeeder:
         return self
 
     def __iter__(self) -> Iterator[str]:
+        if self._inline:
+            for rows in self._batches:
+                self._driver.execute(f"DELETE FROM temp.{self._table.name}")
+                self._driver.executemany(self._insert, rows)
+                yield "temp"
+            return
         while True:
             self._release()
             item = self._ready.get()
@@ -132,6 +173,8 @@ class StageFeeder:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        if self._inline:
+            return
         self._stop.set()
         self._release()
         if self._thread.is_alive():

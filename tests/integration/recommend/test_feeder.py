@@ -99,9 +99,16 @@ def test_a_reader_that_stops_early_stops_the_filler(run_connection: sqlite3.Conn
     assert not any(thread.name == "reclaim-stage" for thread in threading.enumerate())
 
 
-def test_runs_on_an_in_memory_database_attach_their_stages_anew(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shared", [True, False])
+def test_runs_on_an_in_memory_database_attach_their_stages_anew(
+    shared: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # An in-memory database lives in one connection that is never closed: the stages a run
-    # attached are detached once its transaction is over, so the next run can attach its own.
+    # attached are detached once its transaction is over, so the next run can attach its own
+    # (and without a shared cache, the next run empties the temporary stage the last one left).
+    from reclaim.recommend import feeder as feeder_module
+
+    monkeypatch.setattr(feeder_module, "shared_cache_available", lambda: shared)
     engine = create_engine("sqlite://")
     upgrade(engine)
     store = RecommendationStore(engine)
@@ -215,3 +222,32 @@ def test_a_first_run_killed_while_the_feeder_fills_leaves_the_database_as_it_was
         ).all()
     assert indexes_after == indexes_before
     engine.dispose()
+
+
+def test_without_a_shared_cache_the_stage_is_filled_in_the_run_thread_with_the_same_rows(
+    run_connection: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A SQLite built without shared cache gives each connection its own in-memory database:
+    # the run's connection would read empty stages, so its own temporary table is used.
+    from reclaim.recommend import feeder as feeder_module
+
+    monkeypatch.setattr(feeder_module, "shared_cache_available", lambda: False)
+    filled_by: list[int] = []
+
+    def batches() -> Iterator[list[tuple[int, str]]]:
+        for batch in range(3):
+            filled_by.append(threading.get_ident())
+            yield [(batch * 10 + n, f"row-{batch}-{n}") for n in range(2)]
+
+    with StageFeeder(run_connection, _STAGE, batches()) as feeder:
+        assert feeder.schemas == ()
+        for schema in feeder:
+            run_connection.execute(f"INSERT INTO target SELECT * FROM {schema}.stage")
+    assert run_connection.execute("SELECT count(*) FROM target").fetchone() == (6,)
+    assert set(filled_by) == {threading.get_ident()}
+
+
+def test_this_sqlite_shares_in_memory_databases() -> None:
+    from reclaim.recommend.feeder import shared_cache_available
+
+    assert shared_cache_available()
