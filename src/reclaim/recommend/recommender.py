@@ -148,8 +148,6 @@ def matches_from_frame(
             return pl.col(name).cast(dtype, strict=False)
         return pl.lit(None, dtype=dtype)
 
-    params_json = _params_json(param_fields, rule_params)
-
     def text(expression: pl.Expr, name: str) -> pl.Expr:
         # Display fields are cut to their column's width; a user's facts or rule parameters
         # must not fail a whole run's insert with "value too long".
@@ -172,7 +170,6 @@ def matches_from_frame(
             pl.coalesce(param(_CURRENCY_PARAM, pl.String()), fact("currency", pl.String())),
             "currency",
         ),
-        params_json.alias("params"),
         param("type", pl.String()).alias("action"),
     )
     if frame.select(pl.col("resource_id").is_null().any()).item():
@@ -180,7 +177,9 @@ def matches_from_frame(
             "facts have rows without resource_id",
             fix="every fact row needs a resource_id (the ingest collectors always set it)",
         )
-    return frame.with_columns(fingerprint_column(frame)).select(list(MATCH_COLUMNS))
+    return frame.with_columns(
+        _params_json(joined, param_fields, rule_params), fingerprint_column(frame)
+    ).select(list(MATCH_COLUMNS))
 
 
 # Numeric(18, 4) holds up to 10^14; a rule that divides by zero gives inf or NaN. Neither may
@@ -194,25 +193,45 @@ def _money(value: pl.Expr, *, default: float | None = 0.0) -> pl.Expr:
 
 
 def _params_json(
-    param_fields: Sequence[str], rule_params: Mapping[str, Sequence[str]] | None
-) -> pl.Expr:
+    matched: pl.DataFrame,
+    param_fields: Sequence[str],
+    rule_params: Mapping[str, Sequence[str]] | None,
+) -> pl.Series:
+    """The ``params`` JSON of every match of ``matched``, in its order."""
     if not param_fields:
-        return pl.lit("{}", pl.String)
+        return pl.repeat("{}", matched.height, dtype=pl.String, eager=True).alias("params")
+    encoded_all = pl.col("params").struct.json_encode()
     if rule_params is None:
-        return pl.col("params").struct.json_encode()
+        return matched.select(encoded_all.alias("params")).to_series()
     # The evaluator returns one struct of every parameter of the rule set; each rule's JSON
     # keeps only its own, so a recommendation does not list other rules' empty parameters.
-    expression: Any = pl.when(pl.lit(False)).then(pl.lit(None, pl.String))
-    for rule_id, names in rule_params.items():
-        own = [name for name in names if name in param_fields]
-        encoded = (
-            pl.struct([pl.col("params").struct.field(name) for name in own]).struct.json_encode()
-            if own
-            else pl.lit("{}", pl.String)
-        )
-        expression = expression.when(pl.col("rule_id") == rule_id).then(encoded)
-    result: pl.Expr = expression.otherwise(pl.col("params").struct.json_encode())
-    return result
+    # Each rule's encoding runs over that rule's rows alone: as one ``when`` per rule, every
+    # rule's encoding ran over every row (18 rules: ~2.7 s of the 4.6 s of CPU that made the
+    # matches at 1 M resources) and all but one result was thrown away.
+    rows = matched.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
+        pl.col("rule_id").cast(pl.String),
+        "params",
+    )
+    parts: list[pl.DataFrame] = []
+    for (rule_id,), part in rows.partition_by("rule_id", as_dict=True).items():
+        names = rule_params.get(rule_id) if isinstance(rule_id, str) else None
+        if names is None:
+            encoded = encoded_all
+        else:
+            own = [name for name in names if name in param_fields]
+            encoded = (
+                pl.struct(
+                    [pl.col("params").struct.field(name) for name in own]
+                ).struct.json_encode()
+                if own
+                else pl.repeat("{}", part.height, dtype=pl.String)
+            )
+        parts.append(part.select("_row", encoded.alias("params")))
+    merged = parts[0]
+    for part in parts[1:]:
+        merged.vstack(part, in_place=True)
+    return merged.sort("_row").get_column("params")
 
 
 def record_run(

@@ -35,6 +35,7 @@ from sqlalchemy.pool import StaticPool
 
 from reclaim.database import Backend, backend_of
 from reclaim.errors import ConfigError
+from reclaim.recommend.feeder import ATTACHED_KEY, StageFeeder
 from reclaim.recommend.lifecycle import (
     Event,
     LifecycleError,
@@ -218,6 +219,9 @@ class RecommendationStore:
             finally:
                 if self._shared_connection:
                     driver.execute(f"PRAGMA cache_size = {int(default_cache)}")
+                    # Stages attached in the transaction could not be detached inside it.
+                    for schema in connection.info.pop(ATTACHED_KEY, []):
+                        driver.execute(f"DETACH DATABASE {schema}")
                 else:
                     # The connection is closed, not pooled, and takes its staging table and
                     # its big cache with it: dropping the stage inside the transaction copied
@@ -388,9 +392,11 @@ class RecommendationStore:
         On a first run every row is new. Through the stage each was bound with 23 values,
         copied by an upsert and its observation found by fingerprint, one probe of the unique
         index each. Here a new row is staged with only the 14 figures that differ from row to
-        row (into a narrow stage of its own), the rest are literals of the insert, and its
-        observation is read back by id: SQLite gives a new row the highest id plus one, so
-        the rows above the highest id before an insert are exactly those it inserted.
+        row (into narrow stages of their own, filled by a thread while the run's connection
+        inserts from the other: see reclaim.recommend.feeder), the rest are literals of the
+        insert, and its observation is read back by id: SQLite gives a new row the highest id
+        plus one, so the rows above the highest id before an insert are exactly those it
+        inserted.
         (Bound straight into ``recommendations`` by ``executemany``, the rows cost more CPU
         than staged: the table's eight B-trees are updated between rows of Python work,
         not in one pass of the statement.)
@@ -427,71 +433,60 @@ class RecommendationStore:
         if not uniform:
             return 0, 0
         rec = recommendations
-        new_stage = _new_stage.c
         now_param = sa.bindparam("now", now, type_=UtcDateTime())
         run_param = sa.literal(run_id, sa.String(RUN_ID_LENGTH))
-        insert = _insert_for(self.backend)(rec).from_select(
-            [
-                *_NEW_FIGURES,
-                "status",
-                *_SIGHTINGS,
-            ],
-            sa.select(
-                *(new_stage[name] for name in _NEW_FIGURES),
-                sa.literal(Status.OPEN.value, sa.String(16)),
-                now_param,
-                now_param,
-                sa.literal(1, sa.Integer()),
-                run_param,
-                now_param,
-                sa.null(),
-                sa.literal(1, sa.Integer()),
-            ).order_by(new_stage.position),
-        )
-        columns = ("position", *_NEW_FIGURES)
-        sql = (
-            f"INSERT INTO {_new_stage.name} ({', '.join(columns)}) "
-            f"VALUES ({', '.join('?' for _ in columns)})"
-        )
-        _new_stage.create(connection)
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            stored = connection.execute(sa.select(sa.func.max(rec.c.id))).scalar() or 0
-            # One column filtered, not the plan's every column (~0.3 GiB at 1.46 M rows).
-            fresh = (
-                not stored
-                and not rows.select(
-                    pl.col("fingerprint").filter(is_new).is_duplicated().any()
-                ).item()
+
+        def insert_from(schema: str) -> Any:
+            stage = _new_stage.to_metadata(sa.MetaData(), schema=schema)
+            return _insert_for(self.backend)(rec).from_select(
+                [*_NEW_FIGURES, "status", *_SIGHTINGS],
+                sa.select(
+                    *(stage.c[name] for name in _NEW_FIGURES),
+                    sa.literal(Status.OPEN.value, sa.String(16)),
+                    now_param,
+                    now_param,
+                    sa.literal(1, sa.Integer()),
+                    run_param,
+                    now_param,
+                    sa.null(),
+                    sa.literal(1, sa.Integer()),
+                ).order_by(stage.c.position),
             )
-            if not fresh:
-                # A fingerprint stored meanwhile is left alone, as the upsert leaves it (its
-                # stored version is never the 0 a new row was planned over), and counted as a
-                # conflict.
-                insert = insert.on_conflict_do_nothing(index_elements=[rec.c.fingerprint])
-            # An insert that at least doubles the table builds the secondary indexes afresh
-            # after it (see _drop_indexes); max(id) is at least the row count, so a table
-            # with gaps in its ids only keeps its indexes more often.
-            rebuilt = REBUILT_INDEXES | {FINGERPRINT_INDEX} if fresh else REBUILT_INDEXES
-            dropped = _drop_indexes(connection, rebuilt) if new >= stored else []
-            inserted = 0
-            # Only the bound columns are gathered (the plan's others were copied only to be
-            # dropped), from the plan's own memory: a select can rechunk every column.
-            figures = pl.DataFrame([rows.get_column(name) for name in _NEW_FIGURES])
-            for start in range(0, new, STAGE_BATCH):
-                if start:
-                    connection.execute(_new_stage.delete())
-                for offset in range(start, min(start + STAGE_BATCH, new), _CHUNK):
-                    length = min(_CHUNK, new - offset, start + STAGE_BATCH - offset)
-                    chunk = figures[order.slice(offset, length)].select(
-                        pl.int_range(offset, offset + length, dtype=pl.Int64).alias("position"),
-                        *(pl.col(name) for name in _NEW_FIGURES),
-                    )
-                    chunk = chunk.with_columns(
-                        pl.col("monthly_savings").fill_null(0.0).round(4),
-                        pl.col("cost_30d").round(4),
-                    )
-                    cursor.executemany(sql, chunk.iter_rows())
+
+        stored = connection.execute(sa.select(sa.func.max(rec.c.id))).scalar() or 0
+        # One column filtered, not the plan's every column (~0.3 GiB at 1.46 M rows).
+        fresh = (
+            not stored
+            and not rows.select(pl.col("fingerprint").filter(is_new).is_duplicated().any()).item()
+        )
+        # An insert that at least doubles the table builds the secondary indexes afresh
+        # after it (see _drop_indexes); max(id) is at least the row count, so a table
+        # with gaps in its ids only keeps its indexes more often.
+        rebuilt = REBUILT_INDEXES | {FINGERPRINT_INDEX} if fresh else REBUILT_INDEXES
+        dropped = _drop_indexes(connection, rebuilt) if new >= stored else []
+        # Only the bound columns are gathered (the plan's others were copied only to be
+        # dropped), from the plan's own memory: a select can rechunk every column.
+        figures = pl.DataFrame([rows.get_column(name) for name in _NEW_FIGURES])
+        # Half a stage batch to each of the feeder's two stages: together they hold what the
+        # one stage held, not twice that (~90 MiB more at the peak of the write).
+        batch = max(1, STAGE_BATCH // 2)
+        batches = (
+            _new_rows(figures, order, start, min(batch, new - start))
+            for start in range(0, new, batch)
+        )
+        driver: Any = connection.connection.driver_connection
+        inserted = 0
+        with StageFeeder(driver, _new_stage, batches) as feeder:
+            # A stage attached to the run's connection can only be detached once its
+            # transaction is over (see run_transaction).
+            connection.info.setdefault(ATTACHED_KEY, []).extend(feeder.schemas)
+            for schema in feeder:
+                insert = insert_from(schema)
+                if not fresh:
+                    # A fingerprint stored meanwhile is left alone, as the upsert leaves it (its
+                    # stored version is never the 0 a new row was planned over), and counted as
+                    # a conflict.
+                    insert = insert.on_conflict_do_nothing(index_elements=[rec.c.fingerprint])
                 high = connection.execute(sa.select(sa.func.max(rec.c.id))).scalar()
                 inserted += connection.execute(insert).rowcount
                 connection.execute(
@@ -509,12 +504,8 @@ class RecommendationStore:
                         .order_by(rec.c.id),
                     )
                 )
-            for sql in dropped:
-                connection.exec_driver_sql(sql)
-        finally:
-            cursor.close()
-            if self._shared_connection:
-                _new_stage.drop(connection)
+        for sql in dropped:
+            connection.exec_driver_sql(sql)
         return new, inserted
 
     def _load_stage(self, connection: Connection, rows: pl.DataFrame) -> None:
@@ -1073,3 +1064,21 @@ def _insert_for(backend: Backend) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
+
+
+def _new_rows(
+    figures: pl.DataFrame, order: pl.Series, start: int, length: int
+) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``_new_stage`` for positions ``start`` to ``start + length`` of ``order``,
+    made a slice at a time (run by the feeder's thread, as the stage is filled)."""
+    for offset in range(start, start + length, _CHUNK):
+        size = min(_CHUNK, start + length - offset)
+        chunk = figures[order.slice(offset, size)].select(
+            pl.int_range(offset, offset + size, dtype=pl.Int64).alias("position"),
+            *(pl.col(name) for name in _NEW_FIGURES),
+        )
+        chunk = chunk.with_columns(
+            pl.col("monthly_savings").fill_null(0.0).round(4),
+            pl.col("cost_30d").round(4),
+        )
+        yield from chunk.iter_rows()
