@@ -436,9 +436,14 @@ class RecommendationStore:
         now_param = sa.bindparam("now", now, type_=UtcDateTime())
         run_param = sa.literal(run_id, sa.String(RUN_ID_LENGTH))
 
+        inserts: dict[str, Any] = {}
+
         def insert_from(schema: str) -> Any:
+            # One statement per stage, reused for each batch it holds.
+            if schema in inserts:
+                return inserts[schema]
             stage = _new_stage.to_metadata(sa.MetaData(), schema=schema)
-            return _insert_for(self.backend)(rec).from_select(
+            insert = _insert_for(self.backend)(rec).from_select(
                 [*_NEW_FIGURES, "status", *_SIGHTINGS],
                 sa.select(
                     *(stage.c[name] for name in _NEW_FIGURES),
@@ -452,6 +457,13 @@ class RecommendationStore:
                     sa.literal(1, sa.Integer()),
                 ).order_by(stage.c.position),
             )
+            if not fresh:
+                # A fingerprint stored meanwhile is left alone, as the upsert leaves it (its
+                # stored version is never the 0 a new row was planned over), and counted as a
+                # conflict.
+                insert = insert.on_conflict_do_nothing(index_elements=[rec.c.fingerprint])
+            inserts[schema] = insert
+            return insert
 
         stored = connection.execute(sa.select(sa.func.max(rec.c.id))).scalar() or 0
         # One column filtered, not the plan's every column (~0.3 GiB at 1.46 M rows).
@@ -482,11 +494,6 @@ class RecommendationStore:
             connection.info.setdefault(ATTACHED_KEY, []).extend(feeder.schemas)
             for schema in feeder:
                 insert = insert_from(schema)
-                if not fresh:
-                    # A fingerprint stored meanwhile is left alone, as the upsert leaves it (its
-                    # stored version is never the 0 a new row was planned over), and counted as
-                    # a conflict.
-                    insert = insert.on_conflict_do_nothing(index_elements=[rec.c.fingerprint])
                 high = connection.execute(sa.select(sa.func.max(rec.c.id))).scalar()
                 inserted += connection.execute(insert).rowcount
                 connection.execute(
